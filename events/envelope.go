@@ -1,0 +1,154 @@
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// Header names. Every record carries them as Kafka headers, so a client in
+// any language can read who did what, for which booking, and why.
+const (
+	HeaderID            = "id"
+	HeaderType          = "type"
+	HeaderVersion       = "version"
+	HeaderSagaID        = "saga_id"
+	HeaderCorrelationID = "correlation_id"
+	HeaderCausationID   = "causation_id"
+	HeaderActor         = "actor"
+	HeaderOccurredAt    = "occurred_at"
+
+	// MetaKey is the metadata entry the Kafka plumbing turns into the record key.
+	MetaKey = "key"
+)
+
+// Envelope is one message: identity, tracing and the JSON payload.
+type Envelope struct {
+	ID      string
+	Type    string
+	Version int
+	// SagaID names the saga the message belongs to.
+	SagaID string
+	// CorrelationID is the booking reference: one search follows a booking
+	// through every service.
+	CorrelationID string
+	// CausationID is the id of the message that caused this one.
+	CausationID string
+	// Actor is the identity of the user on whose behalf the message acts.
+	Actor      string
+	OccurredAt time.Time
+	// Key is the Kafka record key: it decides the partition and so the order.
+	Key     string
+	Payload json.RawMessage
+}
+
+// Trace is what a new message inherits from the one that caused it.
+type Trace struct {
+	SagaID        string
+	CorrelationID string
+	CausationID   string
+	Actor         string
+}
+
+// TraceOf returns the trace a message caused by e carries.
+func TraceOf(e Envelope) Trace {
+	return Trace{SagaID: e.SagaID, CorrelationID: e.CorrelationID, CausationID: e.ID, Actor: e.Actor}
+}
+
+// New builds an envelope for payload at the current schema version of typ.
+// The id is supplied by the caller so that it can be deterministic.
+func New(id, typ string, payload any, trace Trace, key string, at time.Time) (Envelope, error) {
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	return Envelope{
+		ID:            id,
+		Type:          typ,
+		Version:       CurrentVersion(typ),
+		SagaID:        trace.SagaID,
+		CorrelationID: trace.CorrelationID,
+		CausationID:   trace.CausationID,
+		Actor:         trace.Actor,
+		OccurredAt:    at.UTC(),
+		Key:           key,
+		Payload:       raw,
+	}, nil
+}
+
+// MustNew is New for payloads that cannot fail to encode (plain structs).
+func MustNew(id, typ string, payload any, trace Trace, key string, at time.Time) Envelope {
+	e, err := New(id, typ, payload, trace, key, at)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// ToMessage turns an envelope into a watermill message whose metadata
+// becomes the record's headers and key.
+func ToMessage(e Envelope) *message.Message {
+	msg := message.NewMessage(e.ID, []byte(e.Payload))
+	md := msg.Metadata
+	md.Set(HeaderType, e.Type)
+	md.Set(HeaderVersion, strconv.Itoa(e.Version))
+	md.Set(HeaderOccurredAt, e.OccurredAt.UTC().Format(time.RFC3339Nano))
+	setIf(md, HeaderSagaID, e.SagaID)
+	setIf(md, HeaderCorrelationID, e.CorrelationID)
+	setIf(md, HeaderCausationID, e.CausationID)
+	setIf(md, HeaderActor, e.Actor)
+	setIf(md, MetaKey, e.Key)
+	return msg
+}
+
+func setIf(md message.Metadata, k, v string) {
+	if v != "" {
+		md.Set(k, v)
+	}
+}
+
+// FromMessage reads the envelope of a consumed message and checks that its
+// headers are well formed. It does not look at the payload: see Registry.
+func FromMessage(msg *message.Message) (Envelope, error) {
+	return FromHeaders(msg.UUID, msg.Metadata, msg.Payload)
+}
+
+// FromHeaders reads an envelope from raw record headers, for readers that
+// do not go through watermill.
+func FromHeaders(id string, h map[string]string, payload []byte) (Envelope, error) {
+	if id == "" {
+		id = h[HeaderID]
+	}
+	e := Envelope{
+		ID:            id,
+		Type:          h[HeaderType],
+		SagaID:        h[HeaderSagaID],
+		CorrelationID: h[HeaderCorrelationID],
+		CausationID:   h[HeaderCausationID],
+		Actor:         h[HeaderActor],
+		Key:           h[MetaKey],
+		Payload:       json.RawMessage(payload),
+	}
+	if e.ID == "" {
+		return e, malformed("missing header %q", HeaderID)
+	}
+	if e.Type == "" {
+		return e, malformed("missing header %q", HeaderType)
+	}
+	v, err := strconv.Atoi(h[HeaderVersion])
+	if err != nil || v < 1 {
+		return e, malformed("header %q must be a positive integer, got %q", HeaderVersion, h[HeaderVersion])
+	}
+	e.Version = v
+	if at := h[HeaderOccurredAt]; at != "" {
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return e, malformed("header %q is not an RFC 3339 time: %q", HeaderOccurredAt, at)
+		}
+		e.OccurredAt = t
+	}
+	return e, nil
+}

@@ -1,0 +1,142 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Validator is implemented by every payload type.
+type Validator interface{ Validate() error }
+
+// Upcaster turns a payload of one schema version into the next version.
+type Upcaster func(json.RawMessage) (json.RawMessage, error)
+
+// kind describes one message type: its current schema version, how to
+// validate a payload of that version, and how to upcast older ones.
+type kind struct {
+	current  int
+	validate func(json.RawMessage) error
+	// upcasters[v] turns version v into version v+1.
+	upcasters map[int]Upcaster
+}
+
+func kindOf[T Validator](current int, upcasters map[int]Upcaster) kind {
+	return kind{
+		current: current,
+		validate: func(raw json.RawMessage) error {
+			_, err := decodeAs[T](raw)
+			return err
+		},
+		upcasters: upcasters,
+	}
+}
+
+// kinds is the type registry: a fixed table, written once here, so every
+// message type and its versions are named in one place.
+var kinds = map[string]kind{
+	StartSaga: kindOf[StartSagaV1](1, nil),
+	StepReply: kindOf[StepReplyV1](1, nil),
+
+	SagaStarted:         kindOf[SagaStartedV1](1, nil),
+	StepStarted:         kindOf[StepStartedV1](1, nil),
+	StepSucceeded:       kindOf[StepSucceededV1](1, nil),
+	StepFailed:          kindOf[StepFailedV1](1, nil),
+	StepTimedOut:        kindOf[StepFailedV1](1, nil),
+	CompensationStarted: kindOf[StepStartedV1](1, nil),
+	StepCompensated:     kindOf[StepSucceededV1](1, nil),
+	CompensationFailed:  kindOf[StepFailedV1](1, nil),
+	SagaCompleted:       kindOf[SagaEndedV1](1, nil),
+	SagaCompensated:     kindOf[SagaEndedV1](1, nil),
+	SagaFailed:          kindOf[SagaEndedV1](1, nil),
+
+	VerifyUser:       kindOf[CommandV1](1, nil),
+	ReserveSeats:     kindOf[CommandV1](1, nil),
+	ReleaseSeats:     kindOf[CommandV1](1, nil),
+	ConfirmBooking:   kindOf[CommandV1](1, nil),
+	ChargePayment:    kindOf[CommandV1](1, nil),
+	RefundPayment:    kindOf[CommandV1](1, nil),
+	SendNotification: kindOf[CommandV1](1, nil),
+
+	UserVerified:     kindOf[UserCheckedV1](1, nil),
+	UserRejected:     kindOf[UserCheckedV1](1, nil),
+	SeatsReserved:    kindOf[SeatsV1](1, nil),
+	SeatsRejected:    kindOf[SeatsV1](1, nil),
+	SeatsReleased:    kindOf[SeatsV1](1, nil),
+	BookingConfirmed: kindOf[SeatsV1](1, nil),
+	PaymentCharged:   kindOf[PaymentV1](1, nil),
+	PaymentDeclined:  kindOf[PaymentV1](1, nil),
+	PaymentRefunded:  kindOf[PaymentV1](1, nil),
+	NotificationSent: kindOf[NotificationSentV1](1, nil),
+}
+
+// CurrentVersion is the schema version new messages of typ are written in.
+func CurrentVersion(typ string) int {
+	if k, ok := kinds[typ]; ok {
+		return k.current
+	}
+	return 1
+}
+
+// Known reports whether typ is a message type of the product.
+func Known(typ string) bool {
+	_, ok := kinds[typ]
+	return ok
+}
+
+// Check makes sure a consumed envelope can be processed: a known type, a
+// version this build reads, and a payload that validates. Older versions
+// are upcast to the current one, so a log written long ago still replays.
+// Every error is a MalformedError.
+func Check(e Envelope) (Envelope, error) {
+	k, ok := kinds[e.Type]
+	if !ok {
+		return e, malformed("unknown type %q", e.Type)
+	}
+	if e.Version > k.current {
+		return e, malformed("%s version %d is newer than this build reads (%d)", e.Type, e.Version, k.current)
+	}
+	for v := e.Version; v < k.current; v++ {
+		up, ok := k.upcasters[v]
+		if !ok {
+			return e, malformed("%s version %d cannot be upcast", e.Type, v)
+		}
+		raw, err := up(e.Payload)
+		if err != nil {
+			return e, malformed("upcast %s from version %d: %v", e.Type, v, err)
+		}
+		e.Payload, e.Version = raw, v+1
+	}
+	if err := k.validate(e.Payload); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+// Decode reads a checked envelope's payload as T.
+func Decode[T Validator](e Envelope) (T, error) {
+	return decodeAs[T](e.Payload)
+}
+
+func decodeAs[T Validator](raw json.RawMessage) (T, error) {
+	var v T
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return v, malformed("empty payload")
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, malformed("payload is not valid JSON for %T: %v", v, err)
+	}
+	if err := v.Validate(); err != nil {
+		return v, malformed("invalid %T: %v", v, err)
+	}
+	return v, nil
+}
+
+// MustDecode is Decode for envelopes this process built itself.
+func MustDecode[T Validator](e Envelope) T {
+	v, err := Decode[T](e)
+	if err != nil {
+		panic(fmt.Sprintf("decode own %s: %v", e.Type, err))
+	}
+	return v
+}

@@ -1,0 +1,176 @@
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Saga log event types (topic saga.events, key saga id).
+const (
+	SagaStarted         = "SagaStarted"
+	StepStarted         = "StepStarted"
+	StepSucceeded       = "StepSucceeded"
+	StepFailed          = "StepFailed"
+	StepTimedOut        = "StepTimedOut"
+	CompensationStarted = "CompensationStarted"
+	StepCompensated     = "StepCompensated"
+	CompensationFailed  = "CompensationFailed"
+	SagaCompleted       = "SagaCompleted"
+	SagaCompensated     = "SagaCompensated"
+	SagaFailed          = "SagaFailed"
+)
+
+// Request and reply types.
+const (
+	StartSaga = "StartSaga"
+	StepReply = "StepReply"
+)
+
+// StartSagaV1 asks the orchestrator to run a saga definition. Its saga id
+// is derived from the idempotency key, so a repeated request is recognised.
+type StartSagaV1 struct {
+	Definition     string          `json:"definition"`
+	IdempotencyKey string          `json:"idempotency_key"`
+	BookingRef     string          `json:"booking_ref"`
+	Data           json.RawMessage `json:"data"`
+}
+
+func (p StartSagaV1) Validate() error {
+	var errs []error
+	if p.Definition == "" {
+		errs = append(errs, errors.New("definition is required"))
+	}
+	if p.IdempotencyKey == "" {
+		errs = append(errs, errors.New("idempotency_key is required"))
+	}
+	if p.BookingRef == "" {
+		errs = append(errs, errors.New("booking_ref is required"))
+	}
+	if !isObject(p.Data) {
+		errs = append(errs, errors.New("data must be a JSON object"))
+	}
+	return errors.Join(errs...)
+}
+
+// SagaStartedV1 opens a saga in the log.
+type SagaStartedV1 struct {
+	Definition     string          `json:"definition"`
+	IdempotencyKey string          `json:"idempotency_key"`
+	BookingRef     string          `json:"booking_ref"`
+	Data           json.RawMessage `json:"data"`
+}
+
+func (p SagaStartedV1) Validate() error {
+	return StartSagaV1(p).Validate()
+}
+
+// StepV1 names a step attempt; the common part of the step events.
+type StepV1 struct {
+	Step    string `json:"step"`
+	Attempt int    `json:"attempt"`
+}
+
+func (p StepV1) Validate() error {
+	var errs []error
+	if p.Step == "" {
+		errs = append(errs, errors.New("step is required"))
+	}
+	if p.Attempt < 1 {
+		errs = append(errs, fmt.Errorf("attempt must be at least 1, got %d", p.Attempt))
+	}
+	return errors.Join(errs...)
+}
+
+// StepStartedV1 records that a command was sent, with its deadline, so a
+// timeout survives a restart of the orchestrator. CompensationStarted uses
+// the same shape.
+type StepStartedV1 struct {
+	StepV1
+	CommandID string    `json:"command_id"`
+	Command   string    `json:"command"`
+	Deadline  time.Time `json:"deadline"`
+}
+
+func (p StepStartedV1) Validate() error {
+	var errs []error
+	errs = append(errs, p.StepV1.Validate())
+	if p.CommandID == "" {
+		errs = append(errs, errors.New("command_id is required"))
+	}
+	if p.Command == "" {
+		errs = append(errs, errors.New("command is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// StepSucceededV1 records a step's success and the data it adds to the saga
+// (merged into the data later commands carry). StepCompensated uses it too.
+type StepSucceededV1 struct {
+	StepV1
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+func (p StepSucceededV1) Validate() error {
+	if len(p.Result) > 0 && !isObject(p.Result) {
+		return errors.Join(p.StepV1.Validate(), errors.New("result must be a JSON object"))
+	}
+	return p.StepV1.Validate()
+}
+
+// StepFailedV1 records a failed attempt of a step or of its compensation.
+// RetryAt is set when another attempt follows; zero means no retry.
+type StepFailedV1 struct {
+	StepV1
+	Reason  string    `json:"reason"`
+	RetryAt time.Time `json:"retry_at,omitempty"`
+}
+
+func (p StepFailedV1) Validate() error { return p.StepV1.Validate() }
+
+// SagaEndedV1 closes a saga: completed, compensated or failed.
+type SagaEndedV1 struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+func (p SagaEndedV1) Validate() error { return nil }
+
+// Outcomes of a participant's handling of a command.
+const (
+	OutcomeSucceeded = "succeeded"
+	// OutcomeFailed is a business refusal: retrying will not change it.
+	OutcomeFailed = "failed"
+	// OutcomeRetryable is a transient failure: another attempt may succeed.
+	OutcomeRetryable = "retryable"
+)
+
+// StepReplyV1 is a participant's answer to one command.
+type StepReplyV1 struct {
+	CommandID string          `json:"command_id"`
+	Command   string          `json:"command"`
+	Outcome   string          `json:"outcome"`
+	Reason    string          `json:"reason,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+}
+
+func (p StepReplyV1) Validate() error {
+	var errs []error
+	if p.CommandID == "" {
+		errs = append(errs, errors.New("command_id is required"))
+	}
+	switch p.Outcome {
+	case OutcomeSucceeded, OutcomeFailed, OutcomeRetryable:
+	default:
+		errs = append(errs, fmt.Errorf("outcome must be succeeded, failed or retryable, got %q", p.Outcome))
+	}
+	if len(p.Data) > 0 && !isObject(p.Data) {
+		errs = append(errs, errors.New("data must be a JSON object"))
+	}
+	return errors.Join(errs...)
+}
+
+func isObject(raw json.RawMessage) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(raw, &m) == nil && m != nil
+}

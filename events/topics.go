@@ -1,0 +1,28 @@
+package events
+
+// Topic names. The Kafka plumbing may prefix them with a namespace.
+const (
+	TopicRequests = "saga.requests"
+	TopicSagaLog  = "saga.events"
+	TopicReplies  = "saga.replies"
+	TopicDLQ      = "saga.dlq"
+)
+
+// Participant names; each owns "<name>.commands" and "<name>.events".
+const (
+	ServiceUser         = "user"
+	ServiceBooking      = "booking"
+	ServicePayment      = "payment"
+	ServiceNotification = "notification"
+)
+
+// Services lists every participant, in the order a booking meets them.
+func Services() []string {
+	return []string{ServiceUser, ServiceBooking, ServicePayment, ServiceNotification}
+}
+
+// CommandTopic is the topic a participant consumes its commands from.
+func CommandTopic(service string) string { return service + ".commands" }
+
+// DomainTopic is a participant's own event log.
+func DomainTopic(service string) string { return service + ".events" }

@@ -1,0 +1,27 @@
+// Package participant runs one participant service against Kafka: it folds
+// the service's own domain log into its state at start, consumes the
+// service's command topic, applies each command at most once, appends the
+// resulting domain event, and replies to the orchestrator.
+package participant
+
+import (
+	"time"
+
+	"github.com/sagaflow/saga/events"
+)
+
+// Service is the domain logic of one participant, free of I/O. The runtime
+// serialises calls, so implementations need no locks.
+type Service interface {
+	// Name is the service name: it owns "<name>.commands" and "<name>.events".
+	Name() string
+	// Apply folds one of the service's own domain events into its state.
+	// It is called for every event of the log at start and for every event
+	// the service produces, after the event is durably written.
+	Apply(e events.Envelope) error
+	// Handle decides what a command does, as exactly one domain event whose
+	// payload embeds events.Handled (the reply). It must not change state:
+	// Apply does, once the event is written. A service that drops a command
+	// on purpose (a simulated outage) returns ok=false.
+	Handle(cmd events.Envelope, payload events.CommandV1, now time.Time) (ev events.Envelope, ok bool, err error)
+}

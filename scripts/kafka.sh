@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# Local Apache Kafka (KRaft) for development and tests, without Docker.
+#
+#   scripts/kafka.sh up [--nodes N]   start a fresh cluster (default 1 node)
+#   scripts/kafka.sh down             stop it and delete its state
+#   scripts/kafka.sh status           show nodes; exit 1 unless all run
+#
+# Kafka comes from Maven Central as jars (fetched once with Maven into a cache
+# outside the source tree) and runs as plain `java -cp libs/* kafka.Kafka`.
+#
+# Environment:
+#   KAFKA_CACHE      jar cache root      (default ~/.cache/sagaflow-kafka)
+#   KAFKA_STATE      runtime state dir   (default /tmp/sagaflow-kafka)
+#   KAFKA_PORT       first broker port   (default 9092; node i uses +i-1)
+#   KAFKA_CONTROLLER_PORT first controller port (default 29092)
+#   KAFKA_HEAP_OPTS  JVM heap per node   (default -Xmx384m -Xms128m)
+#   KAFKA_START_TIMEOUT seconds to wait for the brokers (default 120)
+set -euo pipefail
+
+# Pinned: newest 4.x on Maven Central when this was written. Keep it in step
+# with the image tag in docker-compose.kafka.yml.
+KAFKA_VERSION=4.4.0
+SCALA_VERSION=2.13
+# Kafka 4.x logs through slf4j 1.7 -> log4j2 (log4j-api/core come with
+# kafka-server); this is the slf4j 1.x binding for that log4j2 version.
+LOG4J_VERSION=2.25.5
+
+CACHE_DIR="${KAFKA_CACHE:-$HOME/.cache/sagaflow-kafka}/$KAFKA_VERSION"
+LIBS="$CACHE_DIR/libs"
+STATE="${KAFKA_STATE:-/tmp/sagaflow-kafka}"
+HOST=127.0.0.1
+BROKER_PORT="${KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-29092}"
+HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx384m -Xms128m}"
+START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
+STOP_TIMEOUT=30
+
+log() { printf 'kafka.sh: %s\n' "$*"; }
+die() { printf 'kafka.sh: error: %s\n' "$*" >&2; exit 1; }
+
+broker_port() { echo $((BROKER_PORT + $1 - 1)); }
+controller_port() { echo $((CONTROLLER_PORT + $1 - 1)); }
+
+bootstrap() { # comma-separated broker addresses of an N-node cluster
+  local n=$1 i out=""
+  for ((i = 1; i <= n; i++)); do out+="${out:+,}$HOST:$(broker_port "$i")"; done
+  echo "$out"
+}
+
+# --- jar cache -------------------------------------------------------------
+
+# Fetch kafka_2.13 + kafka-tools (admin CLIs) + logging backend with their
+# runtime deps. Built in a temp dir and renamed into place, so an interrupted
+# download never looks like a complete cache.
+fetch_libs() {
+  [[ -f "$LIBS/.complete" ]] && return 0
+  command -v mvn >/dev/null || die "mvn not found; needed once to fetch Kafka $KAFKA_VERSION jars"
+  mkdir -p "$CACHE_DIR"
+  # Serialise concurrent first runs (e.g. parallel test jobs).
+  exec 9>"$CACHE_DIR/.lock"
+  flock 9
+  if [[ -f "$LIBS/.complete" ]]; then exec 9>&-; return 0; fi
+
+  log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $LIBS (once)"
+  cat >"$CACHE_DIR/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.sagaflow</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_$SCALA_VERSION</artifactId>
+      <version>$KAFKA_VERSION</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka-tools</artifactId>
+      <version>$KAFKA_VERSION</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>$LOG4J_VERSION</version>
+    </dependency>
+  </dependencies>
+</project>
+EOF
+  local tmp="$CACHE_DIR/libs.tmp.$$"
+  rm -rf "$tmp"
+  if ! mvn -q -B -f "$CACHE_DIR/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$tmp" >"$CACHE_DIR/mvn.log" 2>&1; then
+    rm -rf "$tmp"
+    tail -n 30 "$CACHE_DIR/mvn.log" >&2
+    die "maven could not fetch Kafka $KAFKA_VERSION (full log: $CACHE_DIR/mvn.log)"
+  fi
+  # Test-only artifacts leak into Kafka's published runtime scope; drop them.
+  rm -f "$tmp"/junit-* "$tmp"/opentest4j-* "$tmp"/apiguardian-*
+  touch "$tmp/.complete"
+  rm -rf "$LIBS"
+  mv "$tmp" "$LIBS"
+  exec 9>&-
+}
+
+# --- node processes --------------------------------------------------------
+
+node_dir() { echo "$STATE/node-$1"; }
+
+# Pid of node i if it is alive and really our Kafka (guards against pid reuse).
+node_pid() {
+  local f pid
+  f="$(node_dir "$1")/kafka.pid"
+  [[ -f "$f" ]] || return 1
+  pid=$(<"$f")
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $(node_dir "$1")/" || return 1
+  echo "$pid"
+}
+
+# Node count of the cluster described by the state dir (0 if none).
+state_nodes() {
+  [[ -f "$STATE/nodes" ]] && cat "$STATE/nodes" || echo 0
+}
+
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# KRaft cluster ids are 16 random bytes, base64url without padding. Made in
+# bash to save a JVM start; Kafka itself avoids ids starting with '-'.
+new_cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ "$id" != -* ]] && { echo "$id"; return; }
+  done
+}
+
+write_log4j_config() {
+  # Everything to stdout (captured per node in kafka.log); quiet the chatty
+  # request/state-change loggers.
+  cat >"$STATE/log4j2.properties" <<'EOF'
+status = warn
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.zk.name = org.apache.zookeeper
+logger.zk.level = WARN
+EOF
+}
+
+write_server_properties() { # node-id node-count
+  local id=$1 n=$2 dir voters="" i rf minisr
+  dir=$(node_dir "$id")
+  for ((i = 1; i <= n; i++)); do voters+="${voters:+,}$i@$HOST:$(controller_port "$i")"; done
+  # Internal topics must fit the cluster: RF 1 on one node; RF 3 with
+  # min ISR 2 on three (so one node can die without losing writes).
+  rf=$((n < 3 ? n : 3))
+  minisr=$((rf >= 3 ? 2 : 1))
+  cat >"$dir/server.properties" <<EOF
+# Generated by scripts/kafka.sh; node $id of $n.
+process.roles=broker,controller
+node.id=$id
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://$HOST:$(broker_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")
+advertised.listeners=PLAINTEXT://$HOST:$(broker_port "$id")
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+log.dirs=$dir/data
+
+# Topics are created explicitly by the application, never by accident.
+auto.create.topics.enable=false
+num.partitions=1
+default.replication.factor=$rf
+min.insync.replicas=$minisr
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$minisr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$minisr
+# Fewer internal partitions: faster first group/transaction on a dev box.
+offsets.topic.num.partitions=10
+transaction.state.log.num.partitions=10
+
+# Tests want consumer groups to form at once.
+group.initial.rebalance.delay.ms=0
+
+# Small machine: few threads.
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+EOF
+}
+
+start_node() { # node-id
+  local id=$1 dir
+  dir=$(node_dir "$id")
+  # setsid: detach from the caller's session so Ctrl-C in make/tests does not
+  # kill the broker; the inner bash records its pid and then becomes java.
+  # shellcheck disable=SC2086
+  nohup setsid bash -c 'echo $$ >"$1/kafka.pid"; shift; exec "$@"' _ "$dir" \
+    java $HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$STATE/log4j2.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
+    >"$dir/kafka.log" 2>&1 </dev/null &
+}
+
+fail_start() { # node-id message
+  local id=$1 log
+  log="$(node_dir "$id")/kafka.log"
+  {
+    echo "kafka.sh: error: node $id: $2"
+    echo "--- last lines of $log ---"
+    tail -n 40 "$log" 2>/dev/null || true
+  } >&2
+  stop_all >/dev/null 2>&1 || true
+  exit 1
+}
+
+# Port answers, then the log says the server finished starting. In KRaft that
+# line comes only after the broker registered with the quorum and was
+# unfenced, i.e. it is in the cluster metadata and serves requests.
+wait_ready() { # node-count
+  local n=$1 deadline i
+  deadline=$((SECONDS + START_TIMEOUT))
+  for ((i = 1; i <= n; i++)); do
+    while ! port_open "$(broker_port "$i")" ||
+          ! grep -q 'Kafka Server started' "$(node_dir "$i")/kafka.log" 2>/dev/null; do
+      # (no pid file yet = the launcher has not run yet)
+      if [[ -f "$(node_dir "$i")/kafka.pid" ]] && ! node_pid "$i" >/dev/null; then
+        fail_start "$i" "process exited during startup"
+      fi
+      ((SECONDS < deadline)) || fail_start "$i" "not ready after ${START_TIMEOUT}s"
+      sleep 0.3
+    done
+  done
+}
+
+stop_all() {
+  local n pids=() pid i deadline
+  n=$(state_nodes)
+  for ((i = 1; i <= n; i++)); do
+    if pid=$(node_pid "$i"); then pids+=("$pid"); fi
+  done
+  if ((${#pids[@]})); then
+    log "stopping ${#pids[@]} node(s)"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    deadline=$((SECONDS + STOP_TIMEOUT))
+    for pid in "${pids[@]}"; do
+      while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+      if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid did not stop within ${STOP_TIMEOUT}s; killing"
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+    done
+  fi
+  # Fresh cluster on every `up`: nothing survives `down`.
+  rm -rf "$STATE"
+}
+
+# --- commands --------------------------------------------------------------
+
+cmd_up() {
+  local n=1 running=0 i cid
+  while (($#)); do
+    case $1 in
+      --nodes) [[ $# -ge 2 ]] || die "--nodes needs a value"; n=$2; shift 2 ;;
+      --nodes=*) n=${1#*=}; shift ;;
+      *) die "unknown option for up: $1" ;;
+    esac
+  done
+  [[ "$n" =~ ^[1-9]$ ]] || die "--nodes must be 1..9, got '$n'"
+
+  for ((i = 1; i <= $(state_nodes); i++)); do node_pid "$i" >/dev/null && running=$((running + 1)); done
+  if ((running > 0)); then
+    if [[ $(state_nodes) == "$n" && $running == "$n" ]]; then
+      log "already running: Apache Kafka $(cat "$STATE/version" 2>/dev/null), bootstrap $(bootstrap "$n")"
+      exit 0
+    fi
+    die "a $(state_nodes)-node cluster is already running ($running up); run 'scripts/kafka.sh down' first"
+  fi
+  # Leftovers of a crashed cluster: start clean.
+  rm -rf "$STATE"
+
+  for ((i = 1; i <= n; i++)); do
+    port_open "$(broker_port "$i")" && die "port $(broker_port "$i") is already in use by another process"
+    port_open "$(controller_port "$i")" && die "port $(controller_port "$i") is already in use by another process"
+  done
+
+  fetch_libs
+  mkdir -p "$STATE"
+  echo "$n" >"$STATE/nodes"
+  echo "$KAFKA_VERSION" >"$STATE/version"
+  write_log4j_config
+
+  # Format every node's storage with the same new cluster id (all storage
+  # is empty here because `down` and the cleanup above delete it). Formats
+  # run in parallel: each is a JVM start.
+  cid=$(new_cluster_id)
+  echo "$cid" >"$STATE/cluster-id"
+  local fpids=()
+  for ((i = 1; i <= n; i++)); do
+    mkdir -p "$(node_dir "$i")"
+    write_server_properties "$i" "$n"
+    java -Xmx128m -Dlog4j2.configurationFile="$STATE/log4j2.properties" -cp "$LIBS/*" \
+      kafka.tools.StorageTool format --cluster-id "$cid" \
+      --config "$(node_dir "$i")/server.properties" >"$(node_dir "$i")/format.log" 2>&1 &
+    fpids+=($!)
+  done
+  for i in "${!fpids[@]}"; do
+    if ! wait "${fpids[$i]}"; then
+      cat "$(node_dir $((i + 1)))/format.log" >&2
+      rm -rf "$STATE"
+      die "formatting storage of node $((i + 1)) failed"
+    fi
+  done
+
+  for ((i = 1; i <= n; i++)); do start_node "$i"; done
+  wait_ready "$n"
+  log "Apache Kafka $KAFKA_VERSION up ($n node(s), KRaft cluster $cid)"
+  log "bootstrap: $(bootstrap "$n")"
+}
+
+cmd_down() {
+  if [[ ! -d "$STATE" ]]; then log "not running"; return 0; fi
+  stop_all
+  log "stopped; removed $STATE"
+}
+
+cmd_status() {
+  local n i pid up=0
+  n=$(state_nodes)
+  if ((n == 0)); then log "not running (no state in $STATE)"; exit 1; fi
+  log "Apache Kafka $(cat "$STATE/version" 2>/dev/null || echo '?'), $n node(s), state $STATE"
+  for ((i = 1; i <= n; i++)); do
+    if pid=$(node_pid "$i"); then
+      echo "node $i: running  pid $pid  broker $HOST:$(broker_port "$i")  controller $HOST:$(controller_port "$i")"
+      up=$((up + 1))
+    else
+      echo "node $i: STOPPED  broker $HOST:$(broker_port "$i")  (log $(node_dir "$i")/kafka.log)"
+    fi
+  done
+  echo "bootstrap: $(bootstrap "$n")"
+  ((up == n))
+}
+
+case "${1:-}" in
+  up) shift; cmd_up "$@" ;;
+  down) shift; cmd_down ;;
+  status) shift; cmd_status ;;
+  *) echo "usage: $0 up [--nodes N] | down | status" >&2; exit 2 ;;
+esac
