@@ -15,6 +15,11 @@
 #   KAFKA_CONTROLLER_PORT first controller port (default 29092)
 #   KAFKA_HEAP_OPTS  JVM heap per node   (default -Xmx384m -Xms128m)
 #   KAFKA_START_TIMEOUT seconds to wait for the brokers (default 120)
+#
+# Admin tools run from the same jars while the cluster is up, e.g.:
+#   java -Dlog4j2.configurationFile=$KAFKA_STATE/tools-log4j2.properties \
+#     -cp "$KAFKA_CACHE/<version>/libs/*" org.apache.kafka.tools.TopicCommand \
+#     --bootstrap-server 127.0.0.1:9092 --list
 set -euo pipefail
 
 # Pinned: newest 4.x on Maven Central when this was written. Keep it in step
@@ -96,8 +101,6 @@ EOF
     tail -n 30 "$CACHE_DIR/mvn.log" >&2
     die "maven could not fetch Kafka $KAFKA_VERSION (full log: $CACHE_DIR/mvn.log)"
   fi
-  # Test-only artifacts leak into Kafka's published runtime scope; drop them.
-  rm -f "$tmp"/junit-* "$tmp"/opentest4j-* "$tmp"/apiguardian-*
   touch "$tmp/.complete"
   rm -rf "$LIBS"
   mv "$tmp" "$LIBS"
@@ -151,8 +154,18 @@ logger.request.name = kafka.request.logger
 logger.request.level = WARN
 logger.state.name = state.change.logger
 logger.state.level = WARN
-logger.zk.name = org.apache.zookeeper
-logger.zk.level = WARN
+EOF
+  # Admin tools (StorageTool here, TopicCommand etc. in tests): warnings
+  # only, on stderr, so their stdout stays parseable.
+  cat >"$STATE/tools-log4j2.properties" <<'EOF'
+status = warn
+appender.stderr.type = Console
+appender.stderr.name = STDERR
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = %p %m%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stderr.ref = STDERR
 EOF
 }
 
@@ -311,7 +324,7 @@ cmd_up() {
   for ((i = 1; i <= n; i++)); do
     mkdir -p "$(node_dir "$i")"
     write_server_properties "$i" "$n"
-    java -Xmx128m -Dlog4j2.configurationFile="$STATE/log4j2.properties" -cp "$LIBS/*" \
+    java -Xmx128m -Dlog4j2.configurationFile="$STATE/tools-log4j2.properties" -cp "$LIBS/*" \
       kafka.tools.StorageTool format --cluster-id "$cid" \
       --config "$(node_dir "$i")/server.properties" >"$(node_dir "$i")/format.log" 2>&1 &
     fpids+=($!)

@@ -1,0 +1,78 @@
+// Package flows holds the saga definitions the product ships. They are
+// data for the generic engine in package saga: no step has code of its own.
+package flows
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/saga"
+)
+
+// Definition names, as written in StartSaga requests.
+const (
+	BookTicket    = "book-ticket"
+	CancelBooking = "cancel-booking"
+)
+
+// Timings shared by the shipped definitions.
+var (
+	stepTimeout = 10 * time.Second
+	// stepRetry retries transient failures and timeouts of forward steps.
+	stepRetry = saga.RetryPolicy{MaxAttempts: 3, Backoff: 500 * time.Millisecond, MaxBackoff: 10 * time.Second}
+	// compRetry retries compensations; when it is used up the saga is
+	// parked as failed for an operator.
+	compRetry = saga.RetryPolicy{MaxAttempts: 5, Backoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}
+)
+
+// BookTicketDefinition books seats: verify the user, reserve seats, charge,
+// confirm (the pivot), notify.
+func BookTicketDefinition() saga.Definition {
+	return saga.Definition{
+		Name: BookTicket,
+		Steps: []saga.Step{
+			{Name: "VerifyUser", Service: events.ServiceUser, Command: events.VerifyUser, KeyField: "user_id", Timeout: stepTimeout, Retry: stepRetry},
+			{Name: "ReserveSeats", Service: events.ServiceBooking, Command: events.ReserveSeats, Compensation: events.ReleaseSeats, KeyField: "show_id", Timeout: stepTimeout, Retry: stepRetry},
+			{Name: "ChargePayment", Service: events.ServicePayment, Command: events.ChargePayment, Compensation: events.RefundPayment, KeyField: "booking_ref", Timeout: stepTimeout, Retry: stepRetry},
+			{Name: "ConfirmBooking", Service: events.ServiceBooking, Command: events.ConfirmBooking, KeyField: "show_id", Timeout: stepTimeout, Retry: stepRetry, Pivot: true},
+			{Name: "SendNotification", Service: events.ServiceNotification, Command: events.SendNotification, KeyField: "user_id", Timeout: stepTimeout, Retry: stepRetry},
+		},
+		CompensationRetry: compRetry,
+		ValidateData:      validate(events.BookingData.ValidateBooking),
+	}
+}
+
+// CancelBookingDefinition undoes a confirmed booking: refund (the point of
+// no return), release the seats, tell the user.
+func CancelBookingDefinition() saga.Definition {
+	return saga.Definition{
+		Name: CancelBooking,
+		Steps: []saga.Step{
+			{Name: "RefundPayment", Service: events.ServicePayment, Command: events.RefundPayment, KeyField: "booking_ref", Timeout: stepTimeout, Retry: stepRetry, Pivot: true},
+			{Name: "ReleaseSeats", Service: events.ServiceBooking, Command: events.ReleaseSeats, KeyField: "show_id", Timeout: stepTimeout, Retry: stepRetry},
+			{Name: "NotifyCancelled", Service: events.ServiceNotification, Command: events.SendNotification, KeyField: "user_id", Timeout: stepTimeout, Retry: stepRetry},
+		},
+		CompensationRetry: compRetry,
+		ValidateData:      validate(events.BookingData.ValidateCancel),
+	}
+}
+
+// All returns every shipped definition, validated.
+func All() saga.Definitions {
+	defs, err := saga.NewDefinitions(BookTicketDefinition(), CancelBookingDefinition())
+	if err != nil {
+		panic("shipped saga definitions are invalid: " + err.Error())
+	}
+	return defs
+}
+
+func validate(check func(events.BookingData) error) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error {
+		var d events.BookingData
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return err
+		}
+		return check(d)
+	}
+}

@@ -1,0 +1,329 @@
+package saga
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sagaflow/saga/events"
+)
+
+// Machine runs saga definitions: Apply and Decide are its two pure functions.
+type Machine struct{ defs Definitions }
+
+// NewMachine returns a machine for the given definitions.
+func NewMachine(defs Definitions) Machine { return Machine{defs: defs} }
+
+// Definition returns the named definition.
+func (m Machine) Definition(name string) (Definition, bool) {
+	d, ok := m.defs[name]
+	return d, ok
+}
+
+// Input is what Decide reacts to: Start, Reply or Tick.
+type Input interface{ input() }
+
+// Start asks for a new saga; a saga that exists already ignores it.
+type Start struct {
+	Request events.Envelope
+	Payload events.StartSagaV1
+}
+
+// Reply is a participant's answer to a command.
+type Reply struct {
+	Envelope events.Envelope
+	Payload  events.StepReplyV1
+}
+
+// Tick lets time act: deadlines pass and scheduled retries start.
+type Tick struct{}
+
+func (Start) input() {}
+func (Reply) input() {}
+func (Tick) input()  {}
+
+// Decide returns the events to append to the saga's log for an input at
+// time now. Applying them in order with Apply gives the saga's next state;
+// an empty result means the input changes nothing (a duplicate, a late
+// reply, a tick with nothing due). Errors are events.MalformedError: the
+// input can never be processed.
+func (m Machine) Decide(s State, in Input, now time.Time) ([]events.Envelope, error) {
+	d := &decision{m: m, s: s, now: now.UTC()}
+	switch in := in.(type) {
+	case Start:
+		if s.Started() {
+			return nil, nil
+		}
+		if err := d.start(in); err != nil {
+			return nil, err
+		}
+	case Reply:
+		if !s.Started() || s.Status.Terminal() {
+			return nil, nil
+		}
+		d.cause = in.Envelope.ID
+		d.reply(in.Payload)
+	case Tick:
+		if !s.Started() || s.Status.Terminal() {
+			return nil, nil
+		}
+		d.cause = events.SagaEventID(s.SagaID, s.Seq)
+		d.tick()
+	default:
+		return nil, fmt.Errorf("unknown input %T", in)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	d.advance()
+	return d.out, d.err
+}
+
+// decision accumulates the events of one Decide call, applying each as it
+// is emitted so that later choices see the state the log will hold.
+type decision struct {
+	m     Machine
+	s     State
+	now   time.Time
+	cause string
+	out   []events.Envelope
+	err   error
+}
+
+func (d *decision) def() Definition { return d.m.defs[d.s.Definition] }
+
+func (d *decision) emit(typ string, payload any) {
+	if d.err != nil {
+		return
+	}
+	trace := events.Trace{SagaID: d.s.SagaID, CorrelationID: d.s.BookingRef, CausationID: d.cause, Actor: d.s.Actor}
+	e := events.MustNew(events.SagaEventID(d.s.SagaID, d.s.Seq+1), typ, payload, trace, d.s.SagaID, d.now)
+	next, err := d.m.Apply(d.s, e)
+	if err != nil {
+		d.err = err
+		return
+	}
+	d.s, d.out = next, append(d.out, e)
+}
+
+func (d *decision) start(in Start) error {
+	p := in.Payload
+	def, ok := d.m.defs[p.Definition]
+	if !ok {
+		return events.Malformed("unknown saga definition %q", p.Definition)
+	}
+	sagaID := events.SagaIDFor(p.IdempotencyKey)
+	if in.Request.SagaID != "" && in.Request.SagaID != sagaID {
+		return events.Malformed("saga_id %q does not match the idempotency key (want %q)", in.Request.SagaID, sagaID)
+	}
+	if def.ValidateData != nil {
+		if err := def.ValidateData(p.Data); err != nil {
+			return events.Malformed("invalid %s request: %v", p.Definition, err)
+		}
+	}
+	d.s = State{SagaID: sagaID, BookingRef: p.BookingRef, Actor: in.Request.Actor}
+	d.cause = in.Request.ID
+	d.emit(events.SagaStarted, events.SagaStartedV1(p))
+	return d.err
+}
+
+func (d *decision) reply(r events.StepReplyV1) {
+	i := d.awaiting(r.CommandID)
+	if i < 0 {
+		return // a duplicate or late reply: its attempt is already settled
+	}
+	st, step := d.s.Steps[i], d.def().Steps[i]
+	if st.Status == StepCompensating {
+		if r.Outcome == events.OutcomeSucceeded {
+			d.emit(events.StepCompensated, events.StepSucceededV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.CompAttempt}, Result: r.Data})
+			return
+		}
+		d.compensationFailed(i, r.Reason)
+		return
+	}
+	switch {
+	case r.Outcome == events.OutcomeSucceeded:
+		d.emit(events.StepSucceeded, events.StepSucceededV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.Attempt}, Result: r.Data})
+	case r.Outcome == events.OutcomeRetryable || d.pastPivot(i):
+		d.emit(events.StepFailed, events.StepFailedV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.Attempt},
+			Reason: r.Reason, RetryAt: d.retryAt(i, step.Retry, st.Attempt)})
+	default:
+		d.emit(events.StepFailed, events.StepFailedV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.Attempt}, Reason: r.Reason})
+	}
+}
+
+// awaiting returns the step whose in-flight command is id, or -1.
+func (d *decision) awaiting(id string) int {
+	for i, st := range d.s.Steps {
+		if id != "" && st.CommandID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// pastPivot reports whether step i comes after a pivot that succeeded: such
+// a step only goes forward and is retried until it succeeds.
+func (d *decision) pastPivot(i int) bool {
+	for j := 0; j < i; j++ {
+		if d.def().Steps[j].Pivot && d.s.Steps[j].Status == StepSucceeded {
+			return true
+		}
+	}
+	return false
+}
+
+// retryAt is when the attempt after attempt starts, or zero when the policy
+// is used up. Steps past the pivot always retry.
+func (d *decision) retryAt(i int, p RetryPolicy, attempt int) time.Time {
+	if attempt >= p.MaxAttempts && !d.pastPivot(i) {
+		return time.Time{}
+	}
+	return d.now.Add(p.Delay(attempt, d.s.SagaID+d.s.Steps[i].Name))
+}
+
+func (d *decision) compensationFailed(i int, reason string) {
+	st := d.s.Steps[i]
+	p := d.def().CompensationRetry
+	var retry time.Time
+	if st.CompAttempt < p.MaxAttempts {
+		retry = d.now.Add(p.Delay(st.CompAttempt, d.s.SagaID+st.Name+"undo"))
+	}
+	d.emit(events.CompensationFailed, events.StepFailedV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.CompAttempt}, Reason: reason, RetryAt: retry})
+	if retry.IsZero() {
+		d.emit(events.SagaFailed, events.SagaEndedV1{Reason: fmt.Sprintf("compensation of %s failed after %d attempts: %s", st.Name, st.CompAttempt, reason)})
+	}
+}
+
+// tick handles passed deadlines and due retries.
+func (d *decision) tick() {
+	for i := range d.s.Steps {
+		st, step := d.s.Steps[i], d.def().Steps[i]
+		switch {
+		case st.CommandID != "" && !d.now.Before(st.Deadline) && st.Status == StepRunning:
+			d.emit(events.StepTimedOut, events.StepFailedV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.Attempt},
+				Reason: fmt.Sprintf("no reply within %s", step.Timeout), RetryAt: d.retryAt(i, step.Retry, st.Attempt)})
+		case st.CommandID != "" && !d.now.Before(st.Deadline) && st.Status == StepCompensating:
+			d.compensationFailed(i, fmt.Sprintf("no reply within %s", step.Timeout))
+		case st.CommandID == "" && !st.RetryAt.IsZero() && !d.now.Before(st.RetryAt) && st.Status == StepRunning:
+			d.startStep(i, st.Attempt+1)
+		case st.CommandID == "" && !st.RetryAt.IsZero() && !d.now.Before(st.RetryAt) && st.Status == StepCompensating:
+			d.startCompensation(i, st.CompAttempt+1)
+		}
+	}
+}
+
+// advance starts whatever comes next once nothing is in flight: the next
+// step, the next compensation in reverse order, or the saga's end.
+func (d *decision) advance() {
+	for d.err == nil && !d.s.Status.Terminal() {
+		switch d.s.Status {
+		case StatusRunning:
+			i := 0
+			for i < len(d.s.Steps) && d.s.Steps[i].Status == StepSucceeded {
+				i++
+			}
+			if i == len(d.s.Steps) {
+				d.emit(events.SagaCompleted, events.SagaEndedV1{})
+				continue
+			}
+			if d.s.Steps[i].Status == StepPending {
+				d.startStep(i, 1)
+			}
+			return
+		case StatusCompensating:
+			for _, st := range d.s.Steps {
+				if st.Status == StepCompensating || st.Status == StepRunning {
+					return // an action is in flight or waiting for its retry
+				}
+			}
+			j := d.nextToCompensate()
+			if j < 0 {
+				d.emit(events.SagaCompensated, events.SagaEndedV1{Reason: d.s.Reason})
+				continue
+			}
+			d.startCompensation(j, 1)
+			return
+		}
+	}
+}
+
+// nextToCompensate is the last step that had, or may have had, an effect
+// and is not undone yet: compensations run in reverse order.
+func (d *decision) nextToCompensate() int {
+	for j := len(d.s.Steps) - 1; j >= 0; j-- {
+		st := d.s.Steps[j]
+		if d.def().Steps[j].Compensation == "" {
+			continue
+		}
+		if st.Status == StepSucceeded || (st.Status == StepFailedStatus && st.Uncertain) {
+			return j
+		}
+	}
+	return -1
+}
+
+func (d *decision) startStep(i, attempt int) {
+	step := d.def().Steps[i]
+	d.emit(events.StepStarted, events.StepStartedV1{StepV1: events.StepV1{Step: step.Name, Attempt: attempt},
+		CommandID: events.CommandID(d.s.SagaID, step.Name, false, attempt), Command: step.Command, Deadline: d.now.Add(step.Timeout)})
+}
+
+func (d *decision) startCompensation(i, attempt int) {
+	step := d.def().Steps[i]
+	d.emit(events.CompensationStarted, events.StepStartedV1{StepV1: events.StepV1{Step: step.Name, Attempt: attempt},
+		CommandID: events.CommandID(d.s.SagaID, step.Name, true, attempt), Command: step.Compensation, Deadline: d.now.Add(step.Timeout)})
+}
+
+// Outgoing is a command to send: the topic and the envelope.
+type Outgoing struct {
+	Topic    string
+	Envelope events.Envelope
+}
+
+// Command returns the command a StepStarted or CompensationStarted event
+// asks for, built from the state right after that event. The runtime sends
+// it after the event is in the log, and sends it again after a restart
+// while the step is still in flight: its id is the same every time.
+func (m Machine) Command(s State, e events.Envelope) (Outgoing, bool) {
+	if e.Type != events.StepStarted && e.Type != events.CompensationStarted {
+		return Outgoing{}, false
+	}
+	p := events.MustDecode[events.StepStartedV1](e)
+	return m.commandFor(s, p, e.Type == events.CompensationStarted, e.ID, e.OccurredAt), true
+}
+
+// InFlight returns the commands a saga awaits replies to, for re-sending
+// after a restart (the participants recognise them by id).
+func (m Machine) InFlight(s State, now time.Time) []Outgoing {
+	var out []Outgoing
+	for _, st := range s.Steps {
+		if st.CommandID == "" {
+			continue
+		}
+		comp := st.Status == StepCompensating
+		attempt, cmd := st.Attempt, m.defs[s.Definition].Steps[s.step(st.Name)].Command
+		if comp {
+			attempt, cmd = st.CompAttempt, m.defs[s.Definition].Steps[s.step(st.Name)].Compensation
+		}
+		p := events.StepStartedV1{StepV1: events.StepV1{Step: st.Name, Attempt: attempt}, CommandID: st.CommandID, Command: cmd}
+		out = append(out, m.commandFor(s, p, comp, events.SagaEventID(s.SagaID, s.Seq), now))
+	}
+	return out
+}
+
+func (m Machine) commandFor(s State, p events.StepStartedV1, comp bool, cause string, at time.Time) Outgoing {
+	step := m.defs[s.Definition].Steps[s.step(p.Step)]
+	key := s.SagaID
+	if step.KeyField != "" {
+		var fields map[string]json.RawMessage
+		_ = json.Unmarshal(s.Data, &fields)
+		var v string
+		if json.Unmarshal(fields[step.KeyField], &v) == nil && v != "" {
+			key = v
+		}
+	}
+	trace := events.Trace{SagaID: s.SagaID, CorrelationID: s.BookingRef, CausationID: cause, Actor: s.Actor}
+	env := events.MustNew(p.CommandID, p.Command, events.CommandV1{Step: p.Step, Attempt: p.Attempt, Compensation: comp, Data: s.Data}, trace, key, at)
+	return Outgoing{Topic: events.CommandTopic(step.Service), Envelope: env}
+}
