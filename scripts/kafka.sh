@@ -324,7 +324,9 @@ cmd_up() {
   for ((i = 1; i <= n; i++)); do
     mkdir -p "$(node_dir "$i")"
     write_server_properties "$i" "$n"
-    java -Xmx128m -Dlog4j2.configurationFile="$STATE/tools-log4j2.properties" -cp "$LIBS/*" \
+    # C1-only JIT: a short-lived tool starts about twice as fast.
+    java -Xmx128m -XX:TieredStopAtLevel=1 \
+      -Dlog4j2.configurationFile="$STATE/tools-log4j2.properties" -cp "$LIBS/*" \
       kafka.tools.StorageTool format --cluster-id "$cid" \
       --config "$(node_dir "$i")/server.properties" >"$(node_dir "$i")/format.log" 2>&1 &
     fpids+=($!)

@@ -1,0 +1,72 @@
+package orchestrator
+
+import (
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/sagaflow/saga/orchestrator/saga"
+)
+
+// store holds the sagas that are still running. Ended sagas keep only their
+// status, so a repeated request or a late reply finds them cheaply and
+// memory does not grow with the history.
+type store struct {
+	mu      sync.RWMutex
+	running map[string]saga.State
+	ended   map[string]saga.Status
+	// stripes serialise the processing of one saga without serialising all.
+	stripes [64]sync.Mutex
+}
+
+func newStore() *store {
+	return &store{running: map[string]saga.State{}, ended: map[string]saga.Status{}}
+}
+
+func (s *store) lock(sagaID string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(sagaID))
+	m := &s.stripes[h.Sum32()%uint32(len(s.stripes))]
+	m.Lock()
+	return m.Unlock
+}
+
+// get returns the saga's state, and whether it has ended.
+func (s *store) get(sagaID string) (saga.State, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, ok := s.ended[sagaID]; ok {
+		return saga.State{}, true
+	}
+	return s.running[sagaID], false
+}
+
+func (s *store) put(st saga.State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.Status.Terminal() {
+		delete(s.running, st.SagaID)
+		s.ended[st.SagaID] = st.Status
+		return
+	}
+	s.running[st.SagaID] = st
+}
+
+// due lists the running sagas with a deadline or retry at or before now.
+func (s *store) due(now time.Time) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var ids []string
+	for id, st := range s.running {
+		if w := st.NextWake(); !w.IsZero() && !w.After(now) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (s *store) counts() (running, ended int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.running), len(s.ended)
+}

@@ -1,0 +1,115 @@
+// Package booking is the domain logic of the Booking participant: seat
+// inventory per show and one reservation per booking reference. Commands
+// for one show arrive in order on one partition (key: show id), so the
+// checks here, made against the state folded so far, never oversell.
+package booking
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/catalog"
+)
+
+// Status is where a booking reference's reservation stands.
+type Status string
+
+// Reservation statuses. Released is also the tombstone of a booking whose
+// release overtook its ReserveSeats: a late reservation is then refused.
+const (
+	Reserved  Status = "reserved"
+	Confirmed Status = "confirmed"
+	Released  Status = "released"
+	Rejected  Status = "rejected"
+)
+
+// holds reports whether a reservation in this status occupies seats.
+func (st Status) holds() bool { return st == Reserved || st == Confirmed }
+
+// Reservation is what the service knows of one booking reference.
+type Reservation struct {
+	ShowID      string
+	UserID      string
+	Status      Status
+	Seats       int
+	AmountCents int64
+}
+
+// show is one show's inventory. held counts seats of reserved and
+// confirmed reservations and never exceeds capacity.
+type show struct {
+	capacity int
+	price    int64
+	held     int
+}
+
+// Service implements participant.Service for seat bookings.
+type Service struct {
+	shows        map[string]*show
+	reservations map[string]Reservation
+	// handled maps a command id to the event that answered it, so the same
+	// command id always gets the very same event (and reply) back.
+	handled map[string]events.Envelope
+}
+
+// New returns a Service seeded with the catalogue's shows, all seats free.
+func New() *Service {
+	s := &Service{shows: map[string]*show{}, reservations: map[string]Reservation{}, handled: map[string]events.Envelope{}}
+	for id, sh := range catalog.Shows() {
+		s.shows[id] = &show{capacity: sh.Capacity, price: sh.PriceCents}
+	}
+	return s
+}
+
+// Name is the service name; it owns booking.commands and booking.events.
+func (s *Service) Name() string { return events.ServiceBooking }
+
+// Held is the number of seats of showID that are reserved or confirmed.
+func (s *Service) Held(showID string) int {
+	if sh, ok := s.shows[showID]; ok {
+		return sh.held
+	}
+	return 0
+}
+
+// Capacity is the number of seats of showID (0 for an unknown show).
+func (s *Service) Capacity(showID string) int {
+	if sh, ok := s.shows[showID]; ok {
+		return sh.capacity
+	}
+	return 0
+}
+
+// Reservation returns what the service knows of a booking reference.
+func (s *Service) Reservation(ref string) (Reservation, bool) {
+	r, ok := s.reservations[ref]
+	return r, ok
+}
+
+// amountReply is what a reservation adds to the saga data.
+type amountReply struct {
+	AmountCents int64 `json:"amount_cents"`
+}
+
+// mustJSON encodes a reply struct; plain structs cannot fail to encode.
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode reply: %v", err))
+	}
+	return b
+}
+
+// decodeData reads the saga data a command carries; anything the service
+// cannot read is malformed, since no retry will make it readable.
+func decodeData(p events.CommandV1) (events.BookingData, error) {
+	var d events.BookingData
+	if err := p.Validate(); err != nil {
+		return d, events.Malformed("command: %v", err)
+	}
+	if err := json.Unmarshal(p.Data, &d); err != nil {
+		return d, events.Malformed("command data: %v", err)
+	}
+	return d, nil
+}

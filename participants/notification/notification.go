@@ -1,0 +1,130 @@
+// Package notification is the domain logic of the Notification
+// participant: it tells users what happened to their bookings, once per
+// booking ref and purpose, however often the saga retries the step.
+package notification
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sagaflow/saga/events"
+)
+
+// StepNotifyCancelled is the cancel-booking step whose message says the
+// booking was cancelled rather than confirmed.
+const StepNotifyCancelled = "NotifyCancelled"
+
+// purpose names one message: a booking ref and what it tells. The text
+// stands for the step that asked, because NotificationSentV1 has no step
+// field and Apply must rebuild this set from the log alone.
+type purpose struct{ ref, message string }
+
+// Service implements participant.Service for notifications.
+type Service struct {
+	// sent holds every user's delivered messages, oldest first.
+	sent map[string][]string
+	// delivered holds each purpose already told, so another attempt of the
+	// same step is answered without a second message.
+	delivered map[purpose]bool
+	// handled maps a command id to the event that answered it, so the same
+	// command id always gets the very same event (and reply) back.
+	handled map[string]events.Envelope
+}
+
+// New returns a Service that has sent nothing.
+func New() *Service {
+	return &Service{sent: map[string][]string{}, delivered: map[purpose]bool{}, handled: map[string]events.Envelope{}}
+}
+
+// Name is the service name; it owns notification.commands and .events.
+func (s *Service) Name() string { return events.ServiceNotification }
+
+// Sent returns a copy of the messages delivered to userID, oldest first.
+func (s *Service) Sent(userID string) []string {
+	return append([]string(nil), s.sent[userID]...)
+}
+
+// Message is the text a user gets for a booking; cancelled says the
+// booking was cancelled instead of confirmed.
+func Message(d events.BookingData, cancelled bool) string {
+	what := "is confirmed"
+	if cancelled {
+		what = "has been cancelled"
+	}
+	return fmt.Sprintf("Your booking %s for %d seat(s) at %s %s.", d.BookingRef, d.Seats, d.ShowID, what)
+}
+
+// Handle decides the event answering cmd. It never changes state: Apply
+// delivers the message, once the event is written.
+func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
+	if ev, ok := s.handled[cmd.ID]; ok {
+		return ev, true, nil
+	}
+	if cmd.Type != events.SendNotification {
+		return events.Envelope{}, false, events.Malformed("notification service does not handle %q", cmd.Type)
+	}
+	d, err := decodeData(p)
+	if err != nil {
+		return events.Envelope{}, false, err
+	}
+	switch {
+	case d.UserID == "":
+		return events.Envelope{}, false, events.Malformed("%s: user_id is required", cmd.Type)
+	case d.BookingRef == "":
+		return events.Envelope{}, false, events.Malformed("%s: booking_ref is required", cmd.Type)
+	case d.ShowID == "":
+		return events.Envelope{}, false, events.Malformed("%s: show_id is required", cmd.Type)
+	case d.Seats < 1:
+		return events.Envelope{}, false, events.Malformed("%s: seats must be positive, got %d", cmd.Type, d.Seats)
+	}
+	// A repeat is answered with the same event shape; Apply sees the purpose
+	// already delivered and sends nothing more.
+	msg := Message(d, p.Step == StepNotifyCancelled || p.Compensation)
+	ev, err := events.New(events.DerivedID(cmd.ID, "event"), events.NotificationSent, events.NotificationSentV1{
+		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
+		BookingRef: d.BookingRef, UserID: d.UserID, Message: msg,
+	}, events.TraceOf(cmd), d.UserID, now)
+	return ev, err == nil, err
+}
+
+// Apply folds one of the service's own events into its state: the first
+// event for a purpose delivers its message, later ones change nothing.
+func (s *Service) Apply(e events.Envelope) error {
+	if e.Type != events.NotificationSent {
+		return events.Malformed("notification service has no event %q", e.Type)
+	}
+	e, err := events.Check(e)
+	if err != nil {
+		return err
+	}
+	p, err := events.Decode[events.NotificationSentV1](e)
+	if err != nil {
+		return err
+	}
+	if _, seen := s.handled[p.CommandID]; seen {
+		return nil
+	}
+	s.handled[p.CommandID] = e
+	if k := (purpose{p.BookingRef, p.Message}); !s.delivered[k] {
+		s.delivered[k] = true
+		s.sent[p.UserID] = append(s.sent[p.UserID], p.Message)
+	}
+	return nil
+}
+
+// Delivered reports whether the user was already told msg about ref.
+func (s *Service) Delivered(ref, msg string) bool { return s.delivered[purpose{ref, msg}] }
+
+// decodeData reads the saga data a command carries; anything the service
+// cannot read is malformed, since no retry will make it readable.
+func decodeData(p events.CommandV1) (events.BookingData, error) {
+	var d events.BookingData
+	if err := p.Validate(); err != nil {
+		return d, events.Malformed("command: %v", err)
+	}
+	if err := json.Unmarshal(p.Data, &d); err != nil {
+		return d, events.Malformed("command data: %v", err)
+	}
+	return d, nil
+}

@@ -1,0 +1,174 @@
+// Package payment is the domain logic of the Payment participant: it
+// charges a booking at most once and refunds it at most once. Records are
+// keyed by booking ref, so a retried or redelivered charge finds the
+// original one instead of charging the card again.
+package payment
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/catalog"
+)
+
+// Status is where a booking ref's payment stands.
+type Status string
+
+// Payment statuses. Refunded is also the tombstone of a booking whose
+// refund overtook its charge: a late charge is then refused.
+const (
+	Charged  Status = "charged"
+	Declined Status = "declined"
+	Refunded Status = "refunded"
+)
+
+// Payment is what the service knows of one booking ref's money.
+type Payment struct {
+	Status        Status
+	ChargeID      string
+	ChargedCents  int64
+	RefundedCents int64
+}
+
+// Service implements participant.Service for payments.
+type Service struct {
+	payments map[string]Payment
+	// handled maps a command id to the event that answered it, so the same
+	// command id always gets the very same event (and reply) back.
+	handled map[string]events.Envelope
+}
+
+// New returns a Service with no payments.
+func New() *Service {
+	return &Service{payments: map[string]Payment{}, handled: map[string]events.Envelope{}}
+}
+
+// Name is the service name; it owns payment.commands and payment.events.
+func (s *Service) Name() string { return events.ServicePayment }
+
+// Charged is the amount ever charged for ref.
+func (s *Service) Charged(ref string) int64 { return s.payments[ref].ChargedCents }
+
+// Refunded is the amount ever refunded for ref.
+func (s *Service) Refunded(ref string) int64 { return s.payments[ref].RefundedCents }
+
+// Payment returns what the service knows of ref.
+func (s *Service) Payment(ref string) (Payment, bool) {
+	p, ok := s.payments[ref]
+	return p, ok
+}
+
+// ChargeIDFor is the id of ref's charge: derived, so every attempt and
+// every replica names the same charge.
+func ChargeIDFor(ref string) string { return events.DerivedID(ref, "charge") }
+
+// chargeReply is what a charge adds to the saga data.
+type chargeReply struct {
+	ChargeID    string `json:"charge_id"`
+	AmountCents int64  `json:"amount_cents"`
+}
+
+// refundReply is what a refund adds; its own key, so the saga's amount stays.
+type refundReply struct {
+	RefundedCents int64 `json:"refunded_cents"`
+}
+
+// Handle decides the event answering cmd. It never changes state: Apply
+// does, once the event is written.
+func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
+	if ev, ok := s.handled[cmd.ID]; ok {
+		return ev, true, nil
+	}
+	if cmd.Type != events.ChargePayment && cmd.Type != events.RefundPayment {
+		return events.Envelope{}, false, events.Malformed("payment service does not handle %q", cmd.Type)
+	}
+	d, err := decodeData(p)
+	if err != nil {
+		return events.Envelope{}, false, err
+	}
+	if d.BookingRef == "" {
+		return events.Envelope{}, false, events.Malformed("%s: booking_ref is required", cmd.Type)
+	}
+	var typ string
+	var out events.PaymentV1
+	if cmd.Type == events.ChargePayment {
+		if d.AmountCents <= 0 {
+			return events.Envelope{}, false, events.Malformed("%s: amount_cents must be positive, got %d", cmd.Type, d.AmountCents)
+		}
+		if d.PaymentToken == "" {
+			return events.Envelope{}, false, events.Malformed("%s: payment_token is required", cmd.Type)
+		}
+		typ, out = s.charge(d)
+	} else {
+		typ, out = s.refund(d)
+	}
+	out.CommandID, out.BookingRef, out.UserID = cmd.ID, d.BookingRef, d.UserID
+	ev, err := events.New(events.DerivedID(cmd.ID, "event"), typ, out, events.TraceOf(cmd), d.BookingRef, now)
+	return ev, err == nil, err
+}
+
+// charge charges once per ref: a retry after a charge gets the original
+// charge back; after a refund (or its tombstone) the ref cannot be charged.
+func (s *Service) charge(d events.BookingData) (string, events.PaymentV1) {
+	switch pay := s.payments[d.BookingRef]; pay.Status {
+	case Charged:
+		return events.PaymentCharged, charged(pay.ChargeID, pay.ChargedCents)
+	case Refunded:
+		return events.PaymentDeclined, declined("booking already refunded")
+	}
+	switch d.PaymentToken {
+	case catalog.TokenOK:
+		return events.PaymentCharged, charged(ChargeIDFor(d.BookingRef), d.AmountCents)
+	case catalog.TokenDeclined:
+		return events.PaymentDeclined, declined("card declined")
+	default:
+		return events.PaymentDeclined, declined(fmt.Sprintf("unknown payment token %q", d.PaymentToken))
+	}
+}
+
+// refund returns the ref's charge once. Refunding nothing succeeds with 0
+// and leaves a tombstone; a second refund answers like the first.
+func (s *Service) refund(d events.BookingData) (string, events.PaymentV1) {
+	pay := s.payments[d.BookingRef]
+	amount := pay.ChargedCents // what the first refund returned, or will
+	return events.PaymentRefunded, events.PaymentV1{
+		Handled:     events.Handled{Outcome: events.OutcomeSucceeded, Reply: mustJSON(refundReply{amount})},
+		ChargeID:    pay.ChargeID,
+		AmountCents: amount,
+	}
+}
+
+func charged(id string, amount int64) events.PaymentV1 {
+	return events.PaymentV1{
+		Handled:  events.Handled{Outcome: events.OutcomeSucceeded, Reply: mustJSON(chargeReply{id, amount})},
+		ChargeID: id, AmountCents: amount,
+	}
+}
+
+func declined(reason string) events.PaymentV1 {
+	return events.PaymentV1{Handled: events.Handled{Outcome: events.OutcomeFailed, Reason: reason}}
+}
+
+// mustJSON encodes a reply struct; plain structs cannot fail to encode.
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode reply: %v", err))
+	}
+	return b
+}
+
+// decodeData reads the saga data a command carries; anything the service
+// cannot read is malformed, since no retry will make it readable.
+func decodeData(p events.CommandV1) (events.BookingData, error) {
+	var d events.BookingData
+	if err := p.Validate(); err != nil {
+		return d, events.Malformed("command: %v", err)
+	}
+	if err := json.Unmarshal(p.Data, &d); err != nil {
+		return d, events.Malformed("command data: %v", err)
+	}
+	return d, nil
+}

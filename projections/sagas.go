@@ -1,0 +1,130 @@
+package projections
+
+import (
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/saga"
+)
+
+// SagaView is one saga as `saga inspect` shows it.
+type SagaView struct {
+	SagaID     string          `json:"saga_id"`
+	BookingRef string          `json:"booking_ref"`
+	Definition string          `json:"definition"`
+	Status     string          `json:"status"`
+	Actor      string          `json:"actor"`
+	Reason     string          `json:"reason,omitempty"`
+	StartedAt  time.Time       `json:"started_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	Steps      []StepView      `json:"steps"`
+	Events     []EventView     `json:"events"`
+	Data       json.RawMessage `json:"data,omitempty"`
+}
+
+// StepView is one step of a saga.
+type StepView struct {
+	Name              string    `json:"name"`
+	Status            string    `json:"status"`
+	Attempts          int       `json:"attempts"`
+	CompensationTries int       `json:"compensation_attempts,omitempty"`
+	StartedAt         time.Time `json:"started_at,omitempty"`
+	EndedAt           time.Time `json:"ended_at,omitempty"`
+	Reason            string    `json:"reason,omitempty"`
+}
+
+// EventView is one entry of a saga's timeline.
+type EventView struct {
+	Seq  int       `json:"seq"`
+	Type string    `json:"type"`
+	Step string    `json:"step,omitempty"`
+	At   time.Time `json:"at"`
+}
+
+// Sagas folds the saga log into a view per saga.
+type Sagas struct {
+	machine saga.Machine
+	states  map[string]saga.State
+	events  map[string][]EventView
+	byRef   map[string][]string
+	order   []string
+}
+
+// NewSagas returns an empty fold for the given definitions.
+func NewSagas(defs saga.Definitions) *Sagas {
+	return &Sagas{machine: saga.NewMachine(defs), states: map[string]saga.State{},
+		events: map[string][]EventView{}, byRef: map[string][]string{}}
+}
+
+// Add folds one checked saga log event; duplicates and events that do not
+// fit are skipped (the orchestrator's fold skips the same ones).
+func (p *Sagas) Add(e events.Envelope) {
+	s, applied, err := p.machine.Fold(p.states[e.SagaID], e)
+	if err != nil || !applied {
+		return
+	}
+	if s.Seq == 1 {
+		p.order = append(p.order, e.SagaID)
+		p.byRef[s.BookingRef] = append(p.byRef[s.BookingRef], e.SagaID)
+	}
+	p.states[e.SagaID] = s
+	var step struct {
+		Step string `json:"step"`
+	}
+	_ = json.Unmarshal(e.Payload, &step)
+	p.events[e.SagaID] = append(p.events[e.SagaID], EventView{Seq: s.Seq, Type: e.Type, Step: step.Step, At: e.OccurredAt})
+}
+
+// State returns the folded state of a saga.
+func (p *Sagas) State(sagaID string) (saga.State, bool) {
+	s, ok := p.states[sagaID]
+	return s, ok
+}
+
+// Find returns the saga with the given id, or the latest saga of the given
+// booking reference (a booking and its cancellation share the reference).
+func (p *Sagas) Find(idOrRef string) (SagaView, bool) {
+	if _, ok := p.states[idOrRef]; ok {
+		return p.view(idOrRef), true
+	}
+	if ids := p.byRef[idOrRef]; len(ids) > 0 {
+		return p.view(ids[len(ids)-1]), true
+	}
+	return SagaView{}, false
+}
+
+// ByRef returns every saga of a booking reference, oldest first.
+func (p *Sagas) ByRef(ref string) []SagaView {
+	var out []SagaView
+	for _, id := range p.byRef[ref] {
+		out = append(out, p.view(id))
+	}
+	return out
+}
+
+// List returns the sagas in the order they started, filtered by status
+// when status is not empty.
+func (p *Sagas) List(status string) []SagaView {
+	out := []SagaView{}
+	for _, id := range p.order {
+		if status == "" || string(p.states[id].Status) == status {
+			out = append(out, p.view(id))
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].StartedAt.Before(out[j].StartedAt) })
+	return out
+}
+
+func (p *Sagas) view(id string) SagaView {
+	s := p.states[id]
+	v := SagaView{SagaID: s.SagaID, BookingRef: s.BookingRef, Definition: s.Definition, Status: string(s.Status),
+		Actor: s.Actor, Reason: s.Reason, StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt, Data: s.Data,
+		Events: append([]EventView(nil), p.events[id]...)}
+	for _, st := range s.Steps {
+		v.Steps = append(v.Steps, StepView{Name: st.Name, Status: string(st.Status), Attempts: st.Attempt,
+			CompensationTries: st.CompAttempt, StartedAt: st.StartedAt, EndedAt: st.EndedAt, Reason: st.Reason})
+	}
+	return v
+}
