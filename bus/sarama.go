@@ -48,8 +48,10 @@ func SaramaConfig(cfg Config) *sarama.Config {
 	c.Metadata.Retry.Max = 2
 	// Short backoff between metadata retries, for the same reason.
 	c.Metadata.Retry.Backoff = metadataBackoff
-	// Ask only for the topics we use; shared clusters can have thousands.
-	c.Metadata.Full = false
+	// Full metadata (sarama's default, kept on purpose): with Full=false
+	// NewClient contacts no broker (so nothing fails fast) and ClusterAdmin
+	// cannot find the controller ("no specific topics to update metadata").
+	c.Metadata.Full = true
 	// Topics are provisioned explicitly; a typo must fail instead of
 	// creating a topic with broker defaults (Kafka defaults to auto-create).
 	c.Metadata.AllowAutoTopicCreation = false

@@ -213,7 +213,7 @@ func (o *Orchestrator) logEvent(s saga.State, e events.Envelope) {
 		ev = o.log.Warn()
 	}
 	ev.Str("saga_id", s.SagaID).Str("correlation_id", s.BookingRef).Str("actor", s.Actor).
-		Str("definition", s.Definition).Str("event", e.Type).Str("status", string(s.Status)).Msg(string(e.Payload))
+		Str("definition", s.Definition).Str("status", string(s.Status)).RawJSON("payload", e.Payload).Msg(e.Type)
 }
 
 // send publishes commands; what cannot be sent now waits in the outbox.

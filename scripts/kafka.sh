@@ -235,7 +235,9 @@ fail_start() { # node-id message
     echo "--- last lines of $log ---"
     tail -n 40 "$log" 2>/dev/null || true
   } >&2
-  stop_all >/dev/null 2>&1 || true
+  # Stop what started but keep the state dir so the logs can be read; the
+  # next `up` or `down` removes it.
+  stop_nodes >/dev/null 2>&1 || true
   exit 1
 }
 
@@ -258,7 +260,7 @@ wait_ready() { # node-count
   done
 }
 
-stop_all() {
+stop_nodes() {
   local n pids=() pid i deadline
   n=$(state_nodes)
   for ((i = 1; i <= n; i++)); do
@@ -276,8 +278,6 @@ stop_all() {
       fi
     done
   fi
-  # Fresh cluster on every `up`: nothing survives `down`.
-  rm -rf "$STATE"
 }
 
 # --- commands --------------------------------------------------------------
@@ -347,7 +347,9 @@ cmd_up() {
 
 cmd_down() {
   if [[ ! -d "$STATE" ]]; then log "not running"; return 0; fi
-  stop_all
+  stop_nodes
+  # Fresh cluster on every `up`: nothing survives `down`.
+  rm -rf "$STATE"
   log "stopped; removed $STATE"
 }
 

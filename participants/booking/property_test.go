@@ -21,6 +21,7 @@ func TestCapacityNeverExceeded(t *testing.T) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 42))
 			h := newHarness(t)
+			h.every = 37
 			var sent []cmdSpec
 			for i := 0; i < 400; i++ {
 				var c cmdSpec
@@ -39,6 +40,16 @@ func TestCapacityNeverExceeded(t *testing.T) {
 			}
 			if !reflect.DeepEqual(h.svc, fold(t, h.log)) {
 				t.Fatal("folding the log from scratch does not reproduce the state")
+			}
+			seen := map[string]int{}
+			for _, e := range h.log {
+				seen[e.Type+"/"+events.MustDecode[events.SeatsV1](e).Outcome]++
+			}
+			for _, k := range []string{"SeatsReserved/succeeded", "SeatsRejected/failed", "SeatsReleased/succeeded",
+				"BookingConfirmed/succeeded", "BookingConfirmed/failed"} {
+				if seen[k] == 0 {
+					t.Errorf("the run never produced %s: %v", k, seen)
+				}
 			}
 		})
 	}

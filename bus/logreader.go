@@ -1,0 +1,229 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Record is one Kafka record as stored, for inspection and replay.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Headers   map[string]string
+	Value     []byte
+	Timestamp time.Time
+}
+
+// ReadAll calls fn for every record of topic (a cluster name, already
+// mapped through Config.Topic) that existed when the call started:
+// partition 0 from its oldest record up to its high-water mark, then
+// partition 1, and so on. Records written meanwhile are not read, so the
+// call always ends. An error from fn stops the read and is returned.
+func ReadAll(ctx context.Context, cfg Config, topic string, fn func(Record) error) error {
+	return withConsumer(cfg, func(client sarama.Client, consumer sarama.Consumer) error {
+		parts, err := partitions(client, topic)
+		if err != nil {
+			return err
+		}
+		// Snapshot every end first: the snapshot is one moment for the
+		// whole topic, not one per partition as we get to it.
+		ends := make([]int64, len(parts))
+		starts := make([]int64, len(parts))
+		for i, p := range parts {
+			if starts[i], ends[i], err = bounds(client, topic, p); err != nil {
+				return err
+			}
+		}
+		for i, p := range parts {
+			if err := readRange(ctx, consumer, topic, p, starts[i], ends[i], fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ReadPartition is ReadAll for one partition, starting at offset from
+// (clamped to the oldest record still stored; 0 means "from the start").
+func ReadPartition(ctx context.Context, cfg Config, topic string, partition int32, from int64, fn func(Record) error) error {
+	return withConsumer(cfg, func(client sarama.Client, consumer sarama.Consumer) error {
+		start, end, err := bounds(client, topic, partition)
+		if err != nil {
+			return err
+		}
+		return readRange(ctx, consumer, topic, partition, max(from, start), end, fn)
+	})
+}
+
+// Follow calls fn for every record of topic from the oldest on and keeps
+// waiting for new ones until ctx is cancelled, when it returns nil.
+// Partitions are read concurrently but fn is called from one goroutine;
+// order holds within a partition only. Partitions added after the call
+// starts are not followed.
+func Follow(ctx context.Context, cfg Config, topic string, fn func(Record) error) error {
+	return withConsumer(cfg, func(client sarama.Client, consumer sarama.Consumer) error {
+		parts, err := partitions(client, topic)
+		if err != nil {
+			return err
+		}
+		pcs := make([]sarama.PartitionConsumer, 0, len(parts))
+		defer func() {
+			for _, pc := range pcs {
+				pc.AsyncClose()
+			}
+		}()
+		msgs := make(chan *sarama.ConsumerMessage)
+		errs := make(chan error, len(parts))
+		stop := make(chan struct{})
+		defer close(stop)
+		for _, p := range parts {
+			pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+			if err != nil {
+				return fmt.Errorf("bus: follow %s/%d: %w", topic, p, err)
+			}
+			pcs = append(pcs, pc)
+			go forward(pc, msgs, errs, stop)
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-errs:
+				return fmt.Errorf("bus: follow %s: %w", topic, err)
+			case m := <-msgs:
+				if err := fn(toRecord(m)); err != nil {
+					return err
+				}
+			}
+		}
+	})
+}
+
+// forward fans one partition into msgs until stop; its first error (or
+// the consumer dying) goes to errs.
+func forward(pc sarama.PartitionConsumer, msgs chan<- *sarama.ConsumerMessage, errs chan<- error, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case m, ok := <-pc.Messages():
+			if !ok {
+				errs <- errors.New("partition consumer stopped")
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-stop:
+				return
+			}
+		case err, ok := <-pc.Errors():
+			if ok {
+				errs <- err
+				return
+			}
+		}
+	}
+}
+
+// withConsumer opens one client and consumer for the call and closes both.
+func withConsumer(cfg Config, do func(sarama.Client, sarama.Consumer) error) error {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	client, err := newClient(cfg.Brokers, SaramaConfig(cfg))
+	if err != nil {
+		return unreachable(cfg, err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return fmt.Errorf("bus: create consumer: %w", err)
+	}
+	defer consumer.Close()
+	return do(client, consumer)
+}
+
+func partitions(client sarama.Client, topic string) ([]int32, error) {
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("bus: partitions of %s: %w", topic, err)
+	}
+	parts = slices.Clone(parts)
+	slices.Sort(parts)
+	return parts, nil
+}
+
+// bounds returns the oldest stored offset and the high-water mark.
+func bounds(client sarama.Client, topic string, p int32) (start, end int64, err error) {
+	if start, err = client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
+		return 0, 0, fmt.Errorf("bus: oldest offset of %s/%d: %w", topic, p, err)
+	}
+	if end, err = client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+		return 0, 0, fmt.Errorf("bus: high-water mark of %s/%d: %w", topic, p, err)
+	}
+	return start, end, nil
+}
+
+// readRange delivers offsets [from, end) of one partition in order.
+//
+// It stops when it has delivered offset end-1. saga writes no transactions,
+// so every offset below the high-water mark is a visible record; a
+// transactional writer's markers could leave the tail invisible, and then
+// only ctx ends the read.
+func readRange(ctx context.Context, consumer sarama.Consumer, topic string, p int32, from, end int64, fn func(Record) error) error {
+	if from >= end {
+		return nil
+	}
+	pc, err := consumer.ConsumePartition(topic, p, from)
+	if err != nil {
+		return fmt.Errorf("bus: read %s/%d from %d: %w", topic, p, from, err)
+	}
+	defer pc.AsyncClose()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bus: read %s/%d: %w", topic, p, ctx.Err())
+		case err := <-pc.Errors():
+			return fmt.Errorf("bus: read %s/%d: %w", topic, p, err)
+		case m, ok := <-pc.Messages():
+			if !ok {
+				return fmt.Errorf("bus: read %s/%d: partition consumer stopped", topic, p)
+			}
+			if m.Offset >= end {
+				return nil
+			}
+			if err := fn(toRecord(m)); err != nil {
+				return err
+			}
+			if m.Offset >= end-1 {
+				return nil
+			}
+		}
+	}
+}
+
+func toRecord(m *sarama.ConsumerMessage) Record {
+	headers := make(map[string]string, len(m.Headers))
+	for _, h := range m.Headers {
+		if h != nil {
+			headers[string(h.Key)] = string(h.Value)
+		}
+	}
+	return Record{
+		Topic:     m.Topic,
+		Partition: m.Partition,
+		Offset:    m.Offset,
+		Key:       m.Key,
+		Headers:   headers,
+		Value:     m.Value,
+		Timestamp: m.Timestamp,
+	}
+}

@@ -1,0 +1,237 @@
+// Package client is what users and scripts call: post booking commands to
+// Kafka, and read sagas and seats back from the logs. The CLI is a thin
+// shell around it.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+
+	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/flows"
+	"github.com/sagaflow/saga/participants/catalog"
+	"github.com/sagaflow/saga/projections"
+)
+
+// ErrInvalid marks a request refused before anything was posted.
+var ErrInvalid = errors.New("invalid request")
+
+// ErrNotFound marks a saga or booking the logs do not hold.
+var ErrNotFound = errors.New("not found")
+
+// Client posts requests and reads the logs.
+type Client struct {
+	cfg bus.Config
+	pub message.Publisher
+	now func() time.Time
+}
+
+// New connects to the brokers of cfg; it fails fast when none answers.
+func New(ctx context.Context, cfg bus.Config) (*Client, error) {
+	if err := bus.WaitReady(ctx, cfg); err != nil {
+		return nil, err
+	}
+	pub, err := bus.NewPublisher(cfg, watermill.NopLogger{})
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, pub: pub, now: time.Now}, nil
+}
+
+// Close releases the connection.
+func (c *Client) Close() error { return c.pub.Close() }
+
+// BookRequest asks for seats at a show.
+type BookRequest struct {
+	UserID       string
+	ShowID       string
+	Seats        int
+	PaymentToken string
+	// IdempotencyKey makes a retried request start nothing new; a fresh
+	// one is made when it is empty.
+	IdempotencyKey string
+	// Actor is who acts; the booking user when empty.
+	Actor string
+}
+
+// Validate checks the request against its shape and the catalogue, so a
+// mistake is reported before anything is posted.
+func (r BookRequest) Validate() error {
+	d := events.BookingData{UserID: r.UserID, ShowID: r.ShowID, Seats: r.Seats, PaymentToken: r.PaymentToken}
+	errs := []error{d.ValidateBooking()}
+	if _, ok := catalog.Users()[r.UserID]; r.UserID != "" && !ok {
+		errs = append(errs, fmt.Errorf("unknown user %q", r.UserID))
+	}
+	if _, ok := catalog.Shows()[r.ShowID]; r.ShowID != "" && !ok {
+		errs = append(errs, fmt.Errorf("unknown show %q", r.ShowID))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// Receipt names a posted saga.
+type Receipt struct {
+	SagaID     string `json:"saga_id"`
+	BookingRef string `json:"booking_ref"`
+}
+
+// Book posts a book-ticket request and returns its saga id and booking
+// reference at once; the saga runs asynchronously (see Wait).
+func (c *Client) Book(ctx context.Context, r BookRequest) (Receipt, error) {
+	if err := r.Validate(); err != nil {
+		return Receipt{}, err
+	}
+	if r.IdempotencyKey == "" {
+		r.IdempotencyKey = uuid.NewString()
+	}
+	if r.Actor == "" {
+		r.Actor = r.UserID
+	}
+	sagaID := events.SagaIDFor(r.IdempotencyKey)
+	ref := events.BookingRefFor(sagaID)
+	data := events.BookingData{BookingRef: ref, UserID: r.UserID, ShowID: r.ShowID, Seats: r.Seats, PaymentToken: r.PaymentToken}
+	return c.start(ctx, flows.BookTicket, r.IdempotencyKey, ref, r.Actor, data)
+}
+
+// Cancel posts a cancel-booking saga for a completed booking.
+func (c *Client) Cancel(ctx context.Context, bookingRef, actor string) (Receipt, error) {
+	sagas, err := c.Sagas(ctx)
+	if err != nil {
+		return Receipt{}, err
+	}
+	var booked *projections.SagaView
+	for _, v := range sagas.ByRef(bookingRef) {
+		if v.Definition == flows.BookTicket {
+			booked = &v
+		}
+	}
+	if booked == nil {
+		return Receipt{}, fmt.Errorf("%w: no booking %q", ErrNotFound, bookingRef)
+	}
+	if booked.Status != "completed" {
+		return Receipt{}, fmt.Errorf("%w: booking %s is %s, only completed bookings can be cancelled", ErrInvalid, bookingRef, booked.Status)
+	}
+	var d events.BookingData
+	if err := json.Unmarshal(booked.Data, &d); err != nil {
+		return Receipt{}, fmt.Errorf("read booking %s: %w", bookingRef, err)
+	}
+	if actor == "" {
+		actor = d.UserID
+	}
+	data := events.BookingData{BookingRef: bookingRef, UserID: d.UserID, ShowID: d.ShowID, Seats: d.Seats,
+		AmountCents: d.AmountCents, ChargeID: d.ChargeID}
+	// One cancellation per booking: the key is derived from the reference.
+	return c.start(ctx, flows.CancelBooking, "cancel:"+bookingRef, bookingRef, actor, data)
+}
+
+func (c *Client) start(ctx context.Context, def, key, ref, actor string, data events.BookingData) (Receipt, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Receipt{}, err
+	}
+	sagaID := events.SagaIDFor(key)
+	p := events.StartSagaV1{Definition: def, IdempotencyKey: key, BookingRef: ref, Data: raw}
+	e, err := events.New(uuid.NewString(), events.StartSaga, p,
+		events.Trace{SagaID: sagaID, CorrelationID: ref, Actor: actor}, sagaID, c.now())
+	if err != nil {
+		return Receipt{}, err
+	}
+	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), events.ToMessage(e)); err != nil {
+		return Receipt{}, fmt.Errorf("post %s request: %w", def, err)
+	}
+	return Receipt{SagaID: sagaID, BookingRef: ref}, nil
+}
+
+// Sagas folds the saga log as it stands now.
+func (c *Client) Sagas(ctx context.Context) (*projections.Sagas, error) {
+	p := projections.NewSagas(flows.All())
+	err := c.readChecked(ctx, events.TopicSagaLog, func(e events.Envelope, _ bus.Record) { p.Add(e) })
+	return p, err
+}
+
+// Inventory folds the booking log into seats per show.
+func (c *Client) Inventory(ctx context.Context) (*projections.Inventory, error) {
+	inv := projections.NewInventory(catalog.Shows())
+	err := c.readChecked(ctx, events.DomainTopic(events.ServiceBooking), func(e events.Envelope, _ bus.Record) { inv.Add(e) })
+	return inv, err
+}
+
+// Inspect returns a saga by id or booking reference.
+func (c *Client) Inspect(ctx context.Context, idOrRef string) (projections.SagaView, error) {
+	sagas, err := c.Sagas(ctx)
+	if err != nil {
+		return projections.SagaView{}, err
+	}
+	v, ok := sagas.Find(idOrRef)
+	if !ok {
+		return v, fmt.Errorf("%w: no saga or booking %q", ErrNotFound, idOrRef)
+	}
+	return v, nil
+}
+
+// Wait follows the saga log until the saga has ended or ctx is done; it
+// returns the last view seen either way, with ctx's error on time-out.
+func (c *Client) Wait(ctx context.Context, sagaID string) (projections.SagaView, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p := projections.NewSagas(flows.All())
+	var last projections.SagaView
+	done := false
+	err := bus.Follow(ctx, c.cfg, c.cfg.Topic(events.TopicSagaLog), func(r bus.Record) error {
+		e, err := checkRecord(r)
+		if err != nil || e.SagaID != sagaID {
+			return nil
+		}
+		p.Add(e)
+		if v, ok := p.Find(sagaID); ok {
+			last = v
+			if done = isTerminal(v.Status); done {
+				cancel()
+			}
+		}
+		return nil
+	})
+	if done {
+		return last, nil
+	}
+	if err == nil || errors.Is(err, context.Canceled) {
+		err = ctx.Err()
+	}
+	return last, err
+}
+
+func isTerminal(status string) bool {
+	return status == "completed" || status == "compensated" || status == "failed"
+}
+
+// readChecked reads a topic as it stands, skipping records that do not
+// check (they are the dead-letter topic's business, not a reader's).
+func (c *Client) readChecked(ctx context.Context, topic string, fn func(events.Envelope, bus.Record)) error {
+	return bus.ReadAll(ctx, c.cfg, c.cfg.Topic(topic), func(r bus.Record) error {
+		if e, err := checkRecord(r); err == nil {
+			fn(e, r)
+		}
+		return nil
+	})
+}
+
+func checkRecord(r bus.Record) (events.Envelope, error) {
+	e, err := events.FromHeaders("", r.Headers, r.Value)
+	if err != nil {
+		return e, err
+	}
+	if e.Key == "" {
+		e.Key = string(r.Key)
+	}
+	return events.Check(e)
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sagaflow/saga/client"
+)
+
+// connect opens a client on the configured brokers; it fails within
+// seconds when none answers.
+func connect(ctx context.Context, g *globals) (*client.Client, error) {
+	cfg, err := g.busConfig()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(ctx, cfg)
+}
+
+func newBook(g *globals) *cobra.Command {
+	var r client.BookRequest
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "book",
+		Short: "Book seats: post a book-ticket saga and print its id and booking reference",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := r.Validate(); err != nil {
+				return usageError{err}
+			}
+			if wait < 0 {
+				return usagef("--wait must not be negative")
+			}
+			c, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rec, err := c.Book(cmd.Context(), r)
+			if err != nil {
+				return err
+			}
+			return printReceipt(cmd.Context(), g, c, rec, wait)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&r.UserID, "user", "", "id of the user who books (alice, bob, mallory)")
+	f.StringVar(&r.ShowID, "show", "", "id of the show (show-1, show-small)")
+	f.IntVar(&r.Seats, "seats", 0, "number of seats, 1 to 10")
+	f.StringVar(&r.PaymentToken, "payment-token", "", "payment token (tok_ok, tok_declined)")
+	f.StringVar(&r.IdempotencyKey, "idempotency-key", "", "key that makes a retried request start nothing new (default: a fresh one)")
+	f.DurationVar(&wait, "wait", 0, "wait up to this long for the saga to end and print its final status")
+	return cmd
+}
+
+func newCancel(g *globals) *cobra.Command {
+	var wait time.Duration
+	var actor string
+	cmd := &cobra.Command{
+		Use:   "cancel BOOKING_REF",
+		Short: "Cancel a completed booking: refund, release the seats, notify",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rec, err := c.Cancel(cmd.Context(), args[0], actor)
+			if err != nil {
+				return err
+			}
+			return printReceipt(cmd.Context(), g, c, rec, wait)
+		},
+	}
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the cancellation to end")
+	cmd.Flags().StringVar(&actor, "as", "", "who cancels (default: the booking's user)")
+	return cmd
+}
+
+type receiptOut struct {
+	SagaID     string `json:"saga_id"`
+	BookingRef string `json:"booking_ref"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+func printReceipt(ctx context.Context, g *globals, c *client.Client, rec client.Receipt, wait time.Duration) error {
+	out := receiptOut{SagaID: rec.SagaID, BookingRef: rec.BookingRef, Status: "running"}
+	var waitErr error
+	if wait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		v, err := c.Wait(wctx, rec.SagaID)
+		cancel()
+		if v.Status != "" {
+			out.Status, out.Reason = v.Status, v.Reason
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			waitErr = fmt.Errorf("saga %s still %s after %s", rec.SagaID, out.Status, wait)
+		} else if err != nil {
+			waitErr = ctxErr(ctx, err)
+		}
+	}
+	if g.json() {
+		if err := printJSON(out); err != nil {
+			return err
+		}
+	} else {
+		fmt.Printf("saga_id:     %s\nbooking_ref: %s\nstatus:      %s\n", out.SagaID, out.BookingRef, out.Status)
+		if out.Reason != "" {
+			fmt.Printf("reason:      %s\n", out.Reason)
+		}
+	}
+	return waitErr
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/system"
+)
+
+func newUp(g *globals) *cobra.Command {
+	var listen, parts string
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run the orchestrator and the participant services (on the embedded broker unless brokers are given)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, log := cmd.Context(), g.logger()
+			cfg := bus.Config{Brokers: g.configuredBrokers(), ClientID: g.clientID}
+			if len(cfg.Brokers) == 0 {
+				emb, err := startEmbedded(g.dataDir, listen)
+				if err != nil {
+					return err
+				}
+				defer emb.Close()
+				cfg.Brokers = emb.Addrs()
+				log.Info().Str("data_dir", g.dataDir).Strs("brokers", cfg.Brokers).Msg("embedded Kafka broker started")
+			}
+			if err := bus.WaitReady(ctx, cfg); err != nil {
+				return err
+			}
+			var names []string
+			if parts != "" {
+				names = strings.Split(parts, ",")
+			}
+			log.Info().Strs("brokers", cfg.Brokers).Msg("saga system starting")
+			err := system.Run(ctx, cfg, log, names...)
+			if ctx.Err() != nil {
+				log.Info().Msg("saga system stopped")
+				return nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address of the embedded broker")
+	cmd.Flags().StringVar(&parts, "parts", "", "run only these parts, comma separated: orchestrator,user,booking,payment,notification")
+	return cmd
+}
+
+func newBroker(g *globals) *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run only the embedded Kafka-protocol broker, for separate processes and Kafka tools",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			emb, err := startEmbedded(g.dataDir, listen)
+			if err != nil {
+				return err
+			}
+			defer emb.Close()
+			cfg := bus.Config{Brokers: emb.Addrs(), ClientID: g.clientID}
+			if err := system.Provision(cmd.Context(), cfg); err != nil {
+				return err
+			}
+			log := g.logger()
+			log.Info().Str("data_dir", g.dataDir).Strs("brokers", emb.Addrs()).Msg("embedded Kafka broker running; Ctrl-C stops it")
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address to listen on")
+	return cmd
+}
+
+// startEmbedded starts the broker and records its address for the other
+// commands run against the same data directory.
+func startEmbedded(dataDir, listen string) (*bus.Embedded, error) {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{DataDir: filepath.Join(dataDir, "kafka"), ListenAddr: listen})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, addrFile), []byte(strings.Join(emb.Addrs(), ",")+"\n"), 0o644); err != nil {
+		emb.Close()
+		return nil, fmt.Errorf("record broker address: %w", err)
+	}
+	return emb, nil
+}
+
+// ctxErr hides the cancellation of a command stopped by a signal.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

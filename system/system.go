@@ -1,0 +1,128 @@
+// Package system wires the whole product into one process: topics, the
+// orchestrator and the four participant services, all talking through
+// Kafka exactly as they do when each runs as a process of its own.
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator"
+	"github.com/sagaflow/saga/participants/booking"
+	"github.com/sagaflow/saga/participants/notification"
+	"github.com/sagaflow/saga/participants/participant"
+	"github.com/sagaflow/saga/participants/payment"
+	"github.com/sagaflow/saga/participants/user"
+)
+
+// DLQRetention is how long dead letters are kept for an operator to see.
+const DLQRetention = 30 * 24 * time.Hour
+
+// Topics lists every topic of the product: the logs of record are kept
+// forever; dead letters for DLQRetention.
+func Topics() []bus.TopicSpec {
+	specs := []bus.TopicSpec{
+		{Name: events.TopicRequests},
+		{Name: events.TopicSagaLog},
+		{Name: events.TopicReplies},
+		{Name: events.TopicDLQ, Retention: DLQRetention},
+	}
+	for _, s := range events.Services() {
+		specs = append(specs, bus.TopicSpec{Name: events.CommandTopic(s)}, bus.TopicSpec{Name: events.DomainTopic(s)})
+	}
+	return specs
+}
+
+// Provision creates the topics that are missing.
+func Provision(ctx context.Context, cfg bus.Config) error {
+	return bus.Provision(ctx, cfg, Topics())
+}
+
+// Part is one component that runs until its context ends.
+type Part struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Parts returns the orchestrator and the participants, each ready to run.
+func Parts(cfg bus.Config, log zerolog.Logger) ([]Part, error) {
+	orch, err := orchestrator.New(orchestrator.Config{Bus: cfg, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	parts := []Part{{Name: "orchestrator", Run: orch.Run}}
+	for _, svc := range []participant.Service{user.New(), booking.New(), payment.New(), notification.New()} {
+		rt, err := participant.New(participant.Config{Bus: cfg, Log: log, Service: svc})
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, Part{Name: svc.Name(), Run: rt.Run})
+	}
+	return parts, nil
+}
+
+// Run provisions the topics and runs the given parts (all of them when
+// names is empty) until ctx ends or one of them fails.
+func Run(ctx context.Context, cfg bus.Config, log zerolog.Logger, names ...string) error {
+	if err := Provision(ctx, cfg); err != nil {
+		return err
+	}
+	parts, err := Parts(cfg, log)
+	if err != nil {
+		return err
+	}
+	if len(names) > 0 {
+		parts, err = pick(parts, names)
+		if err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(parts))
+	for _, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Run(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", p.Name, err)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return errors.Join(collect(errs)...)
+}
+
+func pick(parts []Part, names []string) ([]Part, error) {
+	var out []Part
+	for _, n := range names {
+		found := false
+		for _, p := range parts {
+			if p.Name == n {
+				out, found = append(out, p), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown part %q (want orchestrator, user, booking, payment or notification)", n)
+		}
+	}
+	return out, nil
+}
+
+func collect(ch <-chan error) []error {
+	var out []error
+	for err := range ch {
+		out = append(out, err)
+	}
+	return out
+}
