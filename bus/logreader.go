@@ -41,10 +41,31 @@ func ReadAll(ctx context.Context, cfg Config, topic string, fn func(Record) erro
 				return err
 			}
 		}
+		// Open every partition at once so their fetches overlap, then
+		// deliver them one after the other; the ones waiting their turn
+		// buffer at most sarama's ChannelBufferSize records each.
+		pcs := make([]sarama.PartitionConsumer, len(parts))
+		defer func() {
+			for _, pc := range pcs {
+				if pc != nil {
+					pc.AsyncClose()
+				}
+			}
+		}()
 		for i, p := range parts {
-			if err := readRange(ctx, consumer, topic, p, starts[i], ends[i], fn); err != nil {
+			if pcs[i], err = openRange(consumer, topic, p, starts[i], ends[i]); err != nil {
 				return err
 			}
+		}
+		for i, p := range parts {
+			if pcs[i] == nil {
+				continue
+			}
+			if err := drainRange(ctx, pcs[i], topic, p, ends[i], fn); err != nil {
+				return err
+			}
+			pcs[i].AsyncClose()
+			pcs[i] = nil
 		}
 		return nil
 	})
@@ -173,20 +194,33 @@ func bounds(client sarama.Client, topic string, p int32) (start, end int64, err 
 }
 
 // readRange delivers offsets [from, end) of one partition in order.
-//
-// It stops when it has delivered offset end-1. saga writes no transactions,
-// so every offset below the high-water mark is a visible record; a
-// transactional writer's markers could leave the tail invisible, and then
-// only ctx ends the read.
 func readRange(ctx context.Context, consumer sarama.Consumer, topic string, p int32, from, end int64, fn func(Record) error) error {
+	pc, err := openRange(consumer, topic, p, from, end)
+	if err != nil || pc == nil {
+		return err
+	}
+	defer pc.AsyncClose()
+	return drainRange(ctx, pc, topic, p, end, fn)
+}
+
+// openRange starts consuming at from; nil when [from, end) is empty.
+func openRange(consumer sarama.Consumer, topic string, p int32, from, end int64) (sarama.PartitionConsumer, error) {
 	if from >= end {
-		return nil
+		return nil, nil
 	}
 	pc, err := consumer.ConsumePartition(topic, p, from)
 	if err != nil {
-		return fmt.Errorf("bus: read %s/%d from %d: %w", topic, p, from, err)
+		return nil, fmt.Errorf("bus: read %s/%d from %d: %w", topic, p, from, err)
 	}
-	defer pc.AsyncClose()
+	return pc, nil
+}
+
+// drainRange delivers records until it has delivered offset end-1.
+//
+// saga writes no transactions, so every offset below the high-water mark
+// is a visible record; a transactional writer's commit markers or aborted
+// records at the tail would stay invisible, and then only ctx ends the read.
+func drainRange(ctx context.Context, pc sarama.PartitionConsumer, topic string, p int32, end int64, fn func(Record) error) error {
 	for {
 		select {
 		case <-ctx.Done():

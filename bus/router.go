@@ -66,7 +66,23 @@ func NewRouter(cfg Config, pub message.Publisher, logger watermill.LoggerAdapter
 		if err != nil {
 			return nil, fmt.Errorf("subscriber for %s: %w", h.Name, err)
 		}
-		router.AddConsumerHandler(h.Name, cfg.Topic(h.Topic), sub, h.Func)
+		router.AddConsumerHandler(h.Name, cfg.Topic(h.Topic), sub, logPoison(h.Func, poison, logger))
 	}
 	return router, nil
+}
+
+// logPoison logs a message that is about to be dead-lettered, with the
+// headers that trace it, so an operator sees it without reading the topic.
+func logPoison(h message.NoPublishHandlerFunc, poison func(error) bool, logger watermill.LoggerAdapter) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		err := h(msg)
+		if err != nil && poison(err) {
+			logger.Error("message moved to the dead-letter topic", err, watermill.LogFields{
+				"message_id": msg.UUID, "type": msg.Metadata.Get("type"), "saga_id": msg.Metadata.Get("saga_id"),
+				"correlation_id": msg.Metadata.Get("correlation_id"), "kafka_topic": msg.Metadata.Get("kafka_topic"),
+				"kafka_partition": msg.Metadata.Get("kafka_partition"), "kafka_offset": msg.Metadata.Get("kafka_offset"),
+			})
+		}
+		return err
+	}
 }

@@ -79,6 +79,9 @@ func (d BookingData) ValidateCancel() error {
 	if d.BookingRef == "" {
 		errs = append(errs, errors.New("booking_ref is required"))
 	}
+	if d.UserID == "" {
+		errs = append(errs, errors.New("user_id is required"))
+	}
 	if d.ShowID == "" {
 		errs = append(errs, errors.New("show_id is required"))
 	}

@@ -95,5 +95,8 @@ type NotificationSentV1 struct {
 	Handled
 	BookingRef string `json:"booking_ref"`
 	UserID     string `json:"user_id"`
-	Message    string `json:"message"`
+	// Step is the saga step that asked: the user is told once per booking
+	// and step, however often the step is retried.
+	Step    string `json:"step,omitempty"`
+	Message string `json:"message"`
 }

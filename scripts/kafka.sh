@@ -122,6 +122,16 @@ node_pid() {
   echo "$pid"
 }
 
+# Delete the state dir, but only if this script made it: KAFKA_STATE may be
+# mistyped as a directory that holds something else.
+remove_state() {
+  [[ -e "$STATE" ]] || return 0
+  if [[ ! -f "$STATE/.sagaflow-kafka" ]] && [[ -n "$(ls -A "$STATE" 2>/dev/null)" ]]; then
+    die "refusing to delete $STATE: not a kafka.sh state dir (no .sagaflow-kafka marker)"
+  fi
+  rm -rf "$STATE"
+}
+
 # Node count of the cluster described by the state dir (0 if none).
 state_nodes() {
   [[ -f "$STATE/nodes" ]] && cat "$STATE/nodes" || echo 0
@@ -302,7 +312,7 @@ cmd_up() {
     die "a $(state_nodes)-node cluster is already running ($running up); run 'scripts/kafka.sh down' first"
   fi
   # Leftovers of a crashed cluster: start clean.
-  rm -rf "$STATE"
+  remove_state
 
   for ((i = 1; i <= n; i++)); do
     port_open "$(broker_port "$i")" && die "port $(broker_port "$i") is already in use by another process"
@@ -311,6 +321,7 @@ cmd_up() {
 
   fetch_libs
   mkdir -p "$STATE"
+  touch "$STATE/.sagaflow-kafka"
   echo "$n" >"$STATE/nodes"
   echo "$KAFKA_VERSION" >"$STATE/version"
   write_log4j_config
@@ -334,7 +345,7 @@ cmd_up() {
   for i in "${!fpids[@]}"; do
     if ! wait "${fpids[$i]}"; then
       cat "$(node_dir $((i + 1)))/format.log" >&2
-      rm -rf "$STATE"
+      remove_state
       die "formatting storage of node $((i + 1)) failed"
     fi
   done
@@ -349,7 +360,7 @@ cmd_down() {
   if [[ ! -d "$STATE" ]]; then log "not running"; return 0; fi
   stop_nodes
   # Fresh cluster on every `up`: nothing survives `down`.
-  rm -rf "$STATE"
+  remove_state
   log "stopped; removed $STATE"
 }
 

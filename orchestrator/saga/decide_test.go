@@ -132,9 +132,9 @@ func TestCommands(t *testing.T) {
 	ref := d.s.BookingRef
 	type want struct {
 		topic, key, typ, step string
-		attempt              int
-		comp                 bool
-		fields               map[string]any
+		attempt               int
+		comp                  bool
+		fields                map[string]any
 	}
 	wants := []want{
 		{"user.commands", "u-1", events.VerifyUser, "VerifyUser", 1, false, map[string]any{"user_id": "u-1", "booking_ref": ref, "seats": 2.0, "payment_token": "tok_visa"}},
@@ -142,7 +142,7 @@ func TestCommands(t *testing.T) {
 		{"payment.commands", ref, events.ChargePayment, "ChargePayment", 1, false, map[string]any{"amount_cents": 5000.0, "payment_token": "tok_visa"}},
 		{"booking.commands", "show-7", events.ConfirmBooking, "ConfirmBooking", 1, false, map[string]any{"charge_id": "ch_1", "amount_cents": 5000.0}},
 		{"payment.commands", ref, events.RefundPayment, "ChargePayment", 1, true, map[string]any{"charge_id": "ch_1", "amount_cents": 5000.0}},
-		{"booking.commands", "show-7", events.ReleaseSeats, "ReserveSeats", 1, true, map[string]any{"refund_id": "rf_1", "seats": 2.0}},
+		{"booking.commands", "show-7", events.ReleaseSeats, "ReserveSeats", 1, true, map[string]any{"charge_id": "ch_1", "seats": 2.0}},
 	}
 	// Rebuild the state right after each start event, as the runtime does.
 	var s saga.State
@@ -193,20 +193,49 @@ func TestCommands(t *testing.T) {
 	}
 }
 
-func TestCommandKeyFallsBackToSagaID(t *testing.T) {
-	// A cancel request without user_id: NotifyCancelled is keyed by the saga.
-	d := run(t, start(flows.CancelBooking, `{"booking_ref":"BK-OLD","show_id":"show-7","seats":2}`), ok(""), ok(""))
-	out := machine.InFlight(d.s, d.now)
-	if len(out) != 1 || out[0].Envelope.Type != events.SendNotification {
-		t.Fatalf("in flight: %+v", out)
+func TestCommandKeys(t *testing.T) {
+	// A definition of its own: the key is the KeyField's string value in
+	// the saga data as it stands, else the saga id.
+	pol := saga.RetryPolicy{MaxAttempts: 1}
+	def := saga.Definition{Name: "keys", CompensationRetry: pol, Steps: []saga.Step{
+		{Name: "A", Service: "svc", Command: events.VerifyUser, KeyField: "tenant", Timeout: time.Second, Retry: pol},
+		{Name: "B", Service: "svc", Command: events.VerifyUser, KeyField: "count", Timeout: time.Second, Retry: pol},
+		{Name: "C", Service: "other", Command: events.VerifyUser, KeyField: "tenant", Timeout: time.Second, Retry: pol},
+		{Name: "D", Service: "other", Command: events.VerifyUser, Timeout: time.Second, Retry: pol},
+	}}
+	defs, err := saga.NewDefinitions(def)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if out[0].Envelope.Key != d.s.SagaID || out[0].Topic != "notification.commands" {
-		t.Errorf("key %q topic %q, want the saga id on notification.commands", out[0].Envelope.Key, out[0].Topic)
+	d := newDriver(t)
+	d.m = saga.NewMachine(defs)
+	var keys []string
+	for _, a := range []act{start("keys", `{"count":3}`), ok(`{"tenant":"t-9"}`), ok(""), ok(""), ok("")} {
+		if st, busy := inFlightStep(d.s); busy && st.Name == "D" {
+			// InFlight builds the same command as Command did.
+			if got := d.m.InFlight(d.s, d.now); len(got) != 1 || got[0].Envelope.Key != d.s.SagaID || got[0].Topic != "other.commands" {
+				t.Errorf("InFlight for D: %+v", got)
+			}
+		}
+		a.do(d)
+		for _, e := range d.last {
+			if o, isCmd := d.m.Command(d.s, e); isCmd {
+				keys = append(keys, o.Topic+" "+o.Envelope.Key)
+			}
+		}
+	}
+	sid := d.s.SagaID
+	want := []string{"svc.commands " + sid, "svc.commands " + sid, "other.commands t-9", "other.commands " + sid}
+	if !reflect.DeepEqual(keys, want) {
+		t.Errorf("keys %v\nwant %v", keys, want)
+	}
+	if d.s.Status != saga.StatusCompleted {
+		t.Errorf("status %s", d.s.Status)
 	}
 	// RefundPayment of cancel-booking is keyed by the booking being cancelled.
 	d = run(t, start(flows.CancelBooking, cancelData))
-	if out := machine.InFlight(d.s, d.now); len(out) != 1 || out[0].Envelope.Key != "BK-OLD" {
-		t.Errorf("RefundPayment key: %+v", out)
+	if out := machine.InFlight(d.s, d.now); len(out) != 1 || out[0].Envelope.Key != "BK-OLD" || out[0].Topic != "payment.commands" {
+		t.Errorf("RefundPayment: %+v", out)
 	}
 }
 

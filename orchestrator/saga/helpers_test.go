@@ -36,7 +36,14 @@ var (
 // after events.Check: saga id and correlation id derived from the key.
 func startFor(def, key, data string) saga.Start {
 	sagaID := events.SagaIDFor(key)
-	p := events.StartSagaV1{Definition: def, IdempotencyKey: key, BookingRef: events.BookingRefFor(sagaID), Data: json.RawMessage(data)}
+	// A booking's reference derives from its saga; a cancellation carries
+	// the reference of the booking it cancels (as client.Cancel does).
+	ref := events.BookingRefFor(sagaID)
+	var d events.BookingData
+	if json.Unmarshal([]byte(data), &d) == nil && d.BookingRef != "" {
+		ref = d.BookingRef
+	}
+	p := events.StartSagaV1{Definition: def, IdempotencyKey: key, BookingRef: ref, Data: json.RawMessage(data)}
 	req := events.MustNew(events.DerivedID(key, "request"), events.StartSaga, p,
 		events.Trace{SagaID: sagaID, CorrelationID: p.BookingRef, Actor: actor}, key, t0)
 	return saga.Start{Request: req, Payload: p}
@@ -171,8 +178,18 @@ func (d *driver) checkShape() {
 	if n := len(d.m.InFlight(s, d.now)); n > 1 {
 		d.t.Fatalf("%d commands in flight", n)
 	}
-	if !s.Status.Terminal() && s.NextWake().IsZero() {
-		d.t.Fatalf("saga %s is stuck: nothing in flight and nothing scheduled: %+v", s.Status, s.Steps)
+	if !s.Status.Terminal() {
+		// NextWake is exact: a Tick at it acts, a Tick just before does not.
+		w := s.NextWake()
+		if w.IsZero() {
+			d.t.Fatalf("saga %s is stuck: nothing in flight and nothing scheduled: %+v", s.Status, s.Steps)
+		}
+		if out, err := d.m.Decide(s, saga.Tick{}, w); err != nil || len(out) == 0 {
+			d.t.Fatalf("Tick at NextWake %s did nothing (err %v): %+v", w, err, s.Steps)
+		}
+		if out, err := d.m.Decide(s, saga.Tick{}, w.Add(-time.Nanosecond)); err != nil || len(out) != 0 {
+			d.t.Fatalf("Tick before NextWake %s emitted %v (err %v)", w, summary(out), err)
+		}
 	}
 }
 

@@ -34,9 +34,13 @@ const (
 func reserve(ref, show string, seats int) step {
 	return step{typ: events.ReserveSeats, ref: ref, show: show, seats: seats}
 }
-func release(ref, show string) step  { return step{typ: events.ReleaseSeats, ref: ref, show: show, seats: 1} }
-func confirm(ref, show string) step  { return step{typ: events.ConfirmBooking, ref: ref, show: show, seats: 1} }
-func (s step) try(n int) step        { s.attempt = n; return s }
+func release(ref, show string) step {
+	return step{typ: events.ReleaseSeats, ref: ref, show: show, seats: 1}
+}
+func confirm(ref, show string) step {
+	return step{typ: events.ConfirmBooking, ref: ref, show: show, seats: 1}
+}
+func (s step) try(n int) step { s.attempt = n; return s }
 func (s step) is(typ, outcome string) step {
 	s.wantType, s.wantOutcome = typ, outcome
 	return s
@@ -206,7 +210,9 @@ func TestMalformed(t *testing.T) {
 		{"release on another show", events.ReleaseSeats, with(func(d *events.BookingData) { d.BookingRef = "BK-0"; d.ShowID = "show-small" }), nil},
 		{"unknown command", events.ChargePayment, good, nil},
 		{"data not an object", events.ReserveSeats, good, func(p *events.CommandV1) { p.Data = json.RawMessage(`[1,2]`) }},
-		{"data of wrong types", events.ReserveSeats, good, func(p *events.CommandV1) { p.Data = json.RawMessage(`{"booking_ref":"BK-1","show_id":"show-1","seats":"two"}`) }},
+		{"data of wrong types", events.ReserveSeats, good, func(p *events.CommandV1) {
+			p.Data = json.RawMessage(`{"booking_ref":"BK-1","show_id":"show-1","seats":"two"}`)
+		}},
 		{"no step", events.ReserveSeats, good, func(p *events.CommandV1) { p.Step = "" }},
 		{"attempt zero", events.ReserveSeats, good, func(p *events.CommandV1) { p.Attempt = 0 }},
 	}

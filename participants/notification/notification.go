@@ -18,7 +18,7 @@ const StepNotifyCancelled = "NotifyCancelled"
 // purpose names one message: a booking ref and what it tells. The text
 // stands for the step that asked, because NotificationSentV1 has no step
 // field and Apply must rebuild this set from the log alone.
-type purpose struct{ ref, message string }
+type purpose struct{ ref, what string }
 
 // Service implements participant.Service for notifications.
 type Service struct {
@@ -83,7 +83,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	msg := Message(d, p.Step == StepNotifyCancelled || p.Compensation)
 	ev, err := events.New(events.DerivedID(cmd.ID, "event"), events.NotificationSent, events.NotificationSentV1{
 		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
-		BookingRef: d.BookingRef, UserID: d.UserID, Message: msg,
+		BookingRef: d.BookingRef, UserID: d.UserID, Step: p.Step, Message: msg,
 	}, events.TraceOf(cmd), d.UserID, now)
 	return ev, err == nil, err
 }
@@ -106,15 +106,24 @@ func (s *Service) Apply(e events.Envelope) error {
 		return nil
 	}
 	s.handled[p.CommandID] = e
-	if k := (purpose{p.BookingRef, p.Message}); !s.delivered[k] {
+	if k := purposeOf(p); !s.delivered[k] {
 		s.delivered[k] = true
 		s.sent[p.UserID] = append(s.sent[p.UserID], p.Message)
 	}
 	return nil
 }
 
-// Delivered reports whether the user was already told msg about ref.
-func (s *Service) Delivered(ref, msg string) bool { return s.delivered[purpose{ref, msg}] }
+// Delivered reports whether the user was already told about ref by step.
+func (s *Service) Delivered(ref, step string) bool { return s.delivered[purpose{ref, step}] }
+
+// purposeOf is what a notification tells: a booking and the step that asked.
+// Events written before steps were recorded fall back to their text.
+func purposeOf(p events.NotificationSentV1) purpose {
+	if p.Step == "" {
+		return purpose{p.BookingRef, p.Message}
+	}
+	return purpose{p.BookingRef, p.Step}
+}
 
 // decodeData reads the saga data a command carries; anything the service
 // cannot read is malformed, since no retry will make it readable.

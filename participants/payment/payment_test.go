@@ -1,0 +1,223 @@
+package payment_test
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/catalog"
+	"github.com/sagaflow/saga/participants/payment"
+)
+
+const (
+	ok   = events.OutcomeSucceeded
+	fail = events.OutcomeFailed
+)
+
+// step is one command of a scenario and the answer it must get.
+type step struct {
+	typ     string
+	token   string
+	amount  int64
+	attempt int
+
+	wantType    string
+	wantOutcome string
+	wantReason  string
+	wantAmount  int64
+	wantCharge  bool // the event names the ref's charge id
+	wantReply   string
+}
+
+const ref = "BK-1"
+
+var chargeID = payment.ChargeIDFor(ref)
+
+func charge(token string, amount int64) step {
+	return step{typ: events.ChargePayment, token: token, amount: amount}
+}
+func refund() step            { return step{typ: events.RefundPayment} }
+func (s step) try(n int) step { s.attempt = n; return s }
+func (s step) is(typ, outcome, reason string) step {
+	s.wantType, s.wantOutcome, s.wantReason = typ, outcome, reason
+	return s
+}
+func (s step) charged(amount int64) step {
+	s.wantAmount, s.wantCharge = amount, true
+	s.wantReply = `{"charge_id":"` + chargeID + `","amount_cents":` + itoa(amount) + `}`
+	return s
+}
+func (s step) refunded(amount int64, named bool) step {
+	s.wantAmount, s.wantCharge = amount, named
+	s.wantReply = `{"refunded_cents":` + itoa(amount) + `}`
+	return s
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestRules(t *testing.T) {
+	tests := []struct {
+		name                   string
+		steps                  []step
+		wantCharged, wantRefnd int64
+		wantStatus             payment.Status
+	}{
+		{"charge", []step{
+			charge(catalog.TokenOK, 5000).is(events.PaymentCharged, ok, "").charged(5000),
+		}, 5000, 0, payment.Charged},
+		{"declined", []step{
+			charge(catalog.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
+		}, 0, 0, payment.Declined},
+		{"unknown token is declined", []step{
+			charge("tok_what", 5000).is(events.PaymentDeclined, fail, `unknown payment token "tok_what"`),
+		}, 0, 0, payment.Declined},
+		{"retry attempt gets the original charge", []step{
+			charge(catalog.TokenOK, 5000).is(events.PaymentCharged, ok, "").charged(5000),
+			charge(catalog.TokenOK, 9999).try(2).is(events.PaymentCharged, ok, "").charged(5000),
+			charge(catalog.TokenDeclined, 5000).try(3).is(events.PaymentCharged, ok, "").charged(5000),
+		}, 5000, 0, payment.Charged},
+		{"declined then charged on a later attempt", []step{
+			charge(catalog.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
+			charge(catalog.TokenOK, 5000).try(2).is(events.PaymentCharged, ok, "").charged(5000),
+		}, 5000, 0, payment.Charged},
+		{"refund", []step{
+			charge(catalog.TokenOK, 5000).is(events.PaymentCharged, ok, "").charged(5000),
+			refund().is(events.PaymentRefunded, ok, "").refunded(5000, true),
+		}, 5000, 5000, payment.Refunded},
+		{"refund twice refunds once", []step{
+			charge(catalog.TokenOK, 5000).is(events.PaymentCharged, ok, "").charged(5000),
+			refund().is(events.PaymentRefunded, ok, "").refunded(5000, true),
+			refund().try(2).is(events.PaymentRefunded, ok, "").refunded(5000, true),
+		}, 5000, 5000, payment.Refunded},
+		{"no charge after a refund", []step{
+			charge(catalog.TokenOK, 5000).is(events.PaymentCharged, ok, "").charged(5000),
+			refund().is(events.PaymentRefunded, ok, "").refunded(5000, true),
+			charge(catalog.TokenOK, 5000).try(2).is(events.PaymentDeclined, fail, "booking already refunded"),
+		}, 5000, 5000, payment.Refunded},
+		{"refund before charge leaves a tombstone", []step{
+			refund().is(events.PaymentRefunded, ok, "").refunded(0, false),
+			charge(catalog.TokenOK, 5000).is(events.PaymentDeclined, fail, "booking already refunded"),
+			refund().try(2).is(events.PaymentRefunded, ok, "").refunded(0, false),
+		}, 0, 0, payment.Refunded},
+		{"refund of a declined payment", []step{
+			charge(catalog.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
+			refund().is(events.PaymentRefunded, ok, "").refunded(0, false),
+			charge(catalog.TokenOK, 5000).try(2).is(events.PaymentDeclined, fail, "booking already refunded"),
+		}, 0, 0, payment.Refunded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			for i, s := range tt.steps {
+				ev, p := h.run(cmdSpec{typ: s.typ, saga: "saga-1", attempt: s.attempt, comp: s.typ == events.RefundPayment,
+					data: events.BookingData{BookingRef: ref, UserID: "alice", PaymentToken: s.token, AmountCents: s.amount}})
+				if ev.Type != s.wantType || p.Outcome != s.wantOutcome || p.Reason != s.wantReason {
+					t.Fatalf("step %d: got %s %s %q, want %s %s %q", i, ev.Type, p.Outcome, p.Reason, s.wantType, s.wantOutcome, s.wantReason)
+				}
+				wantID := ""
+				if s.wantCharge {
+					wantID = chargeID
+				}
+				if p.AmountCents != s.wantAmount || p.ChargeID != wantID || string(p.Reply) != s.wantReply {
+					t.Fatalf("step %d: got amount %d charge %q reply %s, want %d %q %s", i, p.AmountCents, p.ChargeID, p.Reply, s.wantAmount, wantID, s.wantReply)
+				}
+			}
+			if h.svc.Charged(ref) != tt.wantCharged || h.svc.Refunded(ref) != tt.wantRefnd {
+				t.Errorf("charged %d refunded %d, want %d %d", h.svc.Charged(ref), h.svc.Refunded(ref), tt.wantCharged, tt.wantRefnd)
+			}
+			if got, _ := h.svc.Payment(ref); got.Status != tt.wantStatus {
+				t.Errorf("status %q, want %q", got.Status, tt.wantStatus)
+			}
+		})
+	}
+}
+
+// Refs are independent: one ref's refund does not touch another's charge.
+func TestRefsAreIndependent(t *testing.T) {
+	h := newHarness(t)
+	for _, r := range []string{"BK-A", "BK-B"} {
+		h.run(cmdSpec{typ: events.ChargePayment, saga: "s-" + r, data: events.BookingData{BookingRef: r, PaymentToken: catalog.TokenOK, AmountCents: 1000}})
+	}
+	h.run(cmdSpec{typ: events.RefundPayment, saga: "s-BK-A", comp: true, data: events.BookingData{BookingRef: "BK-A"}})
+	if h.svc.Refunded("BK-A") != 1000 || h.svc.Refunded("BK-B") != 0 || h.svc.Charged("BK-B") != 1000 {
+		t.Fatalf("A refunded %d, B refunded %d charged %d", h.svc.Refunded("BK-A"), h.svc.Refunded("BK-B"), h.svc.Charged("BK-B"))
+	}
+	if payment.ChargeIDFor("BK-A") == payment.ChargeIDFor("BK-B") {
+		t.Fatal("charge ids collide")
+	}
+}
+
+// The same command id twice gets the very same event and moves no money.
+func TestSameCommandIDTwice(t *testing.T) {
+	h := newHarness(t)
+	c := cmdSpec{typ: events.ChargePayment, saga: "s1", data: events.BookingData{BookingRef: ref, PaymentToken: catalog.TokenOK, AmountCents: 700}}
+	a, _ := h.run(c)
+	b, _ := h.run(c)
+	r := cmdSpec{typ: events.RefundPayment, saga: "s1", comp: true, data: events.BookingData{BookingRef: ref}}
+	ra, _ := h.run(r)
+	rb, _ := h.run(r)
+	if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(ra, rb) {
+		t.Fatal("a redelivered command got a different event")
+	}
+	if h.svc.Charged(ref) != 700 || h.svc.Refunded(ref) != 700 {
+		t.Fatalf("charged %d refunded %d, want 700 700", h.svc.Charged(ref), h.svc.Refunded(ref))
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	good := events.BookingData{BookingRef: ref, UserID: "alice", PaymentToken: catalog.TokenOK, AmountCents: 100}
+	with := func(f func(*events.BookingData)) events.BookingData { d := good; f(&d); return d }
+	tests := []struct {
+		name string
+		typ  string
+		data events.BookingData
+		mod  func(*events.CommandV1)
+	}{
+		{"charge without booking_ref", events.ChargePayment, with(func(d *events.BookingData) { d.BookingRef = "" }), nil},
+		{"refund without booking_ref", events.RefundPayment, with(func(d *events.BookingData) { d.BookingRef = "" }), nil},
+		{"zero amount", events.ChargePayment, with(func(d *events.BookingData) { d.AmountCents = 0 }), nil},
+		{"negative amount", events.ChargePayment, with(func(d *events.BookingData) { d.AmountCents = -5 }), nil},
+		{"no token", events.ChargePayment, with(func(d *events.BookingData) { d.PaymentToken = "" }), nil},
+		{"unknown command", events.ReserveSeats, good, nil},
+		{"data not an object", events.ChargePayment, good, func(p *events.CommandV1) { p.Data = json.RawMessage(`"tok_ok"`) }},
+		{"amount of the wrong type", events.ChargePayment, good, func(p *events.CommandV1) {
+			p.Data = json.RawMessage(`{"booking_ref":"BK-1","payment_token":"tok_ok","amount_cents":"100"}`)
+		}},
+		{"attempt zero", events.ChargePayment, good, func(p *events.CommandV1) { p.Attempt = 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := payment.New()
+			cmd, p := build(t, cmdSpec{typ: tt.typ, saga: "s1", data: tt.data})
+			if tt.mod != nil {
+				tt.mod(&p)
+			}
+			ev, ok, err := s.Handle(cmd, p, t0)
+			if !errors.Is(err, events.ErrMalformed) || ok || ev.ID != "" {
+				t.Fatalf("got ok=%v err=%v, want a malformed error", ok, err)
+			}
+			if !reflect.DeepEqual(s, payment.New()) {
+				t.Fatal("a malformed command changed state")
+			}
+		})
+	}
+}
+
+func TestApplyRejectsForeignEvents(t *testing.T) {
+	s := payment.New()
+	bad := []events.Envelope{
+		events.MustNew("e1", events.SeatsReserved, events.SeatsV1{Handled: events.Handled{CommandID: "c", Outcome: ok}, BookingRef: "BK", ShowID: "x"}, events.Trace{}, "k", t0),
+		{ID: "e2", Type: events.PaymentCharged, Version: 1, Payload: json.RawMessage(`{`)},
+		events.MustNew("e3", events.PaymentCharged, events.PaymentV1{Handled: events.Handled{CommandID: "c", Outcome: ok}}, events.Trace{}, "k", t0),
+	}
+	for _, e := range bad {
+		if err := s.Apply(e); !errors.Is(err, events.ErrMalformed) {
+			t.Errorf("Apply(%s) = %v, want malformed", e.ID, err)
+		}
+	}
+	if !reflect.DeepEqual(s, payment.New()) || s.Name() != events.ServicePayment {
+		t.Fatal("a rejected event changed state")
+	}
+}

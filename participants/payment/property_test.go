@@ -1,0 +1,60 @@
+package payment_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/catalog"
+)
+
+// Random interleavings of charges and refunds, with retries, redeliveries
+// and refunds that overtake charges, never charge a ref twice, never refund
+// more than was charged, and fold back into the same state.
+func TestNeverChargedTwice(t *testing.T) {
+	tokens := []string{catalog.TokenOK, catalog.TokenOK, catalog.TokenDeclined}
+	for seed := uint64(1); seed <= 10; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			h := newHarness(t)
+			h.every = 13
+			newCharges := map[string]int{}
+			var sent []cmdSpec
+			for i := 0; i < 150; i++ {
+				var c cmdSpec
+				if len(sent) > 0 && rng.IntN(8) == 0 {
+					c = sent[rng.IntN(len(sent))]
+				} else {
+					ref := fmt.Sprintf("BK-%d", rng.IntN(12))
+					c = cmdSpec{typ: events.ChargePayment, saga: "s-" + ref, attempt: 1 + rng.IntN(3),
+						data: events.BookingData{BookingRef: ref, PaymentToken: tokens[rng.IntN(3)], AmountCents: 100 * int64(1+rng.IntN(5))}}
+					if rng.IntN(3) == 0 {
+						c.typ, c.comp = events.RefundPayment, true
+					}
+				}
+				sent = append(sent, c)
+				ref := c.data.BookingRef
+				before := h.svc.Charged(ref)
+				h.run(c)
+				if before == 0 && h.svc.Charged(ref) > 0 {
+					newCharges[ref]++
+				} else if before != h.svc.Charged(ref) {
+					t.Fatalf("%s: charged moved from %d to %d", ref, before, h.svc.Charged(ref))
+				}
+				if r := h.svc.Refunded(ref); r != 0 && r != h.svc.Charged(ref) {
+					t.Fatalf("%s: refunded %d of %d", ref, r, h.svc.Charged(ref))
+				}
+			}
+			for ref, n := range newCharges {
+				if n > 1 {
+					t.Fatalf("%s charged %d times", ref, n)
+				}
+			}
+			if !reflect.DeepEqual(h.svc, fold(t, h.log)) {
+				t.Fatal("folding the log does not reproduce the state")
+			}
+		})
+	}
+}

@@ -1,0 +1,157 @@
+package user_test
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/user"
+)
+
+// service mirrors participant.Service without importing the runtime.
+type service interface {
+	Name() string
+	Apply(e events.Envelope) error
+	Handle(cmd events.Envelope, payload events.CommandV1, now time.Time) (events.Envelope, bool, error)
+}
+
+var _ service = (*user.Service)(nil)
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// build makes a command the orchestrator would send for attempt n.
+func build(t *testing.T, typ, userID string, n int) (events.Envelope, events.CommandV1) {
+	t.Helper()
+	raw, _ := json.Marshal(events.BookingData{BookingRef: "BK-1", UserID: userID, ShowID: "show-1", Seats: 1})
+	p := events.CommandV1{Step: typ, Attempt: n, Data: raw}
+	env, err := events.New(events.CommandID("saga-1", typ, false, n), typ, p,
+		events.Trace{SagaID: "saga-1", CorrelationID: "BK-1", Actor: userID}, "saga-1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, p
+}
+
+// handle runs a command like the runtime does and checks the answer's shape.
+func handle(t *testing.T, s *user.Service, cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, events.UserCheckedV1) {
+	t.Helper()
+	ev, ok, err := s.Handle(cmd, p, now)
+	if err != nil || !ok {
+		t.Fatalf("ok=%v err=%v", ok, err)
+	}
+	if _, err := events.Check(ev); err != nil {
+		t.Fatal(err)
+	}
+	uc := events.MustDecode[events.UserCheckedV1](ev)
+	if ev.ID != events.DerivedID(cmd.ID, "event") || ev.CausationID != cmd.ID || ev.SagaID != cmd.SagaID ||
+		ev.CorrelationID != "BK-1" || ev.Actor != cmd.Actor || ev.Key != uc.UserID || uc.CommandID != cmd.ID {
+		t.Fatalf("identity/trace/key wrong: %+v %+v", ev, uc)
+	}
+	return ev, uc
+}
+
+func TestVerifyUser(t *testing.T) {
+	tests := []struct {
+		user, wantType, wantOutcome, wantReason string
+	}{
+		{"alice", events.UserVerified, events.OutcomeSucceeded, ""},
+		{"bob", events.UserVerified, events.OutcomeSucceeded, ""},
+		{"mallory", events.UserRejected, events.OutcomeFailed, `user "mallory" is blocked`},
+		{"x", events.UserRejected, events.OutcomeFailed, `unknown user "x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.user, func(t *testing.T) {
+			s := user.New()
+			cmd, p := build(t, events.VerifyUser, tt.user, 1)
+			ev, uc := handle(t, s, cmd, p, t0)
+			if !reflect.DeepEqual(s, user.New()) {
+				t.Fatal("Handle changed state")
+			}
+			if ev.Type != tt.wantType || uc.Outcome != tt.wantOutcome || uc.Reason != tt.wantReason || uc.UserID != tt.user || uc.Reply != nil {
+				t.Fatalf("got %s %+v", ev.Type, uc)
+			}
+			if err := s.Apply(ev); err != nil {
+				t.Fatal(err)
+			}
+			if s.Verified(tt.user) != (tt.wantOutcome == events.OutcomeSucceeded) {
+				t.Fatal("Verified disagrees with the answer")
+			}
+		})
+	}
+}
+
+// A redelivered command gets the very same event, even later; another
+// attempt gets the same decision; the log folds into the live state.
+func TestIdempotentAndFoldable(t *testing.T) {
+	s := user.New()
+	var log []events.Envelope
+	cmd, p := build(t, events.VerifyUser, "mallory", 1)
+	first, _ := handle(t, s, cmd, p, t0)
+	log = append(log, first)
+	if err := s.Apply(first); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := handle(t, s, cmd, p, t0.Add(time.Hour))
+	if !reflect.DeepEqual(first, again) {
+		t.Fatal("redelivery got a different event")
+	}
+	if err := s.Apply(again); err != nil {
+		t.Fatal(err)
+	}
+	cmd2, p2 := build(t, events.VerifyUser, "mallory", 2)
+	second, uc := handle(t, s, cmd2, p2, t0)
+	if second.Type != events.UserRejected || uc.Reason != `user "mallory" is blocked` {
+		t.Fatalf("attempt 2 got %s %q", second.Type, uc.Reason)
+	}
+	log = append(log, second)
+	if err := s.Apply(second); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := user.New()
+	for _, e := range log {
+		if err := rebuilt.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(rebuilt, s) {
+		t.Fatal("folding the log does not rebuild the live state")
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	tests := []struct {
+		name string
+		typ  string
+		user string
+		mod  func(*events.CommandV1)
+	}{
+		{"no user", events.VerifyUser, "", nil},
+		{"other service's command", events.ReserveSeats, "alice", nil},
+		{"data not an object", events.VerifyUser, "alice", func(p *events.CommandV1) { p.Data = json.RawMessage(`null`) }},
+		{"user id of the wrong type", events.VerifyUser, "alice", func(p *events.CommandV1) { p.Data = json.RawMessage(`{"user_id":7}`) }},
+		{"no step", events.VerifyUser, "alice", func(p *events.CommandV1) { p.Step = "" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := user.New()
+			cmd, p := build(t, tt.typ, tt.user, 1)
+			if tt.mod != nil {
+				tt.mod(&p)
+			}
+			if _, ok, err := s.Handle(cmd, p, t0); !errors.Is(err, events.ErrMalformed) || ok {
+				t.Fatalf("ok=%v err=%v, want malformed", ok, err)
+			}
+		})
+	}
+	s := user.New()
+	foreign := events.MustNew("e", events.SeatsReserved, events.SeatsV1{}, events.Trace{}, "k", t0)
+	if err := s.Apply(foreign); !errors.Is(err, events.ErrMalformed) {
+		t.Fatalf("Apply(foreign) = %v", err)
+	}
+	if s.Name() != events.ServiceUser || !reflect.DeepEqual(s, user.New()) {
+		t.Fatal("state or name wrong")
+	}
+}

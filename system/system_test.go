@@ -1,0 +1,396 @@
+package system_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+
+	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/projections"
+	"github.com/sagaflow/saga/system"
+)
+
+// sagaTimeout bounds how long one saga may take in these tests; a healthy
+// system ends a saga in tens of milliseconds.
+const sagaTimeout = 60 * time.Second
+
+// harness is a running system on a fresh namespace and a client for it.
+type harness struct {
+	t   *testing.T
+	cfg bus.Config
+	c   *client.Client
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	cfg := bustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := system.Provision(ctx, cfg); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	c, err := client.New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &harness{t: t, cfg: cfg, c: c}
+}
+
+// run starts the named parts (all when none) and returns a stop function
+// that waits until they have stopped.
+func (h *harness) run(parts ...string) (stop func()) {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.WarnLevel)
+	go func() { done <- system.Run(ctx, h.cfg, log, parts...) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				h.t.Errorf("system stopped with: %v", err)
+			}
+		})
+	}
+	h.t.Cleanup(stop)
+	return stop
+}
+
+func (h *harness) book(user, show string, seats int, token string) client.Receipt {
+	h.t.Helper()
+	rec, err := h.c.Book(context.Background(), client.BookRequest{UserID: user, ShowID: show, Seats: seats, PaymentToken: token})
+	if err != nil {
+		h.t.Fatalf("book: %v", err)
+	}
+	return rec
+}
+
+func (h *harness) wait(rec client.Receipt) projections.SagaView {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), sagaTimeout)
+	defer cancel()
+	v, err := h.c.Wait(ctx, rec.SagaID)
+	if err != nil {
+		h.t.Fatalf("wait for saga %s: %v (last status %q)", rec.SagaID, err, v.Status)
+	}
+	return v
+}
+
+func (h *harness) seats(show string) projections.ShowInventory {
+	h.t.Helper()
+	inv, err := h.c.Inventory(context.Background())
+	if err != nil {
+		h.t.Fatalf("inventory: %v", err)
+	}
+	s, _ := inv.Show(show)
+	return s
+}
+
+func stepStatuses(v projections.SagaView) map[string]string {
+	out := map[string]string{}
+	for _, s := range v.Steps {
+		out[s.Name] = s.Status
+	}
+	return out
+}
+
+func eventTypes(v projections.SagaView) []string {
+	var out []string
+	for _, e := range v.Events {
+		out = append(out, e.Type+":"+e.Step)
+	}
+	return out
+}
+
+func TestBookingOutcomes(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+
+	tests := []struct {
+		name       string
+		user, show string
+		seats      int
+		token      string
+		wantStatus string
+		wantSteps  map[string]string
+		wantReason string
+	}{
+		{name: "happy booking", user: "alice", show: "show-1", seats: 2, token: "tok_ok", wantStatus: "completed",
+			wantSteps: map[string]string{"VerifyUser": "succeeded", "ReserveSeats": "succeeded", "ChargePayment": "succeeded", "ConfirmBooking": "succeeded", "SendNotification": "succeeded"}},
+		{name: "blocked user fails at VerifyUser", user: "mallory", show: "show-1", seats: 1, token: "tok_ok", wantStatus: "compensated",
+			wantSteps:  map[string]string{"VerifyUser": "failed", "ReserveSeats": "skipped", "ChargePayment": "skipped", "ConfirmBooking": "skipped", "SendNotification": "skipped"},
+			wantReason: "VerifyUser failed"},
+		{name: "declined card releases the seats", user: "bob", show: "show-1", seats: 3, token: "tok_declined", wantStatus: "compensated",
+			wantSteps:  map[string]string{"VerifyUser": "succeeded", "ReserveSeats": "compensated", "ChargePayment": "failed", "ConfirmBooking": "skipped", "SendNotification": "skipped"},
+			wantReason: "card declined"},
+		{name: "more seats than the show has", user: "alice", show: "show-small", seats: 3, token: "tok_ok", wantStatus: "compensated",
+			wantSteps:  map[string]string{"VerifyUser": "succeeded", "ReserveSeats": "failed", "ChargePayment": "skipped"},
+			wantReason: "sold out"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := h.wait(h.book(tt.user, tt.show, tt.seats, tt.token))
+			if v.Status != tt.wantStatus {
+				t.Fatalf("status = %s, want %s (reason %q)", v.Status, tt.wantStatus, v.Reason)
+			}
+			got := stepStatuses(v)
+			for step, want := range tt.wantSteps {
+				if got[step] != want {
+					t.Errorf("step %s = %s, want %s", step, got[step], want)
+				}
+			}
+			if !contains(v.Reason, tt.wantReason) {
+				t.Errorf("reason %q does not mention %q", v.Reason, tt.wantReason)
+			}
+		})
+	}
+	// Only the happy booking holds seats of show-1: the declined one gave
+	// its three back.
+	if s := h.seats("show-1"); s.Held != 2 || s.Confirmed != 2 || s.Available != 98 {
+		t.Errorf("show-1 inventory = %+v, want 2 held and confirmed, 98 available", s)
+	}
+}
+
+func TestCompensationRunsInReverseOrder(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	v := h.wait(h.book("bob", "show-1", 1, "tok_declined"))
+	want := []string{"SagaStarted:", "StepStarted:VerifyUser", "StepSucceeded:VerifyUser", "StepStarted:ReserveSeats",
+		"StepSucceeded:ReserveSeats", "StepStarted:ChargePayment", "StepFailed:ChargePayment",
+		"CompensationStarted:ReserveSeats", "StepCompensated:ReserveSeats", "SagaCompensated:"}
+	if got := eventTypes(v); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("timeline\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestConcurrentBookingsNeverOversell(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	const n = 50
+	recs := make([]client.Receipt, n)
+	var wg sync.WaitGroup
+	for i := range recs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := []string{"alice", "bob"}[i%2]
+			rec, err := h.c.Book(context.Background(), client.BookRequest{UserID: user, ShowID: "show-small", Seats: 1, PaymentToken: "tok_ok"})
+			if err != nil {
+				t.Errorf("book %d: %v", i, err)
+			}
+			recs[i] = rec
+		}()
+	}
+	wg.Wait()
+	var counts map[string]int
+	bustest.Eventually(t, 2*sagaTimeout, func() (bool, string) {
+		sagas, err := h.c.Sagas(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		counts = map[string]int{}
+		for _, r := range recs {
+			if s, ok := sagas.State(r.SagaID); ok {
+				counts[string(s.Status)]++
+			}
+		}
+		return counts["completed"]+counts["compensated"] == n, fmt.Sprintf("statuses %v", counts)
+	})
+	if counts["completed"] != 2 || counts["compensated"] != n-2 {
+		t.Fatalf("completed %d, compensated %d; want 2 and %d", counts["completed"], counts["compensated"], n-2)
+	}
+	if s := h.seats("show-small"); s.Held != 2 || s.Available != 0 {
+		t.Fatalf("show-small inventory = %+v, want 2 held, 0 available", s)
+	}
+}
+
+func TestSameIdempotencyKeyStartsOneSaga(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	req := client.BookRequest{UserID: "alice", ShowID: "show-1", Seats: 1, PaymentToken: "tok_ok", IdempotencyKey: "order-42"}
+	first, err := h.c.Book(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := h.c.Book(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != second {
+		t.Fatalf("same key gave %v and %v", first, second)
+	}
+	h.wait(first)
+	// A third request after the saga ended still starts nothing new.
+	if _, err := h.c.Book(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	marker := h.wait(h.book("bob", "show-1", 1, "tok_ok")) // processed after the repeats
+	_ = marker
+	sagas, err := h.c.Sagas(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(sagas.ByRef(first.BookingRef)); got != 1 {
+		t.Fatalf("%d sagas for one idempotency key, want 1", got)
+	}
+	if s := h.seats("show-1"); s.Held != 2 {
+		t.Fatalf("show-1 holds %d seats, want 2 (one per booking)", s.Held)
+	}
+}
+
+func TestCancelBooking(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	booked := h.wait(h.book("alice", "show-1", 4, "tok_ok"))
+	if booked.Status != "completed" {
+		t.Fatalf("booking %s", booked.Status)
+	}
+	rec, err := h.c.Cancel(context.Background(), booked.BookingRef, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.BookingRef != booked.BookingRef {
+		t.Fatalf("cancellation traced as %s, want %s", rec.BookingRef, booked.BookingRef)
+	}
+	v := h.wait(rec)
+	if v.Status != "completed" || v.Definition != "cancel-booking" {
+		t.Fatalf("cancel saga %s %s: %s", v.Definition, v.Status, v.Reason)
+	}
+	if s := h.seats("show-1"); s.Held != 0 || s.Available != 100 {
+		t.Fatalf("show-1 after cancel = %+v, want every seat back", s)
+	}
+	if _, err := h.c.Cancel(context.Background(), "BK-NOSUCH", ""); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("cancel of unknown booking: %v, want ErrNotFound", err)
+	}
+}
+
+func TestOrchestratorRestartMidSaga(t *testing.T) {
+	h := newHarness(t)
+	// Everything but the notification service: sagas stop at their last step.
+	h.run("user", "booking", "payment")
+	stopOrch := h.run("orchestrator")
+	rec := h.book("alice", "show-1", 2, "tok_ok")
+	bustest.Eventually(t, sagaTimeout, func() (bool, string) {
+		v, err := h.c.Inspect(context.Background(), rec.SagaID)
+		if err != nil {
+			return false, err.Error()
+		}
+		return stepStatuses(v)["SendNotification"] == "running", "waiting for SendNotification to start"
+	})
+	stopOrch()
+	// The saga is mid-flight with no orchestrator; a new one, and the
+	// missing service, carry it on.
+	h.run("notification")
+	h.run("orchestrator")
+	if v := h.wait(rec); v.Status != "completed" {
+		t.Fatalf("after restart the saga is %s (%s)", v.Status, v.Reason)
+	}
+}
+
+func TestMalformedMessagesGoToDeadLetters(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	pub, err := bus.NewPublisher(h.cfg, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	bad := []struct {
+		topic string
+		msg   *message.Message
+	}{
+		{events.TopicRequests, message.NewMessage("bad-1", []byte("{not json"))},
+		{events.TopicReplies, message.NewMessage("bad-2", []byte(`{}`))},
+		{events.CommandTopic(events.ServiceBooking), message.NewMessage("bad-3", []byte(`{"step":"x","attempt":1,"data":{}}`))},
+	}
+	bad[0].msg.Metadata.Set(events.HeaderType, events.StartSaga)
+	bad[0].msg.Metadata.Set(events.HeaderVersion, "1")
+	bad[1].msg.Metadata.Set(events.HeaderType, "NoSuchType")
+	bad[1].msg.Metadata.Set(events.HeaderVersion, "1")
+	bad[1].msg.Metadata.Set(events.HeaderSagaID, "s-1")
+	bad[2].msg.Metadata.Set(events.HeaderType, events.ReserveSeats)
+	bad[2].msg.Metadata.Set(events.HeaderVersion, "1") // no saga id
+	for _, b := range bad {
+		if err := pub.Publish(h.cfg.Topic(b.topic), b.msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The consumers carry on: a booking after the poison still completes.
+	if v := h.wait(h.book("alice", "show-1", 1, "tok_ok")); v.Status != "completed" {
+		t.Fatalf("booking after poison: %s", v.Status)
+	}
+	reasons := map[string]string{}
+	bustest.Eventually(t, sagaTimeout, func() (bool, string) {
+		reasons = map[string]string{}
+		err := bus.ReadAll(context.Background(), h.cfg, h.cfg.Topic(events.TopicDLQ), func(r bus.Record) error {
+			reasons[r.Headers["id"]] = r.Headers["reason_poisoned"] + " @ " + r.Headers["kafka_topic"]
+			return nil
+		})
+		return err == nil && len(reasons) == len(bad), fmt.Sprintf("dead letters %v", reasons)
+	})
+	for id, want := range map[string]string{"bad-1": "not valid JSON", "bad-2": "unknown type", "bad-3": "saga_id"} {
+		if !contains(reasons[id], want) {
+			t.Errorf("dead letter %s reason %q, want it to mention %q", id, reasons[id], want)
+		}
+	}
+}
+
+func TestEmbeddedBrokerRestartKeepsSagas(t *testing.T) {
+	if _, real := bustestEnv(); real {
+		t.Skip("restarts the embedded broker; nothing to restart on an external cluster")
+	}
+	dir := t.TempDir()
+	emb := bustest.StartEmbedded(t, dir)
+	cfg := bus.Config{Brokers: emb.Addrs(), Namespace: bustest.Namespace()}
+	h := &harness{t: t, cfg: cfg}
+	ctx := context.Background()
+	if err := system.Provision(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.c = c
+	stop := h.run()
+	done := h.wait(h.book("alice", "show-1", 2, "tok_ok"))
+	stop()
+	_ = c.Close()
+	emb.Close()
+
+	emb2 := bustest.StartEmbedded(t, dir)
+	h.cfg.Brokers = emb2.Addrs()
+	if h.c, err = client.New(ctx, h.cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer h.c.Close()
+	h.run()
+	v, err := h.c.Inspect(ctx, done.BookingRef)
+	if err != nil || v.Status != "completed" {
+		t.Fatalf("after broker restart: %v %v", v.Status, err)
+	}
+	if v := h.wait(h.book("bob", "show-1", 1, "tok_ok")); v.Status != "completed" {
+		t.Fatalf("new booking after restart: %s", v.Status)
+	}
+	if s := h.seats("show-1"); s.Held != 3 {
+		t.Fatalf("show-1 holds %d seats after restart, want 3", s.Held)
+	}
+}
+
+func contains(s, sub string) bool {
+	return strings.Contains(s, sub)
+}
+
