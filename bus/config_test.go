@@ -8,6 +8,7 @@ import (
 )
 
 func TestConfigNamespacesTopicsAndGroups(t *testing.T) {
+	t.Parallel()
 	plain := bus.Config{}
 	if got := plain.Topic("saga.events"); got != "saga.events" {
 		t.Errorf("no namespace: Topic = %q", got)
@@ -22,6 +23,7 @@ func TestConfigNamespacesTopicsAndGroups(t *testing.T) {
 }
 
 func TestConfigValidateReportsEveryProblem(t *testing.T) {
+	t.Parallel()
 	err := bus.Config{Brokers: []string{"nohostport"}, Partitions: -1, ReplicationFactor: -2, Namespace: "bad name"}.Validate()
 	if err == nil {
 		t.Fatal("expected an error")
@@ -40,6 +42,7 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 }
 
 func TestSaramaConfigIsValid(t *testing.T) {
+	t.Parallel()
 	if err := bus.SaramaConfig(bus.Config{Brokers: []string{"127.0.0.1:9092"}}).Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -82,6 +82,7 @@ func checkSurvived(t *testing.T, cfg bus.Config) {
 }
 
 func TestEmbeddedRestartKeepsRecordsAndOffsets(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := bus.Config{Namespace: bustest.Namespace()}
 
@@ -98,6 +99,7 @@ func TestEmbeddedRestartKeepsRecordsAndOffsets(t *testing.T) {
 // TestEmbeddedSurvivesKill9 runs the writer in a child process and kills
 // it with SIGKILL (no Close, no shutdown save), then restarts on its dir.
 func TestEmbeddedSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns a child process")
 	}
@@ -160,6 +162,7 @@ func TestEmbeddedKillChild(t *testing.T) {
 }
 
 func TestEmbeddedListensOnlyWhereTold(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -181,6 +184,7 @@ func TestEmbeddedListensOnlyWhereTold(t *testing.T) {
 }
 
 func TestEmbeddedOptionsValidate(t *testing.T) {
+	t.Parallel()
 	_, err := bus.StartEmbedded(bus.EmbeddedOptions{ListenAddr: "0.0.0.0:9092", Partitions: -1})
 	if err == nil {
 		t.Fatal("expected errors")
@@ -193,6 +197,7 @@ func TestEmbeddedOptionsValidate(t *testing.T) {
 }
 
 func TestEmbeddedRefusesASecondBrokerOnTheSameDir(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bustest.StartEmbedded(t, dir)
 	if emb, err := bus.StartEmbedded(bus.EmbeddedOptions{DataDir: dir}); err == nil {

@@ -26,6 +26,7 @@ func expectedByPartition(msgs []*message.Message, n int32) map[int32][]string {
 }
 
 func TestReadAllReturnsEveryRecordInOrderPerPartition(t *testing.T) {
+	t.Parallel()
 	cfg := bustestStart(t)
 	provision(t, cfg, bus.TopicSpec{Name: "log"})
 	topic := cfg.Topic("log")
@@ -58,6 +59,7 @@ func TestReadAllReturnsEveryRecordInOrderPerPartition(t *testing.T) {
 }
 
 func TestReadAllStopsAtTheSnapshot(t *testing.T) {
+	t.Parallel()
 	cfg := bustestStart(t)
 	provision(t, cfg, bus.TopicSpec{Name: "snap"})
 	topic := cfg.Topic("snap")
@@ -99,6 +101,7 @@ func TestReadAllStopsAtTheSnapshot(t *testing.T) {
 }
 
 func TestReadAllStopsOnCallbackError(t *testing.T) {
+	t.Parallel()
 	cfg := bustestStart(t)
 	provision(t, cfg, bus.TopicSpec{Name: "stop", Partitions: 1})
 	topic := cfg.Topic("stop")
@@ -112,6 +115,7 @@ func TestReadAllStopsOnCallbackError(t *testing.T) {
 }
 
 func TestReadAllOfEmptyAndMissingTopics(t *testing.T) {
+	t.Parallel()
 	cfg := bustestStart(t)
 	provision(t, cfg, bus.TopicSpec{Name: "empty"})
 	if recs := readAll(t, cfg, cfg.Topic("empty")); len(recs) != 0 {
@@ -124,6 +128,7 @@ func TestReadAllOfEmptyAndMissingTopics(t *testing.T) {
 }
 
 func TestReadPartitionFromOffset(t *testing.T) {
+	t.Parallel()
 	cfg := bustestStart(t)
 	provision(t, cfg, bus.TopicSpec{Name: "part", Partitions: 1})
 	topic := cfg.Topic("part")
@@ -143,6 +148,7 @@ func TestReadPartitionFromOffset(t *testing.T) {
 }
 
 func TestFollowSeesOldAndNewRecordsUntilCancelled(t *testing.T) {
+	t.Parallel()
 	cfg := bustestStart(t)
 	provision(t, cfg, bus.TopicSpec{Name: "follow", Partitions: 2})
 	topic := cfg.Topic("follow")

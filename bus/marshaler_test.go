@@ -18,6 +18,7 @@ func headerMap(hs []sarama.RecordHeader) map[string]string {
 }
 
 func TestMarshalKeyIsRecordKeyNotHeader(t *testing.T) {
+	t.Parallel()
 	msg := message.NewMessage("id-1", []byte("payload"))
 	msg.Metadata.Set(bus.MetaKey, "saga-42")
 	msg.Metadata.Set("type", "booking.requested")
@@ -43,6 +44,7 @@ func TestMarshalKeyIsRecordKeyNotHeader(t *testing.T) {
 }
 
 func TestMarshalWithoutKeyLeavesKeyNil(t *testing.T) {
+	t.Parallel()
 	pm, err := bus.Marshaler{}.Marshal("topic", message.NewMessage("id", nil))
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +55,7 @@ func TestMarshalWithoutKeyLeavesKeyNil(t *testing.T) {
 }
 
 func TestMarshalRejectsConflictingID(t *testing.T) {
+	t.Parallel()
 	msg := message.NewMessage("id-1", nil)
 	msg.Metadata.Set(bus.HeaderID, "other")
 	if _, err := (bus.Marshaler{}).Marshal("topic", msg); err == nil {
@@ -63,6 +66,7 @@ func TestMarshalRejectsConflictingID(t *testing.T) {
 // A consumed message re-published (dead-lettering) keeps where it was
 // read as headers; a fresh message writes none of them.
 func TestDeadLetterKeepsOrigin(t *testing.T) {
+	t.Parallel()
 	in := &sarama.ConsumerMessage{
 		Topic: "t.saga.commands", Partition: 3, Offset: 17,
 		Key:     []byte("saga-1"),

@@ -10,6 +10,7 @@ import (
 )
 
 func TestPartitionForMatchesSaramaHashPartitioner(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int32{1, 2, 3, 4, 7, 12, 64, 1000} {
 		p := sarama.NewHashPartitioner("any")
 		for i := range 2000 {

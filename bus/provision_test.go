@@ -10,6 +10,7 @@ import (
 )
 
 func TestProvisionIsIdempotentAndSetsRetention(t *testing.T) {
+	t.Parallel()
 	cfg := bustestStart(t)
 	specs := []bus.TopicSpec{
 		{Name: "saga.events"},
@@ -57,6 +58,7 @@ func TestProvisionIsIdempotentAndSetsRetention(t *testing.T) {
 }
 
 func TestProvisionRejectsBadSpecsTogether(t *testing.T) {
+	t.Parallel()
 	err := bus.Provision(t.Context(), bus.Config{Brokers: []string{"127.0.0.1:1"}}, []bus.TopicSpec{
 		{Name: "a b"}, {Name: "ok", Partitions: -1}, {Name: "ok"},
 	})

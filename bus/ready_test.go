@@ -9,6 +9,7 @@ import (
 )
 
 func TestWaitReadyFailsFastWhenNoBrokerAnswers(t *testing.T) {
+	t.Parallel()
 	cfg := bus.Config{Brokers: []string{"127.0.0.1:1"}}
 	// Generous: the point is the error, which must come from WaitReady's
 	// own DialTimeout window (5s), not from this deadline.
@@ -29,6 +30,7 @@ func TestWaitReadyFailsFastWhenNoBrokerAnswers(t *testing.T) {
 }
 
 func TestClientsReportUnreachableCluster(t *testing.T) {
+	t.Parallel()
 	cfg := bus.Config{Brokers: []string{"127.0.0.1:1"}}
 	errs := map[string]error{
 		"provision": bus.Provision(t.Context(), cfg, []bus.TopicSpec{{Name: "x"}}),
@@ -43,6 +45,7 @@ func TestClientsReportUnreachableCluster(t *testing.T) {
 }
 
 func TestWaitReadySucceedsOnALiveCluster(t *testing.T) {
+	t.Parallel()
 	cfg := bustestStart(t)
 	if err := bus.WaitReady(t.Context(), cfg); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestPublishSubscribeRoundTrip(t *testing.T) {
+	t.Parallel()
 	cfg := bustestStart(t)
 	provision(t, cfg, bus.TopicSpec{Name: "rt"})
 	topic := cfg.Topic("rt")
@@ -92,6 +93,7 @@ func TestPublishSubscribeRoundTrip(t *testing.T) {
 }
 
 func TestSubscriberWithoutGroupReadsEverythingFromOldest(t *testing.T) {
+	t.Parallel()
 	cfg := bustestStart(t)
 	provision(t, cfg, bus.TopicSpec{Name: "nogroup", Partitions: 3})
 	topic := cfg.Topic("nogroup")
@@ -116,6 +118,7 @@ func TestSubscriberWithoutGroupReadsEverythingFromOldest(t *testing.T) {
 }
 
 func TestNackRedeliversAndCommitsOnlyAfterAck(t *testing.T) {
+	t.Parallel()
 	cfg := bustestStart(t)
 	provision(t, cfg, bus.TopicSpec{Name: "nack", Partitions: 1})
 	topic := cfg.Topic("nack")

@@ -16,8 +16,9 @@ import (
 )
 
 // DefaultListen is where the embedded broker listens: not 9092, so that it
-// never collides with an Apache Kafka on the same machine.
-const DefaultListen = "127.0.0.1:19092"
+// never collides with an Apache Kafka on the same machine (9092-9094 for
+// scripts/kafka.sh, 19092-19094 for the compose cluster).
+const DefaultListen = "127.0.0.1:9192"
 
 // addrFile, under the data directory, tells other commands where the
 // embedded broker of `saga up` or `saga broker` listens.

@@ -193,6 +193,25 @@ func TestCommands(t *testing.T) {
 	}
 }
 
+// TestResultsOverrideData: a later result sets the fields it names over the
+// data so far; the request's booking reference wins over the data's.
+func TestResultsOverrideData(t *testing.T) {
+	forged := act{"start", func(d *driver) {
+		in := startFor(flows.BookTicket, idemKey, `{"booking_ref":"BK-FORGED","user_id":"u-1","show_id":"show-7","seats":2,"payment_token":"tok"}`)
+		in.Payload.BookingRef = "BK-REAL"
+		d.feed(in)
+	}}
+	d := run(t, forged, ok(""), ok(`{"amount_cents":5000,"seats":3}`), ok(`{"amount_cents":4500}`))
+	if got := field(t, d.s.Data, "booking_ref"); got != "BK-REAL" || d.s.BookingRef != "BK-REAL" {
+		t.Errorf("booking_ref = %v, want the request's %s", got, d.s.BookingRef)
+	}
+	o := machine.InFlight(d.s, d.now)[0]
+	p := commandOf(t, o)
+	if field(t, p.Data, "amount_cents") != 4500.0 || field(t, p.Data, "seats") != 3.0 || field(t, p.Data, "payment_token") != "tok" {
+		t.Errorf("ConfirmBooking data %s", p.Data)
+	}
+}
+
 func TestCommandKeys(t *testing.T) {
 	// A definition of its own: the key is the KeyField's string value in
 	// the saga data as it stands, else the saga id.

@@ -138,6 +138,18 @@ func TestSagaFlows(t *testing.T) {
 			steps:  "VerifyUser=succeeded ReserveSeats=failed ChargePayment=skipped ConfirmBooking=skipped SendNotification=skipped",
 		},
 		{
+			name: "charge retryable MaxAttempts times: it fails for good, seats released",
+			acts: flat(untilCharge, retry("psp 503"), wake, retry("psp 503"), wake, retry("psp 503"), ok("")),
+			want: join(startBook, verified, reserved, `
+				StepFailed ChargePayment 1 retry
+				StepStarted ChargePayment 2
+				StepFailed ChargePayment 2 retry
+				StepStarted ChargePayment 3
+				StepFailed ChargePayment 3`, release, released),
+			status: saga.StatusCompensated,
+			steps:  "VerifyUser=succeeded ReserveSeats=compensated ChargePayment=failed ConfirmBooking=skipped SendNotification=skipped",
+		},
+		{
 			name: "charge times out on every attempt: it may have charged, so refund first",
 			acts: flat(untilCharge, timeout, wake, timeout, wake, timeout, ok(""), ok("")),
 			want: join(startBook, verified, reserved, `
