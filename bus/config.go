@@ -38,6 +38,10 @@ type Config struct {
 	// DialTimeout bounds connecting to a broker, so an unreachable cluster
 	// fails in seconds instead of hanging. Default 5s.
 	DialTimeout time.Duration
+	// TLS encrypts the connection and verifies the brokers' certificates.
+	TLS TLSConfig
+	// SASL authenticates saga to the brokers.
+	SASL SASLConfig
 }
 
 // setDefaults fills zero values; Config is passed by value so this only
@@ -80,6 +84,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("bus: namespace: %w", err))
 		}
 	}
+	errs = append(errs, c.SASL.validate())
+	_, err := c.TLS.build()
+	errs = append(errs, err)
 	return errors.Join(errs...)
 }
 

@@ -43,7 +43,14 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 
 func TestSaramaConfigIsValid(t *testing.T) {
 	t.Parallel()
-	if err := bus.SaramaConfig(bus.Config{Brokers: []string{"127.0.0.1:9092"}}).Validate(); err != nil {
+	conf, err := bus.SaramaConfig(bus.Config{Brokers: []string{"127.0.0.1:9092"}})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if err := conf.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if conf.Net.TLS.Enable || conf.Net.SASL.Enable {
+		t.Errorf("TLS %v, SASL %v: want both off by default", conf.Net.TLS.Enable, conf.Net.SASL.Enable)
 	}
 }

@@ -76,7 +76,11 @@ func receive(t testing.TB, ch <-chan *message.Message, n int, timeout time.Durat
 // when none).
 func committed(t testing.TB, cfg bus.Config, group, topic string, partition int32) int64 {
 	t.Helper()
-	admin, err := sarama.NewClusterAdmin(cfg.Brokers, bus.SaramaConfig(cfg))
+	conf, err := bus.SaramaConfig(cfg)
+	if err != nil {
+		t.Fatalf("sarama config: %v", err)
+	}
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, conf)
 	if err != nil {
 		t.Fatalf("admin: %v", err)
 	}

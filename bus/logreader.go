@@ -159,7 +159,11 @@ func withConsumer(cfg Config, do func(sarama.Client, sarama.Consumer) error) err
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	client, err := newClient(cfg.Brokers, SaramaConfig(cfg))
+	conf, err := SaramaConfig(cfg)
+	if err != nil {
+		return err
+	}
+	client, err := newClient(cfg.Brokers, conf)
 	if err != nil {
 		return unreachable(cfg, err)
 	}

@@ -58,7 +58,11 @@ func Provision(ctx context.Context, cfg Config, specs []TopicSpec) error {
 	if err := validateProvision(cfg, specs); err != nil {
 		return err
 	}
-	admin, err := sarama.NewClusterAdmin(cfg.Brokers, SaramaConfig(cfg))
+	conf, err := SaramaConfig(cfg)
+	if err != nil {
+		return err
+	}
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, conf)
 	if err != nil {
 		return unreachable(cfg, err)
 	}

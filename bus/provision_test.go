@@ -19,7 +19,11 @@ func TestProvisionIsIdempotentAndSetsRetention(t *testing.T) {
 	provision(t, cfg, specs...)
 	provision(t, cfg, specs...) // second run: topics exist, still fine
 
-	admin, err := sarama.NewClusterAdmin(cfg.Brokers, bus.SaramaConfig(cfg))
+	conf, err := bus.SaramaConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, conf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ const readyProbeInterval = 250 * time.Millisecond
 // passed without an answer (or ctx ends first). Refused connections are
 // retried during that window so a broker that is just starting is
 // tolerated; nothing waits longer than one dial timeout past the window.
+// Rejected credentials (ErrAuthentication) and certificates (ErrTLS) are
+// reported at once: retrying cannot fix them.
 func WaitReady(ctx context.Context, cfg Config) error {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -27,6 +29,9 @@ func WaitReady(ctx context.Context, cfg Config) error {
 		err := probe(ctx, cfg)
 		if err == nil {
 			return nil
+		}
+		if perr := permanent(cfg, err); perr != nil {
+			return perr
 		}
 		if last == nil || ctx.Err() == nil {
 			last = err // keep the broker's answer over our own deadline
@@ -43,7 +48,10 @@ func WaitReady(ctx context.Context, cfg Config) error {
 // so it runs in a goroutine that finishes on its own within its dial and
 // read timeouts, and closes what it opened.
 func probe(ctx context.Context, cfg Config) error {
-	conf := SaramaConfig(cfg)
+	conf, err := SaramaConfig(cfg)
+	if err != nil {
+		return err
+	}
 	conf.Metadata.Retry.Max = 0 // WaitReady does its own retrying
 	done := make(chan error, 1)
 	go func() {
@@ -65,7 +73,11 @@ func probe(ctx context.Context, cfg Config) error {
 }
 
 // unreachable is the one wording for "no broker answered", so the CLI and
-// logs say the same thing whichever call noticed first.
+// logs say the same thing whichever call noticed first. Rejected
+// credentials or certificates get their own wording (see permanent).
 func unreachable(cfg Config, err error) error {
+	if perr := permanent(cfg, err); perr != nil {
+		return perr
+	}
 	return fmt.Errorf("kafka at %v unreachable: %w", cfg.Brokers, err)
 }

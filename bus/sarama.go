@@ -21,9 +21,15 @@ const (
 // SaramaConfig is the one sarama configuration every saga client uses
 // (publisher, subscriber, admin, log reader), so behaviour is the same on
 // the embedded broker and on Apache Kafka. Each call returns a fresh copy.
-func SaramaConfig(cfg Config) *sarama.Config {
+// It fails only when the TLS files cannot be loaded or the SASL settings
+// are incomplete.
+func SaramaConfig(cfg Config) (*sarama.Config, error) {
 	cfg.setDefaults()
 	c := sarama.NewConfig()
+	// TLS and SASL, when configured; see applySecurity.
+	if err := applySecurity(c, cfg); err != nil {
+		return nil, err
+	}
 
 	// Highest level we rely on that kfake and Kafka 3.6+/4.x both speak;
 	// 4.x dropped the pre-2.1 request versions sarama's default would use.
@@ -91,5 +97,5 @@ func SaramaConfig(cfg Config) *sarama.Config {
 	// Short pause between join retries (sarama default is 2s).
 	c.Consumer.Group.Rebalance.Retry.Backoff = 500 * time.Millisecond
 
-	return c
+	return c, nil
 }

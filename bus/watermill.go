@@ -25,10 +25,14 @@ func NewPublisher(cfg Config, logger watermill.LoggerAdapter) (message.Publisher
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	conf, err := SaramaConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	pub, err := kafka.NewPublisher(kafka.PublisherConfig{
 		Brokers:               cfg.Brokers,
 		Marshaler:             Marshaler{},
-		OverwriteSaramaConfig: SaramaConfig(cfg),
+		OverwriteSaramaConfig: conf,
 	}, logger)
 	if err != nil {
 		return nil, unreachable(cfg, fmt.Errorf("create publisher: %w", err))
@@ -51,7 +55,10 @@ func NewSubscriber(cfg Config, group string, logger watermill.LoggerAdapter) (me
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	conf := SaramaConfig(cfg)
+	conf, err := SaramaConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	// watermill-kafka marks an offset only on Ack; with auto-commit off it
 	// also commits right then, so "acked" means "committed" and a restart
 	// replays only what was not acked (instead of up to 1s of acked work).

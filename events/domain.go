@@ -41,6 +41,9 @@ func (h Handled) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("outcome must be succeeded, failed or retryable, got %q", h.Outcome))
 	}
+	if !isOptionalObject(h.Reply) {
+		errs = append(errs, errors.New("reply must be a JSON object"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -99,4 +102,16 @@ type NotificationSentV1 struct {
 	// and step, however often the step is retried.
 	Step    string `json:"step,omitempty"`
 	Message string `json:"message"`
+}
+
+func (p NotificationSentV1) Validate() error {
+	var errs []error
+	errs = append(errs, p.Handled.Validate())
+	if p.BookingRef == "" {
+		errs = append(errs, errors.New("booking_ref is required"))
+	}
+	if p.UserID == "" {
+		errs = append(errs, errors.New("user_id is required"))
+	}
+	return errors.Join(errs...)
 }

@@ -148,6 +148,10 @@ func FromHeaders(id string, h map[string]string, payload []byte) (Envelope, erro
 		if err != nil {
 			return e, malformed("header %q is not an RFC 3339 time: %q", HeaderOccurredAt, at)
 		}
+		// ToMessage writes the UTC form, which RFC 3339 has for years 0-9999 only.
+		if t = t.UTC(); t.Year() < 0 || t.Year() > 9999 {
+			return e, malformed("header %q is out of range (years 0000-9999 in UTC): %q", HeaderOccurredAt, at)
+		}
 		e.OccurredAt = t
 	}
 	return e, nil

@@ -41,6 +41,8 @@ func SagaEventID(sagaID string, seq int) string {
 
 // DerivedID derives the id of a message caused by another (a reply to a
 // command, a domain event for a command): redelivery yields the same id.
+// The roles "saga", "cmd" and "evt" are reserved: they would reproduce the
+// ids of SagaIDFor, CommandID and SagaEventID.
 func DerivedID(causeID, role string) string {
 	return uuid.NewSHA1(namespace, []byte(role+":"+causeID)).String()
 }

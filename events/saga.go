@@ -113,7 +113,7 @@ type StepSucceededV1 struct {
 }
 
 func (p StepSucceededV1) Validate() error {
-	if len(p.Result) > 0 && !isObject(p.Result) {
+	if !isOptionalObject(p.Result) {
 		return errors.Join(p.StepV1.Validate(), errors.New("result must be a JSON object"))
 	}
 	return p.StepV1.Validate()
@@ -124,7 +124,7 @@ func (p StepSucceededV1) Validate() error {
 type StepFailedV1 struct {
 	StepV1
 	Reason  string    `json:"reason"`
-	RetryAt time.Time `json:"retry_at,omitempty"`
+	RetryAt time.Time `json:"retry_at,omitzero"`
 }
 
 func (p StepFailedV1) Validate() error { return p.StepV1.Validate() }
@@ -164,10 +164,15 @@ func (p StepReplyV1) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("outcome must be succeeded, failed or retryable, got %q", p.Outcome))
 	}
-	if len(p.Data) > 0 && !isObject(p.Data) {
+	if !isOptionalObject(p.Data) {
 		errs = append(errs, errors.New("data must be a JSON object"))
 	}
 	return errors.Join(errs...)
+}
+
+// isOptionalObject accepts an absent or null field, or a JSON object.
+func isOptionalObject(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null" || isObject(raw)
 }
 
 func isObject(raw json.RawMessage) bool {

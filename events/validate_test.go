@@ -165,7 +165,7 @@ func TestValidateMethods(t *testing.T) {
 		{"Handled zero", events.Handled{}, []string{"command_id is required", `got ""`}},
 		{"Handled bad outcome", events.Handled{CommandID: "c", Outcome: "yes"}, []string{`got "yes"`}},
 		{"UserChecked zero", events.UserCheckedV1{}, []string{"command_id is required", "outcome must be"}},
-		{"NotificationSent zero", events.NotificationSentV1{}, []string{"command_id is required", "outcome must be"}},
+		{"NotificationSent zero", events.NotificationSentV1{}, []string{"command_id is required", "outcome must be", "booking_ref is required", "user_id is required"}},
 
 		{"Seats valid", events.SeatsV1{Handled: h, BookingRef: "b", ShowID: "s"}, nil},
 		{"Seats zero", events.SeatsV1{}, []string{"command_id is required", "outcome must be", "booking_ref is required", "show_id is required"}},

@@ -4,6 +4,8 @@
 #   scripts/kafka.sh up [--nodes N]   start a fresh cluster (default 1 node)
 #   scripts/kafka.sh down             stop it and delete its state
 #   scripts/kafka.sh status           show nodes; exit 1 unless all run
+#   scripts/kafka.sh libs             fetch the jars if missing; print their
+#                                     directory (and nothing else) on stdout
 #
 # Kafka comes from Maven Central as jars (fetched once with Maven into a cache
 # outside the source tree) and runs as plain `java -cp libs/* kafka.Kafka`.
@@ -381,9 +383,18 @@ cmd_status() {
   ((up == n))
 }
 
+# For tests that run their own broker from the jars (bus/secure_test.go):
+#   KAFKA_LIBS=$(scripts/kafka.sh libs) go test -run Secure ./bus/
+cmd_libs() {
+  # fetch_libs logs progress on stdout; stdout here is only the answer.
+  fetch_libs >&2
+  echo "$LIBS"
+}
+
 case "${1:-}" in
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down ;;
   status) shift; cmd_status ;;
-  *) echo "usage: $0 up [--nodes N] | down | status" >&2; exit 2 ;;
+  libs) shift; cmd_libs ;;
+  *) echo "usage: $0 up [--nodes N] | down | status | libs" >&2; exit 2 ;;
 esac

@@ -76,7 +76,10 @@ func (m Machine) Decide(s State, in Input, now time.Time) ([]events.Envelope, er
 		return nil, d.err
 	}
 	d.advance()
-	return d.out, d.err
+	if d.err != nil {
+		return nil, d.err
+	}
+	return d.out, nil
 }
 
 // decision accumulates the events of one Decide call, applying each as it

@@ -51,8 +51,9 @@ type StepState struct {
 	Deadline  time.Time
 	// RetryAt is when the next attempt starts; zero when none is scheduled.
 	RetryAt time.Time
-	// Uncertain marks a step whose last attempt timed out: it may have had
-	// its effect, so it is compensated like a step that succeeded.
+	// Uncertain marks a step one of whose attempts timed out: that attempt
+	// may have had its effect, so the step is compensated like one that
+	// succeeded, even if a later attempt was refused.
 	Uncertain bool
 	StartedAt time.Time
 	EndedAt   time.Time
@@ -114,9 +115,15 @@ func (m Machine) Apply(s State, e events.Envelope) (State, error) {
 	if e.Type != events.SagaStarted && !s.Started() {
 		return s, fmt.Errorf("%s before SagaStarted in saga %s", e.Type, e.SagaID)
 	}
+	if s.Status.Terminal() {
+		return s, fmt.Errorf("%s after the end of saga %s", e.Type, e.SagaID)
+	}
 	at := e.OccurredAt
 	switch e.Type {
 	case events.SagaStarted:
+		if s.Started() {
+			return s, fmt.Errorf("saga %s: SagaStarted in a saga that has started", e.SagaID)
+		}
 		p, err := events.Decode[events.SagaStartedV1](e)
 		if err != nil {
 			return s, err

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// unreachable is an address where no broker listens: usage errors must be
+// reported before anything tries to connect to it.
+const unreachable = "127.0.0.1:1"
+
+func TestUsageErrors(t *testing.T) {
+	t.Setenv("KAFKA_BROKERS", "")
+	book := func(extra ...string) []string {
+		args := []string{"--brokers", unreachable, "book"}
+		return append(args, extra...)
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		wants []string
+	}{
+		{"unknown global flag", []string{"--brokers", unreachable, "--nope", "list"}, []string{"unknown flag: --nope"}},
+		{"unknown flag of a command", []string{"--brokers", unreachable, "list", "--nope"}, []string{"unknown flag: --nope"}},
+		{"flag without its value", []string{"--brokers", unreachable, "list", "--status"}, []string{"flag needs an argument"}},
+		{"book 0 seats", book("--user", "alice", "--show", "show-1", "--seats", "0", "--payment-token", "tok_ok"), []string{"seats must be between 1 and 10, got 0"}},
+		{"book 11 seats", book("--user", "alice", "--show", "show-1", "--seats", "11", "--payment-token", "tok_ok"), []string{"seats must be between 1 and 10, got 11"}},
+		{"book seats not a number", book("--user", "alice", "--show", "show-1", "--seats", "two", "--payment-token", "tok_ok"), []string{"--seats"}},
+		{"book unknown user", book("--user", "zoe", "--show", "show-1", "--seats", "2", "--payment-token", "tok_ok"), []string{`unknown user "zoe"`}},
+		{"book unknown show", book("--user", "alice", "--show", "show-9", "--seats", "2", "--payment-token", "tok_ok"), []string{`unknown show "show-9"`}},
+		{"book missing token", book("--user", "alice", "--show", "show-1", "--seats", "2"), []string{"payment_token is required"}},
+		{"book with every problem at once", book(), []string{"user_id is required", "show_id is required", "seats must be between", "payment_token is required"}},
+		{"book negative wait", book("--user", "alice", "--show", "show-1", "--seats", "2", "--payment-token", "tok_ok", "--wait", "-1s"), []string{"--wait must not be negative"}},
+		{"output yaml", []string{"--brokers", unreachable, "-o", "yaml", "list"}, []string{`--output must be text or json, got "yaml"`}},
+		{"output yaml after the command", []string{"--brokers", unreachable, "list", "-o", "yaml"}, []string{`--output must be text or json, got "yaml"`}},
+		{"log format xml", []string{"--brokers", unreachable, "--log-format", "xml", "list"}, []string{`--log-format must be console or json, got "xml"`}},
+		{"log level loud", []string{"--brokers", unreachable, "--log-level", "loud", "list"}, []string{"--log-level must be"}},
+		{"yaml and xml at once", []string{"--brokers", unreachable, "-o", "yaml", "--log-format", "xml", "list"}, []string{"--output", "--log-format"}},
+		{"list unknown status", []string{"--brokers", unreachable, "list", "--status", "nope"}, []string{`--status must be running, compensating, completed, compensated or failed, got "nope"`}},
+		{"inspect without argument", []string{"--brokers", unreachable, "inspect"}, []string{"accepts 1 arg(s), received 0"}},
+		{"inspect two arguments", []string{"--brokers", unreachable, "inspect", "a", "b"}, []string{"accepts 1 arg(s), received 2"}},
+		{"cancel without argument", []string{"--brokers", unreachable, "cancel"}, []string{"accepts 1 arg(s), received 0"}},
+		// cobra reports these with plain errors, not usage errors.
+		{"unknown subcommand", []string{"--brokers", unreachable, "nope"}, []string{`unknown command "nope"`}},
+		{"misspelt subcommand", []string{"--brokers", unreachable, "lst"}, []string{`unknown command "lst"`}},
+		{"argument to list", []string{"--brokers", unreachable, "list", "extra"}, []string{`"extra"`}},
+		{"argument to book", []string{"--brokers", unreachable, "book", "extra"}, []string{`"extra"`}},
+		{"argument to replay", []string{"--brokers", unreachable, "replay", "extra"}, []string{`"extra"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cliWithin(t, 30*time.Second, tt.args...).wantFailure(t, exitUsage, tt.wants...)
+		})
+	}
+}
+
+func TestUnreachableBroker(t *testing.T) {
+	t.Setenv("KAFKA_BROKERS", "")
+	t.Run("--brokers", func(t *testing.T) {
+		cliWithin(t, 30*time.Second, "--brokers", unreachable, "list").wantFailure(t, exitError, "unreachable", unreachable)
+	})
+	t.Run("broker.addr of the data dir", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, addrFile), []byte(unreachable+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cliWithin(t, 30*time.Second, "--data-dir", dir, "-o", "json", "inspect", "BK-AAAAAAAA").wantFailure(t, exitError, "unreachable", unreachable)
+	})
+}
+
+func TestNoBrokerConfigured(t *testing.T) {
+	t.Setenv("KAFKA_BROKERS", "")
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"list"},
+		{"-o", "json", "list", "--status", "completed"},
+		{"inspect", "BK-AAAAAAAA"},
+		{"replay"},
+		{"cancel", "BK-AAAAAAAA"},
+		{"book", "--user", "alice", "--show", "show-1", "--seats", "2", "--payment-token", "tok_ok"},
+	} {
+		t.Run(args[len(args)-1], func(t *testing.T) {
+			args := append([]string{"--data-dir", dir}, args...)
+			cliWithin(t, 30*time.Second, args...).wantFailure(t, exitError, "saga up", "--brokers", dir)
+		})
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the data dir was written to: %v", entries)
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{errors.New("plain"), "plain"},
+		{errors.Join(errors.New("a"), errors.New("b")), "a; b"},
+		{fmt.Errorf("wrap: %w", errors.Join(errors.New("x\n  y"), errors.New("z\t\tw"))), "wrap: x; y; z w"},
+	} {
+		if got := oneLine(tt.err); got != tt.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"book", "--help"}, {}} {
+		r := cliWithin(t, 30*time.Second, args...)
+		if r.code != exitOK {
+			t.Errorf("saga %v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+}
