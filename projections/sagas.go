@@ -67,7 +67,7 @@ func (p *Sagas) Add(e events.Envelope) {
 	}
 	if s.Seq == 1 {
 		p.order = append(p.order, e.SagaID)
-		p.byRef[s.BookingRef] = append(p.byRef[s.BookingRef], e.SagaID)
+		p.byRef[s.BookingRef] = insertByStart(p.byRef[s.BookingRef], e.SagaID, s.StartedAt, p.states)
 	}
 	p.states[e.SagaID] = s
 	var step struct {
@@ -127,4 +127,15 @@ func (p *Sagas) view(id string) SagaView {
 			CompensationTries: st.CompAttempt, StartedAt: st.StartedAt, EndedAt: st.EndedAt, Reason: st.Reason})
 	}
 	return v
+}
+
+// insertByStart keeps a booking's sagas oldest first whatever order the
+// partitions are read in: a booking and its cancellation may live on
+// different partitions of the saga log.
+func insertByStart(ids []string, id string, at time.Time, states map[string]saga.State) []string {
+	i := sort.Search(len(ids), func(i int) bool { return states[ids[i]].StartedAt.After(at) })
+	ids = append(ids, "")
+	copy(ids[i+1:], ids[i:])
+	ids[i] = id
+	return ids
 }

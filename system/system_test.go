@@ -393,4 +393,3 @@ func TestEmbeddedBrokerRestartKeepsSagas(t *testing.T) {
 func contains(s, sub string) bool {
 	return strings.Contains(s, sub)
 }
-

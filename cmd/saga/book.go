@@ -27,7 +27,7 @@ func newBook(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "book",
 		Short: "Book seats: post a book-ticket saga and print its id and booking reference",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := r.Validate(); err != nil {
 				return usageError{err}

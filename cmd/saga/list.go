@@ -24,7 +24,7 @@ func newList(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List sagas, optionally by status",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if status != "" && !statuses[status] {
 				return usagef("--status must be running, compensating, completed, compensated or failed, got %q", status)

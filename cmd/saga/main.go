@@ -32,7 +32,7 @@ func run(ctx context.Context, args []string) int {
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "saga: "+oneLine(err))
 		var u usageError
-		if errors.As(err, &u) {
+		if errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command") {
 			return exitUsage
 		}
 		return exitError
@@ -50,5 +50,11 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 
 // oneLine folds a joined, multi-line error into one line.
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	var parts []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.Join(strings.Fields(line), " "); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, "; ")
 }

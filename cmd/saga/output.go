@@ -37,3 +37,11 @@ func span(from, to time.Time) string {
 	}
 	return to.Sub(from).Round(time.Millisecond).String()
 }
+
+// noArgs is cobra.NoArgs reported as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if err := cobra.NoArgs(cmd, args); err != nil {
+		return usageError{err}
+	}
+	return nil
+}

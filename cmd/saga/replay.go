@@ -15,7 +15,7 @@ func newReplay(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Print the events of the logs in order (JSON lines with -o json)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := connect(cmd.Context(), g)
 			if err != nil {

@@ -18,7 +18,7 @@ func newUp(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the orchestrator and the participant services (on the embedded broker unless brokers are given)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, log := cmd.Context(), g.logger()
 			cfg := bus.Config{Brokers: g.configuredBrokers(), ClientID: g.clientID}
@@ -57,7 +57,7 @@ func newBroker(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "broker",
 		Short: "Run only the embedded Kafka-protocol broker, for separate processes and Kafka tools",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			emb, err := startEmbedded(g.dataDir, listen)
 			if err != nil {
