@@ -65,8 +65,11 @@ func New(cfg Config) (*Orchestrator, error) {
 		log: cfg.Log.With().Str("service", "orchestrator").Logger()}, nil
 }
 
-// Run recovers the running sagas from the saga log, re-sends the commands
-// they await, and then consumes requests and replies until ctx ends.
+// Run consumes requests and replies as a member of the orchestrators'
+// consumer group until ctx ends. Whenever it is given partitions it
+// rebuilds their sagas from the saga log and re-sends the commands they
+// await; several orchestrators thus share the sagas, and one that dies
+// hands its sagas to the others.
 func (o *Orchestrator) Run(ctx context.Context) error {
 	wlog := bus.NewWatermillLogger(o.log)
 	pub, err := bus.NewPublisher(o.cfg.Bus, wlog)
@@ -75,59 +78,66 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	}
 	defer pub.Close()
 	o.pub = pub
-
-	started := time.Now()
-	if err := o.recover(ctx); err != nil {
-		return err
-	}
-	running, ended := o.store.counts()
-	o.log.Info().Int("running", running).Int("ended", ended).Dur("took", time.Since(started)).Msg("recovered sagas from the log")
-
-	router, err := bus.NewRouter(o.cfg.Bus, pub, wlog, bus.RouterOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
-		bus.Handler{Name: "saga-requests", Topic: events.TopicRequests, Group: "orchestrator-requests", Func: o.handleRequest},
-		bus.Handler{Name: "saga-replies", Topic: events.TopicReplies, Group: "orchestrator-replies", Func: o.handleReply},
-	)
-	if err != nil {
-		return err
-	}
 	go o.tickLoop(ctx)
-	return router.Run(ctx)
+	return bus.Group{
+		Name: "orchestrator",
+		// saga.requests and saga.replies are keyed by saga id and have as
+		// many partitions as saga.events: partition p of each holds the
+		// same sagas, so the member given p owns those sagas whole.
+		Handlers:   map[string]message.NoPublishHandlerFunc{events.TopicRequests: o.handleRequest, events.TopicReplies: o.handleReply},
+		OnAssigned: o.assigned,
+		OnRevoked:  func(bus.Claims) { o.store.reset() },
+		Options:    bus.RouterOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
+	}.Run(ctx, o.cfg.Bus, pub, wlog)
 }
 
 func isPoison(err error) bool { return errors.Is(err, events.ErrMalformed) }
 
-// recover folds the saga log into the store and re-sends in-flight commands
-// (a crash may have come between appending an event and sending its command).
-func (o *Orchestrator) recover(ctx context.Context) error {
+// assigned folds the saga log partitions this member now owns into the
+// store and re-sends in-flight commands (a crash, or the member that had
+// the partition, may have stopped between appending an event and sending
+// its command).
+func (o *Orchestrator) assigned(ctx context.Context, claims bus.Claims) error {
+	started := time.Now()
+	epoch := o.store.reset()
 	states := map[string]saga.State{}
-	err := bus.ReadAll(ctx, o.cfg.Bus, o.cfg.Bus.Topic(events.TopicSagaLog), func(r bus.Record) error {
-		e, err := events.FromHeaders("", r.Headers, r.Value)
-		if err == nil {
-			e, err = events.Check(e)
-		}
-		if err != nil {
-			o.log.Error().Err(err).Int32("partition", r.Partition).Int64("offset", r.Offset).Msg("skipping unreadable saga log record")
+	for _, p := range claims.Partitions() {
+		err := bus.ReadPartition(ctx, o.cfg.Bus, o.cfg.Bus.Topic(events.TopicSagaLog), p, 0, func(r bus.Record) error {
+			o.fold(states, r)
 			return nil
-		}
-		next, _, err := o.machine.Fold(states[e.SagaID], e)
+		})
 		if err != nil {
-			o.log.Error().Err(err).Str("saga_id", e.SagaID).Msg("skipping saga log event that does not fold")
-			return nil
+			return fmt.Errorf("recover saga log partition %d: %w", p, err)
 		}
-		states[e.SagaID] = next
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("recover from the saga log: %w", err)
 	}
 	now := o.cfg.Now()
 	for _, s := range states {
-		o.store.put(s)
+		o.store.put(s, epoch)
 		if !s.Status.Terminal() {
-			o.send(ctx, s, o.machine.InFlight(s, now))
+			o.send(s, o.machine.InFlight(s, now))
 		}
 	}
+	running, ended := o.store.counts()
+	o.log.Info().Ints32("partitions", claims.Partitions()).Int("running", running).Int("ended", ended).
+		Dur("took", time.Since(started)).Msg("recovered sagas from the log")
 	return nil
+}
+
+func (o *Orchestrator) fold(states map[string]saga.State, r bus.Record) {
+	e, err := events.FromHeaders("", r.Headers, r.Value)
+	if err == nil {
+		e, err = events.Check(e)
+	}
+	if err != nil {
+		o.log.Error().Err(err).Int32("partition", r.Partition).Int64("offset", r.Offset).Msg("skipping unreadable saga log record")
+		return
+	}
+	next, _, err := o.machine.Fold(states[e.SagaID], e)
+	if err != nil {
+		o.log.Error().Err(err).Str("saga_id", e.SagaID).Msg("skipping saga log event that does not fold")
+		return
+	}
+	states[e.SagaID] = next
 }
 
 func (o *Orchestrator) handleRequest(msg *message.Message) error {
@@ -177,7 +187,7 @@ func checked(msg *message.Message) (events.Envelope, error) {
 func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input) error {
 	unlock := o.store.lock(sagaID)
 	defer unlock()
-	s, ended := o.store.get(sagaID)
+	s, ended, epoch := o.store.get(sagaID)
 	if ended {
 		return nil
 	}
@@ -202,8 +212,8 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 			out = append(out, c)
 		}
 	}
-	o.store.put(s)
-	o.send(ctx, s, out)
+	o.store.put(s, epoch)
+	o.send(s, out)
 	return nil
 }
 
@@ -217,7 +227,7 @@ func (o *Orchestrator) logEvent(s saga.State, e events.Envelope) {
 }
 
 // send publishes commands; what cannot be sent now waits in the outbox.
-func (o *Orchestrator) send(_ context.Context, s saga.State, cmds []saga.Outgoing) {
+func (o *Orchestrator) send(s saga.State, cmds []saga.Outgoing) {
 	for i, c := range cmds {
 		if err := o.pub.Publish(o.cfg.Bus.Topic(c.Topic), events.ToMessage(c.Envelope)); err != nil {
 			o.log.Warn().Err(err).Str("saga_id", s.SagaID).Str("correlation_id", s.BookingRef).Str("command", c.Envelope.Type).Msg("command not sent; will retry")
@@ -239,7 +249,7 @@ func (o *Orchestrator) tickLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		o.flushOutbox(ctx)
+		o.flushOutbox()
 		for _, id := range o.store.due(o.cfg.Now()) {
 			if err := o.process(ctx, id, saga.Tick{}); err != nil {
 				o.log.Warn().Err(err).Str("saga_id", id).Msg("tick failed; will retry")
@@ -248,12 +258,12 @@ func (o *Orchestrator) tickLoop(ctx context.Context) {
 	}
 }
 
-func (o *Orchestrator) flushOutbox(ctx context.Context) {
+func (o *Orchestrator) flushOutbox() {
 	o.outboxMu.Lock()
 	cmds := o.outbox
 	o.outbox = nil
 	o.outboxMu.Unlock()
 	for _, c := range cmds {
-		o.send(ctx, saga.State{SagaID: c.Envelope.SagaID, BookingRef: c.Envelope.CorrelationID}, []saga.Outgoing{c})
+		o.send(saga.State{SagaID: c.Envelope.SagaID, BookingRef: c.Envelope.CorrelationID}, []saga.Outgoing{c})
 	}
 }

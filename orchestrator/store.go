@@ -8,11 +8,14 @@ import (
 	"github.com/sagaflow/saga/orchestrator/saga"
 )
 
-// store holds the sagas that are still running. Ended sagas keep only their
-// status, so a repeated request or a late reply finds them cheaply and
-// memory does not grow with the history.
+// store holds the sagas of the partitions this orchestrator owns. Running
+// sagas are kept whole; ended ones keep only their status, so a repeated
+// request or a late reply finds them cheaply and memory does not grow with
+// the history. The epoch changes whenever ownership changes: a decision
+// taken under an old epoch is not stored.
 type store struct {
 	mu      sync.RWMutex
+	epoch   uint64
 	running map[string]saga.State
 	ended   map[string]saga.Status
 	// stripes serialise the processing of one saga without serialising all.
@@ -31,25 +34,40 @@ func (s *store) lock(sagaID string) func() {
 	return m.Unlock
 }
 
-// get returns the saga's state, and whether it has ended.
-func (s *store) get(sagaID string) (saga.State, bool) {
+// get returns the saga's state, whether it has ended, and the epoch.
+func (s *store) get(sagaID string) (saga.State, bool, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if _, ok := s.ended[sagaID]; ok {
-		return saga.State{}, true
+		return saga.State{}, true, s.epoch
 	}
-	return s.running[sagaID], false
+	return s.running[sagaID], false, s.epoch
 }
 
-func (s *store) put(st saga.State) {
+// put records a saga's state unless ownership changed since epoch.
+func (s *store) put(st saga.State, epoch uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if epoch != s.epoch {
+		return
+	}
 	if st.Status.Terminal() {
 		delete(s.running, st.SagaID)
 		s.ended[st.SagaID] = st.Status
 		return
 	}
 	s.running[st.SagaID] = st
+}
+
+// reset forgets every saga and starts a new epoch: the partitions are being
+// handed over, and whatever is owned next is read again from the log.
+func (s *store) reset() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch++
+	s.running = map[string]saga.State{}
+	s.ended = map[string]saga.Status{}
+	return s.epoch
 }
 
 // due lists the running sagas with a deadline or retry at or before now.

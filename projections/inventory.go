@@ -23,11 +23,12 @@ type Inventory struct {
 	capacity  map[string]int
 	held      map[string]map[string]int // show -> booking ref -> seats
 	confirmed map[string]map[string]bool
+	released  map[string]bool // booking refs
 }
 
 // NewInventory starts from the catalogue's shows.
 func NewInventory(shows map[string]catalog.Show) *Inventory {
-	inv := &Inventory{capacity: map[string]int{}, held: map[string]map[string]int{}, confirmed: map[string]map[string]bool{}}
+	inv := &Inventory{capacity: map[string]int{}, held: map[string]map[string]int{}, confirmed: map[string]map[string]bool{}, released: map[string]bool{}}
 	for id, s := range shows {
 		inv.capacity[id] = s.Capacity
 	}
@@ -45,10 +46,13 @@ func (inv *Inventory) Add(e events.Envelope) {
 	}
 	switch e.Type {
 	case events.SeatsReserved:
-		if _, ok := inv.held[p.ShowID][p.BookingRef]; !ok && p.Seats > 0 {
+		_, held := inv.held[p.ShowID][p.BookingRef]
+		if !held && !inv.released[p.BookingRef] && p.Seats > 0 {
 			inv.held[p.ShowID][p.BookingRef] = p.Seats
 		}
 	case events.SeatsReleased:
+		// Once released, a booking holds nothing again, as in the service.
+		inv.released[p.BookingRef] = true
 		delete(inv.held[p.ShowID], p.BookingRef)
 		delete(inv.confirmed[p.ShowID], p.BookingRef)
 	case events.BookingConfirmed:

@@ -178,9 +178,11 @@ func TestInventoryIgnoresUnknownShows(t *testing.T) {
 
 // model is the simplest statement of what the inventory means: each
 // (show, booking ref) is free, held (with its seat count) or confirmed;
-// only succeeded outcomes move it.
+// only succeeded outcomes move it, and a released booking ref holds nothing
+// again.
 type model struct {
-	res map[string]map[string]*modelRes
+	res      map[string]map[string]*modelRes
+	released map[string]bool
 }
 
 type modelRes struct {
@@ -198,10 +200,11 @@ func (m *model) add(typ, show, ref string, seats int, outcome string) {
 	r := m.res[show][ref]
 	switch typ {
 	case events.SeatsReserved:
-		if r == nil && seats > 0 {
+		if r == nil && seats > 0 && !m.released[ref] {
 			m.res[show][ref] = &modelRes{seats: seats}
 		}
 	case events.SeatsReleased:
+		m.released[ref] = true
 		delete(m.res[show], ref)
 	case events.BookingConfirmed:
 		if r != nil {
@@ -235,7 +238,7 @@ func TestInventoryMatchesModelOnRandomSequences(t *testing.T) {
 	catalogue := catalog.Shows()
 	for seq := range 300 {
 		inv := projections.NewInventory(catalogue)
-		m := &model{res: map[string]map[string]*modelRes{}}
+		m := &model{res: map[string]map[string]*modelRes{}, released: map[string]bool{}}
 		var history []events.Envelope
 		var trace []string
 		for i := range 1 + rng.IntN(40) {

@@ -30,8 +30,8 @@ type StepView struct {
 	Status            string    `json:"status"`
 	Attempts          int       `json:"attempts"`
 	CompensationTries int       `json:"compensation_attempts,omitempty"`
-	StartedAt         time.Time `json:"started_at,omitempty"`
-	EndedAt           time.Time `json:"ended_at,omitempty"`
+	StartedAt         time.Time `json:"started_at,omitzero"`
+	EndedAt           time.Time `json:"ended_at,omitzero"`
 	Reason            string    `json:"reason,omitempty"`
 }
 

@@ -58,12 +58,18 @@ func Parts(cfg bus.Config, log zerolog.Logger) ([]Part, error) {
 		return nil, err
 	}
 	parts := []Part{{Name: "orchestrator", Run: orch.Run}}
-	for _, svc := range []participant.Service{user.New(), booking.New(), payment.New(), notification.New()} {
-		rt, err := participant.New(participant.Config{Bus: cfg, Log: log, Service: svc})
+	services := []func() participant.Service{
+		func() participant.Service { return user.New() },
+		func() participant.Service { return booking.New() },
+		func() participant.Service { return payment.New() },
+		func() participant.Service { return notification.New() },
+	}
+	for _, newService := range services {
+		rt, err := participant.New(participant.Config{Bus: cfg, Log: log, New: newService})
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, Part{Name: svc.Name(), Run: rt.Run})
+		parts = append(parts, Part{Name: rt.Name(), Run: rt.Run})
 	}
 	return parts, nil
 }

@@ -393,3 +393,35 @@ func TestEmbeddedBrokerRestartKeepsSagas(t *testing.T) {
 func contains(s, sub string) bool {
 	return strings.Contains(s, sub)
 }
+
+// TestScaleOut runs two copies of every part in one consumer group each:
+// they share the partitions, and when one copy stops the other takes its
+// sagas over from the log and finishes them.
+func TestScaleOut(t *testing.T) {
+	h := newHarness(t)
+	stopA := h.run()
+	h.run()
+	var recs []client.Receipt
+	for i := range 20 {
+		recs = append(recs, h.book([]string{"alice", "bob"}[i%2], "show-1", 1, []string{"tok_ok", "tok_declined"}[i%4/3]))
+	}
+	stopA()
+	for i := range 10 {
+		recs = append(recs, h.book("alice", "show-1", 1, []string{"tok_ok", "tok_declined"}[i%2]))
+	}
+	completed := 0
+	for _, r := range recs {
+		v := h.wait(r)
+		if v.Status == "completed" {
+			completed++
+		} else if v.Status != "compensated" || !strings.Contains(v.Reason, "card declined") {
+			t.Errorf("saga %s ended %s (%s)", r.SagaID, v.Status, v.Reason)
+		}
+	}
+	if want := 15 + 5; completed != want {
+		t.Errorf("%d bookings completed, want %d", completed, want)
+	}
+	if s := h.seats("show-1"); s.Held != completed {
+		t.Errorf("show-1 holds %d seats for %d completed one-seat bookings", s.Held, completed)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,28 +18,41 @@ import (
 
 // Config configures the runtime of one participant.
 type Config struct {
-	Bus     bus.Config
-	Log     zerolog.Logger
-	Service Service
+	Bus bus.Config
+	Log zerolog.Logger
+	// New makes an empty instance of the service. The runtime keeps one
+	// instance per owned partition of the command topic: a service's
+	// commands and domain events share their key and partition count, so
+	// partition p of its log holds the whole state partition p needs.
+	New func() Service
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
 
-// Runtime runs one participant service against Kafka.
+// Runtime runs one participant service against Kafka. Several processes of
+// one service share its partitions through a consumer group.
 type Runtime struct {
-	cfg Config
-	log zerolog.Logger
-	pub message.Publisher
+	cfg  Config
+	name string
+	log  zerolog.Logger
+	pub  message.Publisher
 
-	mu sync.Mutex
-	// handled maps each command id the service has applied to its answer.
+	mu    sync.RWMutex
+	parts map[int32]*partition
+}
+
+// partition is the service's state for one partition, and the replies it
+// gave to each command id it applied.
+type partition struct {
+	mu      sync.Mutex
+	svc     Service
 	handled map[string]events.Handled
 }
 
-// New returns a runtime for cfg.Service; Run starts it.
+// New returns a runtime for the service cfg.New makes; Run starts it.
 func New(cfg Config) (*Runtime, error) {
-	if cfg.Service == nil {
-		return nil, errors.New("participant runtime needs a service")
+	if cfg.New == nil {
+		return nil, errors.New("participant runtime needs a service constructor")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -46,65 +60,86 @@ func New(cfg Config) (*Runtime, error) {
 	if err := cfg.Bus.Validate(); err != nil {
 		return nil, err
 	}
-	return &Runtime{cfg: cfg, handled: map[string]events.Handled{},
-		log: cfg.Log.With().Str("service", cfg.Service.Name()).Logger()}, nil
+	name := cfg.New().Name()
+	return &Runtime{cfg: cfg, name: name, parts: map[int32]*partition{},
+		log: cfg.Log.With().Str("service", name).Logger()}, nil
 }
 
-// Run folds the service's own log into its state, then consumes commands
-// until ctx ends.
+// Name is the service's name.
+func (r *Runtime) Name() string { return r.name }
+
+// Run consumes the service's commands until ctx ends, rebuilding the state
+// of each partition it is given from the service's own log first.
 func (r *Runtime) Run(ctx context.Context) error {
 	wlog := bus.NewWatermillLogger(r.log)
 	pub, err := bus.NewPublisher(r.cfg.Bus, wlog)
 	if err != nil {
-		return fmt.Errorf("%s publisher: %w", r.cfg.Service.Name(), err)
+		return fmt.Errorf("%s publisher: %w", r.name, err)
 	}
 	defer pub.Close()
 	r.pub = pub
-	if err := r.recover(ctx); err != nil {
-		return err
-	}
-	name := r.cfg.Service.Name()
-	router, err := bus.NewRouter(r.cfg.Bus, pub, wlog, bus.RouterOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
-		bus.Handler{Name: name + "-commands", Topic: events.CommandTopic(name), Group: name, Func: r.handle})
-	if err != nil {
-		return err
-	}
-	return router.Run(ctx)
+	return bus.Group{
+		Name:       r.name,
+		Handlers:   map[string]message.NoPublishHandlerFunc{events.CommandTopic(r.name): r.handle},
+		OnAssigned: r.assigned,
+		OnRevoked: func(bus.Claims) {
+			r.mu.Lock()
+			r.parts = map[int32]*partition{}
+			r.mu.Unlock()
+		},
+		Options: bus.RouterOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
+	}.Run(ctx, r.cfg.Bus, pub, wlog)
 }
 
 func isPoison(err error) bool { return errors.Is(err, events.ErrMalformed) }
 
-func (r *Runtime) recover(ctx context.Context) error {
+func (r *Runtime) assigned(ctx context.Context, claims bus.Claims) error {
+	parts := map[int32]*partition{}
 	n := 0
-	err := bus.ReadAll(ctx, r.cfg.Bus, r.cfg.Bus.Topic(events.DomainTopic(r.cfg.Service.Name())), func(rec bus.Record) error {
-		e, err := events.FromHeaders("", rec.Headers, rec.Value)
-		if err == nil {
-			e, err = events.Check(e)
-		}
-		if err != nil {
-			r.log.Error().Err(err).Int32("partition", rec.Partition).Int64("offset", rec.Offset).Msg("skipping unreadable domain event")
+	for _, p := range claims.Partitions() {
+		part := &partition{svc: r.cfg.New(), handled: map[string]events.Handled{}}
+		err := bus.ReadPartition(ctx, r.cfg.Bus, r.cfg.Bus.Topic(events.DomainTopic(r.name)), p, 0, func(rec bus.Record) error {
+			if part.fold(rec, r.log) {
+				n++
+			}
 			return nil
-		}
-		h, err := handledOf(e)
+		})
 		if err != nil {
-			r.log.Error().Err(err).Msg("skipping domain event without its command")
-			return nil
+			return fmt.Errorf("recover %s partition %d from its log: %w", r.name, p, err)
 		}
-		if _, dup := r.handled[h.CommandID]; dup {
-			return nil // a retried append wrote it twice
-		}
-		if err := r.cfg.Service.Apply(e); err != nil {
-			return fmt.Errorf("fold %s: %w", e.Type, err)
-		}
-		r.handled[h.CommandID] = h
-		n++
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("recover %s from its log: %w", r.cfg.Service.Name(), err)
+		parts[p] = part
 	}
-	r.log.Info().Int("events", n).Msg("recovered state from the domain log")
+	r.mu.Lock()
+	r.parts = parts
+	r.mu.Unlock()
+	r.log.Info().Ints32("partitions", claims.Partitions()).Int("events", n).Msg("recovered state from the domain log")
 	return nil
+}
+
+// fold applies one record of the domain log; it reports whether it counted.
+func (part *partition) fold(rec bus.Record, log zerolog.Logger) bool {
+	e, err := events.FromHeaders("", rec.Headers, rec.Value)
+	if err == nil {
+		e, err = events.Check(e)
+	}
+	if err != nil {
+		log.Error().Err(err).Int32("partition", rec.Partition).Int64("offset", rec.Offset).Msg("skipping unreadable domain event")
+		return false
+	}
+	h, err := handledOf(e)
+	if err != nil {
+		log.Error().Err(err).Msg("skipping domain event without its command")
+		return false
+	}
+	if _, dup := part.handled[h.CommandID]; dup {
+		return false // a retried append wrote it twice
+	}
+	if err := part.svc.Apply(e); err != nil {
+		log.Error().Err(err).Str("event", e.Type).Msg("skipping domain event that does not fold")
+		return false
+	}
+	part.handled[h.CommandID] = h
+	return true
 }
 
 func handledOf(e events.Envelope) (events.Handled, error) {
@@ -133,16 +168,20 @@ func (r *Runtime) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
+	part, err := r.partitionOf(msg)
+	if err != nil {
+		return err
+	}
 	log := r.log.With().Str("saga_id", cmd.SagaID).Str("correlation_id", cmd.CorrelationID).
 		Str("actor", cmd.Actor).Str("command", cmd.Type).Str("command_id", cmd.ID).Int("attempt", p.Attempt).Logger()
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if h, ok := r.handled[cmd.ID]; ok {
+	part.mu.Lock()
+	defer part.mu.Unlock()
+	if h, ok := part.handled[cmd.ID]; ok {
 		log.Info().Str("outcome", h.Outcome).Msg("command seen before; replying again")
 		return r.reply(cmd, h)
 	}
-	ev, ok, err := r.cfg.Service.Handle(cmd, p, r.cfg.Now())
+	ev, ok, err := part.svc.Handle(cmd, p, r.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -152,18 +191,35 @@ func (r *Runtime) handle(msg *message.Message) error {
 	}
 	h, err := handledOf(ev)
 	if err != nil {
-		return fmt.Errorf("%s produced %s without its outcome: %w", r.cfg.Service.Name(), ev.Type, err)
+		return fmt.Errorf("%s produced %s without its outcome: %w", r.name, ev.Type, err)
 	}
-	topic := r.cfg.Bus.Topic(events.DomainTopic(r.cfg.Service.Name()))
-	if err := r.pub.Publish(topic, events.ToMessage(ev)); err != nil {
+	// The event goes to the partition of the command that caused it, so
+	// the owner of that partition finds it when it rebuilds the state.
+	ev.Key = cmd.Key
+	if err := r.pub.Publish(r.cfg.Bus.Topic(events.DomainTopic(r.name)), events.ToMessage(ev)); err != nil {
 		return fmt.Errorf("append %s: %w", ev.Type, err)
 	}
-	if err := r.cfg.Service.Apply(ev); err != nil {
+	if err := part.svc.Apply(ev); err != nil {
 		return fmt.Errorf("apply own %s: %w", ev.Type, err)
 	}
-	r.handled[cmd.ID] = h
+	part.handled[cmd.ID] = h
 	log.Info().Str("event", ev.Type).Str("outcome", h.Outcome).Str("reason", h.Reason).Msg("command handled")
 	return r.reply(cmd, h)
+}
+
+// partitionOf returns the state of the partition msg was read from.
+func (r *Runtime) partitionOf(msg *message.Message) (*partition, error) {
+	p, err := strconv.ParseInt(msg.Metadata.Get(bus.MetaPartition), 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("command without its partition: %w", err)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	part, ok := r.parts[int32(p)]
+	if !ok {
+		return nil, fmt.Errorf("partition %d is not owned by this %s process", p, r.name)
+	}
+	return part, nil
 }
 
 func (r *Runtime) reply(cmd events.Envelope, h events.Handled) error {

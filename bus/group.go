@@ -1,0 +1,207 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+)
+
+// Claims maps each topic to the partitions this member of a consumer group
+// owns, unprefixed topic names as the caller gave them.
+type Claims map[string][]int32
+
+// Partitions is the union of the partitions of every claimed topic.
+func (c Claims) Partitions() []int32 {
+	seen := map[int32]bool{}
+	var out []int32
+	for _, ps := range c {
+		for _, p := range ps {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// Group consumes topics as one member of a consumer group and says which
+// partitions it owns. Services whose state is split by partition load a
+// partition's state in OnAssigned before its first message, and drop it in
+// OnRevoked, so several processes can share the work.
+//
+// Watermill's subscriber hides rebalances, so the group itself is sarama's;
+// messages, middleware and dead letters are watermill's.
+type Group struct {
+	// Name is the consumer group, unprefixed.
+	Name string
+	// Handlers maps each unprefixed topic to its handler.
+	Handlers map[string]message.NoPublishHandlerFunc
+	// OnAssigned runs before any message of a new generation is handled.
+	// An error ends the session; the group is then joined again.
+	OnAssigned func(ctx context.Context, claims Claims) error
+	// OnRevoked runs once no message of the ending generation is in flight.
+	OnRevoked func(claims Claims)
+	Options   RouterOptions
+}
+
+// Run consumes until ctx ends. Offsets are committed after each message is
+// handled, so a crash redelivers at most the message in hand.
+func (g Group) Run(ctx context.Context, cfg Config, pub message.Publisher, logger watermill.LoggerAdapter) error {
+	if g.Name == "" || len(g.Handlers) == 0 {
+		return errors.New("bus: a group needs a name and handlers")
+	}
+	chain, err := handlerChain(cfg, pub, logger, g.Options)
+	if err != nil {
+		return err
+	}
+	conf, err := SaramaConfig(cfg)
+	if err != nil {
+		return err
+	}
+	conf.Consumer.Offsets.AutoCommit.Enable = false
+	cg, err := sarama.NewConsumerGroup(cfg.Brokers, cfg.Group(g.Name), conf)
+	if err != nil {
+		return unreachable(cfg, err)
+	}
+	defer cg.Close()
+
+	h := &groupHandler{g: g, cfg: cfg, ctx: ctx, logger: logger, handlers: map[string]message.HandlerFunc{}, topics: map[string]string{}}
+	var topics []string
+	for t, fn := range g.Handlers {
+		full := cfg.Topic(t)
+		topics = append(topics, full)
+		h.topics[full] = t
+		h.handlers[full] = chain(logPoison(fn, g.Options, logger))
+	}
+	go func() {
+		for err := range cg.Errors() {
+			logger.Error("consumer group error", err, watermill.LogFields{"group": g.Name})
+		}
+	}()
+	for ctx.Err() == nil {
+		if err := cg.Consume(ctx, topics, h); err != nil && ctx.Err() == nil {
+			logger.Error("consumer group session ended; joining again", err, watermill.LogFields{"group": g.Name})
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return nil
+}
+
+type groupHandler struct {
+	g        Group
+	cfg      Config
+	ctx      context.Context
+	logger   watermill.LoggerAdapter
+	handlers map[string]message.HandlerFunc
+	topics   map[string]string // prefixed -> as given
+
+	mu     sync.Mutex
+	claims Claims
+}
+
+func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	claims := Claims{}
+	for t, ps := range sess.Claims() {
+		claims[h.topics[t]] = ps
+	}
+	h.mu.Lock()
+	h.claims = claims
+	h.mu.Unlock()
+	h.logger.Info("partitions assigned", watermill.LogFields{"group": h.g.Name, "claims": fmt.Sprint(claims), "generation": sess.GenerationID()})
+	if h.g.OnAssigned != nil {
+		return h.g.OnAssigned(sess.Context(), claims)
+	}
+	return nil
+}
+
+func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
+	h.mu.Lock()
+	claims := h.claims
+	h.claims = nil
+	h.mu.Unlock()
+	if h.g.OnRevoked != nil && claims != nil {
+		h.g.OnRevoked(claims)
+	}
+	return nil
+}
+
+func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	handle := h.handlers[claim.Topic()]
+	for {
+		select {
+		case <-sess.Context().Done():
+			return nil
+		case rec, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			if !h.handleUntilDone(sess, handle, rec) {
+				return nil
+			}
+			sess.MarkMessage(rec, "")
+			sess.Commit()
+		}
+	}
+}
+
+// handleUntilDone runs the handler until it succeeds: the middleware has
+// retried and dead-lettered what it could, so an error left here is a
+// transient one (the broker is away) and the partition waits for it. It
+// returns false when the session ends first.
+func (h *groupHandler) handleUntilDone(sess sarama.ConsumerGroupSession, handle message.HandlerFunc, rec *sarama.ConsumerMessage) bool {
+	wait := 100 * time.Millisecond
+	for {
+		msg, _ := Marshaler{}.Unmarshal(rec)
+		msg.SetContext(sess.Context())
+		_, err := handle(msg)
+		if err == nil {
+			return true
+		}
+		h.logger.Error("message not handled; will retry", err, watermill.LogFields{
+			"topic": rec.Topic, "partition": rec.Partition, "offset": rec.Offset})
+		select {
+		case <-sess.Context().Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// handlerChain wraps handlers in the middleware every consumer of the
+// product uses: dead letters for poison, retries with backoff for transient
+// errors, and panic recovery.
+func handlerChain(cfg Config, pub message.Publisher, logger watermill.LoggerAdapter, opts RouterOptions) (func(message.HandlerFunc) message.HandlerFunc, error) {
+	if opts.DLQTopic == "" || opts.Poison == nil {
+		return nil, errors.New("bus: consumers need a dead-letter topic and a poison test")
+	}
+	dlq, err := middleware.PoisonQueueWithFilter(pub, cfg.Topic(opts.DLQTopic), opts.isPoison)
+	if err != nil {
+		return nil, err
+	}
+	retry := middleware.Retry{
+		MaxRetries:          8,
+		InitialInterval:     100 * time.Millisecond,
+		MaxInterval:         5 * time.Second,
+		Multiplier:          2,
+		RandomizationFactor: 0.2,
+		ShouldRetry:         func(p middleware.RetryParams) bool { return !opts.isPoison(p.Err) },
+		Logger:              logger,
+	}
+	// The outermost wrapper comes first: dead letters see the final error
+	// after retries; the recoverer turns panics into errors first.
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return dlq(retry.Middleware(middleware.Recoverer(h)))
+	}, nil
+}
