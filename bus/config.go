@@ -84,9 +84,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("bus: namespace: %w", err))
 		}
 	}
-	errs = append(errs, c.SASL.validate())
-	_, err := c.TLS.build()
-	errs = append(errs, err)
+	errs = append(errs, c.TLS.Validate(), c.SASL.Validate())
 	return errors.Join(errs...)
 }
 

@@ -14,11 +14,19 @@ import (
 // errors.Is. The errors also wrap sarama's own error.
 var (
 	// ErrAuthentication: the broker refused the SASL credentials or
-	// mechanism.
+	// mechanism, or wants credentials and none were given.
 	ErrAuthentication = errors.New("authentication failed")
-	// ErrTLS: the TLS handshake failed, e.g. the broker's certificate is
-	// not signed by the configured CA or the broker rejected ours.
+	// ErrTLS: the TLS handshake failed (the broker's certificate is not
+	// signed by the configured CA, the broker rejected ours) or only one
+	// side speaks TLS.
 	ErrTLS = errors.New("TLS handshake failed")
+)
+
+// What probeBroker found out about a broker that hung up on saga.
+var (
+	errExpectsTLS = errors.New("the listener speaks TLS")
+	errNoTLS      = errors.New("the listener hangs up on TLS handshakes")
+	errNeedsSASL  = errors.New("the listener hangs up on clients that do not authenticate")
 )
 
 // connError carries a message written for people and keeps the kind and
@@ -42,16 +50,28 @@ func permanent(cfg Config, err error) error {
 		prefix := fmt.Sprintf("kafka at %v: ", cfg.Brokers)
 		return &connError{msg: prefix + fmt.Sprintf(format, args...), kind: kind, cause: err}
 	}
-	for _, kerr := range []sarama.KError{sarama.ErrSASLAuthenticationFailed, sarama.ErrUnsupportedSASLMechanism, sarama.ErrIllegalSASLState} {
-		if in := innermost(err, func(e error) bool { return errors.Is(e, kerr) }); in != nil {
-			return wrap(ErrAuthentication, "authentication failed for user %q (%s): %s", cfg.SASL.User, cfg.SASL.mechanism(), reason(in))
-		}
+	if errors.Is(err, sarama.ErrUnsupportedSASLMechanism) {
+		return wrap(ErrAuthentication, "authentication failed for user %q: the broker does not enable SASL mechanism %s", cfg.SASL.User, cfg.SASL.mechanism())
+	}
+	if errors.Is(err, sarama.ErrIllegalSASLState) {
+		return wrap(ErrAuthentication, "authentication failed for user %q: the broker does not expect SASL here: is it a PLAINTEXT or SSL listener?", cfg.SASL.User)
+	}
+	if in := innermost(err, func(e error) bool { return errors.Is(e, sarama.ErrSASLAuthenticationFailed) }); in != nil {
+		return wrap(ErrAuthentication, "authentication failed for user %q (%s): %s", cfg.SASL.User, cfg.SASL.mechanism(), reason(in))
 	}
 	// Go wraps every failed check of the broker's certificate (unknown
 	// CA, wrong host, expired) in CertificateVerificationError.
 	var verr *tls.CertificateVerificationError
 	if errors.As(err, &verr) {
 		return wrap(ErrTLS, "TLS: %s", strings.TrimPrefix(verr.Err.Error(), "x509: "))
+	}
+	switch {
+	case errors.Is(err, errExpectsTLS):
+		return wrap(ErrTLS, "TLS: the broker expects TLS, but TLS is off: set a CA file, or enable TLS to use the system's CAs")
+	case errors.Is(err, errNoTLS):
+		return wrap(ErrTLS, "TLS: the broker hung up on the TLS handshake: is it a plaintext listener? Turn TLS off or use the broker's TLS port")
+	case errors.Is(err, errNeedsSASL):
+		return wrap(ErrAuthentication, "authentication required: the broker hung up on a client without SASL credentials; set a user and password")
 	}
 	// A TLS alert from the broker: it rejected our client certificate (or
 	// the lack of one) or the protocol version.

@@ -28,7 +28,7 @@ func TestPermanentFindsTheBrokersReason(t *testing.T) {
 			`kafka at [b:1]: authentication failed for user "saga" (SCRAM-SHA-512): Authentication failed during authentication due to invalid credentials`},
 		{"auth failure returned directly", authFailed, ErrAuthentication, `authentication failed for user "saga"`},
 		{"mechanism not enabled", sarama.Wrap(sarama.ErrOutOfBrokers, sarama.ErrUnsupportedSASLMechanism), ErrAuthentication,
-			"The broker does not support the requested SASL mechanism"},
+			"the broker does not enable SASL mechanism SCRAM-SHA-512"},
 		{"connection dropped", sarama.Wrap(sarama.ErrOutOfBrokers, io.EOF), nil, ""},
 		{"nil", nil, nil, ""},
 	}

@@ -4,5 +4,6 @@
 // replay.
 //
 // Client code is identical whether the broker is the embedded one (kfake)
-// or Apache Kafka; the broker kind only changes the addresses in Config.
+// or Apache Kafka; the broker kind only changes the addresses in Config
+// (and, for a secured cluster, its TLS and SASL settings).
 package bus

@@ -52,8 +52,8 @@ type Group struct {
 	Options   RouterOptions
 }
 
-// Run consumes until ctx ends. Offsets are committed after each message is
-// handled, so a crash redelivers at most the message in hand.
+// Run consumes until ctx ends. A message's offset is committed only after it
+// is handled, so a crash redelivers, and never skips.
 func (g Group) Run(ctx context.Context, cfg Config, pub message.Publisher, logger watermill.LoggerAdapter) error {
 	if g.Name == "" || len(g.Handlers) == 0 {
 		return errors.New("bus: a group needs a name and handlers")
@@ -66,7 +66,13 @@ func (g Group) Run(ctx context.Context, cfg Config, pub message.Publisher, logge
 	if err != nil {
 		return err
 	}
-	conf.Consumer.Offsets.AutoCommit.Enable = false
+	// Offsets are marked once a message is handled and committed in the
+	// background: a synchronous commit per message would queue behind the
+	// long-polling fetch on the same connection and cost up to its wait.
+	// A crash redelivers what was handled but not yet committed, which the
+	// handlers recognise by message id.
+	conf.Consumer.Offsets.AutoCommit.Enable = true
+	conf.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
 	cg, err := sarama.NewConsumerGroup(cfg.Brokers, cfg.Group(g.Name), conf)
 	if err != nil {
 		return unreachable(cfg, err)
@@ -86,6 +92,7 @@ func (g Group) Run(ctx context.Context, cfg Config, pub message.Publisher, logge
 			logger.Error("consumer group error", err, watermill.LogFields{"group": g.Name})
 		}
 	}()
+	logger.Info("joining consumer group", watermill.LogFields{"group": g.Name, "topics": fmt.Sprint(topics)})
 	for ctx.Err() == nil {
 		if err := cg.Consume(ctx, topics, h); err != nil && ctx.Err() == nil {
 			logger.Error("consumer group session ended; joining again", err, watermill.LogFields{"group": g.Name})
@@ -118,7 +125,8 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	h.mu.Lock()
 	h.claims = claims
 	h.mu.Unlock()
-	h.logger.Info("partitions assigned", watermill.LogFields{"group": h.g.Name, "claims": fmt.Sprint(claims), "generation": sess.GenerationID()})
+	h.logger.Info("partitions assigned", watermill.LogFields{"group": h.g.Name, "claims": fmt.Sprint(claims),
+		"generation": sess.GenerationID(), "member": sess.MemberID()})
 	if h.g.OnAssigned != nil {
 		return h.g.OnAssigned(sess.Context(), claims)
 	}
@@ -150,7 +158,6 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				return nil
 			}
 			sess.MarkMessage(rec, "")
-			sess.Commit()
 		}
 	}
 }

@@ -38,8 +38,8 @@ func TestSecureKafka(t *testing.T) {
 	if libs == "" {
 		t.Skipf("%s is not set; to run against Apache Kafka: %s=$(bash scripts/kafka.sh libs) go test -run Secure ./bus/", EnvKafkaLibs, EnvKafkaLibs)
 	}
-	if _, err := os.Stat(filepath.Join(libs, ".complete")); err != nil {
-		t.Fatalf("%s=%s is not a complete jar directory of scripts/kafka.sh: %v", EnvKafkaLibs, libs, err)
+	if jars, _ := filepath.Glob(filepath.Join(libs, "kafka_*.jar")); len(jars) == 0 {
+		t.Fatalf("%s=%s holds no Kafka jars (kafka_*.jar); `bash scripts/kafka.sh libs` prints the right directory", EnvKafkaLibs, libs)
 	}
 	if _, err := exec.LookPath("java"); err != nil {
 		t.Fatalf("%s is set but java is not on PATH: %v", EnvKafkaLibs, err)
@@ -109,15 +109,37 @@ func TestSecureKafka(t *testing.T) {
 			t.Fatal("WaitReady succeeded without TLS")
 		case ctx.Err() != nil:
 			t.Fatalf("WaitReady only stopped when the test's context ended: %v", err)
-		case !strings.Contains(err.Error(), k.addr) || !strings.Contains(err.Error(), "TLS"):
-			t.Errorf("error does not name the broker and suggest TLS: %v", err)
+		case !errors.Is(err, bus.ErrTLS) || !strings.Contains(err.Error(), k.addr) || !strings.Contains(err.Error(), "expects TLS"):
+			t.Errorf("error does not name the broker and say it expects TLS: %v", err)
 		}
+	})
+
+	t.Run("no credentials", func(t *testing.T) {
+		cfg := right
+		cfg.SASL = bus.SASLConfig{}
+		checkRefused(t, "WaitReady", cfg, bus.ErrAuthentication, "authentication required")
+	})
+
+	// The broker-to-broker listener is PLAINTEXT: a client configured for
+	// SASL_SSL that is pointed at it hears why it cannot work.
+	t.Run("TLS to a plaintext listener", func(t *testing.T) {
+		cfg := right
+		cfg.Brokers = []string{k.internal}
+		cfg.SASL = bus.SASLConfig{}
+		checkRefused(t, "WaitReady", cfg, bus.ErrTLS, "plaintext listener")
+	})
+	t.Run("SASL to a plaintext listener", func(t *testing.T) {
+		cfg := right
+		cfg.Brokers = []string{k.internal}
+		cfg.TLS = bus.TLSConfig{}
+		checkRefused(t, "WaitReady", cfg, bus.ErrAuthentication, "does not expect SASL")
 	})
 }
 
 type secureKafka struct {
-	addr string // the SASL_SSL listener
-	log  string
+	addr     string // the SASL_SSL listener
+	internal string // the PLAINTEXT broker-to-broker listener
+	log      string
 }
 
 // startSecureKafka formats a fresh single KRaft node and runs it until
@@ -129,7 +151,11 @@ func startSecureKafka(t *testing.T, libs string, pki *testPKI) *secureKafka {
 	dir := t.TempDir()
 	ports := freePorts(t, 3)
 	controller, internal, client := ports[0], ports[1], ports[2]
-	k := &secureKafka{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(client)), log: filepath.Join(dir, "kafka.log")}
+	k := &secureKafka{
+		addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(client)),
+		internal: net.JoinHostPort("127.0.0.1", strconv.Itoa(internal)),
+		log:      filepath.Join(dir, "kafka.log"),
+	}
 
 	props := strings.Join([]string{
 		"process.roles=broker,controller",

@@ -48,6 +48,12 @@ func (t TLSConfig) On() bool {
 	return t.Enabled || t.CAFile != "" || t.CertFile != "" || t.KeyFile != ""
 }
 
+// Validate loads the files and reports every problem with them at once.
+func (t TLSConfig) Validate() error {
+	_, err := t.build()
+	return err
+}
+
 // build loads the files into a tls.Config (nil when TLS is off) and
 // reports every problem with them at once.
 func (t TLSConfig) build() (*tls.Config, error) {
@@ -156,7 +162,8 @@ func (s SASLConfig) mechanism() string {
 	return s.Mechanism
 }
 
-func (s SASLConfig) validate() error {
+// Validate reports every problem at once.
+func (s SASLConfig) Validate() error {
 	var errs []error
 	if s.Mechanism != "" && !slices.Contains(mechanisms, s.Mechanism) {
 		errs = append(errs, fmt.Errorf("bus: SASL mechanism must be one of %s, got %q", strings.Join(mechanisms, ", "), s.Mechanism))
@@ -174,7 +181,7 @@ func (s SASLConfig) validate() error {
 
 // applySecurity sets sarama's TLS and SASL options from cfg.
 func applySecurity(c *sarama.Config, cfg Config) error {
-	errs := []error{cfg.SASL.validate()}
+	errs := []error{cfg.SASL.Validate()}
 	tc, err := cfg.TLS.build()
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {

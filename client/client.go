@@ -83,6 +83,9 @@ func (r BookRequest) Validate() error {
 type Receipt struct {
 	SagaID     string `json:"saga_id"`
 	BookingRef string `json:"booking_ref"`
+	// Seen is how many events of the saga the log held when the request
+	// was posted: Wait waits for an end after them.
+	Seen int `json:"-"`
 }
 
 // Book posts a book-ticket request and returns its saga id and booking
@@ -182,6 +185,12 @@ func (c *Client) Inspect(ctx context.Context, idOrRef string) (projections.SagaV
 // Wait follows the saga log until the saga has ended or ctx is done; it
 // returns the last view seen either way, with ctx's error on time-out.
 func (c *Client) Wait(ctx context.Context, sagaID string) (projections.SagaView, error) {
+	return c.WaitAfter(ctx, sagaID, 0)
+}
+
+// WaitAfter is Wait for an end reached after the saga's first seen events
+// (a resumed saga has ended once before).
+func (c *Client) WaitAfter(ctx context.Context, sagaID string, seen int) (projections.SagaView, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := projections.NewSagas(flows.All())
@@ -195,7 +204,7 @@ func (c *Client) Wait(ctx context.Context, sagaID string) (projections.SagaView,
 		p.Add(e)
 		if v, ok := p.Find(sagaID); ok {
 			last = v
-			if done = isTerminal(v.Status); done {
+			if done = isTerminal(v.Status) && len(v.Events) > seen; done {
 				cancel()
 			}
 		}
@@ -234,4 +243,28 @@ func checkRecord(r bus.Record) (events.Envelope, error) {
 		e.Key = string(r.Key)
 	}
 	return events.Check(e)
+}
+
+// Retry asks the orchestrator to resume a failed saga (by id or booking
+// reference) once its cause is fixed: the failed compensation runs again.
+func (c *Client) Retry(ctx context.Context, idOrRef, actor, reason string) (Receipt, error) {
+	v, err := c.Inspect(ctx, idOrRef)
+	if err != nil {
+		return Receipt{}, err
+	}
+	if v.Status != "failed" {
+		return Receipt{}, fmt.Errorf("%w: saga %s is %s; only failed sagas can be retried", ErrInvalid, v.SagaID, v.Status)
+	}
+	if actor == "" {
+		actor = "operator"
+	}
+	e, err := events.New(uuid.NewString(), events.ResumeSaga, events.ResumeSagaV1{Reason: reason},
+		events.Trace{SagaID: v.SagaID, CorrelationID: v.BookingRef, Actor: actor}, v.SagaID, c.now())
+	if err != nil {
+		return Receipt{}, err
+	}
+	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), events.ToMessage(e)); err != nil {
+		return Receipt{}, fmt.Errorf("post retry of %s: %w", v.SagaID, err)
+	}
+	return Receipt{SagaID: v.SagaID, BookingRef: v.BookingRef, Seen: len(v.Events)}, nil
 }

@@ -35,8 +35,9 @@ func kindOf[T Validator](current int, upcasters map[int]Upcaster) kind {
 // kinds is the type registry: a fixed table, written once here, so every
 // message type and its versions are named in one place.
 var kinds = map[string]kind{
-	StartSaga: kindOf[StartSagaV1](1, nil),
-	StepReply: kindOf[StepReplyV1](1, nil),
+	StartSaga:  kindOf[StartSagaV1](1, nil),
+	StepReply:  kindOf[StepReplyV1](1, nil),
+	ResumeSaga: kindOf[ResumeSagaV1](1, nil),
 
 	SagaStarted:         kindOf[SagaStartedV1](1, nil),
 	StepStarted:         kindOf[StepStartedV1](1, nil),
@@ -49,6 +50,7 @@ var kinds = map[string]kind{
 	SagaCompleted:       kindOf[SagaEndedV1](1, nil),
 	SagaCompensated:     kindOf[SagaEndedV1](1, nil),
 	SagaFailed:          kindOf[SagaEndedV1](1, nil),
+	SagaResumed:         kindOf[SagaEndedV1](1, nil),
 
 	VerifyUser:       kindOf[CommandV1](1, nil),
 	ReserveSeats:     kindOf[CommandV1](1, nil),
@@ -84,11 +86,24 @@ func Known(typ string) bool {
 	return ok
 }
 
+// MaxPayloadBytes is the largest payload Check accepts: far above any
+// booking (a few hundred bytes), and low enough that the dead letter of an
+// oversized message (payload, headers and reason) still fits under Kafka's
+// default 1 MB message.max.bytes.
+const MaxPayloadBytes = 512 << 10
+
+// MaxRequestDataBytes caps a request's data, which every later command and
+// saga event carries, so that none of them can outgrow MaxPayloadBytes.
+const MaxRequestDataBytes = 64 << 10
+
 // Check makes sure a consumed envelope can be processed: a known type, a
 // version this build reads, and a payload that validates. Older versions
 // are upcast to the current one, so a log written long ago still replays.
 // Every error is a MalformedError.
 func Check(e Envelope) (Envelope, error) {
+	if n := len(e.Payload); n > MaxPayloadBytes {
+		return e, malformed("payload of %d bytes is over the limit of %d bytes", n, MaxPayloadBytes)
+	}
 	k, ok := kinds[e.Type]
 	if !ok {
 		return e, malformed("unknown type %q", e.Type)

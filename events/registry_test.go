@@ -26,6 +26,8 @@ var validPayloads = map[string]string{
 	events.SagaCompleted:       `{}`,
 	events.SagaCompensated:     `{"reason":"payment declined"}`,
 	events.SagaFailed:          `{"reason":"compensation failed"}`,
+	events.SagaResumed:         `{"reason":"refunds fixed"}`,
+	events.ResumeSaga:          `{"reason":"refunds fixed"}`,
 
 	events.VerifyUser:       `{"step":"VerifyUser","attempt":1,"data":{"user_id":"u1"}}`,
 	events.ReserveSeats:     `{"step":"ReserveSeats","attempt":1,"data":{"show_id":"s1","seats":2}}`,
@@ -49,7 +51,7 @@ var validPayloads = map[string]string{
 
 // allTypes is every type constant of the package, registered or not.
 var allTypes = []string{
-	events.StartSaga, events.StepReply,
+	events.StartSaga, events.StepReply, events.ResumeSaga, events.SagaResumed,
 	events.SagaStarted, events.StepStarted, events.StepSucceeded, events.StepFailed, events.StepTimedOut,
 	events.CompensationStarted, events.StepCompensated, events.CompensationFailed,
 	events.SagaCompleted, events.SagaCompensated, events.SagaFailed,
@@ -236,7 +238,8 @@ func TestCheckInvalidPayloads(t *testing.T) {
 // Every type rejects an empty object unless its payload has no required
 // field, so no type silently accepts anything.
 func TestCheckEmptyObject(t *testing.T) {
-	mayBeEmpty := map[string]bool{events.SagaCompleted: true, events.SagaCompensated: true, events.SagaFailed: true}
+	mayBeEmpty := map[string]bool{events.SagaCompleted: true, events.SagaCompensated: true, events.SagaFailed: true,
+		events.SagaResumed: true, events.ResumeSaga: true}
 	for _, typ := range events.RegisteredTypes() {
 		_, err := events.Check(env(typ, 1, `{}`))
 		if mayBeEmpty[typ] {

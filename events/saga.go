@@ -20,13 +20,25 @@ const (
 	SagaCompleted       = "SagaCompleted"
 	SagaCompensated     = "SagaCompensated"
 	SagaFailed          = "SagaFailed"
+	// SagaResumed records an operator's retry of a failed saga: its
+	// compensation starts again.
+	SagaResumed = "SagaResumed"
 )
 
 // Request and reply types.
 const (
-	StartSaga = "StartSaga"
-	StepReply = "StepReply"
+	StartSaga  = "StartSaga"
+	StepReply  = "StepReply"
+	ResumeSaga = "ResumeSaga"
 )
+
+// ResumeSagaV1 asks the orchestrator to retry a failed saga once an
+// operator has fixed what made its compensation fail.
+type ResumeSagaV1 struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+func (p ResumeSagaV1) Validate() error { return nil }
 
 // StartSagaV1 asks the orchestrator to run a saga definition. Its saga id
 // is derived from the idempotency key, so a repeated request is recognised.
@@ -50,6 +62,9 @@ func (p StartSagaV1) Validate() error {
 	}
 	if !isObject(p.Data) {
 		errs = append(errs, errors.New("data must be a JSON object"))
+	}
+	if len(p.Data) > MaxRequestDataBytes {
+		errs = append(errs, fmt.Errorf("data of %d bytes is over the limit of %d bytes", len(p.Data), MaxRequestDataBytes))
 	}
 	return errors.Join(errs...)
 }

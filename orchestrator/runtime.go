@@ -145,8 +145,18 @@ func (o *Orchestrator) handleRequest(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
+	if e.Type == events.ResumeSaga {
+		if e.SagaID == "" {
+			return events.Malformed("%s without %s header", events.ResumeSaga, events.HeaderSagaID)
+		}
+		p, err := events.Decode[events.ResumeSagaV1](e)
+		if err != nil {
+			return err
+		}
+		return o.process(msg.Context(), e.SagaID, saga.Resume{Request: e, Reason: p.Reason})
+	}
 	if e.Type != events.StartSaga {
-		return events.Malformed("%s carries %s, not %s", events.TopicRequests, e.Type, events.StartSaga)
+		return events.Malformed("%s carries %s or %s, not %s", events.TopicRequests, events.StartSaga, events.ResumeSaga, e.Type)
 	}
 	p, err := events.Decode[events.StartSagaV1](e)
 	if err != nil {

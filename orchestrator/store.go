@@ -9,7 +9,7 @@ import (
 )
 
 // store holds the sagas of the partitions this orchestrator owns. Running
-// sagas are kept whole; ended ones keep only their status, so a repeated
+// and failed sagas are kept whole; ended ones keep only their status, so a repeated
 // request or a late reply finds them cheaply and memory does not grow with
 // the history. The epoch changes whenever ownership changes: a decision
 // taken under an old epoch is not stored.
@@ -51,7 +51,8 @@ func (s *store) put(st saga.State, epoch uint64) {
 	if epoch != s.epoch {
 		return
 	}
-	if st.Status.Terminal() {
+	// A failed saga stays whole: an operator may resume it.
+	if st.Status.Terminal() && st.Status != saga.StatusFailed {
 		delete(s.running, st.SagaID)
 		s.ended[st.SagaID] = st.Status
 		return

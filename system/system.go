@@ -15,6 +15,7 @@ import (
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator"
+	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/participants/booking"
 	"github.com/sagaflow/saga/participants/notification"
 	"github.com/sagaflow/saga/participants/participant"
@@ -51,9 +52,28 @@ type Part struct {
 	Run  func(ctx context.Context) error
 }
 
+// Config says what to run and how.
+type Config struct {
+	Bus bus.Config
+	Log zerolog.Logger
+	// Timings of the saga definitions; the defaults when zero.
+	Timings flows.Timings
+	// Parts to run, by name; all of them when empty.
+	Parts []string
+}
+
 // Parts returns the orchestrator and the participants, each ready to run.
-func Parts(cfg bus.Config, log zerolog.Logger) ([]Part, error) {
-	orch, err := orchestrator.New(orchestrator.Config{Bus: cfg, Log: log})
+func Parts(c Config) ([]Part, error) {
+	cfg, log := c.Bus, c.Log
+	t := c.Timings
+	if t == (flows.Timings{}) {
+		t = flows.DefaultTimings()
+	}
+	defs, err := flows.AllWith(t)
+	if err != nil {
+		return nil, err
+	}
+	orch, err := orchestrator.New(orchestrator.Config{Bus: cfg, Log: log, Definitions: defs})
 	if err != nil {
 		return nil, err
 	}
@@ -74,18 +94,21 @@ func Parts(cfg bus.Config, log zerolog.Logger) ([]Part, error) {
 	return parts, nil
 }
 
-// Run provisions the topics and runs the given parts (all of them when
-// names is empty) until ctx ends or one of them fails.
-func Run(ctx context.Context, cfg bus.Config, log zerolog.Logger, names ...string) error {
-	if err := Provision(ctx, cfg); err != nil {
+// Run provisions the topics and runs the configured parts until ctx ends
+// or one of them fails.
+func Run(ctx context.Context, c Config) error {
+	if err := Provision(ctx, c.Bus); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
-	parts, err := Parts(cfg, log)
+	parts, err := Parts(c)
 	if err != nil {
 		return err
 	}
-	if len(names) > 0 {
-		parts, err = pick(parts, names)
+	if len(c.Parts) > 0 {
+		parts, err = pick(parts, c.Parts)
 		if err != nil {
 			return err
 		}

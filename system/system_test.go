@@ -17,6 +17,8 @@ import (
 	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/flows"
+	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/projections"
 	"github.com/sagaflow/saga/system"
 )
@@ -24,6 +26,14 @@ import (
 // sagaTimeout bounds how long one saga may take in these tests; a healthy
 // system ends a saga in tens of milliseconds.
 const sagaTimeout = 60 * time.Second
+
+// testTimings keep deadlines and backoffs short, so that the fault tests
+// (timeouts, retries) run in seconds.
+var testTimings = flows.Timings{
+	StepTimeout:       3 * time.Second,
+	StepRetry:         saga.RetryPolicy{MaxAttempts: 3, Backoff: 100 * time.Millisecond, MaxBackoff: time.Second},
+	CompensationRetry: saga.RetryPolicy{MaxAttempts: 5, Backoff: 100 * time.Millisecond, MaxBackoff: time.Second},
+}
 
 // harness is a running system on a fresh namespace and a client for it.
 type harness struct {
@@ -54,8 +64,10 @@ func (h *harness) run(parts ...string) (stop func()) {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	log := zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.WarnLevel)
-	go func() { done <- system.Run(ctx, h.cfg, log, parts...) }()
+	log := zerolog.New(zerolog.NewTestWriter(h.t)).Level(testLogLevel).With().Timestamp().Logger()
+	go func() {
+		done <- system.Run(ctx, system.Config{Bus: h.cfg, Log: log, Parts: parts, Timings: testTimings})
+	}()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -394,31 +406,38 @@ func contains(s, sub string) bool {
 	return strings.Contains(s, sub)
 }
 
-// TestScaleOut runs two copies of every part in one consumer group each:
-// they share the partitions, and when one copy stops the other takes its
-// sagas over from the log and finishes them.
+// TestScaleOut runs two copies of every part, each copy a member of its
+// part's consumer group: they share the partitions, and when one copy
+// stops while sagas are in flight the other takes them over from the log
+// and finishes them.
 func TestScaleOut(t *testing.T) {
 	h := newHarness(t)
 	stopA := h.run()
-	h.run()
-	var recs []client.Receipt
-	for i := range 20 {
-		recs = append(recs, h.book([]string{"alice", "bob"}[i%2], "show-1", 1, []string{"tok_ok", "tok_declined"}[i%4/3]))
-	}
-	stopA()
-	for i := range 10 {
-		recs = append(recs, h.book("alice", "show-1", 1, []string{"tok_ok", "tok_declined"}[i%2]))
-	}
-	completed := 0
-	for _, r := range recs {
-		v := h.wait(r)
-		if v.Status == "completed" {
-			completed++
-		} else if v.Status != "compensated" || !strings.Contains(v.Reason, "card declined") {
-			t.Errorf("saga %s ended %s (%s)", r.SagaID, v.Status, v.Reason)
+	batch := func(n int) []client.Receipt {
+		var recs []client.Receipt
+		for i := range n {
+			recs = append(recs, h.book([]string{"alice", "bob"}[i%2], "show-1", 1, []string{"tok_ok", "tok_declined"}[i%4/3]))
 		}
+		return recs
 	}
-	if want := 15 + 5; completed != want {
+	finish := func(recs []client.Receipt) (completed int) {
+		for _, r := range recs {
+			v := h.wait(r)
+			if v.Status == "completed" {
+				completed++
+			} else if v.Status != "compensated" || !strings.Contains(v.Reason, "card declined") {
+				t.Errorf("saga %s ended %s (%s)", r.SagaID, v.Status, v.Reason)
+			}
+		}
+		return completed
+	}
+	completed := finish(batch(8)) // copy A alone
+	h.run()                       // copy B joins: the partitions are shared
+	inFlight := batch(12)
+	stopA() // A leaves with sagas in flight
+	completed += finish(inFlight)
+	completed += finish(batch(8)) // B alone
+	if want := 6 + 9 + 6; completed != want {
 		t.Errorf("%d bookings completed, want %d", completed, want)
 	}
 	if s := h.seats("show-1"); s.Held != completed {

@@ -94,7 +94,7 @@ func printReceipt(ctx context.Context, g *globals, c *client.Client, rec client.
 	var waitErr error
 	if wait > 0 {
 		wctx, cancel := context.WithTimeout(ctx, wait)
-		v, err := c.Wait(wctx, rec.SagaID)
+		v, err := c.WaitAfter(wctx, rec.SagaID, rec.Seen)
 		cancel()
 		if v.Status != "" {
 			out.Status, out.Reason = v.Status, v.Reason

@@ -33,7 +33,7 @@ func startSystem(t *testing.T) string {
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	go func() { done <- system.Run(runCtx, cfg, log) }()
+	go func() { done <- system.Run(runCtx, system.Config{Bus: cfg, Log: log}) }()
 	t.Cleanup(func() {
 		stop()
 		select {
@@ -321,6 +321,14 @@ func TestCLIEndToEnd(t *testing.T) {
 		r := decodeJSON[receipt](t, saga("book", "--user", "bob", "--show", "show-small", "--seats", "1", "--payment-token", "tok_ok", "-o", "json"))
 		if r.SagaID == "" || r.BookingRef == "" || r.Status != "running" {
 			t.Errorf("book without --wait = %+v, want the receipt with status running", r)
+		}
+		// A wait too short for the saga: the receipt on stdout, exit 1 and
+		// one line saying the saga is still running.
+		short := saga("book", "--user", "mallory", "--show", "show-1", "--seats", "1", "--payment-token", "tok_ok", "--wait", "1ms", "-o", "json")
+		var rec receipt
+		if short.code != exitError || json.Unmarshal([]byte(short.stdout), &rec) != nil || rec.SagaID == "" ||
+			strings.Count(short.stderr, "\n") != 1 || !strings.Contains(short.stderr, "saga: saga "+rec.SagaID+" still running after 1ms") {
+			t.Errorf("book --wait 1ms: exit %d, stdout %q, stderr %q", short.code, short.stdout, short.stderr)
 		}
 		text := saga("book", "--user", "bob", "--show", "show-small", "--seats", "1", "--payment-token", "tok_ok", "--wait", "30s").wantOK(t)
 		if !strings.Contains(text, "saga_id:") || !strings.Contains(text, "booking_ref: BK-") || !strings.Contains(text, "status:      completed") {

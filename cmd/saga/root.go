@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sagaflow/saga/bus"
 )
@@ -32,10 +34,31 @@ type globals struct {
 	logFormat string
 	logLevel  string
 	clientID  string
+
+	// Connection settings; see config.go for how flags, environment and
+	// the config file combine.
+	configFile    string
+	tls           bool
+	tlsCA         string
+	tlsCert       string
+	tlsKey        string
+	saslMechanism string
+	saslUser      string
+	saslPassword  string
+
+	// flags tells a flag given on the command line from its default.
+	flags *pflag.FlagSet
+	// getenv is os.Getenv; tests replace it.
+	getenv func(string) string
+	// conn is the resolved connection, set by validate.
+	conn bus.Config
 }
 
-func newRoot() *cobra.Command {
-	g := &globals{}
+func newRoot() *cobra.Command { return newRootWith(&globals{}) }
+
+// newRootWith builds the command tree around g, so tests can read the
+// resolved settings.
+func newRootWith(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "saga",
 		Short:         "Kafka-native saga orchestrator: book across services, or undo everywhere",
@@ -47,13 +70,23 @@ func newRoot() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	f := root.PersistentFlags()
-	f.StringVar(&g.brokers, "brokers", "", "Kafka bootstrap brokers, comma separated (default $KAFKA_BROKERS, else the embedded broker)")
+	f.StringVar(&g.brokers, "brokers", "", "Kafka bootstrap brokers, comma separated (default $"+envBrokers+", else the config file, else the embedded broker)")
 	f.StringVar(&g.dataDir, "data-dir", "./.saga", "directory of the embedded broker's data")
 	f.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	f.StringVar(&g.logFormat, "log-format", "console", "log format: console or json")
 	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	f.StringVar(&g.clientID, "client-id", "saga", "Kafka client id")
-	root.AddCommand(newUp(g), newBroker(g), newBook(g), newCancel(g), newInspect(g), newList(g), newReplay(g))
+	f.StringVar(&g.clientID, "client-id", "", "Kafka client id (default $"+envClientID+", else the config file, else "+bus.DefaultClientID+")")
+	f.StringVar(&g.configFile, "config", "", "YAML file with connection settings: brokers, client_id, tls, sasl (default $"+envConfig+")")
+	f.BoolVar(&g.tls, "tls", false, "connect with TLS, checking certificates against the system's CAs (implied by --tls-ca, --tls-cert, --tls-key; default $"+envTLS+")")
+	f.StringVar(&g.tlsCA, "tls-ca", "", "PEM file of the CA that signed the brokers' certificates; turns TLS on (default $"+envTLSCA+")")
+	f.StringVar(&g.tlsCert, "tls-cert", "", "PEM client certificate, for brokers that require one; needs --tls-key (default $"+envTLSCert+")")
+	f.StringVar(&g.tlsKey, "tls-key", "", "PEM private key of --tls-cert (default $"+envTLSKey+")")
+	f.StringVar(&g.saslMechanism, "sasl-mechanism", "", "SASL mechanism: SCRAM-SHA-512 (default with a user), SCRAM-SHA-256 or PLAIN (default $"+envSASLMechanism+")")
+	f.StringVar(&g.saslUser, "sasl-user", "", "SASL user; turns authentication on (default $"+envSASLUser+")")
+	f.StringVar(&g.saslPassword, "sasl-password", "", "SASL password; prefer $"+envSASLPassword+" or the config file, which other users cannot see in ps")
+	g.flags = f
+	root.AddCommand(newUp(g), newBroker(g), newBook(g), newCancel(g), newInspect(g), newList(g), newReplay(g), newRetry(g))
+	root.AddCommand(newDLQ(g), newReconcile(g))
 	return root
 }
 
@@ -68,6 +101,12 @@ func (g *globals) validate() error {
 	if _, err := zerolog.ParseLevel(g.logLevel); err != nil || g.logLevel == "" {
 		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", g.logLevel))
 	}
+	conn, err := g.resolveConnection()
+	if err == nil {
+		err = checkConnection(conn)
+	}
+	errs = append(errs, err)
+	g.conn = conn
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
@@ -86,32 +125,29 @@ func (g *globals) logger() zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-// configuredBrokers returns the brokers named by flag or environment.
-func (g *globals) configuredBrokers() []string {
-	s := g.brokers
-	if s == "" {
-		s = os.Getenv("KAFKA_BROKERS")
-	}
-	var out []string
-	for _, b := range strings.Split(s, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	return out
+// configuredBrokers returns the brokers named by flag, environment or
+// config file.
+func (g *globals) configuredBrokers() []string { return g.connection().Brokers }
+
+// connection is the Kafka connection of flags, environment and config
+// file (see config.go). Brokers is empty when none are configured: `saga
+// up` then starts the embedded broker.
+func (g *globals) connection() bus.Config {
+	cfg := g.conn
+	cfg.Brokers = slices.Clone(cfg.Brokers)
+	return cfg
 }
 
 // busConfig is the connection for commands that talk to a running system:
 // the configured brokers, else the embedded broker of the data directory.
 func (g *globals) busConfig() (bus.Config, error) {
-	brokers := g.configuredBrokers()
-	if len(brokers) == 0 {
+	cfg := g.connection()
+	if len(cfg.Brokers) == 0 {
 		raw, err := os.ReadFile(filepath.Join(g.dataDir, addrFile))
 		if err != nil {
-			return bus.Config{}, fmt.Errorf("no broker: start one with `saga up` (data dir %s) or set --brokers or KAFKA_BROKERS", g.dataDir)
+			return bus.Config{}, fmt.Errorf("no broker: start one with `saga up` (data dir %s) or set --brokers, %s or brokers in the config file", g.dataDir, envBrokers)
 		}
-		brokers = []string{strings.TrimSpace(string(raw))}
+		cfg.Brokers = []string{strings.TrimSpace(string(raw))}
 	}
-	cfg := bus.Config{Brokers: brokers, ClientID: g.clientID}
 	return cfg, cfg.Validate()
 }

@@ -10,18 +10,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/system"
 )
 
 func newUp(g *globals) *cobra.Command {
 	var listen, parts string
+	timings := flows.DefaultTimings()
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the orchestrator and the participant services (on the embedded broker unless brokers are given)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, log := cmd.Context(), g.logger()
-			cfg := bus.Config{Brokers: g.configuredBrokers(), ClientID: g.clientID}
+			cfg := g.connection()
 			if len(cfg.Brokers) == 0 {
 				emb, err := startEmbedded(g.dataDir, listen)
 				if err != nil {
@@ -39,7 +41,7 @@ func newUp(g *globals) *cobra.Command {
 				names = strings.Split(parts, ",")
 			}
 			log.Info().Strs("brokers", cfg.Brokers).Msg("saga system starting")
-			err := system.Run(ctx, cfg, log, names...)
+			err := system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")
 				return nil
@@ -48,6 +50,7 @@ func newUp(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address of the embedded broker")
+	cmd.Flags().DurationVar(&timings.StepTimeout, "step-timeout", timings.StepTimeout, "deadline of one attempt of a saga step")
 	cmd.Flags().StringVar(&parts, "parts", "", "run only these parts, comma separated: orchestrator,user,booking,payment,notification")
 	return cmd
 }

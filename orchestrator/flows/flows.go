@@ -16,19 +16,33 @@ const (
 	CancelBooking = "cancel-booking"
 )
 
-// Timings shared by the shipped definitions.
-var (
-	stepTimeout = 10 * time.Second
-	// stepRetry retries transient failures and timeouts of forward steps.
-	stepRetry = saga.RetryPolicy{MaxAttempts: 3, Backoff: 500 * time.Millisecond, MaxBackoff: 10 * time.Second}
-	// compRetry retries compensations; when it is used up the saga is
-	// parked as failed for an operator.
-	compRetry = saga.RetryPolicy{MaxAttempts: 5, Backoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}
-)
+// Timings are the deadlines and retry policies of the shipped definitions.
+type Timings struct {
+	// StepTimeout bounds one attempt of a step or a compensation.
+	StepTimeout time.Duration
+	// StepRetry retries transient failures and timeouts of forward steps.
+	StepRetry saga.RetryPolicy
+	// CompensationRetry retries compensations; when it is used up the saga
+	// is parked as failed for an operator.
+	CompensationRetry saga.RetryPolicy
+}
+
+// DefaultTimings suit services that answer in milliseconds.
+func DefaultTimings() Timings {
+	return Timings{
+		StepTimeout:       10 * time.Second,
+		StepRetry:         saga.RetryPolicy{MaxAttempts: 3, Backoff: 500 * time.Millisecond, MaxBackoff: 10 * time.Second},
+		CompensationRetry: saga.RetryPolicy{MaxAttempts: 5, Backoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second},
+	}
+}
 
 // BookTicketDefinition books seats: verify the user, reserve seats, charge,
 // confirm (the pivot), notify.
-func BookTicketDefinition() saga.Definition {
+func BookTicketDefinition() saga.Definition { return BookTicketWith(DefaultTimings()) }
+
+// BookTicketWith is BookTicketDefinition with other timings.
+func BookTicketWith(t Timings) saga.Definition {
+	stepTimeout, stepRetry, compRetry := t.StepTimeout, t.StepRetry, t.CompensationRetry
 	return saga.Definition{
 		Name: BookTicket,
 		Steps: []saga.Step{
@@ -45,7 +59,11 @@ func BookTicketDefinition() saga.Definition {
 
 // CancelBookingDefinition undoes a confirmed booking: refund (the point of
 // no return), release the seats, tell the user.
-func CancelBookingDefinition() saga.Definition {
+func CancelBookingDefinition() saga.Definition { return CancelBookingWith(DefaultTimings()) }
+
+// CancelBookingWith is CancelBookingDefinition with other timings.
+func CancelBookingWith(t Timings) saga.Definition {
+	stepTimeout, stepRetry, compRetry := t.StepTimeout, t.StepRetry, t.CompensationRetry
 	return saga.Definition{
 		Name: CancelBooking,
 		Steps: []saga.Step{
@@ -60,11 +78,16 @@ func CancelBookingDefinition() saga.Definition {
 
 // All returns every shipped definition, validated.
 func All() saga.Definitions {
-	defs, err := saga.NewDefinitions(BookTicketDefinition(), CancelBookingDefinition())
+	defs, err := AllWith(DefaultTimings())
 	if err != nil {
 		panic("shipped saga definitions are invalid: " + err.Error())
 	}
 	return defs
+}
+
+// AllWith returns every shipped definition with the given timings.
+func AllWith(t Timings) (saga.Definitions, error) {
+	return saga.NewDefinitions(BookTicketWith(t), CancelBookingWith(t))
 }
 
 func validate(check func(events.BookingData) error) func(json.RawMessage) error {

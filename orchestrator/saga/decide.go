@@ -38,9 +38,17 @@ type Reply struct {
 // Tick lets time act: deadlines pass and scheduled retries start.
 type Tick struct{}
 
-func (Start) input() {}
-func (Reply) input() {}
-func (Tick) input()  {}
+// Resume is an operator's retry of a failed saga: the compensation that
+// failed starts again, with a fresh allowance of attempts.
+type Resume struct {
+	Request events.Envelope
+	Reason  string
+}
+
+func (Start) input()  {}
+func (Reply) input()  {}
+func (Tick) input()   {}
+func (Resume) input() {}
 
 // Decide returns the events to append to the saga's log for an input at
 // time now. Applying them in order with Apply gives the saga's next state;
@@ -69,6 +77,12 @@ func (m Machine) Decide(s State, in Input, now time.Time) ([]events.Envelope, er
 		}
 		d.cause = events.SagaEventID(s.SagaID, s.Seq)
 		d.tick()
+	case Resume:
+		if s.Status != StatusFailed {
+			return nil, nil // only a failed saga waits for an operator
+		}
+		d.cause = in.Request.ID
+		d.resume(in.Reason)
 	default:
 		return nil, fmt.Errorf("unknown input %T", in)
 	}
@@ -189,12 +203,29 @@ func (d *decision) compensationFailed(i int, reason string) {
 	st := d.s.Steps[i]
 	p := d.def().CompensationRetry
 	var retry time.Time
-	if st.CompAttempt < p.MaxAttempts {
+	// Each resume by an operator grants the policy's attempts again.
+	if (st.CompAttempt-1)%p.MaxAttempts+1 < p.MaxAttempts {
 		retry = d.now.Add(p.Delay(st.CompAttempt, d.s.SagaID+st.Name+"undo"))
 	}
 	d.emit(events.CompensationFailed, events.StepFailedV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.CompAttempt}, Reason: reason, RetryAt: retry})
 	if retry.IsZero() {
 		d.emit(events.SagaFailed, events.SagaEndedV1{Reason: fmt.Sprintf("compensation of %s failed after %d attempts: %s", st.Name, st.CompAttempt, reason)})
+	}
+}
+
+// resume restarts the compensation whose retries ran out. Its attempts
+// keep counting, so the command ids stay new and the participant can tell
+// an operator's retry from the ones before.
+func (d *decision) resume(reason string) {
+	if reason == "" {
+		reason = "resumed by an operator"
+	}
+	d.emit(events.SagaResumed, events.SagaEndedV1{Reason: reason})
+	for i, st := range d.s.Steps {
+		if st.Status == StepCompensating && st.CommandID == "" {
+			d.startCompensation(i, st.CompAttempt+1)
+			return
+		}
 	}
 }
 

@@ -115,7 +115,7 @@ func (m Machine) Apply(s State, e events.Envelope) (State, error) {
 	if e.Type != events.SagaStarted && !s.Started() {
 		return s, fmt.Errorf("%s before SagaStarted in saga %s", e.Type, e.SagaID)
 	}
-	if s.Status.Terminal() {
+	if s.Status.Terminal() && !(e.Type == events.SagaResumed && s.Status == StatusFailed) {
 		return s, fmt.Errorf("%s after the end of saga %s", e.Type, e.SagaID)
 	}
 	at := e.OccurredAt
@@ -214,6 +214,15 @@ func (m Machine) Apply(s State, e events.Envelope) (State, error) {
 				st.Status = StepSkipped
 			}
 		}
+	case events.SagaResumed:
+		if s.Status != StatusFailed {
+			return s, fmt.Errorf("saga %s: SagaResumed while %s", e.SagaID, s.Status)
+		}
+		if _, err := events.Decode[events.SagaEndedV1](e); err != nil {
+			return s, err
+		}
+		// Back to compensating: Decide starts the failed compensation again.
+		s.Status = StatusCompensating
 	default:
 		return s, fmt.Errorf("saga %s: %s is not a saga log event", e.SagaID, e.Type)
 	}

@@ -39,9 +39,10 @@ type Reservation struct {
 // show is one show's inventory. held counts seats of reserved and
 // confirmed reservations and never exceeds capacity.
 type show struct {
-	capacity int
-	price    int64
-	held     int
+	capacity  int
+	price     int64
+	held      int
+	cancelled bool
 }
 
 // Service implements participant.Service for seat bookings.
@@ -57,7 +58,7 @@ type Service struct {
 func New() *Service {
 	s := &Service{shows: map[string]*show{}, reservations: map[string]Reservation{}, handled: map[string]events.Envelope{}}
 	for id, sh := range catalog.Shows() {
-		s.shows[id] = &show{capacity: sh.Capacity, price: sh.PriceCents}
+		s.shows[id] = &show{capacity: sh.Capacity, price: sh.PriceCents, cancelled: sh.Cancelled}
 	}
 	return s
 }

@@ -102,6 +102,8 @@ func (s *Service) confirm(d events.BookingData) (string, events.SeatsV1) {
 	switch {
 	case !ok:
 		return events.BookingConfirmed, refused(d.Seats, fmt.Sprintf("no reservation for booking %s", d.BookingRef))
+	case r.Status == Reserved && s.shows[r.ShowID] != nil && s.shows[r.ShowID].cancelled:
+		return events.BookingConfirmed, refused(r.Seats, "show cancelled by the venue")
 	case r.Status.holds():
 		return events.BookingConfirmed, held(r, events.Handled{Outcome: events.OutcomeSucceeded})
 	case r.Status == Released:

@@ -1,6 +1,10 @@
 // Package notification is the domain logic of the Notification
 // participant: it tells users what happened to their bookings, once per
 // booking ref and purpose, however often the saga retries the step.
+//
+// The demo user catalog.UserCarol has a phone that bounces her first
+// catalog.CarolBounces attempts of each message: those attempts are
+// answered retryable and recorded, but deliver nothing.
 package notification
 
 import (
@@ -9,11 +13,15 @@ import (
 	"time"
 
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/catalog"
 )
 
 // StepNotifyCancelled is the cancel-booking step whose message says the
 // booking was cancelled rather than confirmed.
 const StepNotifyCancelled = "NotifyCancelled"
+
+// ReasonBounced is the reason of an attempt whose message bounced.
+const ReasonBounced = "message bounced"
 
 // purpose names one message: a booking ref and what it tells. The text
 // stands for the step that asked, because NotificationSentV1 has no step
@@ -81,15 +89,28 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	// A repeat is answered with the same event shape; Apply sees the purpose
 	// already delivered and sends nothing more.
 	msg := Message(d, p.Step == StepNotifyCancelled || p.Compensation)
-	ev, err := events.New(events.DerivedID(cmd.ID, "event"), events.NotificationSent, events.NotificationSentV1{
+	out := events.NotificationSentV1{
 		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
 		BookingRef: d.BookingRef, UserID: d.UserID, Step: p.Step, Message: msg,
-	}, events.TraceOf(cmd), d.UserID, now)
+	}
+	if bounces(d.UserID, p.Attempt) && !s.delivered[purposeOf(out)] {
+		out.Outcome, out.Reason = events.OutcomeRetryable, ReasonBounced
+	}
+	ev, err := events.New(events.DerivedID(cmd.ID, "event"), events.NotificationSent, out, events.TraceOf(cmd), d.UserID, now)
 	return ev, err == nil, err
 }
 
+// bounces reports whether attempt of a message to userID bounces: the
+// first catalog.CarolBounces attempts to catalog.UserCarol do. A message
+// already delivered is not sent again, so it cannot bounce.
+func bounces(userID string, attempt int) bool {
+	return userID == catalog.UserCarol && attempt <= catalog.CarolBounces
+}
+
 // Apply folds one of the service's own events into its state: the first
-// event for a purpose delivers its message, later ones change nothing.
+// succeeded event for a purpose delivers its message, later ones change
+// nothing. An event with another outcome (a bounce) delivers nothing; only
+// its command id is remembered.
 func (s *Service) Apply(e events.Envelope) error {
 	if e.Type != events.NotificationSent {
 		return events.Malformed("notification service has no event %q", e.Type)
@@ -106,6 +127,9 @@ func (s *Service) Apply(e events.Envelope) error {
 		return nil
 	}
 	s.handled[p.CommandID] = e
+	if p.Outcome != events.OutcomeSucceeded {
+		return nil
+	}
 	if k := purposeOf(p); !s.delivered[k] {
 		s.delivered[k] = true
 		s.sent[p.UserID] = append(s.sent[p.UserID], p.Message)

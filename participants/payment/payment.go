@@ -2,6 +2,11 @@
 // charges a booking at most once and refunds it at most once. Records are
 // keyed by booking ref, so a retried or redelivered charge finds the
 // original one instead of charging the card again.
+//
+// Two demo tokens simulate faults of the payment processor (see package
+// catalog): catalog.TokenTimeout is never answered, and refunds of a
+// catalog.TokenRefundFails charge are rejected until the attempt number
+// passes catalog.RefundOutageAttempts.
 package payment
 
 import (
@@ -26,10 +31,16 @@ const (
 
 // Payment is what the service knows of one booking ref's money.
 type Payment struct {
-	Status        Status
-	ChargeID      string
+	Status   Status
+	ChargeID string
+	// Token is the payment token the ref was charged with, as the charge's
+	// reply recorded it (empty for charges recorded before it was).
+	Token         string
 	ChargedCents  int64
 	RefundedCents int64
+	// FailedRefunds counts the refund attempts the processor rejected
+	// (catalog.TokenRefundFails); none of them moved money.
+	FailedRefunds int
 }
 
 // Service implements participant.Service for payments.
@@ -64,11 +75,18 @@ func (s *Service) Payment(ref string) (Payment, bool) {
 // every replica names the same charge.
 func ChargeIDFor(ref string) string { return events.DerivedID(ref, "charge") }
 
-// chargeReply is what a charge adds to the saga data.
+// chargeReply is what a charge adds to the saga data. The token is the
+// one the saga already holds; the reply records it so that Apply knows,
+// from the log alone, how the ref's refunds behave.
 type chargeReply struct {
-	ChargeID    string `json:"charge_id"`
-	AmountCents int64  `json:"amount_cents"`
+	ChargeID     string `json:"charge_id"`
+	AmountCents  int64  `json:"amount_cents"`
+	PaymentToken string `json:"payment_token,omitempty"`
 }
+
+// ReasonRefundRejected is the reason of a refund attempt the payment
+// processor rejects (catalog.TokenRefundFails).
+const ReasonRefundRejected = "refund rejected by the payment processor"
 
 // refundReply is what a refund adds; its own key, so the saga's amount stays.
 type refundReply struct {
@@ -76,7 +94,9 @@ type refundReply struct {
 }
 
 // Handle decides the event answering cmd. It never changes state: Apply
-// does, once the event is written.
+// does, once the event is written. A charge that would go to the processor
+// with catalog.TokenTimeout is swallowed: ok=false, no event and no reply,
+// so the orchestrator's deadline passes.
 func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
 	if ev, ok := s.handled[cmd.ID]; ok {
 		return ev, true, nil
@@ -100,9 +120,12 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 		if d.PaymentToken == "" {
 			return events.Envelope{}, false, events.Malformed("%s: payment_token is required", cmd.Type)
 		}
-		typ, out = s.charge(d)
+		var answered bool
+		if typ, out, answered = s.charge(d); !answered {
+			return events.Envelope{}, false, nil
+		}
 	} else {
-		typ, out = s.refund(d)
+		typ, out = s.refund(d, p.Attempt)
 	}
 	out.CommandID, out.BookingRef, out.UserID = cmd.ID, d.BookingRef, d.UserID
 	ev, err := events.New(events.DerivedID(cmd.ID, "event"), typ, out, events.TraceOf(cmd), d.BookingRef, now)
@@ -111,27 +134,42 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 
 // charge charges once per ref: a retry after a charge gets the original
 // charge back; after a refund (or its tombstone) the ref cannot be charged.
-func (s *Service) charge(d events.BookingData) (string, events.PaymentV1) {
+// answered is false when the processor never answers (catalog.TokenTimeout):
+// the command is dropped. What the service already knows of the ref is
+// answered before the processor is asked, so a late charge of a
+// tombstoned ref is still refused on the record.
+func (s *Service) charge(d events.BookingData) (typ string, out events.PaymentV1, answered bool) {
 	switch pay := s.payments[d.BookingRef]; pay.Status {
 	case Charged:
-		return events.PaymentCharged, charged(pay.ChargeID, pay.ChargedCents)
+		return events.PaymentCharged, charged(pay.ChargeID, pay.ChargedCents, pay.Token), true
 	case Refunded:
-		return events.PaymentDeclined, declined("booking already refunded")
+		return events.PaymentDeclined, declined("booking already refunded"), true
 	}
 	switch d.PaymentToken {
-	case catalog.TokenOK:
-		return events.PaymentCharged, charged(ChargeIDFor(d.BookingRef), d.AmountCents)
+	case catalog.TokenOK, catalog.TokenRefundFails:
+		return events.PaymentCharged, charged(ChargeIDFor(d.BookingRef), d.AmountCents, d.PaymentToken), true
 	case catalog.TokenDeclined:
-		return events.PaymentDeclined, declined("card declined")
+		return events.PaymentDeclined, declined("card declined"), true
+	case catalog.TokenTimeout:
+		return "", events.PaymentV1{}, false
 	default:
-		return events.PaymentDeclined, declined(fmt.Sprintf("unknown payment token %q", d.PaymentToken))
+		return events.PaymentDeclined, declined(fmt.Sprintf("unknown payment token %q", d.PaymentToken)), true
 	}
 }
 
 // refund returns the ref's charge once. Refunding nothing succeeds with 0
-// and leaves a tombstone; a second refund answers like the first.
-func (s *Service) refund(d events.BookingData) (string, events.PaymentV1) {
+// and leaves a tombstone; a second refund answers like the first. While
+// the processor rejects a catalog.TokenRefundFails charge's refunds
+// (attempts up to catalog.RefundOutageAttempts), the attempt is answered
+// retryable with nothing refunded and the charge stays as it is.
+func (s *Service) refund(d events.BookingData, attempt int) (string, events.PaymentV1) {
 	pay := s.payments[d.BookingRef]
+	if pay.Status == Charged && pay.Token == catalog.TokenRefundFails && attempt <= catalog.RefundOutageAttempts {
+		return events.PaymentRefunded, events.PaymentV1{
+			Handled:  events.Handled{Outcome: events.OutcomeRetryable, Reason: ReasonRefundRejected},
+			ChargeID: pay.ChargeID,
+		}
+	}
 	amount := pay.ChargedCents // what the first refund returned, or will
 	return events.PaymentRefunded, events.PaymentV1{
 		Handled:     events.Handled{Outcome: events.OutcomeSucceeded, Reply: mustJSON(refundReply{amount})},
@@ -140,9 +178,9 @@ func (s *Service) refund(d events.BookingData) (string, events.PaymentV1) {
 	}
 }
 
-func charged(id string, amount int64) events.PaymentV1 {
+func charged(id string, amount int64, token string) events.PaymentV1 {
 	return events.PaymentV1{
-		Handled:  events.Handled{Outcome: events.OutcomeSucceeded, Reply: mustJSON(chargeReply{id, amount})},
+		Handled:  events.Handled{Outcome: events.OutcomeSucceeded, Reply: mustJSON(chargeReply{id, amount, token})},
 		ChargeID: id, AmountCents: amount,
 	}
 }

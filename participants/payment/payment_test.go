@@ -12,8 +12,9 @@ import (
 )
 
 const (
-	ok   = events.OutcomeSucceeded
-	fail = events.OutcomeFailed
+	ok    = events.OutcomeSucceeded
+	fail  = events.OutcomeFailed
+	retry = events.OutcomeRetryable
 )
 
 // step is one command of a scenario and the answer it must get.
@@ -22,7 +23,9 @@ type step struct {
 	token   string
 	amount  int64
 	attempt int
+	saga    string // "" is saga-1
 
+	dropped     bool // the service swallows the command
 	wantType    string
 	wantOutcome string
 	wantReason  string
@@ -38,15 +41,22 @@ var chargeID = payment.ChargeIDFor(ref)
 func charge(token string, amount int64) step {
 	return step{typ: events.ChargePayment, token: token, amount: amount}
 }
-func refund() step            { return step{typ: events.RefundPayment} }
-func (s step) try(n int) step { s.attempt = n; return s }
+func refund() step                 { return step{typ: events.RefundPayment} }
+func (s step) try(n int) step      { s.attempt = n; return s }
+func (s step) in(saga string) step { s.saga = saga; return s }
 func (s step) is(typ, outcome, reason string) step {
 	s.wantType, s.wantOutcome, s.wantReason = typ, outcome, reason
 	return s
 }
-func (s step) charged(amount int64) step {
+
+// charged is a charge of amount made with tok_ok.
+func (s step) charged(amount int64) step { return s.chargedWith(catalog.TokenOK, amount) }
+
+// chargedWith is a charge of amount made with token, as the reply records it.
+func (s step) chargedWith(token string, amount int64) step {
+	s = s.is(events.PaymentCharged, ok, "")
 	s.wantAmount, s.wantCharge = amount, true
-	s.wantReply = `{"charge_id":"` + chargeID + `","amount_cents":` + itoa(amount) + `}`
+	s.wantReply = `{"charge_id":"` + chargeID + `","amount_cents":` + itoa(amount) + `,"payment_token":"` + token + `"}`
 	return s
 }
 func (s step) refunded(amount int64, named bool) step {
@@ -55,64 +65,158 @@ func (s step) refunded(amount int64, named bool) step {
 	return s
 }
 
+// rejected is a refund attempt the processor turns down: recorded,
+// retryable, nothing refunded and no reply data.
+func (s step) rejected() step {
+	s = s.is(events.PaymentRefunded, retry, payment.ReasonRefundRejected)
+	s.wantAmount, s.wantCharge, s.wantReply = 0, true, ""
+	return s
+}
+func (s step) swallowed() step { s.dropped = true; return s }
+
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestRules(t *testing.T) {
+	const (
+		timeout = catalog.TokenTimeout
+		rfails  = catalog.TokenRefundFails
+		outage  = catalog.RefundOutageAttempts
+	)
 	tests := []struct {
 		name                   string
 		steps                  []step
 		wantCharged, wantRefnd int64
-		wantStatus             payment.Status
+		wantStatus             payment.Status // "": the service knows nothing of the ref
+		wantFailedRefunds      int
 	}{
 		{"charge", []step{
-			charge(catalog.TokenOK, 5000).is(events.PaymentCharged, ok, "").charged(5000),
-		}, 5000, 0, payment.Charged},
+			charge(catalog.TokenOK, 5000).charged(5000),
+		}, 5000, 0, payment.Charged, 0},
 		{"declined", []step{
 			charge(catalog.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
-		}, 0, 0, payment.Declined},
+		}, 0, 0, payment.Declined, 0},
 		{"unknown token is declined", []step{
 			charge("tok_what", 5000).is(events.PaymentDeclined, fail, `unknown payment token "tok_what"`),
-		}, 0, 0, payment.Declined},
+		}, 0, 0, payment.Declined, 0},
 		{"retry attempt gets the original charge", []step{
-			charge(catalog.TokenOK, 5000).is(events.PaymentCharged, ok, "").charged(5000),
-			charge(catalog.TokenOK, 9999).try(2).is(events.PaymentCharged, ok, "").charged(5000),
-			charge(catalog.TokenDeclined, 5000).try(3).is(events.PaymentCharged, ok, "").charged(5000),
-		}, 5000, 0, payment.Charged},
+			charge(catalog.TokenOK, 5000).charged(5000),
+			charge(catalog.TokenOK, 9999).try(2).charged(5000),
+			charge(catalog.TokenDeclined, 5000).try(3).charged(5000),
+		}, 5000, 0, payment.Charged, 0},
 		{"declined then charged on a later attempt", []step{
 			charge(catalog.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
-			charge(catalog.TokenOK, 5000).try(2).is(events.PaymentCharged, ok, "").charged(5000),
-		}, 5000, 0, payment.Charged},
+			charge(catalog.TokenOK, 5000).try(2).charged(5000),
+		}, 5000, 0, payment.Charged, 0},
 		{"refund", []step{
-			charge(catalog.TokenOK, 5000).is(events.PaymentCharged, ok, "").charged(5000),
+			charge(catalog.TokenOK, 5000).charged(5000),
 			refund().is(events.PaymentRefunded, ok, "").refunded(5000, true),
-		}, 5000, 5000, payment.Refunded},
+		}, 5000, 5000, payment.Refunded, 0},
 		{"refund twice refunds once", []step{
-			charge(catalog.TokenOK, 5000).is(events.PaymentCharged, ok, "").charged(5000),
+			charge(catalog.TokenOK, 5000).charged(5000),
 			refund().is(events.PaymentRefunded, ok, "").refunded(5000, true),
 			refund().try(2).is(events.PaymentRefunded, ok, "").refunded(5000, true),
-		}, 5000, 5000, payment.Refunded},
+		}, 5000, 5000, payment.Refunded, 0},
 		{"no charge after a refund", []step{
-			charge(catalog.TokenOK, 5000).is(events.PaymentCharged, ok, "").charged(5000),
+			charge(catalog.TokenOK, 5000).charged(5000),
 			refund().is(events.PaymentRefunded, ok, "").refunded(5000, true),
 			charge(catalog.TokenOK, 5000).try(2).is(events.PaymentDeclined, fail, "booking already refunded"),
-		}, 5000, 5000, payment.Refunded},
+		}, 5000, 5000, payment.Refunded, 0},
 		{"refund before charge leaves a tombstone", []step{
 			refund().is(events.PaymentRefunded, ok, "").refunded(0, false),
 			charge(catalog.TokenOK, 5000).is(events.PaymentDeclined, fail, "booking already refunded"),
 			refund().try(2).is(events.PaymentRefunded, ok, "").refunded(0, false),
-		}, 0, 0, payment.Refunded},
+		}, 0, 0, payment.Refunded, 0},
 		{"refund of a declined payment", []step{
 			charge(catalog.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
 			refund().is(events.PaymentRefunded, ok, "").refunded(0, false),
 			charge(catalog.TokenOK, 5000).try(2).is(events.PaymentDeclined, fail, "booking already refunded"),
-		}, 0, 0, payment.Refunded},
+		}, 0, 0, payment.Refunded, 0},
+
+		// tok_timeout: the processor never answers.
+		{"timeout swallows every attempt", []step{
+			charge(timeout, 5000).swallowed(),
+			charge(timeout, 5000).try(2).swallowed(),
+			charge(timeout, 5000).try(3).swallowed(),
+		}, 0, 0, "", 0},
+		{"timeout then compensated: nothing refunded, tombstone", []step{
+			charge(timeout, 5000).swallowed(),
+			charge(timeout, 5000).try(2).swallowed(),
+			charge(timeout, 5000).try(3).swallowed(),
+			refund().is(events.PaymentRefunded, ok, "").refunded(0, false),
+			refund().try(2).is(events.PaymentRefunded, ok, "").refunded(0, false),
+		}, 0, 0, payment.Refunded, 0},
+		{"a charge after the tombstone is refused on the record", []step{
+			charge(timeout, 5000).swallowed(),
+			refund().is(events.PaymentRefunded, ok, "").refunded(0, false),
+			charge(timeout, 5000).try(2).is(events.PaymentDeclined, fail, "booking already refunded"),
+			charge(catalog.TokenOK, 5000).try(3).is(events.PaymentDeclined, fail, "booking already refunded"),
+		}, 0, 0, payment.Refunded, 0},
+		{"a known charge is answered without asking the processor", []step{
+			charge(catalog.TokenOK, 5000).charged(5000),
+			charge(timeout, 5000).try(2).charged(5000),
+		}, 5000, 0, payment.Charged, 0},
+
+		// tok_refund_fails: charged; refunds rejected until the operator's retry.
+		{"refund fails: charged like tok_ok", []step{
+			charge(rfails, 5000).chargedWith(rfails, 5000),
+			charge(rfails, 5000).try(2).chargedWith(rfails, 5000),
+		}, 5000, 0, payment.Charged, 0},
+		{"refund fails: every policy attempt rejected, the operator's retry refunds", []step{
+			charge(rfails, 5000).chargedWith(rfails, 5000),
+			refund().try(1).rejected(),
+			refund().try(2).rejected(),
+			refund().try(3).rejected(),
+			refund().try(4).rejected(),
+			refund().try(outage).rejected(),
+			refund().try(outage+1).is(events.PaymentRefunded, ok, "").refunded(5000, true),
+		}, 5000, 5000, payment.Refunded, outage},
+		{"refund fails: refunded at most once", []step{
+			charge(rfails, 5000).chargedWith(rfails, 5000),
+			refund().try(1).rejected(),
+			refund().try(outage+1).is(events.PaymentRefunded, ok, "").refunded(5000, true),
+			refund().try(outage+2).is(events.PaymentRefunded, ok, "").refunded(5000, true),
+			// Attempt 2 of another saga, after the refund: answered like the first.
+			refund().try(2).in("saga-2").is(events.PaymentRefunded, ok, "").refunded(5000, true),
+			// Attempt 1 of this saga again: the same command id, the same answer.
+			refund().try(1).rejected(),
+		}, 5000, 5000, payment.Refunded, 1},
+		{"refund fails: no new charge while refunds are rejected", []step{
+			charge(rfails, 5000).chargedWith(rfails, 5000),
+			refund().try(1).rejected(),
+			charge(rfails, 7000).try(2).chargedWith(rfails, 5000),
+			charge(catalog.TokenOK, 7000).try(3).chargedWith(rfails, 5000),
+			refund().try(2).rejected(),
+		}, 5000, 0, payment.Charged, 2},
+		{"refund fails: a charge after the refund is refused", []step{
+			charge(rfails, 5000).chargedWith(rfails, 5000),
+			refund().try(outage+1).is(events.PaymentRefunded, ok, "").refunded(5000, true),
+			charge(rfails, 5000).try(2).is(events.PaymentDeclined, fail, "booking already refunded"),
+		}, 5000, 5000, payment.Refunded, 0},
+		{"refund fails: nothing charged, nothing to reject", []step{
+			refund().try(1).is(events.PaymentRefunded, ok, "").refunded(0, false),
+			charge(rfails, 5000).is(events.PaymentDeclined, fail, "booking already refunded"),
+		}, 0, 0, payment.Refunded, 0},
+		{"refund fails: a tok_ok charge refunds at once", []step{
+			charge(catalog.TokenOK, 5000).charged(5000),
+			refund().try(1).in("saga-2").is(events.PaymentRefunded, ok, "").refunded(5000, true),
+		}, 5000, 5000, payment.Refunded, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			for i, s := range tt.steps {
-				ev, p := h.run(cmdSpec{typ: s.typ, saga: "saga-1", attempt: s.attempt, comp: s.typ == events.RefundPayment,
+				saga := s.saga
+				if saga == "" {
+					saga = "saga-1"
+				}
+				ev, p, answered := h.try(cmdSpec{typ: s.typ, saga: saga, attempt: s.attempt, comp: s.typ == events.RefundPayment,
 					data: events.BookingData{BookingRef: ref, UserID: "alice", PaymentToken: s.token, AmountCents: s.amount}})
+				if answered == s.dropped {
+					t.Fatalf("step %d: answered=%v, want %v", i, answered, !s.dropped)
+				}
+				if s.dropped {
+					continue
+				}
 				if ev.Type != s.wantType || p.Outcome != s.wantOutcome || p.Reason != s.wantReason {
 					t.Fatalf("step %d: got %s %s %q, want %s %s %q", i, ev.Type, p.Outcome, p.Reason, s.wantType, s.wantOutcome, s.wantReason)
 				}
@@ -127,8 +231,12 @@ func TestRules(t *testing.T) {
 			if h.svc.Charged(ref) != tt.wantCharged || h.svc.Refunded(ref) != tt.wantRefnd {
 				t.Errorf("charged %d refunded %d, want %d %d", h.svc.Charged(ref), h.svc.Refunded(ref), tt.wantCharged, tt.wantRefnd)
 			}
-			if got, _ := h.svc.Payment(ref); got.Status != tt.wantStatus {
-				t.Errorf("status %q, want %q", got.Status, tt.wantStatus)
+			got, known := h.svc.Payment(ref)
+			if got.Status != tt.wantStatus || known != (tt.wantStatus != "") {
+				t.Errorf("status %q (known %v), want %q", got.Status, known, tt.wantStatus)
+			}
+			if got.FailedRefunds != tt.wantFailedRefunds {
+				t.Errorf("%d failed refunds recorded, want %d", got.FailedRefunds, tt.wantFailedRefunds)
 			}
 		})
 	}

@@ -10,11 +10,12 @@ import (
 	"github.com/sagaflow/saga/participants/catalog"
 )
 
-// Random interleavings of charges and refunds, with retries, redeliveries
-// and refunds that overtake charges, never charge a ref twice, never refund
-// more than was charged, and fold back into the same state.
+// Random interleavings of charges and refunds, with retries, redeliveries,
+// refunds that overtake charges, swallowed charges (tok_timeout) and
+// rejected refunds (tok_refund_fails), never charge a ref twice, never
+// refund more than was charged or twice, and fold back into the same state.
 func TestNeverChargedTwice(t *testing.T) {
-	tokens := []string{catalog.TokenOK, catalog.TokenOK, catalog.TokenDeclined}
+	tokens := []string{catalog.TokenOK, catalog.TokenOK, catalog.TokenDeclined, catalog.TokenTimeout, catalog.TokenRefundFails}
 	for seed := uint64(1); seed <= 10; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
@@ -29,15 +30,20 @@ func TestNeverChargedTwice(t *testing.T) {
 				} else {
 					ref := fmt.Sprintf("BK-%d", rng.IntN(12))
 					c = cmdSpec{typ: events.ChargePayment, saga: "s-" + ref, attempt: 1 + rng.IntN(3),
-						data: events.BookingData{BookingRef: ref, PaymentToken: tokens[rng.IntN(3)], AmountCents: 100 * int64(1+rng.IntN(5))}}
+						data: events.BookingData{BookingRef: ref, PaymentToken: tokens[rng.IntN(len(tokens))], AmountCents: 100 * int64(1+rng.IntN(5))}}
 					if rng.IntN(3) == 0 {
-						c.typ, c.comp = events.RefundPayment, true
+						c.typ, c.comp, c.attempt = events.RefundPayment, true, 1+rng.IntN(catalog.RefundOutageAttempts+2)
 					}
 				}
 				sent = append(sent, c)
 				ref := c.data.BookingRef
-				before := h.svc.Charged(ref)
-				h.run(c)
+				before, refundedBefore := h.svc.Charged(ref), h.svc.Refunded(ref)
+				if _, _, ok := h.try(c); !ok && (c.typ != events.ChargePayment || c.data.PaymentToken != catalog.TokenTimeout) {
+					t.Fatalf("%s %s with %s dropped", c.typ, ref, c.data.PaymentToken)
+				}
+				if refundedBefore != 0 && h.svc.Refunded(ref) != refundedBefore {
+					t.Fatalf("%s: refunded twice: %d then %d", ref, refundedBefore, h.svc.Refunded(ref))
+				}
 				if before == 0 && h.svc.Charged(ref) > 0 {
 					newCharges[ref]++
 				} else if before != h.svc.Charged(ref) {

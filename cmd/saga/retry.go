@@ -1,0 +1,33 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newRetry(g *globals) *cobra.Command {
+	var wait time.Duration
+	var actor, reason string
+	cmd := &cobra.Command{
+		Use:   "retry SAGA_ID_OR_BOOKING_REF",
+		Short: "Resume a failed saga after its cause is fixed: its compensation runs again",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rec, err := c.Retry(cmd.Context(), args[0], actor, reason)
+			if err != nil {
+				return err
+			}
+			return printReceipt(cmd.Context(), g, c, rec, wait)
+		},
+	}
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the saga to end again")
+	cmd.Flags().StringVar(&actor, "as", "", "who retries (default: operator)")
+	cmd.Flags().StringVar(&reason, "reason", "", "what was fixed, recorded in the saga log")
+	return cmd
+}

@@ -1,0 +1,131 @@
+package notification_test
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/catalog"
+	"github.com/sagaflow/saga/participants/notification"
+)
+
+const (
+	delivered = events.OutcomeSucceeded
+	bounced   = events.OutcomeRetryable
+)
+
+// Carol's phone bounces the first CarolBounces attempts of every message;
+// she still gets exactly one message per booking and step.
+func TestCarolBounces(t *testing.T) {
+	carol := catalog.UserCarol
+	book := send{saga: "s1", step: "SendNotification", ref: "BK-1", user: carol}
+	cancel := send{saga: "s2", step: notification.StepNotifyCancelled, ref: "BK-1", user: carol}
+	at := func(c send, n int) send { c.attempt = n; return c }
+	in := func(c send, saga string) send { c.saga = saga; return c }
+	const last = catalog.CarolBounces
+	type try struct {
+		c    send
+		want string // outcome
+	}
+	var untilDelivered []try
+	for n := 1; n <= last; n++ {
+		untilDelivered = append(untilDelivered, try{at(book, n), bounced})
+	}
+	untilDelivered = append(untilDelivered, try{at(book, last+1), delivered})
+	tests := []struct {
+		name  string
+		tries []try
+		want  []string // carol's messages
+	}{
+		{"first attempt bounces", []try{{at(book, 1), bounced}}, nil},
+		{"every attempt up to CarolBounces bounces", untilDelivered[:last], nil},
+		{"the next attempt delivers", untilDelivered, []string{confirmed}},
+		{"later attempts send nothing more", append(untilDelivered[:last+1:last+1],
+			try{at(book, last+2), delivered}, try{at(book, last+9), delivered}), []string{confirmed}},
+		{"same command id twice bounces twice", []try{{at(book, 1), bounced}, {at(book, 1), bounced}}, nil},
+		{"a bounce redelivered after the delivery is the same bounce", append(untilDelivered[:last+1:last+1],
+			try{at(book, 2), bounced}), []string{confirmed}},
+		{"the delivery redelivered", append(untilDelivered[:last+1:last+1],
+			try{at(book, last+1), delivered}), []string{confirmed}},
+		{"an early attempt of another saga after the delivery sends nothing", append(untilDelivered[:last+1:last+1],
+			try{in(at(book, 1), "s9"), delivered}), []string{confirmed}},
+		{"an attempt beyond the bounces delivers at once", []try{{at(book, last+1), delivered}}, []string{confirmed}},
+		{"cancellation bounces too", []try{
+			{at(cancel, 1), bounced}, {at(cancel, last), bounced}, {at(cancel, last+1), delivered}, {at(cancel, last+2), delivered},
+		}, []string{cancelled}},
+		{"each step bounces on its own", append(untilDelivered[:last+1:last+1],
+			try{at(cancel, 1), bounced}, try{at(cancel, last+1), delivered}), []string{confirmed, cancelled}},
+		{"each booking bounces on its own", []try{
+			{at(book, last+1), delivered},
+			{send{saga: "s3", step: "SendNotification", ref: "BK-2", user: carol, attempt: 1}, bounced},
+			{send{saga: "s3", step: "SendNotification", ref: "BK-2", user: carol, attempt: last + 1}, delivered},
+		}, []string{confirmed, "Your booking BK-2 for 2 seat(s) at show-1 is confirmed."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &harness{t: t, svc: notification.New()}
+			answers := map[string]events.Envelope{}
+			for i, tr := range tt.tries {
+				ev, n := h.run(tr.c)
+				if n.Outcome != tr.want {
+					t.Fatalf("try %d (attempt %d): outcome %s %q, want %s", i, tr.c.attempt, n.Outcome, n.Reason, tr.want)
+				}
+				if n.Outcome == bounced && n.Reason != notification.ReasonBounced {
+					t.Fatalf("try %d: bounce reason %q", i, n.Reason)
+				}
+				if n.Step != tr.c.step || n.Message != notification.Message(events.BookingData{BookingRef: tr.c.ref, ShowID: "show-1", Seats: 2},
+					tr.c.step == notification.StepNotifyCancelled) {
+					t.Fatalf("try %d: step %q message %q", i, n.Step, n.Message)
+				}
+				if prev, seen := answers[ev.CausationID]; seen && !reflect.DeepEqual(prev, ev) {
+					t.Fatalf("try %d: the same command got another answer", i)
+				}
+				answers[ev.CausationID] = ev
+				if got := h.svc.Delivered(tr.c.ref, tr.c.step); got != slices.Contains(h.svc.Sent(carol), n.Message) {
+					t.Fatalf("try %d: Delivered=%v but sent %q", i, got, h.svc.Sent(carol))
+				}
+			}
+			if got := h.svc.Sent(carol); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("carol got %q, want %q", got, tt.want)
+			}
+			if !reflect.DeepEqual(h.svc, fold(t, h.log)) {
+				t.Fatal("folding the log does not rebuild the live state")
+			}
+		})
+	}
+}
+
+// Nobody else's messages bounce, whatever the attempt.
+func TestOthersDoNotBounce(t *testing.T) {
+	for _, user := range []string{"alice", "bob"} {
+		h := &harness{t: t, svc: notification.New()}
+		for n := 1; n <= catalog.CarolBounces+1; n++ {
+			if _, out := h.run(send{saga: "s-" + user, step: "SendNotification", ref: "BK-1", user: user, attempt: n}); out.Outcome != delivered {
+				t.Fatalf("%s attempt %d: %s %q", user, n, out.Outcome, out.Reason)
+			}
+		}
+		if got := h.svc.Sent(user); !reflect.DeepEqual(got, []string{confirmed}) {
+			t.Fatalf("%s got %q", user, got)
+		}
+	}
+}
+
+// A bounce folded alone delivers nothing and is remembered by command id.
+func TestApplyBounce(t *testing.T) {
+	h := &harness{t: t, svc: notification.New()}
+	c := send{saga: "s1", step: "SendNotification", ref: "BK-1", user: catalog.UserCarol, attempt: 1}
+	ev, _ := h.run(c)
+	s := notification.New()
+	if err := s.Apply(ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Sent(catalog.UserCarol)) != 0 || s.Delivered("BK-1", "SendNotification") {
+		t.Fatalf("a bounce delivered %q", s.Sent(catalog.UserCarol))
+	}
+	cmd, p := c.build(t)
+	again, ok, err := s.Handle(cmd, p, t0)
+	if err != nil || !ok || !reflect.DeepEqual(again, ev) {
+		t.Fatalf("redelivery after the fold: ok=%v err=%v %+v", ok, err, again)
+	}
+}

@@ -1,0 +1,201 @@
+package payment_test
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/catalog"
+	"github.com/sagaflow/saga/participants/payment"
+)
+
+func chargeCmd(token string, attempt int) cmdSpec {
+	return cmdSpec{typ: events.ChargePayment, saga: "s1", attempt: attempt,
+		data: events.BookingData{BookingRef: ref, UserID: "alice", PaymentToken: token, AmountCents: 5000}}
+}
+
+func refundCmd(attempt int) cmdSpec {
+	return cmdSpec{typ: events.RefundPayment, saga: "s1", attempt: attempt, comp: true,
+		data: events.BookingData{BookingRef: ref, UserID: "alice"}}
+}
+
+// The same command id twice gets the same answer, for the demo faults
+// too: a swallowed charge is swallowed again, a rejected refund is
+// rejected again (even after a later attempt refunded), and neither moves
+// money the second time.
+func TestFaultsSameCommandIDTwice(t *testing.T) {
+	tests := []struct {
+		name   string
+		before []cmdSpec
+		cmd    cmdSpec
+		after  []cmdSpec // between the two deliveries
+	}{
+		{"swallowed charge", nil, chargeCmd(catalog.TokenTimeout, 1), nil},
+		{"swallowed charge after other attempts", nil, chargeCmd(catalog.TokenTimeout, 3),
+			[]cmdSpec{chargeCmd(catalog.TokenTimeout, 1), chargeCmd(catalog.TokenTimeout, 2)}},
+		{"refund after a swallowed charge", []cmdSpec{chargeCmd(catalog.TokenTimeout, 1)}, refundCmd(1), nil},
+		{"charge with tok_refund_fails", nil, chargeCmd(catalog.TokenRefundFails, 1), nil},
+		{"rejected refund", []cmdSpec{chargeCmd(catalog.TokenRefundFails, 1)}, refundCmd(2), nil},
+		{"rejected refund redelivered after the refund", []cmdSpec{chargeCmd(catalog.TokenRefundFails, 1)}, refundCmd(catalog.RefundOutageAttempts),
+			[]cmdSpec{refundCmd(catalog.RefundOutageAttempts + 1)}},
+		{"the operator's refund", []cmdSpec{chargeCmd(catalog.TokenRefundFails, 1), refundCmd(1)}, refundCmd(catalog.RefundOutageAttempts + 1),
+			[]cmdSpec{refundCmd(catalog.RefundOutageAttempts + 2)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			for _, c := range tt.before {
+				h.try(c)
+			}
+			a, pa, okA := h.try(tt.cmd)
+			for _, c := range tt.after {
+				h.try(c)
+			}
+			charged, refunded := h.svc.Charged(ref), h.svc.Refunded(ref)
+			b, pb, okB := h.try(tt.cmd)
+			if okA != okB || !reflect.DeepEqual(a, b) || !reflect.DeepEqual(pa, pb) {
+				t.Fatalf("first answer (ok=%v) %+v\nsecond (ok=%v) %+v", okA, pa, okB, pb)
+			}
+			if h.svc.Charged(ref) != charged || h.svc.Refunded(ref) != refunded {
+				t.Fatalf("the second delivery moved money: charged %d->%d refunded %d->%d",
+					charged, h.svc.Charged(ref), refunded, h.svc.Refunded(ref))
+			}
+		})
+	}
+}
+
+// A refund attempt the processor rejected is recorded; folded from the
+// log it moves no money, whatever comes before or after it.
+func TestApplyRejectedRefund(t *testing.T) {
+	h := newHarness(t)
+	h.run(chargeCmd(catalog.TokenRefundFails, 1))
+	h.run(refundCmd(1))
+	ev, _ := h.run(refundCmd(2))
+	s := fold(t, h.log)
+	if s.Charged(ref) != 5000 || s.Refunded(ref) != 0 {
+		t.Fatalf("charged %d refunded %d, want 5000 0", s.Charged(ref), s.Refunded(ref))
+	}
+	if p, _ := s.Payment(ref); p.Status != payment.Charged || p.FailedRefunds != 2 || p.Token != catalog.TokenRefundFails {
+		t.Fatalf("payment %+v", p)
+	}
+	// A rejected refund alone (a log cut short, or copied elsewhere) knows
+	// of no charge and makes no tombstone.
+	alone := payment.New()
+	if err := alone.Apply(ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, known := alone.Payment(ref); known {
+		t.Fatal("a rejected refund alone created a payment record")
+	}
+	// ... but its command id is remembered: the same command gets the same event.
+	cmd, p := build(t, refundCmd(2))
+	again, answered, err := alone.Handle(cmd, p, t0)
+	if err != nil || !answered || !reflect.DeepEqual(again, ev) {
+		t.Fatalf("redelivery after the fold: ok=%v err=%v %+v", answered, err, again)
+	}
+}
+
+// Charges recorded before the reply named the token refund like tok_ok.
+func TestChargeWithoutRecordedToken(t *testing.T) {
+	cmd, _ := build(t, chargeCmd(catalog.TokenRefundFails, 1))
+	old := events.MustNew(events.DerivedID(cmd.ID, "event"), events.PaymentCharged, events.PaymentV1{
+		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded, Reply: []byte(`{"charge_id":"ch","amount_cents":5000}`)},
+		BookingRef: ref, ChargeID: "ch", AmountCents: 5000,
+	}, events.TraceOf(cmd), ref, t0)
+	h := newHarness(t)
+	if err := h.svc.Apply(old); err != nil {
+		t.Fatal(err)
+	}
+	h.log = append(h.log, old)
+	_, p := h.run(refundCmd(1))
+	if p.Outcome != events.OutcomeSucceeded || p.AmountCents != 5000 || h.svc.Refunded(ref) != 5000 {
+		t.Fatalf("refund %+v, refunded %d", p, h.svc.Refunded(ref))
+	}
+}
+
+// For every token, any order of the charge attempts, the refund attempts
+// (up to two beyond the outage) and redeliveries charges at most once and
+// refunds at most once; a tok_refund_fails charge is refunded only by an
+// attempt beyond the outage; every successful refund answer agrees.
+func TestFaultsAnyOrder(t *testing.T) {
+	tokens := []string{catalog.TokenOK, catalog.TokenDeclined, catalog.TokenTimeout, catalog.TokenRefundFails}
+	for _, token := range tokens {
+		t.Run(token, func(t *testing.T) {
+			var cmds []cmdSpec
+			for a := 1; a <= 3; a++ {
+				cmds = append(cmds, chargeCmd(token, a))
+			}
+			for a := 1; a <= catalog.RefundOutageAttempts+2; a++ {
+				cmds = append(cmds, refundCmd(a))
+			}
+			for seed := uint64(1); seed <= 200; seed++ {
+				rng := rand.New(rand.NewPCG(seed, 11))
+				order := append([]cmdSpec(nil), cmds...)
+				for range 4 { // redeliveries
+					order = append(order, cmds[rng.IntN(len(cmds))])
+				}
+				rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+				h := newHarness(t)
+				h.every = 5
+				charges, refunds := 0, 0
+				var refundAnswer *int64
+				for _, c := range order {
+					before, refundedBefore := h.svc.Charged(ref), h.svc.Refunded(ref)
+					wasRefunded := mustPayment(h.svc).Status == payment.Refunded
+					ev, p, answered := h.try(c)
+					if token == catalog.TokenTimeout && c.typ == events.ChargePayment && !answered != (mustPayment(h.svc).Status != payment.Refunded) {
+						t.Fatalf("seed %d: tok_timeout charge answered=%v with status %q", seed, answered, mustPayment(h.svc).Status)
+					}
+					if !answered {
+						continue
+					}
+					if before == 0 && h.svc.Charged(ref) > 0 {
+						charges++
+					} else if before != h.svc.Charged(ref) {
+						t.Fatalf("seed %d: charged moved %d -> %d", seed, before, h.svc.Charged(ref))
+					}
+					if !wasRefunded && mustPayment(h.svc).Status == payment.Refunded {
+						refunds++
+						if token == catalog.TokenRefundFails && h.svc.Refunded(ref) > 0 && c.attempt <= catalog.RefundOutageAttempts {
+							t.Fatalf("seed %d: attempt %d refunded during the outage", seed, c.attempt)
+						}
+					} else if refundedBefore != h.svc.Refunded(ref) {
+						t.Fatalf("seed %d: refunded moved %d -> %d", seed, refundedBefore, h.svc.Refunded(ref))
+					}
+					if ev.Type == events.PaymentRefunded && p.Outcome == events.OutcomeSucceeded {
+						if refundAnswer == nil {
+							refundAnswer = &p.AmountCents
+						} else if *refundAnswer != p.AmountCents {
+							t.Fatalf("seed %d: refunds answered %d then %d", seed, *refundAnswer, p.AmountCents)
+						}
+					}
+					if p.Outcome == events.OutcomeRetryable && (token != catalog.TokenRefundFails || p.AmountCents != 0) {
+						t.Fatalf("seed %d: %s retryable %+v", seed, token, p)
+					}
+				}
+				if charges > 1 || refunds > 1 {
+					t.Fatalf("seed %d: %d charges, %d refunds", seed, charges, refunds)
+				}
+				if r := h.svc.Refunded(ref); r != 0 && r != h.svc.Charged(ref) {
+					t.Fatalf("seed %d: refunded %d of %d", seed, r, h.svc.Charged(ref))
+				}
+				// Every order ends refunded: the last refund attempts always succeed.
+				if st := mustPayment(h.svc).Status; st != payment.Refunded {
+					t.Fatalf("seed %d: ends %q", seed, st)
+				}
+				if token == catalog.TokenTimeout && h.svc.Charged(ref) != 0 {
+					t.Fatalf("seed %d: tok_timeout charged %d", seed, h.svc.Charged(ref))
+				}
+				if !reflect.DeepEqual(h.svc, fold(t, h.log)) {
+					t.Fatalf("seed %d: folding the log does not reproduce the state", seed)
+				}
+			}
+		})
+	}
+}
+
+func mustPayment(s *payment.Service) payment.Payment {
+	p, _ := s.Payment(ref)
+	return p
+}

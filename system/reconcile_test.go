@@ -1,0 +1,100 @@
+package system_test
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+
+	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/projections"
+)
+
+// TestReconcileAgreesThenFindsAStrayCharge: after bookings that completed,
+// were declined, were refused and were cancelled, the services' logs agree
+// and add up; a charge written behind the orchestrator's back is found.
+func TestReconcileAgreesThenFindsAStrayCharge(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	ctx := context.Background()
+
+	kept := h.wait(h.book("alice", "show-1", 2, "tok_ok"))
+	cancelled := h.wait(h.book("bob", "show-1", 3, "tok_ok"))
+	declined := h.wait(h.book("bob", "show-1", 1, "tok_declined"))
+	blocked := h.wait(h.book("mallory", "show-1", 1, "tok_ok"))
+	rec, err := h.c.Cancel(ctx, cancelled.BookingRef, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel := h.wait(rec)
+	for v, want := range map[*projections.SagaView]string{&kept: "completed", &cancelled: "completed", &declined: "compensated",
+		&blocked: "compensated", &cancel: "completed"} {
+		if v.Status != want {
+			t.Fatalf("saga %s (%s) is %s, want %s: %s", v.SagaID, v.Definition, v.Status, want, v.Reason)
+		}
+	}
+
+	rep, err := h.c.Reconcile(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 {
+		t.Fatalf("findings on a consistent system: %+v", rep.Findings)
+	}
+	amount := func(v projections.SagaView) int64 {
+		var d events.BookingData
+		if err := json.Unmarshal(v.Data, &d); err != nil || d.AmountCents <= 0 {
+			t.Fatalf("saga %s data %s: no amount (%v)", v.SagaID, v.Data, err)
+		}
+		return d.AmountCents
+	}
+	net := amount(kept) // the only completed booking not cancelled
+	want := projections.Summary{
+		Sagas:     map[string]int{"completed": 3, "compensated": 2},
+		SeatsHeld: map[string]int{"show-1": 2},
+		Charges:   2, ChargedCents: net + amount(cancelled),
+		Refunds: 1, RefundedCents: amount(cancelled),
+		NetCents: net,
+		// A confirmation for each completed booking, and the cancellation.
+		NotificationsDelivered: 3,
+	}
+	if !reflect.DeepEqual(rep.Summary, want) {
+		t.Errorf("summary\n%+v\nwant\n%+v", rep.Summary, want)
+	}
+	if s := h.seats("show-1"); s.Held != rep.Summary.SeatsHeld["show-1"] {
+		t.Errorf("reconcile counts %d seats of show-1 held, the inventory %d", rep.Summary.SeatsHeld["show-1"], s.Held)
+	}
+
+	// A charge no saga asked for, written straight to the payment log.
+	pub, err := bus.NewPublisher(h.cfg, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	stray := events.PaymentV1{Handled: events.Handled{CommandID: "stray-command", Outcome: events.OutcomeSucceeded},
+		BookingRef: "BK-STRAY", UserID: "alice", ChargeID: "ch-stray", AmountCents: 1999}
+	e, err := events.New("stray-charge", events.PaymentCharged, stray, events.Trace{CorrelationID: "BK-STRAY", Actor: "alice"}, "BK-STRAY", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(h.cfg.Topic(events.DomainTopic(events.ServicePayment)), events.ToMessage(e)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = h.c.Reconcile(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 1 {
+		t.Fatalf("findings %+v, want the stray charge only", rep.Findings)
+	}
+	if f := rep.Findings[0]; f.Kind != projections.KindChargeWithoutBooking || f.BookingRef != "BK-STRAY" || f.SagaID != "" {
+		t.Errorf("finding %+v, want %s for BK-STRAY", f, projections.KindChargeWithoutBooking)
+	}
+	if rep.Summary.NetCents != net+1999 {
+		t.Errorf("net %d after the stray charge, want %d", rep.Summary.NetCents, net+1999)
+	}
+}
