@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
@@ -150,6 +151,9 @@ func (c *Client) start(ctx context.Context, def, key, ref, actor string, data ev
 		return Receipt{}, err
 	}
 	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), events.ToMessage(e)); err != nil {
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			return Receipt{}, fmt.Errorf("post %s request: topic %s does not exist: start the system (`saga up`) first", def, c.cfg.Topic(events.TopicRequests))
+		}
 		return Receipt{}, fmt.Errorf("post %s request: %w", def, err)
 	}
 	return Receipt{SagaID: sagaID, BookingRef: ref}, nil

@@ -26,6 +26,9 @@ type Config struct {
 	Now func() time.Time
 	// Definitions are the sagas it runs; the shipped ones by default.
 	Definitions saga.Definitions
+	// Decorate, when set, wraps the publisher (tests use it to duplicate
+	// and reorder what is sent).
+	Decorate message.PublisherDecorator
 }
 
 func (c *Config) setDefaults() {
@@ -77,6 +80,11 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		return fmt.Errorf("orchestrator publisher: %w", err)
 	}
 	defer pub.Close()
+	if o.cfg.Decorate != nil {
+		if pub, err = o.cfg.Decorate(pub); err != nil {
+			return err
+		}
+	}
 	o.pub = pub
 	go o.tickLoop(ctx)
 	return bus.Group{

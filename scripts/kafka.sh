@@ -3,6 +3,9 @@
 #
 #   scripts/kafka.sh up [--nodes N]   start a fresh cluster (default 1 node)
 #   scripts/kafka.sh down             stop it and delete its state
+#   scripts/kafka.sh restart          stop the nodes (SIGTERM) and start them
+#                                     again on the same state: same cluster,
+#                                     same topics and data, nothing formatted
 #   scripts/kafka.sh status           show nodes; exit 1 unless all run
 #   scripts/kafka.sh libs             fetch the jars if missing; print their
 #                                     directory (and nothing else) on stdout
@@ -366,6 +369,37 @@ cmd_down() {
   log "stopped; removed $STATE"
 }
 
+# Stop every node the way `down` does (SIGTERM, SIGKILL after STOP_TIMEOUT)
+# and start them again on the same state dir: same cluster id, topics,
+# records and committed offsets. Nothing is formatted or deleted. Nodes that
+# were already stopped (crashed) are started too.
+cmd_restart() {
+  local n i dir
+  n=$(state_nodes)
+  ((n > 0)) || die "nothing to restart: no cluster state in $STATE (run 'scripts/kafka.sh up' first)"
+  [[ -f "$LIBS/.complete" ]] || die "Kafka $KAFKA_VERSION jars missing in $LIBS (state from another version?)"
+  for ((i = 1; i <= n; i++)); do
+    [[ -f "$(node_dir "$i")/server.properties" && -f "$(node_dir "$i")/data/meta.properties" ]] ||
+      die "node $i has no formatted storage in $(node_dir "$i"); run 'scripts/kafka.sh down' and 'up' instead"
+  done
+  stop_nodes
+  for ((i = 1; i <= n; i++)); do
+    port_open "$(broker_port "$i")" && die "port $(broker_port "$i") is still in use after stopping node $i"
+    port_open "$(controller_port "$i")" && die "port $(controller_port "$i") is still in use after stopping node $i"
+  done
+  for ((i = 1; i <= n; i++)); do
+    dir=$(node_dir "$i")
+    # Keep the previous run's log; wait_ready must only see the new one.
+    [[ -f "$dir/kafka.log" ]] && mv -f "$dir/kafka.log" "$dir/kafka.log.1"
+    # A stale pid file would read as "exited during startup".
+    rm -f "$dir/kafka.pid"
+    start_node "$i"
+  done
+  wait_ready "$n"
+  log "Apache Kafka $(cat "$STATE/version" 2>/dev/null) restarted ($n node(s), KRaft cluster $(cat "$STATE/cluster-id" 2>/dev/null)) on the same state"
+  log "bootstrap: $(bootstrap "$n")"
+}
+
 cmd_status() {
   local n i pid up=0
   n=$(state_nodes)
@@ -394,7 +428,8 @@ cmd_libs() {
 case "${1:-}" in
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down ;;
+  restart) shift; cmd_restart ;;
   status) shift; cmd_status ;;
   libs) shift; cmd_libs ;;
-  *) echo "usage: $0 up [--nodes N] | down | status | libs" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--nodes N] | down | restart | status | libs" >&2; exit 2 ;;
 esac

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/sagaflow/saga/bus"
@@ -60,6 +61,8 @@ type Config struct {
 	Timings flows.Timings
 	// Parts to run, by name; all of them when empty.
 	Parts []string
+	// Decorate, when set, wraps every part's publisher (for tests).
+	Decorate message.PublisherDecorator
 }
 
 // Parts returns the orchestrator and the participants, each ready to run.
@@ -73,7 +76,7 @@ func Parts(c Config) ([]Part, error) {
 	if err != nil {
 		return nil, err
 	}
-	orch, err := orchestrator.New(orchestrator.Config{Bus: cfg, Log: log, Definitions: defs})
+	orch, err := orchestrator.New(orchestrator.Config{Bus: cfg, Log: log, Definitions: defs, Decorate: c.Decorate})
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +88,7 @@ func Parts(c Config) ([]Part, error) {
 		func() participant.Service { return notification.New() },
 	}
 	for _, newService := range services {
-		rt, err := participant.New(participant.Config{Bus: cfg, Log: log, New: newService})
+		rt, err := participant.New(participant.Config{Bus: cfg, Log: log, New: newService, Decorate: c.Decorate})
 		if err != nil {
 			return nil, err
 		}

@@ -26,6 +26,9 @@ const DefaultListen = "127.0.0.1:9192"
 // embedded broker of `saga up` or `saga broker` listens.
 const addrFile = "broker.addr"
 
+// envNamespace names the environment variable of the hidden --namespace.
+const envNamespace = "SAGA_NAMESPACE"
+
 // globals are the flags every command shares.
 type globals struct {
 	brokers   string
@@ -34,6 +37,9 @@ type globals struct {
 	logFormat string
 	logLevel  string
 	clientID  string
+	// namespace prefixes every topic and consumer group (hidden: for tests
+	// that share one cluster, e.g. the chaos test).
+	namespace string
 
 	// Connection settings; see config.go for how flags, environment and
 	// the config file combine.
@@ -84,6 +90,8 @@ func newRootWith(g *globals) *cobra.Command {
 	f.StringVar(&g.saslMechanism, "sasl-mechanism", "", "SASL mechanism: SCRAM-SHA-512 (default with a user), SCRAM-SHA-256 or PLAIN (default $"+envSASLMechanism+")")
 	f.StringVar(&g.saslUser, "sasl-user", "", "SASL user; turns authentication on (default $"+envSASLUser+")")
 	f.StringVar(&g.saslPassword, "sasl-password", "", "SASL password; prefer $"+envSASLPassword+" or the config file, which other users cannot see in ps")
+	f.StringVar(&g.namespace, "namespace", "", "prefix of every topic and consumer group name, so several systems can share one cluster (default $"+envNamespace+")")
+	_ = f.MarkHidden("namespace")
 	g.flags = f
 	root.AddCommand(newUp(g), newBroker(g), newBook(g), newCancel(g), newInspect(g), newList(g), newReplay(g), newRetry(g))
 	root.AddCommand(newDLQ(g), newReconcile(g))
@@ -102,6 +110,7 @@ func (g *globals) validate() error {
 		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", g.logLevel))
 	}
 	conn, err := g.resolveConnection()
+	conn.Namespace = first(g.flag("namespace", g.namespace), g.env(envNamespace))
 	if err == nil {
 		err = checkConnection(conn)
 	}

@@ -27,6 +27,9 @@ type Config struct {
 	New func() Service
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Decorate, when set, wraps the publisher (tests use it to duplicate
+	// and reorder what is sent).
+	Decorate message.PublisherDecorator
 }
 
 // Runtime runs one participant service against Kafka. Several processes of
@@ -77,6 +80,11 @@ func (r *Runtime) Run(ctx context.Context) error {
 		return fmt.Errorf("%s publisher: %w", r.name, err)
 	}
 	defer pub.Close()
+	if r.cfg.Decorate != nil {
+		if pub, err = r.cfg.Decorate(pub); err != nil {
+			return err
+		}
+	}
 	r.pub = pub
 	return bus.Group{
 		Name:       r.name,
