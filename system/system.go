@@ -42,9 +42,42 @@ func Topics() []bus.TopicSpec {
 	return specs
 }
 
-// Provision creates the topics that are missing.
+// Provision creates the topics that are missing, and checks that the
+// topics read together are partitioned alike.
 func Provision(ctx context.Context, cfg bus.Config) error {
-	return bus.Provision(ctx, cfg, Topics())
+	if err := bus.Provision(ctx, cfg, Topics()); err != nil {
+		return err
+	}
+	return checkCopartitioned(ctx, cfg)
+}
+
+// checkCopartitioned refuses topics that were created by hand with
+// different partition counts: a saga's request, replies and log, and a
+// service's commands and log, must land on the same partition number, or
+// the process that owns a partition would not find the state it needs.
+func checkCopartitioned(ctx context.Context, cfg bus.Config) error {
+	groups := [][]string{{events.TopicRequests, events.TopicReplies, events.TopicSagaLog}}
+	for _, s := range events.Services() {
+		groups = append(groups, []string{events.CommandTopic(s), events.DomainTopic(s)})
+	}
+	var errs []error
+	for _, g := range groups {
+		counts := make([]int32, len(g))
+		for i, t := range g {
+			n, err := bus.PartitionCount(ctx, cfg, cfg.Topic(t))
+			if err != nil {
+				return err
+			}
+			counts[i] = n
+		}
+		for i := range counts {
+			if counts[i] != counts[0] {
+				errs = append(errs, fmt.Errorf("topics %v must have the same number of partitions, have %v", g, counts))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Part is one component that runs until its context ends.

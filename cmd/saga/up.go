@@ -16,6 +16,7 @@ import (
 
 func newUp(g *globals) *cobra.Command {
 	var listen, parts string
+	var topics topicFlags
 	timings := flows.DefaultTimings()
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -23,7 +24,7 @@ func newUp(g *globals) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, log := cmd.Context(), g.logger()
-			cfg := g.connection()
+			cfg := topics.apply(g.connection())
 			if len(cfg.Brokers) == 0 {
 				emb, err := startEmbedded(g.dataDir, listen)
 				if err != nil {
@@ -50,6 +51,7 @@ func newUp(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address of the embedded broker")
+	topics.register(cmd)
 	cmd.Flags().DurationVar(&timings.StepTimeout, "step-timeout", timings.StepTimeout, "deadline of one attempt of a saga step")
 	cmd.Flags().StringVar(&parts, "parts", "", "run only these parts, comma separated: orchestrator,user,booking,payment,notification")
 	return cmd
@@ -57,6 +59,7 @@ func newUp(g *globals) *cobra.Command {
 
 func newBroker(g *globals) *cobra.Command {
 	var listen string
+	var topics topicFlags
 	cmd := &cobra.Command{
 		Use:   "broker",
 		Short: "Run only the embedded Kafka-protocol broker, for separate processes and Kafka tools",
@@ -67,7 +70,8 @@ func newBroker(g *globals) *cobra.Command {
 				return err
 			}
 			defer emb.Close()
-			cfg := bus.Config{Brokers: emb.Addrs(), ClientID: g.clientID}
+			cfg := topics.apply(g.connection())
+			cfg.Brokers = emb.Addrs()
 			if err := system.Provision(cmd.Context(), cfg); err != nil {
 				return err
 			}
@@ -78,7 +82,24 @@ func newBroker(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address to listen on")
+	topics.register(cmd)
 	return cmd
+}
+
+// topicFlags size the topics a command creates when they are missing.
+type topicFlags struct {
+	partitions  int32
+	replication int16
+}
+
+func (t *topicFlags) register(cmd *cobra.Command) {
+	cmd.Flags().Int32Var(&t.partitions, "partitions", bus.DefaultPartitions, "partitions of each topic created at start (the saga topics must all have the same count)")
+	cmd.Flags().Int16Var(&t.replication, "replication-factor", 0, "replicas of each topic created at start (0: min(3, brokers))")
+}
+
+func (t topicFlags) apply(cfg bus.Config) bus.Config {
+	cfg.Partitions, cfg.ReplicationFactor = t.partitions, t.replication
+	return cfg
 }
 
 // startEmbedded starts the broker and records its address for the other
