@@ -40,6 +40,28 @@ func (p CommandV1) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Booking reads the saga data a command carries. Anything a participant
+// cannot read is malformed, since no retry will make it readable.
+func (p CommandV1) Booking() (BookingData, error) {
+	var d BookingData
+	if err := p.Validate(); err != nil {
+		return d, Malformed("command: %v", err)
+	}
+	if err := json.Unmarshal(p.Data, &d); err != nil {
+		return d, Malformed("command data: %v", err)
+	}
+	return d, nil
+}
+
+// MustJSON encodes a reply struct; plain structs cannot fail to encode.
+func MustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode reply: %v", err))
+	}
+	return b
+}
+
 // BookingData is the saga data of the booking definitions: the request and
 // what the steps add to it. Participants read the fields they need.
 type BookingData struct {

@@ -5,9 +5,6 @@
 package booking
 
 import (
-	"encoding/json"
-	"fmt"
-
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/catalog"
 )
@@ -91,26 +88,4 @@ func (s *Service) Reservation(ref string) (Reservation, bool) {
 // amountReply is what a reservation adds to the saga data.
 type amountReply struct {
 	AmountCents int64 `json:"amount_cents"`
-}
-
-// mustJSON encodes a reply struct; plain structs cannot fail to encode.
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("encode reply: %v", err))
-	}
-	return b
-}
-
-// decodeData reads the saga data a command carries; anything the service
-// cannot read is malformed, since no retry will make it readable.
-func decodeData(p events.CommandV1) (events.BookingData, error) {
-	var d events.BookingData
-	if err := p.Validate(); err != nil {
-		return d, events.Malformed("command: %v", err)
-	}
-	if err := json.Unmarshal(p.Data, &d); err != nil {
-		return d, events.Malformed("command data: %v", err)
-	}
-	return d, nil
 }

@@ -24,7 +24,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	default:
 		return events.Envelope{}, false, events.Malformed("booking service does not handle %q", cmd.Type)
 	}
-	d, err := decodeData(p)
+	d, err := p.Booking()
 	if err != nil {
 		return events.Envelope{}, false, err
 	}
@@ -67,7 +67,7 @@ func (s *Service) reserve(d events.BookingData) (string, events.SeatsV1) {
 	r, ok := s.reservations[d.BookingRef]
 	switch {
 	case ok && r.Status.holds():
-		return events.SeatsReserved, held(r, events.Handled{Outcome: events.OutcomeSucceeded, Reply: mustJSON(amountReply{r.AmountCents})})
+		return events.SeatsReserved, held(r, events.Handled{Outcome: events.OutcomeSucceeded, Reply: events.MustJSON(amountReply{r.AmountCents})})
 	case ok && r.Status == Released:
 		return events.SeatsRejected, refused(d.Seats, "booking already released")
 	}
@@ -80,7 +80,7 @@ func (s *Service) reserve(d events.BookingData) (string, events.SeatsV1) {
 	}
 	amount := int64(d.Seats) * sh.price
 	return events.SeatsReserved, events.SeatsV1{
-		Handled:     events.Handled{Outcome: events.OutcomeSucceeded, Reply: mustJSON(amountReply{amount})},
+		Handled:     events.Handled{Outcome: events.OutcomeSucceeded, Reply: events.MustJSON(amountReply{amount})},
 		Seats:       d.Seats,
 		AmountCents: amount,
 	}

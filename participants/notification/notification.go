@@ -8,7 +8,6 @@
 package notification
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -72,7 +71,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	if cmd.Type != events.SendNotification {
 		return events.Envelope{}, false, events.Malformed("notification service does not handle %q", cmd.Type)
 	}
-	d, err := decodeData(p)
+	d, err := p.Booking()
 	if err != nil {
 		return events.Envelope{}, false, err
 	}
@@ -147,17 +146,4 @@ func purposeOf(p events.NotificationSentV1) purpose {
 		return purpose{p.BookingRef, p.Message}
 	}
 	return purpose{p.BookingRef, p.Step}
-}
-
-// decodeData reads the saga data a command carries; anything the service
-// cannot read is malformed, since no retry will make it readable.
-func decodeData(p events.CommandV1) (events.BookingData, error) {
-	var d events.BookingData
-	if err := p.Validate(); err != nil {
-		return d, events.Malformed("command: %v", err)
-	}
-	if err := json.Unmarshal(p.Data, &d); err != nil {
-		return d, events.Malformed("command data: %v", err)
-	}
-	return d, nil
 }

@@ -10,7 +10,6 @@
 package payment
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -104,7 +103,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	if cmd.Type != events.ChargePayment && cmd.Type != events.RefundPayment {
 		return events.Envelope{}, false, events.Malformed("payment service does not handle %q", cmd.Type)
 	}
-	d, err := decodeData(p)
+	d, err := p.Booking()
 	if err != nil {
 		return events.Envelope{}, false, err
 	}
@@ -172,7 +171,7 @@ func (s *Service) refund(d events.BookingData, attempt int) (string, events.Paym
 	}
 	amount := pay.ChargedCents // what the first refund returned, or will
 	return events.PaymentRefunded, events.PaymentV1{
-		Handled:     events.Handled{Outcome: events.OutcomeSucceeded, Reply: mustJSON(refundReply{amount})},
+		Handled:     events.Handled{Outcome: events.OutcomeSucceeded, Reply: events.MustJSON(refundReply{amount})},
 		ChargeID:    pay.ChargeID,
 		AmountCents: amount,
 	}
@@ -180,33 +179,11 @@ func (s *Service) refund(d events.BookingData, attempt int) (string, events.Paym
 
 func charged(id string, amount int64, token string) events.PaymentV1 {
 	return events.PaymentV1{
-		Handled:  events.Handled{Outcome: events.OutcomeSucceeded, Reply: mustJSON(chargeReply{id, amount, token})},
+		Handled:  events.Handled{Outcome: events.OutcomeSucceeded, Reply: events.MustJSON(chargeReply{id, amount, token})},
 		ChargeID: id, AmountCents: amount,
 	}
 }
 
 func declined(reason string) events.PaymentV1 {
 	return events.PaymentV1{Handled: events.Handled{Outcome: events.OutcomeFailed, Reason: reason}}
-}
-
-// mustJSON encodes a reply struct; plain structs cannot fail to encode.
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("encode reply: %v", err))
-	}
-	return b
-}
-
-// decodeData reads the saga data a command carries; anything the service
-// cannot read is malformed, since no retry will make it readable.
-func decodeData(p events.CommandV1) (events.BookingData, error) {
-	var d events.BookingData
-	if err := p.Validate(); err != nil {
-		return d, events.Malformed("command: %v", err)
-	}
-	if err := json.Unmarshal(p.Data, &d); err != nil {
-		return d, events.Malformed("command data: %v", err)
-	}
-	return d, nil
 }

@@ -4,7 +4,6 @@
 package user
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -36,7 +35,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	if cmd.Type != events.VerifyUser {
 		return events.Envelope{}, false, events.Malformed("user service does not handle %q", cmd.Type)
 	}
-	d, err := decodeData(p)
+	d, err := p.Booking()
 	if err != nil {
 		return events.Envelope{}, false, err
 	}
@@ -81,17 +80,4 @@ func (s *Service) Apply(e events.Envelope) error {
 func (s *Service) Verified(userID string) bool {
 	u, ok := s.users[userID]
 	return ok && !u.Blocked
-}
-
-// decodeData reads the saga data a command carries; anything the service
-// cannot read is malformed, since no retry will make it readable.
-func decodeData(p events.CommandV1) (events.BookingData, error) {
-	var d events.BookingData
-	if err := p.Validate(); err != nil {
-		return d, events.Malformed("command: %v", err)
-	}
-	if err := json.Unmarshal(p.Data, &d); err != nil {
-		return d, events.Malformed("command data: %v", err)
-	}
-	return d, nil
 }
