@@ -102,6 +102,9 @@ type NotificationSentV1 struct {
 	// and step, however often the step is retried.
 	Step    string `json:"step,omitempty"`
 	Message string `json:"message"`
+	// Channel says how the user was told; added in version 2 (version 1
+	// records are upcast to "email").
+	Channel string `json:"channel,omitempty"`
 }
 
 func (p NotificationSentV1) Validate() error {

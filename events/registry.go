@@ -69,7 +69,8 @@ var kinds = map[string]kind{
 	PaymentCharged:   kindOf[PaymentV1](1, nil),
 	PaymentDeclined:  kindOf[PaymentV1](1, nil),
 	PaymentRefunded:  kindOf[PaymentV1](1, nil),
-	NotificationSent: kindOf[NotificationSentV1](1, nil),
+	// Version 2 added the channel; version 1 records were all e-mail.
+	NotificationSent: kindOf[NotificationSentV2](2, map[int]Upcaster{1: upcastNotificationSentV1}),
 }
 
 // CurrentVersion is the schema version new messages of typ are written in.

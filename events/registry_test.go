@@ -133,7 +133,7 @@ func TestCheckNewerVersion(t *testing.T) {
 	}
 }
 
-// No type has a version 2 yet, so nothing below 1 can be upcast either:
+// Versions start at 1, so nothing below 1 can be upcast:
 // a hand-built envelope with version 0 is malformed, not processed.
 func TestCheckVersionBelowOne(t *testing.T) {
 	for _, v := range []int{0, -1} {

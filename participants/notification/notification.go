@@ -90,7 +90,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	msg := Message(d, p.Step == StepNotifyCancelled || p.Compensation)
 	out := events.NotificationSentV1{
 		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
-		BookingRef: d.BookingRef, UserID: d.UserID, Step: p.Step, Message: msg,
+		BookingRef: d.BookingRef, UserID: d.UserID, Step: p.Step, Message: msg, Channel: events.NotificationChannelEmail,
 	}
 	if bounces(d.UserID, p.Attempt) && !s.delivered[purposeOf(out)] {
 		out.Outcome, out.Reason = events.OutcomeRetryable, ReasonBounced
