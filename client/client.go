@@ -63,19 +63,33 @@ type BookRequest struct {
 	Actor string
 }
 
-// Validate checks the request against its shape and the catalogue, so a
-// mistake is reported before anything is posted.
+// Validate checks the request against its shape and the users, so a
+// mistake is reported before anything is posted; Book also checks that
+// the show is on sale, which needs the logs.
 func (r BookRequest) Validate() error {
 	d := events.BookingData{UserID: r.UserID, ShowID: r.ShowID, Seats: r.Seats, PaymentToken: r.PaymentToken}
 	errs := []error{d.ValidateBooking()}
 	if _, ok := catalog.Users()[r.UserID]; r.UserID != "" && !ok {
 		errs = append(errs, fmt.Errorf("unknown user %q", r.UserID))
 	}
-	if _, ok := catalog.Shows()[r.ShowID]; r.ShowID != "" && !ok {
-		errs = append(errs, fmt.Errorf("unknown show %q", r.ShowID))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// checkShow makes sure a show is on sale: a demo show always is; another
+// one must have been added (saga shows add).
+func (c *Client) checkShow(ctx context.Context, id string) error {
+	if _, ok := catalog.Shows()[id]; ok {
+		return nil
+	}
+	shows, err := c.Shows(ctx)
+	if err != nil {
+		return err
+	}
+	if _, ok := shows.Get(id); !ok {
+		return fmt.Errorf("%w: unknown show %q", ErrInvalid, id)
 	}
 	return nil
 }
@@ -93,6 +107,9 @@ type Receipt struct {
 // reference at once; the saga runs asynchronously (see Wait).
 func (c *Client) Book(ctx context.Context, r BookRequest) (Receipt, error) {
 	if err := r.Validate(); err != nil {
+		return Receipt{}, err
+	}
+	if err := c.checkShow(ctx, r.ShowID); err != nil {
 		return Receipt{}, err
 	}
 	if r.IdempotencyKey == "" {
@@ -138,7 +155,7 @@ func (c *Client) Cancel(ctx context.Context, bookingRef, actor string) (Receipt,
 	return c.start(ctx, flows.CancelBooking, "cancel:"+bookingRef, bookingRef, actor, data)
 }
 
-func (c *Client) start(ctx context.Context, def, key, ref, actor string, data events.BookingData) (Receipt, error) {
+func (c *Client) start(ctx context.Context, def, key, ref, actor string, data any) (Receipt, error) {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return Receipt{}, err
@@ -164,6 +181,38 @@ func (c *Client) Sagas(ctx context.Context) (*projections.Sagas, error) {
 	p := projections.NewSagas(flows.All())
 	err := c.readChecked(ctx, events.TopicSagaLog, func(e events.Envelope, _ bus.Record) { p.Add(e) })
 	return p, err
+}
+
+// Shows folds the booking log into the shows on sale.
+func (c *Client) Shows(ctx context.Context) (*projections.Shows, error) {
+	shows := projections.NewShows()
+	err := c.readChecked(ctx, events.DomainTopic(events.ServiceBooking), func(e events.Envelope, _ bus.Record) { shows.Add(e) })
+	return shows, err
+}
+
+// AddShow posts an add-show saga; the show id is its idempotency key, so
+// adding the same show twice lists it once.
+func (c *Client) AddShow(ctx context.Context, d events.ShowData, actor string) (Receipt, error) {
+	if err := d.Validate(); err != nil {
+		return Receipt{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if actor == "" {
+		actor = "operator"
+	}
+	return c.start(ctx, flows.AddShow, "show:"+d.ShowID, d.ShowID, actor, d)
+}
+
+// SeedShows publishes the demo catalogue as add-show sagas. It is safe to
+// call at every start: each show's saga is started once.
+func (c *Client) SeedShows(ctx context.Context) error {
+	for _, s := range catalog.Shows() {
+		d := events.ShowData{ShowID: s.ID, Title: s.Title, Venue: s.Venue, City: s.City, State: s.State,
+			Country: s.Country, Capacity: s.Capacity, PriceCents: s.PriceCents}
+		if _, err := c.start(ctx, flows.AddShow, "seed:"+s.ID, s.ID, "system", d); err != nil {
+			return fmt.Errorf("seed show %s: %w", s.ID, err)
+		}
+	}
+	return nil
 }
 
 // Inventory folds the booking log into seats per show.

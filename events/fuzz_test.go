@@ -33,6 +33,8 @@ func init() {
 	decoderOf[events.SeatsV1](events.SeatsReserved, events.SeatsRejected, events.SeatsReleased, events.BookingConfirmed)
 	decoderOf[events.PaymentV1](events.PaymentCharged, events.PaymentDeclined, events.PaymentRefunded)
 	decoderOf[events.NotificationSentV1](events.NotificationSent)
+	decoderOf[events.CommandV1](events.AddShow)
+	decoderOf[events.ShowAddedV1](events.ShowAdded)
 }
 
 func TestDecodersCoverRegistry(t *testing.T) {

@@ -59,6 +59,7 @@ var kinds = map[string]kind{
 	ChargePayment:    kindOf[CommandV1](1, nil),
 	RefundPayment:    kindOf[CommandV1](1, nil),
 	SendNotification: kindOf[CommandV1](1, nil),
+	AddShow:          kindOf[CommandV1](1, nil),
 
 	UserVerified:     kindOf[UserCheckedV1](1, nil),
 	UserRejected:     kindOf[UserCheckedV1](1, nil),
@@ -66,6 +67,7 @@ var kinds = map[string]kind{
 	SeatsRejected:    kindOf[SeatsV1](1, nil),
 	SeatsReleased:    kindOf[SeatsV1](1, nil),
 	BookingConfirmed: kindOf[SeatsV1](1, nil),
+	ShowAdded:        kindOf[ShowAddedV1](1, nil),
 	PaymentCharged:   kindOf[PaymentV1](1, nil),
 	PaymentDeclined:  kindOf[PaymentV1](1, nil),
 	PaymentRefunded:  kindOf[PaymentV1](1, nil),

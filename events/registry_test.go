@@ -36,6 +36,8 @@ var validPayloads = map[string]string{
 	events.ChargePayment:    `{"step":"ChargePayment","attempt":1,"data":{"payment_token":"tok"}}`,
 	events.RefundPayment:    `{"step":"ChargePayment","attempt":1,"compensation":true,"data":{"charge_id":"ch1"}}`,
 	events.SendNotification: `{"step":"SendNotification","attempt":1,"data":{}}`,
+	events.AddShow:          `{"step":"AddShow","attempt":1,"data":{"show_id":"s9"}}`,
+	events.ShowAdded:        `{"command_id":"c1","outcome":"succeeded","show_id":"s9","title":"T","venue":"V","country":"US","capacity":5,"price_cents":100}`,
 
 	events.UserVerified:     `{"command_id":"c1","outcome":"succeeded","user_id":"u1"}`,
 	events.UserRejected:     `{"command_id":"c1","outcome":"failed","reason":"banned","user_id":"u1"}`,
@@ -59,6 +61,7 @@ var allTypes = []string{
 	events.ChargePayment, events.RefundPayment, events.SendNotification,
 	events.UserVerified, events.UserRejected, events.SeatsReserved, events.SeatsRejected, events.SeatsReleased,
 	events.BookingConfirmed, events.PaymentCharged, events.PaymentDeclined, events.PaymentRefunded, events.NotificationSent,
+	events.AddShow, events.ShowAdded,
 }
 
 func env(typ string, version int, payload string) events.Envelope {

@@ -37,6 +37,14 @@ func NewInventory(shows map[string]catalog.Show) *Inventory {
 
 // Add folds one checked booking event.
 func (inv *Inventory) Add(e events.Envelope) {
+	if e.Type == events.ShowAdded {
+		if p, err := events.Decode[events.ShowAddedV1](e); err == nil && p.Outcome == events.OutcomeSucceeded {
+			if _, listed := inv.capacity[p.ShowID]; !listed {
+				inv.capacity[p.ShowID] = p.Capacity
+			}
+		}
+		return
+	}
 	p, err := events.Decode[events.SeatsV1](e)
 	if err != nil || p.Outcome != events.OutcomeSucceeded {
 		return

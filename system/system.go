@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator"
 	"github.com/sagaflow/saga/orchestrator/flows"
@@ -96,6 +97,9 @@ type Config struct {
 	Parts []string
 	// Decorate, when set, wraps every part's publisher (for tests).
 	Decorate message.PublisherDecorator
+	// SeedShows publishes the demo catalogue as add-show sagas at start
+	// (each at most once, whatever the number of starts).
+	SeedShows bool
 }
 
 // Parts returns the orchestrator and the participants, each ready to run.
@@ -138,6 +142,11 @@ func Run(ctx context.Context, c Config) error {
 			return nil // stopped while starting
 		}
 		return err
+	}
+	if c.SeedShows {
+		if err := seedShows(ctx, c.Bus); err != nil {
+			return err
+		}
 	}
 	parts, err := Parts(c)
 	if err != nil {
@@ -190,4 +199,13 @@ func collect(ch <-chan error) []error {
 		out = append(out, err)
 	}
 	return out
+}
+
+func seedShows(ctx context.Context, cfg bus.Config) error {
+	c, err := client.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.SeedShows(ctx)
 }

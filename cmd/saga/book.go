@@ -41,6 +41,9 @@ func newBook(g *globals) *cobra.Command {
 			}
 			defer c.Close()
 			rec, err := c.Book(cmd.Context(), r)
+			if errors.Is(err, client.ErrInvalid) {
+				return usageError{err}
+			}
 			if err != nil {
 				return err
 			}

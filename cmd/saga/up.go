@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -42,7 +43,7 @@ func newUp(g *globals) *cobra.Command {
 				names = strings.Split(parts, ",")
 			}
 			log.Info().Strs("brokers", cfg.Brokers).Msg("saga system starting")
-			err := system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings})
+			err := system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings, SeedShows: seeds(names)})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")
 				return nil
@@ -125,4 +126,10 @@ func ctxErr(ctx context.Context, err error) error {
 		return nil
 	}
 	return err
+}
+
+// seeds tells whether a process seeds the demo catalogue: one that runs the
+// orchestrator, which is what turns the seeding requests into shows.
+func seeds(parts []string) bool {
+	return len(parts) == 0 || slices.Contains(parts, "orchestrator")
 }

@@ -14,6 +14,7 @@ import (
 const (
 	BookTicket    = "book-ticket"
 	CancelBooking = "cancel-booking"
+	AddShow       = "add-show"
 )
 
 // Timings are the deadlines and retry policies of the shipped definitions.
@@ -87,7 +88,26 @@ func All() saga.Definitions {
 
 // AllWith returns every shipped definition with the given timings.
 func AllWith(t Timings) (saga.Definitions, error) {
-	return saga.NewDefinitions(BookTicketWith(t), CancelBookingWith(t))
+	return saga.NewDefinitions(BookTicketWith(t), CancelBookingWith(t), AddShowWith(t))
+}
+
+// AddShowWith lists a new show: one step, at the booking service, which
+// owns the seats. Nothing to undo: a show that cannot be listed is refused.
+func AddShowWith(t Timings) saga.Definition {
+	return saga.Definition{
+		Name: AddShow,
+		Steps: []saga.Step{
+			{Name: "AddShow", Service: events.ServiceBooking, Command: events.AddShow, KeyField: "show_id", Timeout: t.StepTimeout, Retry: t.StepRetry},
+		},
+		CompensationRetry: t.CompensationRetry,
+		ValidateData: func(raw json.RawMessage) error {
+			var d events.ShowData
+			if err := json.Unmarshal(raw, &d); err != nil {
+				return err
+			}
+			return d.Validate()
+		},
+	}
 }
 
 func validate(check func(events.BookingData) error) func(json.RawMessage) error {

@@ -15,10 +15,10 @@ import (
 
 func TestAllShipsValidDefinitions(t *testing.T) {
 	defs := flows.All()
-	if len(defs) != 2 {
+	if len(defs) != 3 {
 		t.Fatalf("All() has %d definitions", len(defs))
 	}
-	for _, name := range []string{flows.BookTicket, flows.CancelBooking} {
+	for _, name := range []string{flows.BookTicket, flows.CancelBooking, flows.AddShow} {
 		d, ok := defs[name]
 		if !ok {
 			t.Fatalf("All() lacks %s", name)

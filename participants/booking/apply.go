@@ -12,6 +12,8 @@ import (
 func (s *Service) Apply(e events.Envelope) error {
 	switch e.Type {
 	case events.SeatsReserved, events.SeatsRejected, events.SeatsReleased, events.BookingConfirmed:
+	case events.ShowAdded:
+		return s.applyShow(e)
 	default:
 		return events.Malformed("booking service has no event %q", e.Type)
 	}

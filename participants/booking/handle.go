@@ -15,6 +15,8 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	}
 	var decide func(events.BookingData) (string, events.SeatsV1)
 	switch cmd.Type {
+	case events.AddShow:
+		return s.addShow(cmd, p, now)
 	case events.ReserveSeats:
 		decide = s.reserve
 	case events.ReleaseSeats:

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/events"
+)
+
+func newShows(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "shows", Short: "Add shows and search them by venue"}
+	cmd.AddCommand(newShowsAdd(g), newShowsSearch(g))
+	return cmd
+}
+
+func newShowsAdd(g *globals) *cobra.Command {
+	var d events.ShowData
+	var price float64
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "add",
+		Short: "Put a show on sale: an add-show saga lists it at the booking service",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d.PriceCents = int64(price*100 + 0.5)
+			if err := d.Validate(); err != nil {
+				return usageError{err}
+			}
+			c, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rec, err := c.AddShow(cmd.Context(), d, "")
+			if errors.Is(err, client.ErrInvalid) {
+				return usageError{err}
+			}
+			if err != nil {
+				return err
+			}
+			return printReceipt(cmd.Context(), g, c, rec, wait)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&d.ShowID, "id", "", "show id (no spaces)")
+	f.StringVar(&d.Title, "title", "", "title")
+	f.StringVar(&d.Venue, "venue", "", "venue")
+	f.StringVar(&d.City, "city", "", "city of the venue")
+	f.StringVar(&d.State, "state", "", "state of the venue")
+	f.StringVar(&d.Country, "country", "", "country of the venue, a two-letter code (US)")
+	f.IntVar(&d.Capacity, "capacity", 0, "seats")
+	f.Float64Var(&price, "price", 0, "price of a seat, e.g. 25.00")
+	f.DurationVar(&wait, "wait", 0, "wait up to this long for the show to be listed")
+	return cmd
+}
+
+func newShowsSearch(g *globals) *cobra.Command {
+	var country, state string
+	cmd := &cobra.Command{
+		Use:   "search --country C [--state S]",
+		Short: "Shows on sale in a country (and state), with the seats left",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if country == "" {
+				return usagef("--country is required")
+			}
+			c, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			shows, err := c.Shows(cmd.Context())
+			if err != nil {
+				return err
+			}
+			found := shows.Search(country, state)
+			if g.json() {
+				return printJSON(found)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "SHOW\tTITLE\tVENUE\tCITY\tSTATE\tCOUNTRY\tPRICE\tSEATS LEFT")
+			for _, s := range found {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d.%02d\t%d of %d\n", s.ShowID, s.Title, s.Venue, s.City, s.State,
+					s.Country, s.PriceCents/100, s.PriceCents%100, s.Available, s.Capacity)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&country, "country", "", "two-letter country code of the venue")
+	cmd.Flags().StringVar(&state, "state", "", "state of the venue")
+	return cmd
+}
