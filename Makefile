@@ -40,3 +40,33 @@ clean:
 	rm -rf bin .saga
 
 include scripts/kafka.mk
+
+# Chaos test (chaos/, build tag chaos): every part of the system a process
+# of its own, a thousand bookings, a random process SIGKILLed every few
+# seconds, the broker restarted once; at the end every saga has ended and the
+# logs agree. `make chaos` runs it on the embedded broker, then, when java
+# and mvn are there, on an Apache Kafka of its own (scripts/kafka.sh on
+# ports and a state dir apart from `make kafka-up`, so another cluster on
+# 9092 is left alone; the test restarts it with `scripts/kafka.sh restart`).
+CHAOS_TEST        = $(GO) test -tags chaos -run TestChaos -count=1 -timeout 30m -v ./chaos/
+CHAOS_KAFKA_PORT ?= 9392
+CHAOS_KAFKA_ENV   = KAFKA_STATE=$${TMPDIR:-/tmp}/sagaflow-kafka-chaos KAFKA_PORT=$(CHAOS_KAFKA_PORT) KAFKA_CONTROLLER_PORT=$$(($(CHAOS_KAFKA_PORT) + 20000))
+
+.PHONY: chaos chaos-short
+
+## chaos: the chaos test on the embedded broker, then on Apache Kafka (with java and mvn)
+chaos:
+	@env -u KAFKA_BROKERS $(CHAOS_TEST); embedded=$$?; kafka=skipped; \
+	if command -v java >/dev/null && command -v mvn >/dev/null; then \
+		$(CHAOS_KAFKA_ENV) bash scripts/kafka.sh up || exit 1; \
+		$(CHAOS_KAFKA_ENV) KAFKA_BROKERS=127.0.0.1:$(CHAOS_KAFKA_PORT) $(CHAOS_TEST); kafka=$$?; \
+		$(CHAOS_KAFKA_ENV) bash scripts/kafka.sh down; \
+	else \
+		echo "chaos: java or mvn not found: skipping the run on Apache Kafka"; \
+	fi; \
+	echo "chaos: embedded broker exit $$embedded, Apache Kafka exit $$kafka"; \
+	[ $$embedded = 0 ] && { [ $$kafka = 0 ] || [ $$kafka = skipped ]; }
+
+## chaos-short: the chaos test with 200 bookings, for CI: on KAFKA_BROKERS when set (a scripts/kafka.sh cluster), else on the embedded broker
+chaos-short:
+	CHAOS_BOOKINGS=$${CHAOS_BOOKINGS:-200} $(CHAOS_TEST)

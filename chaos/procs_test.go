@@ -19,6 +19,7 @@ import (
 // starts it again a second later, as systemd or Kubernetes would.
 type proc struct {
 	name string
+	part string // the part of the system it runs, if any
 	bin  string
 	args []string
 	log  string // file that collects stdout and stderr of every run
