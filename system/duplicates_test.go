@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,10 +66,9 @@ func (u *unreliable) Close() error {
 // once, refunded at most once, and the user is told once.
 func TestDuplicatedAndReorderedMessages(t *testing.T) {
 	h := newHarness(t)
-	var seed uint64
+	var seed atomic.Uint64 // the parts start concurrently
 	decorate := func(pub message.Publisher) (message.Publisher, error) {
-		seed++
-		return &unreliable{Publisher: pub, rng: rand.New(rand.NewPCG(seed, 7))}, nil
+		return &unreliable{Publisher: pub, rng: rand.New(rand.NewPCG(seed.Add(1), 7))}, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
