@@ -47,6 +47,9 @@ func New(ctx context.Context, cfg bus.Config) (*Client, error) {
 	return &Client{cfg: cfg, pub: pub, now: time.Now}, nil
 }
 
+// Config is the connection the client uses.
+func (c *Client) Config() bus.Config { return c.cfg }
+
 // Close releases the connection.
 func (c *Client) Close() error { return c.pub.Close() }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/sagaflow/saga/participants/participant"
 	"github.com/sagaflow/saga/participants/payment"
 	"github.com/sagaflow/saga/participants/user"
+	"github.com/sagaflow/saga/readmodel"
 )
 
 // DLQRetention is how long dead letters are kept for an operator to see.
@@ -100,6 +101,9 @@ type Config struct {
 	// SeedShows publishes the demo catalogue as add-show sagas at start
 	// (each at most once, whatever the number of starts).
 	SeedShows bool
+	// ReadModel is the SQLite file the projections part keeps up to date;
+	// without it that part does not run.
+	ReadModel string
 }
 
 // Parts returns the orchestrator and the participants, each ready to run.
@@ -130,6 +134,11 @@ func Parts(c Config) ([]Part, error) {
 			return nil, err
 		}
 		parts = append(parts, Part{Name: rt.Name(), Run: rt.Run})
+	}
+	if c.ReadModel != "" {
+		parts = append(parts, Part{Name: "projections", Run: func(ctx context.Context) error {
+			return runProjections(ctx, c)
+		}})
 	}
 	return parts, nil
 }
@@ -187,7 +196,7 @@ func pick(parts []Part, names []string) ([]Part, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown part %q (want orchestrator, user, booking, payment or notification)", n)
+			return nil, fmt.Errorf("unknown part %q (want orchestrator, user, booking, payment, notification or projections)", n)
 		}
 	}
 	return out, nil
@@ -208,4 +217,19 @@ func seedShows(ctx context.Context, cfg bus.Config) error {
 	}
 	defer c.Close()
 	return c.SeedShows(ctx)
+}
+
+// runProjections keeps the read models up to date with the logs; their
+// offsets live in the same database, so the part needs no consumer group.
+func runProjections(ctx context.Context, c Config) error {
+	db, err := readmodel.Open(c.ReadModel)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log := c.Log.With().Str("service", "projections").Logger()
+	log.Info().Str("db", c.ReadModel).Strs("projections", readmodel.Names()).Msg("projecting the logs into read models")
+	return readmodel.RunWith(ctx, c.Bus, db, readmodel.RunOptions{OnError: func(name string, err error) {
+		log.Warn().Err(err).Str("projection", name).Msg("projection stopped; will retry")
+	}})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/readmodel"
 )
 
 // connect opens a client on the configured brokers; it fails within
@@ -98,6 +99,10 @@ func printReceipt(ctx context.Context, g *globals, c *client.Client, rec client.
 	if wait > 0 {
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		v, err := c.WaitAfter(wctx, rec.SagaID, rec.Seen)
+		if err == nil {
+			// Read your own writes: a list or inspect right after sees it.
+			err = waitReadModel(wctx, g, rec.SagaID, len(v.Events))
+		}
 		cancel()
 		if v.Status != "" {
 			out.Status, out.Reason = v.Status, v.Reason
@@ -119,4 +124,28 @@ func printReceipt(ctx context.Context, g *globals, c *client.Client, rec client.
 		}
 	}
 	return waitErr
+}
+
+// waitReadModel waits until the read model of the data directory, if there
+// is one, holds the saga's first events events.
+func waitReadModel(ctx context.Context, g *globals, sagaID string, events int) error {
+	db, ok, err := openReadModel(g)
+	if err != nil || !ok {
+		return err
+	}
+	defer db.Close()
+	for {
+		v, err := db.Saga(ctx, sagaID)
+		if err == nil && len(v.Events) >= events {
+			return nil
+		}
+		if err != nil && !errors.Is(err, readmodel.ErrNotFound) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

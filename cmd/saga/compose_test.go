@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,7 +58,7 @@ func TestComposeMatchesReadmeAndDefaults(t *testing.T) {
 		t.Error("README does not give the compose command")
 	}
 	port := advertised[strings.LastIndex(advertised, ":")+1:]
-	if !contains(single.Ports, port+":9092") {
+	if !slices.Contains(single.Ports, port+":9092") {
 		t.Errorf("single node publishes %v, want host port %s (advertised %s)", single.Ports, port, advertised)
 	}
 
@@ -79,13 +80,4 @@ func TestComposeMatchesReadmeAndDefaults(t *testing.T) {
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

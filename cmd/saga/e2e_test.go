@@ -233,9 +233,10 @@ func TestCLIEndToEnd(t *testing.T) {
 			}
 		}
 		text := saga("list").wantOK(t)
-		if lines := strings.Split(strings.TrimSpace(text), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "SAGA ID") ||
-			!strings.Contains(lines[1], okRec.BookingRef) || !strings.Contains(lines[2], declined.BookingRef) {
-			t.Errorf("list as text:\n%s", text)
+		if lines := strings.Split(strings.TrimSpace(text), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[0], "SAGA ID") ||
+			!strings.Contains(lines[1], okRec.BookingRef) || !strings.Contains(lines[2], declined.BookingRef) ||
+			!strings.Contains(lines[3], "answered from the logs") {
+			t.Errorf("list as text (table, then where the answer comes from):\n%s", text)
 		}
 	})
 

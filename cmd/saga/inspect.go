@@ -1,20 +1,25 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/projections"
+	"github.com/sagaflow/saga/readmodel"
 )
 
 type inspectOut struct {
 	projections.SagaView
-	Show *projections.ShowInventory `json:"show,omitempty"`
+	Show      *projections.ShowInventory `json:"show,omitempty"`
+	Staleness staleness                  `json:"staleness"`
 }
 
 func newInspect(g *globals) *cobra.Command {
@@ -28,20 +33,9 @@ func newInspect(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			v, err := c.Inspect(cmd.Context(), args[0])
+			out, err := inspect(cmd.Context(), g, c, args[0])
 			if err != nil {
 				return err
-			}
-			out := inspectOut{SagaView: v}
-			var d events.BookingData
-			if json.Unmarshal(v.Data, &d) == nil && d.ShowID != "" {
-				inv, err := c.Inventory(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if s, ok := inv.Show(d.ShowID); ok {
-					out.Show = &s
-				}
 			}
 			if g.json() {
 				return printJSON(out)
@@ -73,8 +67,60 @@ func printInspect(v inspectOut) {
 	for _, e := range v.Events {
 		fmt.Printf("  %3d  %s  %-20s %s\n", e.Seq, clock(e.At), e.Type, e.Step)
 	}
+	fmt.Printf("\n(%s)\n", v.Staleness)
 	if v.Show != nil {
 		fmt.Printf("\nSHOW %s: %d of %d seats available (%d held, %d confirmed)\n",
 			v.Show.ShowID, v.Show.Available, v.Show.Capacity, v.Show.Held, v.Show.Confirmed)
 	}
+}
+
+// inspect answers from the read model of the data directory when there is
+// one, saying how stale it is, and from the logs otherwise.
+func inspect(ctx context.Context, g *globals, c *client.Client, idOrRef string) (inspectOut, error) {
+	db, ok, err := openReadModel(g)
+	if err != nil {
+		return inspectOut{}, err
+	}
+	if ok {
+		defer db.Close()
+		stale, err := staleOf(ctx, c.Config(), db, "sagas", "inventory")
+		if err != nil {
+			return inspectOut{}, err
+		}
+		v, err := db.Saga(ctx, idOrRef)
+		if errors.Is(err, readmodel.ErrNotFound) {
+			return inspectOut{}, fmt.Errorf("%w (%s)", err, stale)
+		}
+		if err != nil {
+			return inspectOut{}, err
+		}
+		out := inspectOut{SagaView: v, Staleness: stale}
+		if show := showOf(v); show != "" {
+			if s, err := db.Show(ctx, show); err == nil {
+				out.Show = &s
+			}
+		}
+		return out, nil
+	}
+	v, err := c.Inspect(ctx, idOrRef)
+	if err != nil {
+		return inspectOut{}, err
+	}
+	out := inspectOut{SagaView: v, Staleness: staleness{Source: "logs"}}
+	if show := showOf(v); show != "" {
+		inv, err := c.Inventory(ctx)
+		if err != nil {
+			return out, err
+		}
+		if s, ok := inv.Show(show); ok {
+			out.Show = &s
+		}
+	}
+	return out, nil
+}
+
+func showOf(v projections.SagaView) string {
+	var d events.BookingData
+	_ = json.Unmarshal(v.Data, &d)
+	return d.ShowID
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"text/tabwriter"
 
+	"github.com/sagaflow/saga/client"
 	"github.com/spf13/cobra"
 )
 
@@ -34,18 +36,14 @@ func newList(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			sagas, err := c.Sagas(cmd.Context())
+			items, stale, err := listSagas(cmd.Context(), g, c, status)
 			if err != nil {
 				return err
-			}
-			items := []listItem{}
-			for _, v := range sagas.List(status) {
-				items = append(items, listItem{SagaID: v.SagaID, BookingRef: v.BookingRef, Definition: v.Definition,
-					Status: v.Status, Actor: v.Actor, StartedAt: v.StartedAt.Format("2006-01-02T15:04:05.000Z07:00")})
 			}
 			if g.json() {
 				return printJSON(items)
 			}
+			defer fmt.Printf("(%s)\n", stale)
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "SAGA ID\tBOOKING REF\tDEFINITION\tSTATUS\tACTOR\tSTARTED")
 			for _, it := range items {
@@ -57,3 +55,34 @@ func newList(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&status, "status", "", "only sagas with this status")
 	return cmd
 }
+
+// listSagas answers from the read model of the data directory when there
+// is one, saying how stale it is, and from the saga log otherwise.
+func listSagas(ctx context.Context, g *globals, c *client.Client, status string) ([]listItem, staleness, error) {
+	items := []listItem{}
+	db, ok, err := openReadModel(g)
+	if err != nil {
+		return nil, staleness{}, err
+	}
+	if ok {
+		defer db.Close()
+		stale, err := staleOf(ctx, c.Config(), db, "sagas")
+		if err != nil {
+			return nil, stale, err
+		}
+		rows, err := db.Sagas(ctx, status)
+		for _, r := range rows {
+			items = append(items, listItem{SagaID: r.SagaID, BookingRef: r.BookingRef, Definition: r.Definition,
+				Status: r.Status, Actor: r.Actor, StartedAt: r.StartedAt.Format(timeLayout)})
+		}
+		return items, stale, err
+	}
+	sagas, err := c.Sagas(ctx)
+	for _, v := range sagas.List(status) {
+		items = append(items, listItem{SagaID: v.SagaID, BookingRef: v.BookingRef, Definition: v.Definition,
+			Status: v.Status, Actor: v.Actor, StartedAt: v.StartedAt.Format(timeLayout)})
+	}
+	return items, staleness{Source: "logs"}, err
+}
+
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"

@@ -43,7 +43,8 @@ func newUp(g *globals) *cobra.Command {
 				names = strings.Split(parts, ",")
 			}
 			log.Info().Strs("brokers", cfg.Brokers).Msg("saga system starting")
-			err := system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings, SeedShows: seeds(names)})
+			err := system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings,
+				SeedShows: seeds(names), ReadModel: readModel(g, names)})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")
 				return nil
@@ -132,4 +133,14 @@ func ctxErr(ctx context.Context, err error) error {
 // orchestrator, which is what turns the seeding requests into shows.
 func seeds(parts []string) bool {
 	return len(parts) == 0 || slices.Contains(parts, "orchestrator")
+}
+
+// readModel is where a process that projects the logs keeps its read
+// models: in the data directory, whichever broker it uses.
+func readModel(g *globals, parts []string) string {
+	if len(parts) > 0 && !slices.Contains(parts, "projections") {
+		return ""
+	}
+	_ = os.MkdirAll(g.dataDir, 0o755)
+	return g.readModelPath()
 }

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/readmodel"
+	"github.com/sagaflow/saga/system"
+)
+
+// With read models in the data directory, list and inspect answer from
+// them and say how stale they are; book --wait returns only once the read
+// model holds the saga's end (read your own writes); projections status
+// and rebuild work on them.
+func TestCLIReadsTheReadModel(t *testing.T) {
+	emb := bustest.StartEmbedded(t, t.TempDir())
+	cfg := bus.Config{Brokers: emb.Addrs(), Namespace: bustest.Namespace()}
+	dataDir := t.TempDir()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	go func() {
+		done <- system.Run(ctx, system.Config{Bus: cfg, Log: log, ReadModel: filepath.Join(dataDir, readmodel.FileName)})
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("system: %v", err)
+		}
+	}()
+	t.Setenv("SAGA_NAMESPACE", cfg.Namespace)
+	saga := func(args ...string) result {
+		t.Helper()
+		return cliWithin(t, 60*time.Second, append([]string{"--brokers", strings.Join(emb.Addrs(), ","), "--data-dir", dataDir}, args...)...)
+	}
+	rec := decodeJSON[receipt](t, saga("book", "--user", "alice", "--show", "show-1", "--seats", "2",
+		"--payment-token", "tok_declined", "--wait", "30s", "-o", "json"))
+	if rec.Status != "compensated" {
+		t.Fatalf("book: %+v", rec)
+	}
+	// Right after --wait, the read model already has the saga's end.
+	type inspectedRM struct {
+		inspected
+		Staleness struct {
+			Source    string `json:"source"`
+			LagEvents int64  `json:"lag_events"`
+		} `json:"staleness"`
+	}
+	v := decodeJSON[inspectedRM](t, saga("inspect", rec.BookingRef, "-o", "json"))
+	if v.Status != "compensated" || v.Staleness.Source != "read model" || v.Show == nil || v.Show.Available != 100 {
+		t.Fatalf("inspect from the read model: %+v", v)
+	}
+	list := decodeJSON[[]map[string]any](t, saga("list", "--status", "compensated", "-o", "json"))
+	if len(list) != 1 || list[0]["saga_id"] != rec.SagaID {
+		t.Fatalf("list from the read model: %v", list)
+	}
+	if text := saga("list").wantOK(t); !strings.Contains(text, "read model") {
+		t.Fatalf("list as text does not say where its answer comes from:\n%s", text)
+	}
+	status := decodeJSON[[]readmodel.ProjectionStatus](t, saga("projections", "status", "-o", "json"))
+	if len(status) != len(readmodel.Names()) {
+		t.Fatalf("status of %d projections, want %d", len(status), len(readmodel.Names()))
+	}
+	for _, p := range status {
+		if p.LagEvents != 0 {
+			t.Errorf("projection %s is %d events behind at rest", p.Name, p.LagEvents)
+		}
+	}
+	saga("projections", "rebuild").wantOK(t)
+	again := decodeJSON[inspectedRM](t, saga("inspect", rec.BookingRef, "-o", "json"))
+	if again.Status != v.Status || len(again.Events) != len(v.Events) {
+		t.Fatalf("after a rebuild inspect says %+v, before it said %+v", again, v)
+	}
+	saga("projections", "rebuild", "nope").wantFailure(t, exitUsage, `unknown projection "nope"`)
+}

@@ -1,0 +1,201 @@
+// Package readmodel keeps the read models of the logs in an embedded SQL
+// database (pure-Go SQLite, one file under the data directory): bookings by
+// reference with their timeline, sagas by status, seat inventory per show,
+// bookings per user and revenue per show.
+//
+// Each projection is a fold of one or more Kafka topics. It applies records
+// in batches, and every batch is one SQLite transaction that holds both the
+// rows the records produced and the projection's next offset per partition.
+// A crash at any point leaves either the whole batch (rows and offsets) or
+// none of it, so no record is applied twice and none is skipped. Records at
+// offsets below a projection's stored offsets are ignored, which also makes
+// two readers of the same projection (a running system and a CLI catching
+// up) harmless to each other.
+//
+// Rebuild replays a projection from offset zero into fresh tables (suffix
+// "_next", offsets under "NAME#next") while the live tables keep answering,
+// then swaps them in one transaction. A rebuild killed halfway resumes from
+// its own offsets when run again and ends with the same tables.
+//
+// The folds are those of package projections wherever one exists (the saga
+// state machine's Fold for sagas and bookings, the rules of
+// projections.Inventory and of the Reconciler's money), and the tests check
+// that every table equals the pure fold of the same records.
+package readmodel
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// FileName is the read-model database's file name under the data directory.
+const FileName = "readmodel.db"
+
+// DefaultBatchSize is how many records one transaction applies at most.
+const DefaultBatchSize = 2000
+
+// busyTimeout is how long a writer waits for another process's write
+// transaction (a running system and a CLI rebuild share the file).
+const busyTimeout = 30 * time.Second
+
+// DB is an open read-model database.
+type DB struct {
+	sql  *sql.DB
+	path string
+	// wmu serialises this process's write transactions; other processes
+	// queue on SQLite's lock (BEGIN IMMEDIATE with a busy timeout).
+	wmu       sync.Mutex
+	batchSize int
+	now       func() time.Time
+	// hook, when set (tests), is called after each record a batch applies;
+	// an error aborts the batch as a crash would.
+	hook func(key string, n int) error
+	// beforeSwap, when set (tests), is called after a rebuild has caught
+	// up and before it swaps its tables in.
+	beforeSwap func(projection string)
+}
+
+// Open opens (creating if needed) the database at path, in WAL mode so that
+// readers never wait for the projections' writers, and makes sure every
+// projection's tables and views exist.
+func Open(path string) (*DB, error) {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	// In WAL mode NORMAL loses at most the last transactions on a power
+	// failure, never consistency: rows and offsets go back together.
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(OFF)")
+	// Writers take the write lock when they begin, so the busy timeout
+	// applies instead of a deadlock error on lock upgrade.
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	sqldb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("readmodel: open %s: %w", path, err)
+	}
+	db := &DB{sql: sqldb, path: path, batchSize: DefaultBatchSize, now: time.Now}
+	if err := db.migrate(context.Background()); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("readmodel: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Path is the database file.
+func (db *DB) Path() string { return db.path }
+
+// SQL is the underlying database, for ad-hoc read queries.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// SetBatchSize sets how many records one transaction applies at most
+// (default DefaultBatchSize).
+func (db *DB) SetBatchSize(n int) {
+	if n < 1 {
+		n = 1
+	}
+	db.batchSize = n
+}
+
+// write runs fn in one write transaction.
+func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// read runs fn in one read transaction: a consistent snapshot.
+func (db *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // read only
+	return fn(tx)
+}
+
+const bookkeeping = `
+CREATE TABLE IF NOT EXISTS projection_offsets (
+	projection     TEXT    NOT NULL,
+	topic          TEXT    NOT NULL,
+	partition      INTEGER NOT NULL,
+	next_offset    INTEGER NOT NULL,
+	applied        INTEGER NOT NULL DEFAULT 0,
+	skipped        INTEGER NOT NULL DEFAULT 0,
+	last_record_at TEXT,
+	updated_at     TEXT    NOT NULL,
+	PRIMARY KEY (projection, topic, partition)
+);
+CREATE TABLE IF NOT EXISTS projection_meta (
+	projection TEXT PRIMARY KEY,
+	version    INTEGER NOT NULL,
+	created_at TEXT    NOT NULL
+);`
+
+// migrate creates what is missing. A projection whose tables were made by
+// another version of its fold is dropped and recreated empty: its runner
+// then replays the log into it (read models are disposable).
+func (db *DB) migrate(ctx context.Context) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, bookkeeping); err != nil {
+			return err
+		}
+		for _, p := range all {
+			var version int
+			err := tx.QueryRowContext(ctx, `SELECT version FROM projection_meta WHERE projection = ?`, p.name).Scan(&version)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			case version != p.version:
+				if err := dropTables(ctx, tx, p, p.name, ""); err != nil {
+					return err
+				}
+			}
+			if err := createTables(ctx, tx, p, p.name, "", db.now()); err != nil {
+				return err
+			}
+		}
+		return createViews(ctx, tx)
+	})
+}
+
+// timeLayout is RFC 3339 in UTC with a fixed nine-digit fraction, so that
+// times sort as text (years 0000-9999, which is what the logs can hold).
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func fmtTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+func parseTime(s sql.NullString) time.Time {
+	if !s.Valid || s.String == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s.String)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package readmodel_test
+
+const raceEnabled = false

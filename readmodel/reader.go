@@ -1,0 +1,376 @@
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/sagaflow/saga/bus"
+)
+
+// kafkaLog is one connection to the cluster, shared by every projection a
+// call drives (each opens its own consumer on it).
+type kafkaLog struct {
+	cfg    bus.Config
+	client sarama.Client
+}
+
+func openLog(ctx context.Context, cfg bus.Config) (*kafkaLog, error) {
+	if err := bus.WaitReady(ctx, cfg); err != nil {
+		return nil, err
+	}
+	conf, err := bus.SaramaConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client, err := sarama.NewClient(cfg.Brokers, conf)
+	if err != nil {
+		return nil, fmt.Errorf("readmodel: connect to kafka at %v: %w", cfg.Brokers, err)
+	}
+	return &kafkaLog{cfg: cfg, client: client}, nil
+}
+
+func (l *kafkaLog) Close() error { return l.client.Close() }
+
+// partitions of a logical topic, sorted; none when it does not exist yet.
+func (l *kafkaLog) partitions(topic string) ([]int32, error) {
+	parts, err := l.client.Partitions(l.cfg.Topic(topic))
+	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("readmodel: partitions of %s: %w", l.cfg.Topic(topic), err)
+	}
+	parts = slices.Clone(parts)
+	slices.Sort(parts)
+	return parts, nil
+}
+
+// sources lists every partition of the topics.
+func (l *kafkaLog) sources(topics []string) ([]Source, error) {
+	var out []Source
+	for _, t := range topics {
+		parts, err := l.partitions(t)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			out = append(out, Source{Topic: t, Partition: p})
+		}
+	}
+	return out, nil
+}
+
+// bounds are the oldest stored offset and the high-water mark.
+func (l *kafkaLog) bounds(s Source) (oldest, end int64, err error) {
+	topic := l.cfg.Topic(s.Topic)
+	if oldest, err = l.client.GetOffset(topic, s.Partition, sarama.OffsetOldest); err != nil {
+		return 0, 0, fmt.Errorf("readmodel: oldest offset of %s/%d: %w", topic, s.Partition, err)
+	}
+	if end, err = l.client.GetOffset(topic, s.Partition, sarama.OffsetNewest); err != nil {
+		return 0, 0, fmt.Errorf("readmodel: end of %s/%d: %w", topic, s.Partition, err)
+	}
+	return oldest, end, nil
+}
+
+// recordAt reads the record at offset (or the first one after it) with
+// one fetch request to the partition's leader: a consumer would cost a
+// long poll of its own on the shared connection.
+func (l *kafkaLog) recordAt(s Source, offset int64) (bus.Record, error) {
+	topic := l.cfg.Topic(s.Topic)
+	broker, err := l.client.Leader(topic, s.Partition)
+	if err != nil {
+		return bus.Record{}, fmt.Errorf("readmodel: leader of %s/%d: %w", topic, s.Partition, err)
+	}
+	req := &sarama.FetchRequest{Version: 11, MinBytes: 1, MaxWaitTime: 100, MaxBytes: 1 << 20,
+		Isolation: sarama.ReadCommitted, SessionID: 0, SessionEpoch: -1}
+	req.AddBlock(topic, s.Partition, offset, 1<<20, -1)
+	resp, err := broker.Fetch(req)
+	if err != nil {
+		return bus.Record{}, fmt.Errorf("readmodel: fetch %s/%d at %d: %w", topic, s.Partition, offset, err)
+	}
+	block := resp.GetBlock(topic, s.Partition)
+	if block == nil {
+		return bus.Record{}, fmt.Errorf("readmodel: fetch %s/%d at %d: no answer for the partition", topic, s.Partition, offset)
+	}
+	if block.Err != sarama.ErrNoError {
+		return bus.Record{}, fmt.Errorf("readmodel: fetch %s/%d at %d: %w", topic, s.Partition, offset, block.Err)
+	}
+	for _, set := range block.RecordsSet {
+		b := set.RecordBatch
+		if b == nil || b.Control {
+			continue
+		}
+		for _, r := range b.Records {
+			off := b.FirstOffset + r.OffsetDelta
+			if off < offset {
+				continue
+			}
+			ts := b.FirstTimestamp.Add(r.TimestampDelta)
+			if b.LogAppendTime {
+				ts = b.MaxTimestamp
+			}
+			headers := make(map[string]string, len(r.Headers))
+			for _, h := range r.Headers {
+				if h != nil {
+					headers[string(h.Key)] = string(h.Value)
+				}
+			}
+			return bus.Record{Topic: topic, Partition: s.Partition, Offset: off, Key: r.Key, Headers: headers,
+				Value: r.Value, Timestamp: ts}, nil
+		}
+	}
+	return bus.Record{}, fmt.Errorf("readmodel: fetch %s/%d at %d: no record", topic, s.Partition, offset)
+}
+
+func toRecord(m *sarama.ConsumerMessage) bus.Record {
+	headers := make(map[string]string, len(m.Headers))
+	for _, h := range m.Headers {
+		if h != nil {
+			headers[string(h.Key)] = string(h.Value)
+		}
+	}
+	return bus.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key,
+		Headers: headers, Value: m.Value, Timestamp: m.Timestamp}
+}
+
+// delivery is what a partition's reader hands the batcher.
+type delivery struct {
+	it   item
+	done bool // the partition reached the end it was read to
+	err  error
+}
+
+// errRepartition means a source topic's partitions changed while following.
+var errRepartition = errors.New("readmodel: partitions changed")
+
+// drive applies the records of p's topics from key's stored offsets, in
+// batches. Without follow it reads to the ends the log has when it starts
+// and returns; with follow it keeps going until ctx ends. It returns the
+// number of records it read.
+func (db *DB) drive(ctx context.Context, l *kafkaLog, p *projection, key, suffix string, follow bool) (int, error) {
+	total := 0
+	for {
+		n, err := db.drivePass(ctx, l, p, key, suffix, follow)
+		total += n
+		if errors.Is(err, ErrStale) || errors.Is(err, errRepartition) {
+			if ctx.Err() != nil {
+				return total, ctx.Err()
+			}
+			continue
+		}
+		return total, err
+	}
+}
+
+func (db *DB) drivePass(ctx context.Context, l *kafkaLog, p *projection, key, suffix string, follow bool) (int, error) {
+	stored, err := loadOffsets(ctx, db.sql, key)
+	if err != nil {
+		return 0, err
+	}
+	srcs, err := l.sources(p.topics)
+	if err != nil {
+		return 0, err
+	}
+	type reading struct {
+		src        Source
+		start, end int64
+	}
+	var reads []reading
+	expect := map[Source]int64{}
+	for _, s := range srcs {
+		oldest, end, err := l.bounds(s)
+		if err != nil {
+			return 0, err
+		}
+		next := stored[s].Next
+		start := max(next, oldest)
+		if !follow && start >= end {
+			continue
+		}
+		reads = append(reads, reading{s, start, end})
+		expect[s] = next
+	}
+	if len(reads) == 0 && !follow {
+		return 0, nil
+	}
+	consumer, err := sarama.NewConsumerFromClient(l.client)
+	if err != nil {
+		return 0, fmt.Errorf("readmodel: consumer: %w", err)
+	}
+	defer consumer.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	var pcs []sarama.PartitionConsumer
+	defer func() {
+		cancel()
+		for _, pc := range pcs {
+			pc.AsyncClose()
+		}
+	}()
+	out := make(chan delivery, 4*db.batchSize)
+	for _, r := range reads {
+		pc, err := consumer.ConsumePartition(l.cfg.Topic(r.src.Topic), r.src.Partition, r.start)
+		if err != nil {
+			return 0, fmt.Errorf("readmodel: read %s/%d from %d: %w", l.cfg.Topic(r.src.Topic), r.src.Partition, r.start, err)
+		}
+		pcs = append(pcs, pc)
+		end := int64(-1)
+		if !follow {
+			end = r.end
+		}
+		go readPartition(ctx, pc, r.src, end, out)
+	}
+
+	// Following, look now and then for new partitions, and for stored
+	// offsets moved back under us (a rebuild swapped in by another
+	// process) even when no record arrives to find out with.
+	var check, stale <-chan time.Time
+	if follow {
+		t := time.NewTicker(partitionCheckInterval)
+		defer t.Stop()
+		check = t.C
+		st := time.NewTicker(staleCheckInterval)
+		defer st.Stop()
+		stale = st.C
+	}
+	remaining, read := len(reads), 0
+	batch := make([]item, 0, db.batchSize)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		res, err := db.applyItems(ctx, p, key, suffix, batch, expect)
+		if err != nil {
+			return err
+		}
+		for s, n := range res.Next {
+			expect[s] = n
+		}
+		read += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	take := func(d delivery) error {
+		switch {
+		case d.err != nil:
+			return d.err
+		case d.done:
+			remaining--
+		default:
+			batch = append(batch, d.it)
+		}
+		return nil
+	}
+	linger := time.NewTimer(time.Hour)
+	defer linger.Stop()
+	for follow || remaining > 0 {
+		select {
+		case <-ctx.Done():
+			return read, ctx.Err()
+		case <-check:
+			now, err := l.sources(p.topics)
+			if err != nil {
+				return read, err
+			}
+			if len(now) != len(srcs) {
+				return read, errRepartition
+			}
+			continue
+		case <-stale:
+			stored, err := loadOffsets(ctx, db.sql, key)
+			if err != nil {
+				return read, err
+			}
+			for s, want := range expect {
+				if stored[s].Next < want {
+					return read, ErrStale
+				}
+			}
+			continue
+		case d := <-out:
+			if err := take(d); err != nil {
+				return read, err
+			}
+		}
+		// Gather what is ready, and what comes within a short linger,
+		// up to a batch.
+	gather:
+		for len(batch) < db.batchSize && (follow || remaining > 0) {
+			select {
+			case d := <-out:
+				if err := take(d); err != nil {
+					return read, err
+				}
+				continue
+			default:
+			}
+			linger.Reset(batchLinger)
+			select {
+			case d := <-out:
+				if err := take(d); err != nil {
+					return read, err
+				}
+			case <-linger.C:
+				break gather
+			case <-ctx.Done():
+				return read, ctx.Err()
+			}
+		}
+		if err := flush(); err != nil {
+			return read, err
+		}
+	}
+	return read, flush()
+}
+
+const (
+	batchLinger            = 5 * time.Millisecond
+	partitionCheckInterval = 30 * time.Second
+	staleCheckInterval     = time.Second
+)
+
+// readPartition hands pc's records to out until end (exclusive; -1 to
+// follow) or ctx ends.
+func readPartition(ctx context.Context, pc sarama.PartitionConsumer, src Source, end int64, out chan<- delivery) {
+	send := func(d delivery) bool {
+		select {
+		case out <- d:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err, ok := <-pc.Errors():
+			if ok {
+				send(delivery{err: fmt.Errorf("readmodel: read %s/%d: %w", src.Topic, src.Partition, err)})
+				return
+			}
+		case m, ok := <-pc.Messages():
+			if !ok {
+				send(delivery{err: fmt.Errorf("readmodel: read %s/%d: partition consumer stopped", src.Topic, src.Partition)})
+				return
+			}
+			if end >= 0 && m.Offset >= end {
+				send(delivery{done: true})
+				return
+			}
+			r := toRecord(m)
+			env, err := checkRecord(r)
+			if !send(delivery{it: item{rec: r, src: src, env: env, err: err}}) {
+				return
+			}
+			if end >= 0 && m.Offset >= end-1 {
+				send(delivery{done: true})
+				return
+			}
+		}
+	}
+}

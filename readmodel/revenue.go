@@ -1,0 +1,153 @@
+package readmodel
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/flows"
+)
+
+// --- revenue: money per booking ref (payment log) and the show of each
+// booking ref (saga log), joined per show by the revenue view ---
+//
+// Payment events do not name the show, and the two logs are read in no
+// particular order relative to each other, so each table folds one log
+// alone and only the view joins them: any interleaving of the two logs
+// gives the same answer.
+
+var revenueProjection = &projection{
+	name:    ProjectionRevenue,
+	version: 1,
+	topics:  []string{topicPayments, topicSagaLog},
+	tables: []table{
+		{name: "revenue_payments", columns: `
+			booking_ref    TEXT PRIMARY KEY,
+			charged        INTEGER NOT NULL DEFAULT 0,
+			charge_id      TEXT NOT NULL DEFAULT '',
+			charged_cents  INTEGER NOT NULL DEFAULT 0,
+			refunded       INTEGER NOT NULL DEFAULT 0,
+			refunded_cents INTEGER NOT NULL DEFAULT 0,
+			other_charges  TEXT NOT NULL DEFAULT '[]'`},
+		{name: "revenue_shows", columns: `
+			booking_ref TEXT PRIMARY KEY,
+			saga_id     TEXT NOT NULL,
+			show_id     TEXT NOT NULL`},
+	},
+	apply: applyRevenue,
+}
+
+// money is what the payment log says of one booking ref, by the rules of
+// projections.Reconciler: charged at most once, refunded at most once.
+type money struct {
+	charged       bool
+	chargeID      string
+	chargedCents  int64
+	refunded      bool
+	refundedCents int64
+	others        []string
+}
+
+func applyRevenue(b *batch, evs []event) error {
+	var (
+		get = fmt.Sprintf(`SELECT charged, charge_id, charged_cents, refunded, refunded_cents, other_charges
+			FROM %s WHERE booking_ref = ?`, b.t("revenue_payments"))
+		put = fmt.Sprintf(`INSERT INTO %s (booking_ref, charged, charge_id, charged_cents, refunded, refunded_cents, other_charges)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (booking_ref) DO UPDATE SET charged = excluded.charged, charge_id = excluded.charge_id,
+				charged_cents = excluded.charged_cents, refunded = excluded.refunded,
+				refunded_cents = excluded.refunded_cents, other_charges = excluded.other_charges`, b.t("revenue_payments"))
+		// The show of a booking ref is its book-ticket saga's; should two
+		// sagas claim one ref, the smallest saga id wins, in any order.
+		show = fmt.Sprintf(`INSERT INTO %[1]s (booking_ref, saga_id, show_id) VALUES (?, ?, ?)
+			ON CONFLICT (booking_ref) DO UPDATE SET saga_id = excluded.saga_id, show_id = excluded.show_id
+			WHERE excluded.saga_id < %[1]s.saga_id`, b.t("revenue_shows"))
+	)
+	for _, ev := range evs {
+		var err error
+		switch ev.src.Topic {
+		case topicPayments:
+			err = revenuePayment(b, ev.env, get, put)
+		case topicSagaLog:
+			err = revenueShow(b, ev.env, show)
+		}
+		if err != nil {
+			return err
+		}
+		if err := b.applied(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func revenueShow(b *batch, e events.Envelope, show string) error {
+	if e.Type != events.SagaStarted || e.ID != events.SagaEventID(e.SagaID, 1) {
+		return nil
+	}
+	p, err := events.Decode[events.SagaStartedV1](e)
+	if err != nil || p.Definition != flows.BookTicket {
+		return nil
+	}
+	var d events.BookingData
+	if json.Unmarshal(p.Data, &d) != nil || d.ShowID == "" {
+		return nil
+	}
+	_, err = b.exec(show, p.BookingRef, e.SagaID, d.ShowID)
+	return err
+}
+
+func revenuePayment(b *batch, e events.Envelope, get, put string) error {
+	if e.Type != events.PaymentCharged && e.Type != events.PaymentRefunded {
+		return nil
+	}
+	p, err := events.Decode[events.PaymentV1](e)
+	if err != nil || p.Outcome != events.OutcomeSucceeded {
+		return nil
+	}
+	row, err := b.queryRow(get, p.BookingRef)
+	if err != nil {
+		return err
+	}
+	var m money
+	var others string
+	switch err := row.Scan(&m.charged, &m.chargeID, &m.chargedCents, &m.refunded, &m.refundedCents, &others); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return err
+	default:
+		if err := json.Unmarshal([]byte(others), &m.others); err != nil {
+			return fmt.Errorf("stored other charges of %s: %w", p.BookingRef, err)
+		}
+	}
+	switch e.Type {
+	case events.PaymentCharged:
+		switch {
+		case !m.charged && !m.refunded:
+			m.charged, m.chargeID, m.chargedCents = true, p.ChargeID, p.AmountCents
+		case p.ChargeID != m.chargeID && p.AmountCents > 0:
+			// Another charge id is money taken again; the same one
+			// recorded again counts once.
+			if slices.Contains(m.others, p.ChargeID) {
+				return nil
+			}
+			m.others = append(m.others, p.ChargeID)
+		default:
+			return nil
+		}
+	case events.PaymentRefunded:
+		if m.refunded {
+			return nil
+		}
+		m.refunded, m.refundedCents = true, p.AmountCents
+	}
+	if m.others == nil {
+		m.others = []string{}
+	}
+	raw, _ := json.Marshal(m.others)
+	_, err = b.exec(put, p.BookingRef, m.charged, m.chargeID, m.chargedCents, m.refunded, m.refundedCents, string(raw))
+	return err
+}
