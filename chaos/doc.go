@@ -19,6 +19,16 @@
 // CHAOS_RATE (requests per second, default 25), CHAOS_KILL_EVERY (default
 // 3s), CHAOS_TAIL (chaos after the last request, default 10s),
 // CHAOS_DURATION (cap of the chaos phase, default 20m), CHAOS_SETTLE (how
-// long sagas may take to end afterwards, default 5m), CHAOS_SEED,
-// CHAOS_LOG_DIR (where process logs go; kept when the test fails).
+// long sagas may take to end afterwards, default 5m), CHAOS_SEED (the load
+// and the choice of victims; timing stays the machine's), CHAOS_LOG_DIR
+// (where the run directory goes: binary, process logs, embedded broker
+// data; kept when the test fails, or with CHAOS_KEEP=1), CHAOS_RESTART_CMD
+// (how to restart the broker of KAFKA_BROKERS when it is not a
+// scripts/kafka.sh cluster).
+//
+// Two focused tests reproduce what chaos runs found, each in seconds; they
+// are not part of `make chaos`:
+//
+//	go test -tags chaos -run TestEmbeddedBrokerEvictsMemberKilledWhileJoining -v ./chaos/
+//	go test -tags chaos -run TestOrchestratorKilledBetweenAppends -v ./chaos/
 package chaos
