@@ -700,6 +700,7 @@ var projectionTopics = map[string][]string{
 	readmodel.ProjectionBookings:  {topicSagaLog},
 	readmodel.ProjectionInventory: {topicBookings},
 	readmodel.ProjectionRevenue:   {topicPayments, topicSagaLog},
+	readmodel.ProjectionShows:     {topicBookings},
 }
 
 // feed applies the records of every projection in a random interleaving

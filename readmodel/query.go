@@ -260,19 +260,28 @@ func (db *DB) Inventory(ctx context.Context) ([]projections.ShowInventory, error
 	return out, err
 }
 
-// Show returns one show's seats.
+// Show returns one show's seats: a demo show's, or a listed one's.
 func (db *DB) Show(ctx context.Context, showID string) (projections.ShowInventory, error) {
-	sh, ok := catalog.Shows()[showID]
-	if !ok {
-		return projections.ShowInventory{ShowID: showID}, fmt.Errorf("%w: no show %q", ErrNotFound, showID)
-	}
 	var s projections.ShowInventory
 	err := db.read(ctx, func(tx *sql.Tx) error {
-		var err error
-		s, err = showSeats(ctx, tx, showID, sh.Capacity)
+		capacity, listed, err := listedCapacity(ctx, tx, showID)
+		if err != nil {
+			return err
+		}
+		if !listed {
+			sh, ok := catalog.Shows()[showID]
+			if !ok {
+				return fmt.Errorf("%w: no show %q", ErrNotFound, showID)
+			}
+			capacity = sh.Capacity
+		}
+		s, err = showSeats(ctx, tx, showID, capacity)
 		return err
 	})
-	return s, err
+	if err != nil {
+		return projections.ShowInventory{ShowID: showID}, err
+	}
+	return s, nil
 }
 
 func showSeats(ctx context.Context, tx *sql.Tx, id string, capacity int) (projections.ShowInventory, error) {

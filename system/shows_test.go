@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -11,6 +12,7 @@ import (
 	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/readmodel"
 	"github.com/sagaflow/saga/system"
 )
 
@@ -18,11 +20,12 @@ import (
 // show is added by a saga, and a search by place answers with seats left.
 func TestShowsAddSearchAndBook(t *testing.T) {
 	h := newHarness(t)
+	dbPath := filepath.Join(t.TempDir(), readmodel.FileName)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel)
 	go func() {
-		done <- system.Run(ctx, system.Config{Bus: h.cfg, Log: log, Timings: testTimings, SeedShows: true})
+		done <- system.Run(ctx, system.Config{Bus: h.cfg, Log: log, Timings: testTimings, SeedShows: true, ReadModel: dbPath})
 	}()
 	defer func() {
 		cancel()
@@ -70,6 +73,22 @@ func TestShowsAddSearchAndBook(t *testing.T) {
 	}
 	if got := shows.Search("AU", "VIC"); len(got) != 0 {
 		t.Fatalf("search AU/VIC = %+v, want nothing", got)
+	}
+	// The SQL read model answers the same.
+	db, err := readmodel.Open(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := readmodel.CatchUp(context.Background(), h.cfg, db); err != nil {
+		t.Fatal(err)
+	}
+	sqlGot, err := db.SearchShows(context.Background(), "au", "NSW")
+	if err != nil || fmt.Sprint(sqlGot) != fmt.Sprint(got) {
+		t.Fatalf("read model search AU/NSW = %+v (%v), want %+v", sqlGot, err, got)
+	}
+	if us, _ := db.SearchShows(context.Background(), "US", ""); len(us) != 3 {
+		t.Fatalf("read model has %d shows in the US, want the 3 demo shows", len(us))
 	}
 
 	// A different show under an id in use is refused, visibly.

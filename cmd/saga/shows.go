@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/projections"
+	"github.com/sagaflow/saga/readmodel"
 )
 
 func newShows(g *globals) *cobra.Command {
@@ -75,14 +78,14 @@ func newShowsSearch(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			shows, err := c.Shows(cmd.Context())
+			found, stale, err := searchShows(cmd.Context(), g, c, country, state)
 			if err != nil {
 				return err
 			}
-			found := shows.Search(country, state)
 			if g.json() {
 				return printJSON(found)
 			}
+			defer fmt.Printf("(%s)\n", stale)
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "SHOW\tTITLE\tVENUE\tCITY\tSTATE\tCOUNTRY\tPRICE\tSEATS LEFT")
 			for _, s := range found {
@@ -95,4 +98,27 @@ func newShowsSearch(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&country, "country", "", "two-letter country code of the venue")
 	cmd.Flags().StringVar(&state, "state", "", "state of the venue")
 	return cmd
+}
+
+// searchShows answers from the read model of the data directory when there
+// is one, and from the booking log otherwise.
+func searchShows(ctx context.Context, g *globals, c *client.Client, country, state string) ([]projections.ShowListing, staleness, error) {
+	db, ok, err := openReadModel(g)
+	if err != nil {
+		return nil, staleness{}, err
+	}
+	if ok {
+		defer db.Close()
+		stale, err := staleOf(ctx, c.Config(), db, readmodel.ProjectionShows, readmodel.ProjectionInventory)
+		if err != nil {
+			return nil, stale, err
+		}
+		found, err := db.SearchShows(ctx, country, state)
+		return found, stale, err
+	}
+	shows, err := c.Shows(ctx)
+	if err != nil {
+		return nil, staleness{}, err
+	}
+	return shows.Search(country, state), staleness{Source: "logs"}, nil
 }
