@@ -71,13 +71,19 @@ func (s *store) reset() uint64 {
 	return s.epoch
 }
 
-// due lists the running sagas with a deadline or retry at or before now.
+// due lists the running sagas with a deadline or retry at or before now,
+// and those with nothing in flight and nothing scheduled: a process killed
+// between two appends of one decision leaves such a saga in the log, and a
+// tick lets Decide start what comes next.
 func (s *store) due(now time.Time) []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var ids []string
 	for id, st := range s.running {
-		if w := st.NextWake(); !w.IsZero() && !w.After(now) {
+		if st.Status.Terminal() {
+			continue
+		}
+		if w := st.NextWake(); w.IsZero() || !w.After(now) {
 			ids = append(ids, id)
 		}
 	}
