@@ -26,8 +26,9 @@
 // (how to restart the broker of KAFKA_BROKERS when it is not a
 // scripts/kafka.sh cluster).
 //
-// Two focused tests reproduce what chaos runs found, each in seconds; they
-// are not part of `make chaos`:
+// Two focused tests reproduce what chaos runs found, each in seconds (the
+// first fails until the embedded broker's dependency is fixed; the second
+// guards the orchestrator's fix); they are not part of `make chaos`:
 //
 //	go test -tags chaos -run TestEmbeddedBrokerEvictsMemberKilledWhileJoining -v ./chaos/
 //	go test -tags chaos -run TestOrchestratorKilledBetweenAppends -v ./chaos/

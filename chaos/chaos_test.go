@@ -1,0 +1,671 @@
+//go:build chaos
+
+package chaos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/catalog"
+	"github.com/sagaflow/saga/projections"
+)
+
+// settings are the knobs of a run, from the environment.
+type settings struct {
+	bookings  int
+	rate      float64
+	killEvery time.Duration
+	tail      time.Duration
+	duration  time.Duration
+	settle    time.Duration
+	seed      uint64
+}
+
+func readSettings(t *testing.T) settings {
+	s := settings{bookings: 1000, rate: 25, killEvery: 3 * time.Second, tail: 10 * time.Second,
+		duration: 20 * time.Minute, settle: 5 * time.Minute, seed: uint64(time.Now().UnixNano())}
+	num := func(name string, dst *int) {
+		if v := os.Getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				t.Fatalf("%s=%q: want a positive number", name, v)
+			}
+			*dst = n
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		if v := os.Getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				t.Fatalf("%s=%q: want a duration such as 3s", name, v)
+			}
+			*dst = d
+		}
+	}
+	num("CHAOS_BOOKINGS", &s.bookings)
+	rate := int(s.rate)
+	num("CHAOS_RATE", &rate)
+	s.rate = float64(rate)
+	dur("CHAOS_KILL_EVERY", &s.killEvery)
+	dur("CHAOS_TAIL", &s.tail)
+	dur("CHAOS_DURATION", &s.duration)
+	dur("CHAOS_SETTLE", &s.settle)
+	if v := os.Getenv("CHAOS_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("CHAOS_SEED=%q: want a number", v)
+		}
+		s.seed = n
+	}
+	if s.killEvery < 500*time.Millisecond {
+		t.Fatalf("CHAOS_KILL_EVERY=%s: at least 500ms", s.killEvery)
+	}
+	return s
+}
+
+// brokerSide is the broker under test and how to restart it.
+type brokerSide struct {
+	name    string // "embedded" or "kafka"
+	addr    string
+	proc    *proc // the embedded broker's process
+	restart func() error
+}
+
+// TestChaos is the chaos test: see the package documentation.
+func TestChaos(t *testing.T) {
+	s := readSettings(t)
+	began := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := "chaos" + randomHex(4)
+	runDir := makeRunDir(t, ns)
+	bin := filepath.Join(runDir, "saga")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/saga")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/saga: %v\n%s", err, out)
+	}
+
+	broker := startBroker(t, ctx, root, bin, runDir)
+	cfg := bus.Config{Brokers: strings.Split(broker.addr, ","), Namespace: ns}
+	t.Logf("chaos: %s broker at %s, namespace %s, seed %d, logs in %s", broker.name, broker.addr, ns, s.seed, runDir)
+
+	// The system: every part its own process; two orchestrators and two
+	// booking services share their partitions.
+	common := []string{"--brokers", broker.addr, "--namespace", ns, "--log-format", "json", "--log-level", "warn"}
+	var procs []*proc
+	for _, p := range []struct{ name, part string }{
+		{"orchestrator-1", "orchestrator"}, {"orchestrator-2", "orchestrator"}, {"user", "user"},
+		{"booking-1", "booking"}, {"booking-2", "booking"}, {"payment", "payment"}, {"notification", "notification"},
+	} {
+		args := append([]string{"up", "--parts", p.part, "--step-timeout", "2s"}, common...)
+		pr := newProc(p.name, bin, runDir, args...)
+		pr.part = p.part
+		procs = append(procs, pr)
+	}
+	all := append(append([]*proc(nil), procs...), broker.proc)
+	t.Cleanup(func() {
+		for _, p := range procs {
+			p.stop()
+		}
+		if broker.proc != nil {
+			broker.proc.stop()
+		}
+	})
+	defer func() {
+		if t.Failed() {
+			for _, p := range all {
+				if p != nil {
+					t.Logf("--- last lines of %s (%s) ---\n%s", p.name, p.log, p.tail(25))
+				}
+			}
+		}
+	}()
+	for _, p := range procs {
+		if err := p.start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Load and chaos. The broker is restarted once, when half of the
+	// bookings are posted; a random part is SIGKILLed every killEvery.
+	rng := newRand(s.seed, "chaos")
+	l := newLoad(cfg, newRand(s.seed, "load"))
+	half := make(chan struct{})
+	chaosCtx, stopChaos := context.WithCancel(ctx)
+	var chaosWG sync.WaitGroup
+	var brokerRestarts int
+	var brokerDown time.Duration
+	var chaosErr error
+	chaosWG.Add(1)
+	go func() {
+		defer chaosWG.Done()
+		halfC := (<-chan struct{})(half)
+		for {
+			jitter := time.Duration(rng.Int64N(int64(s.killEvery))) - s.killEvery/2
+			select {
+			case <-chaosCtx.Done():
+				return
+			case <-halfC:
+				halfC = nil
+				t0 := time.Now()
+				err := broker.restart()
+				brokerRestarts++
+				brokerDown = time.Since(t0)
+				if err != nil {
+					chaosErr = err
+				}
+				t.Logf("chaos: broker restarted in %s (err %v)", brokerDown.Round(time.Millisecond), err)
+				continue
+			case <-time.After(s.killEvery + jitter):
+			}
+			p := procs[rng.IntN(len(procs))]
+			pause := 500*time.Millisecond + time.Duration(rng.Int64N(int64(500*time.Millisecond)))
+			if err := p.restart(pause); err != nil {
+				chaosErr = errors.Join(chaosErr, err)
+			}
+		}
+	}()
+
+	phaseCtx, endPhase := context.WithTimeout(ctx, s.duration)
+	defer endPhase()
+	posting := time.Now()
+	loadErr := l.run(phaseCtx, s.bookings, s.rate, half)
+	postTime := time.Since(posting)
+	if loadErr == nil && phaseCtx.Err() == nil {
+		select {
+		case <-phaseCtx.Done():
+		case <-time.After(s.tail):
+		}
+	}
+	stopChaos()
+	chaosWG.Wait()
+	l.close()
+	chaosTime := time.Since(posting)
+	if loadErr != nil {
+		t.Fatalf("load: %v", loadErr)
+	}
+	if chaosErr != nil {
+		t.Fatalf("chaos: %v", chaosErr)
+	}
+	bookings, cancelled := l.snapshot()
+	if phaseCtx.Err() != nil {
+		t.Logf("chaos: CHAOS_DURATION %s reached after %d of %d bookings", s.duration, len(bookings), s.bookings)
+	}
+	if brokerRestarts != 1 {
+		t.Errorf("chaos: broker restarted %d times, want 1", brokerRestarts)
+	}
+	t.Logf("chaos: posted %d bookings, %d requests in %s; chaos over after %s", len(bookings), l.posts.Load(), postTime.Round(time.Millisecond), chaosTime.Round(time.Millisecond))
+
+	// Every part runs again; every saga must end.
+	cl, err := client.New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	defer cl.Close()
+	// A saga that does not end is a failure, but the run goes on without
+	// it, so that the report says what else happened.
+	settleStart := time.Now()
+	stuck := map[string]bool{}
+	timedOut := false
+	settled := func(noneFailed bool) *projections.Sagas {
+		sagas, open, err := waitSettled(t, ctx, cl, bookings, cancelled, s.settle, noneFailed, stuck, timedOut)
+		if err != nil {
+			timedOut = true
+			t.Error(err)
+			diagnose(t, cfg, bin, procs, open)
+			if sagas == nil {
+				t.FailNow()
+			}
+			for _, id := range open {
+				stuck[id] = true
+			}
+		}
+		return sagas
+	}
+	sagas := settled(false)
+	retried := 0
+	for _, v := range sagas.List("failed") {
+		retried++
+		if _, err := cl.Retry(ctx, v.SagaID, "chaos", "refund processor fixed"); err != nil {
+			t.Fatalf("retry %s: %v", v.SagaID, err)
+		}
+	}
+	if retried > 0 {
+		sagas = settled(true)
+	}
+	settleTime := time.Since(settleStart)
+
+	rec, err := cl.Reconcile(ctx, time.Time{})
+	if err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	inv, err := cl.Inventory(ctx)
+	if err != nil {
+		t.Fatalf("inventory: %v", err)
+	}
+	raw, err := readRawLogs(ctx, cfg)
+	if err != nil {
+		t.Fatalf("read the logs: %v", err)
+	}
+	o := check(bookings, cancelled, sagas, inv, raw, rec)
+	for _, f := range rec.Findings {
+		o.problem(f.SagaID, "reconcile: %s %s %s: %s", f.Kind, f.BookingRef, f.SagaID, f.Detail)
+	}
+	if len(rec.Unreadable) > 0 {
+		o.problem("", "reconcile: unreadable records %v", rec.Unreadable)
+	}
+	retriedKinds := map[string]int{}
+	for _, v := range sagas.List("") {
+		for _, e := range v.Events {
+			if e.Type == events.SagaResumed {
+				retriedKinds[kindOf(bookings, v.SagaID)]++
+				break
+			}
+		}
+	}
+
+	// Unexpected exits: no process may die on its own, not even while the
+	// broker restarts (the supervisor started it again; it is still a bug).
+	var exits []string
+	for _, p := range all {
+		if p == nil {
+			continue
+		}
+		_, _, ex := p.counts()
+		for _, e := range ex {
+			exits = append(exits, fmt.Sprintf("%s run %d at %s: %s", p.name, e.Run, e.At.Format("15:04:05.000"), e.Status))
+		}
+	}
+
+	report := summary(s, broker, ns, l, bookings, cancelled, o, rec, procs, brokerRestarts, brokerDown, retried, retriedKinds,
+		exits, postTime, chaosTime, settleTime, time.Since(began))
+	fmt.Print(report)
+	t.Log(strings.TrimSpace(report[strings.LastIndex(strings.TrimSuffix(report, "\n"), "\n")+1:]))
+
+	for _, e := range exits {
+		t.Errorf("a process exited without being killed: %s", e)
+	}
+	const maxProblems = 40
+	for i, p := range o.Problems {
+		if i == maxProblems {
+			t.Errorf("... and %d more problems", len(o.Problems)-maxProblems)
+			break
+		}
+		t.Errorf("%s", p)
+	}
+	if len(o.Problems) > 0 {
+		for _, id := range o.ProblemSagas {
+			if stuck[id] {
+				continue // inspected above
+			}
+			t.Logf("--- saga inspect %s ---\n%s", id, runCLI(bin, cfg, "inspect", id))
+		}
+	}
+}
+
+// diagnose logs what helps to tell why sagas did not end: a few of them as
+// `saga inspect` shows them, and the members of every consumer group
+// against the processes that run each part (a member more than there are
+// processes holds partitions nobody consumes).
+func diagnose(t *testing.T, cfg bus.Config, bin string, procs []*proc, open []string) {
+	t.Helper()
+	for i, id := range open {
+		if i == 3 {
+			t.Logf("... and %d more sagas not ended", len(open)-3)
+			break
+		}
+		t.Logf("--- saga inspect %s ---\n%s", id, runCLI(bin, cfg, "inspect", id))
+	}
+	want := map[string]int{}
+	for _, p := range procs {
+		want[p.part]++
+	}
+	conf, err := bus.SaramaConfig(cfg)
+	if err != nil {
+		t.Logf("consumer groups: %v", err)
+		return
+	}
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, conf)
+	if err != nil {
+		t.Logf("consumer groups: %v", err)
+		return
+	}
+	defer admin.Close()
+	var names []string
+	for part := range want {
+		names = append(names, cfg.Group(part))
+	}
+	sort.Strings(names)
+	ds, err := admin.DescribeConsumerGroups(names)
+	if err != nil {
+		t.Logf("consumer groups: %v", err)
+		return
+	}
+	for _, d := range ds {
+		part := strings.TrimPrefix(d.GroupId, cfg.Namespace+".")
+		var members []string
+		for id, m := range d.Members {
+			assigned := ""
+			if a, err := m.GetMemberAssignment(); err == nil && a != nil {
+				for topic, ps := range a.Topics {
+					assigned += fmt.Sprintf(" %s%v", strings.TrimPrefix(topic, cfg.Namespace+"."), ps)
+				}
+			}
+			members = append(members, fmt.Sprintf("%s@%s:%s", id, m.ClientHost, assigned))
+		}
+		sort.Strings(members)
+		note := ""
+		if len(d.Members) > want[part] {
+			note = fmt.Sprintf(" <- %d members for %d processes: a dead member holds partitions", len(d.Members), want[part])
+		}
+		t.Logf("consumer group %s (%s): %d members%s\n  %s", d.GroupId, d.State, len(d.Members), note, strings.Join(members, "\n  "))
+	}
+}
+
+// kindOf returns the kind of the booking of a saga id ("cancel" for a
+// cancellation).
+func kindOf(bookings []*booking, sagaID string) string {
+	for _, b := range bookings {
+		if b.SagaID == sagaID {
+			return b.Kind
+		}
+	}
+	return "cancel"
+}
+
+// waitSettled polls the saga log until every posted request has a saga and
+// every saga but those ignored has ended (and, after the retries, none is
+// failed). On time-out it returns the sagas not ended with the error.
+func waitSettled(t *testing.T, ctx context.Context, cl *client.Client, bookings []*booking, cancelled map[string]bool,
+	timeout time.Duration, noneFailed bool, ignore map[string]bool, ignoreMissing bool) (*projections.Sagas, []string, error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	lastLog := time.Now()
+	for {
+		sagas, err := cl.Sagas(ctx)
+		why := ""
+		if err != nil {
+			why = err.Error()
+		} else {
+			missing := 0
+			var open []string
+			var example string
+			for _, b := range bookings {
+				if _, ok := sagas.Find(b.SagaID); !ok {
+					missing++
+					example = b.SagaID
+				}
+			}
+			for ref := range cancelled {
+				if _, ok := sagas.Find(events.SagaIDFor("cancel:" + ref)); !ok {
+					missing++
+				}
+			}
+			counts := map[string]int{}
+			for _, v := range sagas.List("") {
+				counts[v.Status]++
+				terminal := v.Status == "completed" || v.Status == "compensated" || v.Status == "failed"
+				if (!terminal || (noneFailed && v.Status == "failed")) && !ignore[v.SagaID] {
+					open = append(open, v.SagaID)
+					if example == "" {
+						example = v.SagaID
+					}
+				}
+			}
+			if (missing == 0 || ignoreMissing) && len(open) == 0 {
+				return sagas, nil, nil
+			}
+			why = fmt.Sprintf("%d posted requests without a saga, %d sagas not ended (e.g. %s); sagas by status %v", missing, len(open), example, counts)
+			if time.Now().After(deadline) {
+				return sagas, open, fmt.Errorf("sagas not settled within %s: %s", timeout, why)
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("sagas not settled within %s: %s", timeout, why)
+		}
+		if time.Since(lastLog) > 15*time.Second {
+			t.Logf("chaos: waiting: %s", why)
+			lastLog = time.Now()
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// startBroker connects to KAFKA_BROKERS, or starts the embedded broker as
+// a process of its own on a fresh data directory.
+func startBroker(t *testing.T, ctx context.Context, root, bin, runDir string) *brokerSide {
+	t.Helper()
+	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
+		b := &brokerSide{name: "kafka", addr: env}
+		restartCmd := os.Getenv("CHAOS_RESTART_CMD")
+		if restartCmd == "" {
+			// The cluster of scripts/kafka.sh (its KAFKA_STATE, KAFKA_PORT
+			// from the environment) must be the one the test talks to, or
+			// the restart would hit another cluster.
+			out, err := exec.Command("bash", filepath.Join(root, "scripts/kafka.sh"), "status").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "bootstrap: "+env+"\n") {
+				t.Fatalf("KAFKA_BROKERS=%s is not the cluster of scripts/kafka.sh (status: %v)\n%s"+
+					"set KAFKA_STATE/KAFKA_PORT to its state, or CHAOS_RESTART_CMD to a command that restarts it", env, err, out)
+			}
+			restartCmd = "bash " + filepath.Join(root, "scripts/kafka.sh") + " restart"
+		}
+		cfg := bus.Config{Brokers: strings.Split(env, ",")}
+		b.restart = func() error {
+			cmd := exec.Command("bash", "-c", restartCmd)
+			f, err := os.OpenFile(filepath.Join(runDir, "broker-restart.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			cmd.Stdout, cmd.Stderr = f, f
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("%s: %w (see %s)", restartCmd, err, f.Name())
+			}
+			return waitReady(ctx, cfg, 2*time.Minute)
+		}
+		if err := waitReady(ctx, cfg, 30*time.Second); err != nil {
+			t.Fatalf("KAFKA_BROKERS=%s: %v", env, err)
+		}
+		return b
+	}
+	addr := freeAddr(t)
+	dataDir := filepath.Join(runDir, "broker-data")
+	p := newProc("broker", bin, runDir, "broker", "--data-dir", dataDir, "--listen", addr, "--log-format", "json", "--log-level", "warn")
+	b := &brokerSide{name: "embedded", addr: addr, proc: p}
+	cfg := bus.Config{Brokers: []string{addr}}
+	b.restart = func() error {
+		// kill -9: whatever it acknowledged must be on disk.
+		if err := p.restart(time.Second); err != nil {
+			return err
+		}
+		return waitReady(ctx, cfg, time.Minute)
+	}
+	if err := p.start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitReady(ctx, cfg, 30*time.Second); err != nil {
+		t.Fatalf("embedded broker: %v\n%s", err, p.tail(20))
+	}
+	return b
+}
+
+func waitReady(ctx context.Context, cfg bus.Config, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := bus.WaitReady(cctx, cfg)
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// freeAddr returns a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// makeRunDir makes the directory of the binary, the logs and the embedded
+// broker's data; it is removed when the test passes (unless CHAOS_KEEP=1)
+// and kept for inspection when it fails.
+func makeRunDir(t *testing.T, ns string) string {
+	t.Helper()
+	base := os.Getenv("CHAOS_LOG_DIR")
+	if base == "" {
+		base = os.TempDir()
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(base, "saga-"+ns+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("CHAOS_KEEP") == "1" {
+			t.Logf("chaos: logs and data kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return dir
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// runCLI runs the saga binary against the run's cluster, for evidence.
+func runCLI(bin string, cfg bus.Config, args ...string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args = append(args, "--brokers", strings.Join(cfg.Brokers, ","), "--namespace", cfg.Namespace)
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("%s\n(%v)", out, err)
+	}
+	return string(out)
+}
+
+// summary renders the counts of a run.
+func summary(s settings, broker *brokerSide, ns string, l *load, bookings []*booking, cancelled map[string]bool, o *outcome,
+	rec client.Reconciliation, procs []*proc, brokerRestarts int, brokerDown time.Duration, retried int, retriedKinds map[string]int,
+	exits []string, postTime, chaosTime, settleTime, total time.Duration) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("=== CHAOS RESULT (%s broker %s, namespace %s, seed %d) ===", broker.name, broker.addr, ns, s.seed)
+	w("requests posted:     %d acknowledged (%d duplicates, %d cancellations), %d failed posts retried, %d reconnects",
+		l.posts.Load(), l.duplicates.Load(), l.cancelPosts.Load(), l.failedPosts.Load(), l.reconnects.Load())
+	w("idempotency keys:    %d distinct bookings, %d book-ticket sagas; %d cancelled refs, %d cancel-booking sagas (%d cancels refused: not completed)",
+		o.Keys, o.BookSagas, len(cancelled), o.CancelSagas, l.cancelRefuse.Load())
+	others := ""
+	for def, m := range o.Others {
+		others += fmt.Sprintf("; %s %s", def, counts(m))
+	}
+	w("sagas by status:     book-ticket %s; cancel-booking %s%s; reconcile (all) %s", counts(o.ByStatus), counts(o.CancelByStatus),
+		others, counts(rec.Summary.Sagas))
+	for _, k := range kinds {
+		if m := o.ByKind[k]; m != nil {
+			w("  %-15s %s", k, counts(m))
+		}
+	}
+	after := "all ended after the retry"
+	if n := o.ByStatus["failed"] + o.CancelByStatus["failed"]; n > 0 {
+		after = fmt.Sprintf("%d still failed after the retry", n)
+	}
+	w("failed, retried:     %d (by kind %s), %s", retried, counts(retriedKinds), after)
+	shows := catalog.Shows()
+	var ids []string
+	for id := range shows {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		w("seats %-14s held %d (max ever %d) of %d; completed not cancelled bookings hold %d",
+			id, o.HeldSeats[id], o.MaxHeld[id], shows[id].Capacity, o.StandingSeats[id])
+	}
+	w("money:               charged %s (%d charges) - refunded %s (%d refunds) = %s; completed not cancelled bookings (%d) cost %s; reconcile net %s",
+		projections.Cents(o.ChargedCents), o.Charges, projections.Cents(o.RefundedCents), o.Refunds,
+		projections.Cents(o.ChargedCents-o.RefundedCents), o.Standing, projections.Cents(o.StandingCents), projections.Cents(rec.Summary.NetCents))
+	w("notifications:       %d delivered, want %d (one per completed booking and per completed cancellation); reconcile %d",
+		o.Notifications, o.WantNotifications, rec.Summary.NotificationsDelivered)
+	w("reconcile findings:  %d", len(rec.Findings))
+	var kills []string
+	totalKills := 0
+	for _, p := range procs {
+		starts, k, _ := p.counts()
+		totalKills += k
+		kills = append(kills, fmt.Sprintf("%s %d/%d", p.name, k, starts))
+	}
+	w("kills survived:      %d (kills/starts: %s)", totalKills, strings.Join(kills, ", "))
+	w("broker restarts:     %d (%s back in %s); unexpected exits %d", brokerRestarts, broker.name, brokerDown.Round(time.Millisecond), len(exits))
+	w("times:               posting %s, chaos %s, settling %s, total %s", postTime.Round(time.Millisecond),
+		chaosTime.Round(time.Millisecond), settleTime.Round(time.Millisecond), total.Round(time.Millisecond))
+	verdict := "PASS"
+	if len(o.Problems) > 0 || len(exits) > 0 || len(rec.Findings) > 0 {
+		verdict = fmt.Sprintf("FAIL (%d problems, %d unexpected exits)", len(o.Problems), len(exits))
+	}
+	w("CHAOS %s %s: bookings=%d requests=%d keys=%d sagas=%d completed=%d compensated=%d retried=%d cancelled=%d seats=%s net=%s notifications=%d/%d findings=%d kills=%d broker_restarts=%d took=%s",
+		verdict, broker.name, len(bookings), l.posts.Load(), o.Keys, o.BookSagas+o.CancelSagas, o.ByStatus["completed"], o.ByStatus["compensated"],
+		retried, o.CancelByStatus["completed"], seatsLine(o, ids, shows), projections.Cents(o.ChargedCents-o.RefundedCents),
+		o.Notifications, o.WantNotifications, len(rec.Findings), totalKills, brokerRestarts, total.Round(time.Second))
+	return b.String()
+}
+
+func seatsLine(o *outcome, ids []string, shows map[string]catalog.Show) string {
+	var parts []string
+	for _, id := range ids {
+		parts = append(parts, fmt.Sprintf("%s:%d/%d", id, o.HeldSeats[id], shows[id].Capacity))
+	}
+	return strings.Join(parts, ",")
+}
+
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
