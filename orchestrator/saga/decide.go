@@ -235,8 +235,14 @@ func (d *decision) tick() {
 		st, step := d.s.Steps[i], d.def().Steps[i]
 		switch {
 		case st.CommandID != "" && !d.now.Before(st.Deadline) && st.Status == StepRunning:
+			retry := d.retryAt(i, step.Retry, st.Attempt)
+			if retry.IsZero() && step.Pivot {
+				// The pivot may have taken effect, and nothing undoes it: an
+				// unknown outcome is asked again until the answer comes.
+				retry = d.now.Add(step.Retry.Delay(st.Attempt, d.s.SagaID+st.Name))
+			}
 			d.emit(events.StepTimedOut, events.StepFailedV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.Attempt},
-				Reason: fmt.Sprintf("no reply within %s", step.Timeout), RetryAt: d.retryAt(i, step.Retry, st.Attempt)})
+				Reason: fmt.Sprintf("no reply within %s", step.Timeout), RetryAt: retry})
 		case st.CommandID != "" && !d.now.Before(st.Deadline) && st.Status == StepCompensating:
 			d.compensationFailed(i, fmt.Sprintf("no reply within %s", step.Timeout))
 		case st.CommandID == "" && !st.RetryAt.IsZero() && !d.now.Before(st.RetryAt) && st.Status == StepRunning:
