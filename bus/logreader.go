@@ -188,13 +188,34 @@ func partitions(client sarama.Client, topic string) ([]int32, error) {
 
 // bounds returns the oldest stored offset and the high-water mark.
 func bounds(client sarama.Client, topic string, p int32) (start, end int64, err error) {
-	if start, err = client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
+	if start, err = Offset(client, topic, p, sarama.OffsetOldest); err != nil {
 		return 0, 0, fmt.Errorf("bus: oldest offset of %s/%d: %w", topic, p, err)
 	}
-	if end, err = client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+	if end, err = Offset(client, topic, p, sarama.OffsetNewest); err != nil {
 		return 0, 0, fmt.Errorf("bus: high-water mark of %s/%d: %w", topic, p, err)
 	}
 	return start, end, nil
+}
+
+// Offset asks a partition's leader for an offset. Just after a topic is
+// created or a broker restarts, the leader the client knows of may not yet
+// know it leads: such answers are retried with fresh metadata for a while.
+func Offset(client sarama.Client, topic string, p int32, at int64) (int64, error) {
+	wait := 100 * time.Millisecond
+	for try := 0; ; try++ {
+		off, err := client.GetOffset(topic, p, at)
+		if err == nil || try == 8 || !retriableLeadership(err) {
+			return off, err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, time.Second)
+		_ = client.RefreshMetadata(topic)
+	}
+}
+
+func retriableLeadership(err error) bool {
+	return errors.Is(err, sarama.ErrNotLeaderForPartition) || errors.Is(err, sarama.ErrLeaderNotAvailable) ||
+		errors.Is(err, sarama.ErrNotEnoughReplicas) || errors.Is(err, sarama.ErrOffsetNotAvailable)
 }
 
 // readRange delivers offsets [from, end) of one partition in order.

@@ -68,10 +68,10 @@ func (l *kafkaLog) sources(topics []string) ([]Source, error) {
 // bounds are the oldest stored offset and the high-water mark.
 func (l *kafkaLog) bounds(s Source) (oldest, end int64, err error) {
 	topic := l.cfg.Topic(s.Topic)
-	if oldest, err = l.client.GetOffset(topic, s.Partition, sarama.OffsetOldest); err != nil {
+	if oldest, err = bus.Offset(l.client, topic, s.Partition, sarama.OffsetOldest); err != nil {
 		return 0, 0, fmt.Errorf("readmodel: oldest offset of %s/%d: %w", topic, s.Partition, err)
 	}
-	if end, err = l.client.GetOffset(topic, s.Partition, sarama.OffsetNewest); err != nil {
+	if end, err = bus.Offset(l.client, topic, s.Partition, sarama.OffsetNewest); err != nil {
 		return 0, 0, fmt.Errorf("readmodel: end of %s/%d: %w", topic, s.Partition, err)
 	}
 	return oldest, end, nil
