@@ -97,7 +97,9 @@ func AddShowWith(t Timings) saga.Definition {
 	return saga.Definition{
 		Name: AddShow,
 		Steps: []saga.Step{
-			{Name: "AddShow", Service: events.ServiceBooking, Command: events.AddShow, KeyField: "show_id", Timeout: t.StepTimeout, Retry: t.StepRetry},
+			// Listing has an effect nothing undoes: the step is the pivot, so
+			// an unanswered attempt is asked again until it answers.
+			{Name: "AddShow", Service: events.ServiceBooking, Command: events.AddShow, KeyField: "show_id", Timeout: t.StepTimeout, Retry: t.StepRetry, Pivot: true},
 		},
 		CompensationRetry: t.CompensationRetry,
 		ValidateData: func(raw json.RawMessage) error {

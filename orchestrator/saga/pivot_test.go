@@ -46,3 +46,20 @@ func TestPivotRefusedCompensates(t *testing.T) {
 		t.Fatalf("saga %s after the pivot was refused, want compensating", d.s.Status)
 	}
 }
+
+// Listing a show has an effect nothing undoes: unanswered, it is asked
+// again until it answers, however long the booking service is away.
+func TestAddShowTimingOutIsRetriedUntilAnswered(t *testing.T) {
+	acts := []act{start("add-show", `{"show_id":"s9","title":"T","venue":"V","country":"US","capacity":5,"price_cents":100}`)}
+	for range 2 * maxAttempt {
+		acts = append(acts, timeout, wake)
+	}
+	d := run(t, acts...)
+	if d.s.Status != saga.StatusRunning || d.inFlight().Attempt != 2*maxAttempt+1 {
+		t.Fatalf("after %d timeouts: %s, attempt %d", 2*maxAttempt, d.s.Status, d.inFlight().Attempt)
+	}
+	ok("").do(d)
+	if d.s.Status != saga.StatusCompleted {
+		t.Fatalf("after the answer: %s", d.s.Status)
+	}
+}
