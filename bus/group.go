@@ -49,7 +49,7 @@ type Group struct {
 	OnAssigned func(ctx context.Context, claims Claims) error
 	// OnRevoked runs once no message of the ending generation is in flight.
 	OnRevoked func(claims Claims)
-	Options   RouterOptions
+	Options   ConsumerOptions
 }
 
 // Run consumes until ctx ends. A message's offset is committed only after it
@@ -189,7 +189,7 @@ func (h *groupHandler) handleUntilDone(sess sarama.ConsumerGroupSession, handle 
 // handlerChain wraps handlers in the middleware every consumer of the
 // product uses: dead letters for poison, retries with backoff for transient
 // errors, and panic recovery.
-func handlerChain(cfg Config, pub message.Publisher, logger watermill.LoggerAdapter, opts RouterOptions) (func(message.HandlerFunc) message.HandlerFunc, error) {
+func handlerChain(cfg Config, pub message.Publisher, logger watermill.LoggerAdapter, opts ConsumerOptions) (func(message.HandlerFunc) message.HandlerFunc, error) {
 	if opts.DLQTopic == "" || opts.Poison == nil {
 		return nil, errors.New("bus: consumers need a dead-letter topic and a poison test")
 	}

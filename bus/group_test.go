@@ -61,7 +61,7 @@ func startSlowMember(t *testing.T, cfg bus.Config, topic string, pub message.Pub
 			defer m.mu.Unlock()
 			m.owned = nil
 		},
-		Options: bus.RouterOptions{DLQTopic: "dlq", Poison: func(error) bool { return false }},
+		Options: bus.ConsumerOptions{DLQTopic: "dlq", Poison: func(error) bool { return false }},
 	}
 	go func() { m.done <- g.Run(ctx, cfg, pub, watermill.NopLogger{}) }()
 	t.Cleanup(m.stop)

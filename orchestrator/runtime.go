@@ -95,7 +95,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		Handlers:   map[string]message.NoPublishHandlerFunc{events.TopicRequests: o.handleRequest, events.TopicReplies: o.handleReply},
 		OnAssigned: o.assigned,
 		OnRevoked:  func(bus.Claims) { o.store.reset() },
-		Options:    bus.RouterOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
+		Options:    bus.ConsumerOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
 	}.Run(ctx, o.cfg.Bus, pub, wlog)
 }
 

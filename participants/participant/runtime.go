@@ -95,7 +95,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 			r.parts = map[int32]*partition{}
 			r.mu.Unlock()
 		},
-		Options: bus.RouterOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
+		Options: bus.ConsumerOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
 	}.Run(ctx, r.cfg.Bus, pub, wlog)
 }
 

@@ -8,8 +8,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 )
 
-// RouterOptions say where messages that can never be processed go.
-type RouterOptions struct {
+// ConsumerOptions say where the messages a consumer can never process go.
+type ConsumerOptions struct {
 	// DLQTopic is the unprefixed dead-letter topic.
 	DLQTopic string
 	// Poison reports whether an error means the message can never be
@@ -19,14 +19,14 @@ type RouterOptions struct {
 	Poison func(error) bool
 }
 
-func (o RouterOptions) isPoison(err error) bool {
+func (o ConsumerOptions) isPoison(err error) bool {
 	var p middleware.RecoveredPanicError
 	return errors.As(err, &p) || o.Poison(err)
 }
 
 // logPoison logs a message that is about to be dead-lettered, with the
 // headers that trace it, so an operator sees it without reading the topic.
-func logPoison(h message.NoPublishHandlerFunc, opts RouterOptions, logger watermill.LoggerAdapter) message.HandlerFunc {
+func logPoison(h message.NoPublishHandlerFunc, opts ConsumerOptions, logger watermill.LoggerAdapter) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		err := h(msg)
 		if err != nil && opts.isPoison(err) {
