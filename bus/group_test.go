@@ -2,7 +2,6 @@ package bus_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -31,12 +30,9 @@ func (m *member) partitions() []int32 {
 	return slices.Clone(m.owned)
 }
 
-func startMember(t *testing.T, cfg bus.Config, topic string, pub message.Publisher) *member {
-	return startSlowMember(t, cfg, topic, pub, 0)
-}
-
-// startSlowMember's OnAssigned takes setup long, like loading state.
-func startSlowMember(t *testing.T, cfg bus.Config, topic string, pub message.Publisher, setup time.Duration) *member {
+// startMember runs a member whose OnAssigned takes setup long, like
+// loading state.
+func startMember(t *testing.T, cfg bus.Config, topic string, pub message.Publisher, setup time.Duration) *member {
 	m := &member{done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
@@ -84,8 +80,8 @@ func TestGroupSharesPartitionsAndHandsThemOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	a := startSlowMember(t, cfg, "work", pub, setupTime)
-	b := startSlowMember(t, cfg, "work", pub, setupTime)
+	a := startMember(t, cfg, "work", pub, setupTime)
+	b := startMember(t, cfg, "work", pub, setupTime)
 	bustest.Eventually(t, 60*time.Second, func() (bool, string) {
 		pa, pb := a.partitions(), b.partitions()
 		return len(pa) == 2 && len(pb) == 2, fmt.Sprintf("a owns %v, b owns %v", pa, pb)
@@ -109,6 +105,6 @@ func TestGroupSharesPartitionsAndHandsThemOver(t *testing.T) {
 	})
 }
 
-var _ = errors.New
-
+// setupTime is how long each member takes to load the state of what it is
+// given: the hand-over must wait for it, not lose messages during it.
 var setupTime = 2 * time.Second

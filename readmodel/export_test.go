@@ -1,7 +1,5 @@
 package readmodel
 
-import "time"
-
 // SetHook makes every batch call fn after each record it applies, with the
 // projection key ("NAME" or "NAME#next") and the count so far; an error
 // aborts the batch as a crash would. nil removes it.
@@ -10,9 +8,6 @@ func SetHook(db *DB, fn func(key string, n int) error) {
 	defer db.wmu.Unlock()
 	db.hook = fn
 }
-
-// SetNow fixes the clock of the read model (ages, updated_at columns).
-func SetNow(db *DB, now func() time.Time) { db.now = now }
 
 // SetBeforeSwap makes rebuilds call fn after catching up, before the swap.
 func SetBeforeSwap(db *DB, fn func(projection string)) { db.beforeSwap = fn }

@@ -134,10 +134,6 @@ func (g *globals) logger() zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-// configuredBrokers returns the brokers named by flag, environment or
-// config file.
-func (g *globals) configuredBrokers() []string { return g.connection().Brokers }
-
 // connection is the Kafka connection of flags, environment and config
 // file (see config.go). Brokers is empty when none are configured: `saga
 // up` then starts the embedded broker.
