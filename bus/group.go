@@ -50,10 +50,21 @@ type Group struct {
 	// OnRevoked runs once no message of the ending generation is in flight.
 	OnRevoked func(claims Claims)
 	Options   ConsumerOptions
+	// Exclusive, when set, is held shared while a batch is handled and
+	// written: a caller that writes outside the handlers (a timer) holds
+	// it exclusively, so it never sees state a batch has not yet written.
+	Exclusive *sync.RWMutex
 }
 
-// Run consumes until ctx ends. A message's offset is committed only after it
-// is handled, so a crash redelivers, and never skips.
+// maxBatch bounds the messages of one partition handled before their
+// outbox is written: enough to share round trips, few enough that a batch
+// adds little latency.
+const maxBatch = 512
+
+// Run consumes until ctx ends. The messages a partition has waiting are
+// handled as a batch, and what their handlers staged in the batch's Outbox
+// is written through pub (which also takes the dead letters) before their
+// offsets are marked: a crash redelivers, and never skips.
 func (g Group) Run(ctx context.Context, cfg Config, pub message.Publisher, logger watermill.LoggerAdapter) error {
 	if g.Name == "" || len(g.Handlers) == 0 {
 		return errors.New("bus: a group needs a name and handlers")
@@ -79,7 +90,7 @@ func (g Group) Run(ctx context.Context, cfg Config, pub message.Publisher, logge
 	}
 	defer cg.Close()
 
-	h := &groupHandler{g: g, cfg: cfg, ctx: ctx, logger: logger, handlers: map[string]message.HandlerFunc{}, topics: map[string]string{}}
+	h := &groupHandler{g: g, cfg: cfg, ctx: ctx, logger: logger, pub: pub, handlers: map[string]message.HandlerFunc{}, topics: map[string]string{}}
 	var topics []string
 	for t, fn := range g.Handlers {
 		full := cfg.Topic(t)
@@ -110,6 +121,7 @@ type groupHandler struct {
 	cfg      Config
 	ctx      context.Context
 	logger   watermill.LoggerAdapter
+	pub      message.Publisher
 	handlers map[string]message.HandlerFunc
 	topics   map[string]string // prefixed -> as given
 
@@ -146,6 +158,7 @@ func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
 
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	handle := h.handlers[claim.Topic()]
+	batch := make([]*sarama.ConsumerMessage, 0, maxBatch)
 	for {
 		select {
 		case <-sess.Context().Done():
@@ -154,31 +167,79 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			if !ok {
 				return nil
 			}
-			if !h.handleUntilDone(sess, handle, rec) {
+			batch = append(batch[:0], rec)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case rec, ok := <-claim.Messages():
+					if !ok {
+						break drain
+					}
+					batch = append(batch, rec)
+				default:
+					break drain
+				}
+			}
+			if !h.handleBatch(sess, handle, batch) {
 				return nil
 			}
-			sess.MarkMessage(rec, "")
+			sess.MarkMessage(batch[len(batch)-1], "")
 		}
 	}
+}
+
+// handleBatch handles the messages in order, then writes what their
+// handlers staged in the batch's outbox. It returns false when the session
+// ends first: nothing is marked, so the next owner handles them again.
+func (h *groupHandler) handleBatch(sess sarama.ConsumerGroupSession, handle message.HandlerFunc, batch []*sarama.ConsumerMessage) bool {
+	if h.g.Exclusive != nil {
+		h.g.Exclusive.RLock()
+		defer h.g.Exclusive.RUnlock()
+	}
+	out := &Outbox{}
+	ctx := withOutbox(sess.Context(), out)
+	for _, rec := range batch {
+		if !h.handleUntilDone(ctx, handle, rec) {
+			return false
+		}
+	}
+	if out.empty() {
+		return true
+	}
+	return retryUntilDone(ctx, func() error { return out.flush(h.pub) }, func(err error) {
+		h.logger.Error("batch not written; will retry", err, watermill.LogFields{
+			"topic": batch[0].Topic, "partition": batch[0].Partition, "offset": batch[0].Offset, "messages": len(batch)})
+	})
 }
 
 // handleUntilDone runs the handler until it succeeds: the middleware has
 // retried and dead-lettered what it could, so an error left here is a
 // transient one (the broker is away) and the partition waits for it. It
 // returns false when the session ends first.
-func (h *groupHandler) handleUntilDone(sess sarama.ConsumerGroupSession, handle message.HandlerFunc, rec *sarama.ConsumerMessage) bool {
+func (h *groupHandler) handleUntilDone(ctx context.Context, handle message.HandlerFunc, rec *sarama.ConsumerMessage) bool {
+	return retryUntilDone(ctx, func() error {
+		msg, _ := Marshaler{}.Unmarshal(rec)
+		msg.SetContext(ctx)
+		_, err := handle(msg)
+		return err
+	}, func(err error) {
+		h.logger.Error("message not handled; will retry", err, watermill.LogFields{
+			"topic": rec.Topic, "partition": rec.Partition, "offset": rec.Offset})
+	})
+}
+
+// retryUntilDone calls do until it succeeds, backing off, or until ctx
+// ends (false).
+func retryUntilDone(ctx context.Context, do func() error, failed func(error)) bool {
 	wait := 100 * time.Millisecond
 	for {
-		msg, _ := Marshaler{}.Unmarshal(rec)
-		msg.SetContext(sess.Context())
-		_, err := handle(msg)
+		err := do()
 		if err == nil {
 			return true
 		}
-		h.logger.Error("message not handled; will retry", err, watermill.LogFields{
-			"topic": rec.Topic, "partition": rec.Partition, "offset": rec.Offset})
+		failed(err)
 		select {
-		case <-sess.Context().Done():
+		case <-ctx.Done():
 			return false
 		case <-time.After(wait):
 		}

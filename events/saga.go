@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -190,7 +191,9 @@ func isOptionalObject(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null" || isObject(raw)
 }
 
+// isObject checks the JSON without building it: this runs on every
+// message, and a scan allocates nothing.
 func isObject(raw json.RawMessage) bool {
-	var m map[string]json.RawMessage
-	return json.Unmarshal(raw, &m) == nil && m != nil
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
 }

@@ -56,6 +56,10 @@ type Orchestrator struct {
 	// were appended; the ticker sends them again.
 	outboxMu sync.Mutex
 	outbox   []saga.Outgoing
+	// ticking is held by the tick loop while it decides, and shared by the
+	// batches of consumed messages: a batch's decisions are in the store
+	// before they are in the log, and a tick must not decide on them then.
+	ticking sync.RWMutex
 }
 
 // New returns an orchestrator; Run starts it.
@@ -75,11 +79,12 @@ func New(cfg Config) (*Orchestrator, error) {
 // hands its sagas to the others.
 func (o *Orchestrator) Run(ctx context.Context) error {
 	wlog := bus.NewWatermillLogger(o.log)
-	pub, err := bus.NewPublisher(o.cfg.Bus, wlog)
+	batcher, err := bus.NewBatchPublisher(o.cfg.Bus)
 	if err != nil {
 		return fmt.Errorf("orchestrator publisher: %w", err)
 	}
-	defer pub.Close()
+	defer batcher.Close()
+	var pub message.Publisher = batcher
 	if o.cfg.Decorate != nil {
 		if pub, err = o.cfg.Decorate(pub); err != nil {
 			return err
@@ -96,6 +101,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		OnAssigned: o.assigned,
 		OnRevoked:  func(bus.Claims) { o.store.reset() },
 		Options:    bus.ConsumerOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
+		Exclusive:  &o.ticking,
 	}.Run(ctx, o.cfg.Bus, pub, wlog)
 }
 
@@ -200,8 +206,11 @@ func checked(msg *message.Message) (events.Envelope, error) {
 }
 
 // process decides on one input for one saga: the events are appended to the
-// saga log first, and only then applied and their commands sent. A crash
-// after the append is repaired by recovery, which re-sends in-flight commands.
+// saga log first, and only then their commands sent. Within a batch of
+// consumed messages both wait in the batch's outbox, which is written log
+// first; a crash before it is written redelivers the batch, and a crash
+// between its phases is repaired by recovery, which re-sends in-flight
+// commands.
 func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input) error {
 	unlock := o.store.lock(sagaID)
 	defer unlock()
@@ -209,29 +218,30 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 	if ended {
 		return nil
 	}
-	evs, err := o.machine.Decide(s, in, o.cfg.Now())
-	if err != nil || len(evs) == 0 {
+	d, err := o.machine.Next(s, in, o.cfg.Now())
+	if err != nil || len(d.Events) == 0 {
 		return err
+	}
+	evs, out := d.Events, d.Commands
+	for _, e := range evs {
+		o.logEvent(d.State, e)
 	}
 	msgs := make([]*message.Message, len(evs))
 	for i, e := range evs {
 		msgs[i] = events.ToMessage(e)
 	}
-	if err := o.pub.Publish(o.cfg.Bus.Topic(events.TopicSagaLog), msgs...); err != nil {
-		return fmt.Errorf("append to the saga log: %w", err)
-	}
-	var out []saga.Outgoing
-	for _, e := range evs {
-		if s, err = o.machine.Apply(s, e); err != nil {
-			return fmt.Errorf("apply own event: %w", err)
+	if box := bus.OutboxFrom(ctx); box != nil {
+		box.Add(bus.PhaseLog, o.cfg.Bus.Topic(events.TopicSagaLog), msgs...)
+		for _, c := range out {
+			box.Add(bus.PhaseSend, o.cfg.Bus.Topic(c.Topic), events.ToMessage(c.Envelope))
 		}
-		o.logEvent(s, e)
-		if c, ok := o.machine.Command(s, e); ok {
-			out = append(out, c)
+	} else {
+		if err := o.pub.Publish(o.cfg.Bus.Topic(events.TopicSagaLog), msgs...); err != nil {
+			return fmt.Errorf("append to the saga log: %w", err)
 		}
+		defer o.send(d.State, out)
 	}
-	o.store.put(s, epoch)
-	o.send(s, out)
+	o.store.put(d.State, epoch)
 	return nil
 }
 
@@ -268,10 +278,22 @@ func (o *Orchestrator) tickLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		o.flushOutbox()
-		for _, id := range o.store.due(o.cfg.Now()) {
-			if err := o.process(ctx, id, saga.Tick{}); err != nil {
-				o.log.Warn().Err(err).Str("saga_id", id).Msg("tick failed; will retry")
-			}
+		o.tick(ctx)
+	}
+}
+
+// tick decides on every due saga, while no batch is between its decisions
+// and their writing.
+func (o *Orchestrator) tick(ctx context.Context) {
+	due := o.store.due(o.cfg.Now())
+	if len(due) == 0 {
+		return
+	}
+	o.ticking.Lock()
+	defer o.ticking.Unlock()
+	for _, id := range due {
+		if err := o.process(ctx, id, saga.Tick{}); err != nil {
+			o.log.Warn().Err(err).Str("saga_id", id).Msg("tick failed; will retry")
 		}
 	}
 }

@@ -67,6 +67,20 @@ var views = []view{
 		GROUP BY 1`},
 }
 
+// Topics lists the logical topics the projections read, each once: a
+// rebuild reads them all, so a plain read of them is its yardstick.
+func Topics() []string {
+	var out []string
+	for _, p := range all {
+		for _, t := range p.topics {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
 // Names lists the projections.
 func Names() []string {
 	out := make([]string, len(all))

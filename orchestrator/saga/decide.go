@@ -56,30 +56,56 @@ func (Resume) input() {}
 // reply, a tick with nothing due). Errors are events.MalformedError: the
 // input can never be processed.
 func (m Machine) Decide(s State, in Input, now time.Time) ([]events.Envelope, error) {
+	d, err := m.decide(s, in, now)
+	if err != nil {
+		return nil, err
+	}
+	return d.out, nil
+}
+
+// Decision is what Next decided: the events to append, the state they
+// lead to, and the commands they ask for, in order.
+type Decision struct {
+	Events   []events.Envelope
+	State    State
+	Commands []Outgoing
+}
+
+// Next is Decide with what the runtime needs next: the state after the
+// events (Decide has folded them already) and their commands.
+func (m Machine) Next(s State, in Input, now time.Time) (Decision, error) {
+	d, err := m.decide(s, in, now)
+	if err != nil {
+		return Decision{}, err
+	}
+	return Decision{Events: d.out, State: d.s, Commands: d.cmds}, nil
+}
+
+func (m Machine) decide(s State, in Input, now time.Time) (*decision, error) {
 	d := &decision{m: m, s: s, now: now.UTC()}
 	switch in := in.(type) {
 	case Start:
 		if s.Started() {
-			return nil, nil
+			return d, nil
 		}
 		if err := d.start(in); err != nil {
 			return nil, err
 		}
 	case Reply:
 		if !s.Started() || s.Status.Terminal() {
-			return nil, nil
+			return d, nil
 		}
 		d.cause = in.Envelope.ID
 		d.reply(in.Payload)
 	case Tick:
 		if !s.Started() || s.Status.Terminal() {
-			return nil, nil
+			return d, nil
 		}
 		d.cause = events.SagaEventID(s.SagaID, s.Seq)
 		d.tick()
 	case Resume:
 		if s.Status != StatusFailed {
-			return nil, nil // only a failed saga waits for an operator
+			return d, nil // only a failed saga waits for an operator
 		}
 		d.cause = in.Request.ID
 		d.resume(in.Reason)
@@ -93,7 +119,7 @@ func (m Machine) Decide(s State, in Input, now time.Time) ([]events.Envelope, er
 	if d.err != nil {
 		return nil, d.err
 	}
-	return d.out, nil
+	return d, nil
 }
 
 // decision accumulates the events of one Decide call, applying each as it
@@ -104,6 +130,7 @@ type decision struct {
 	now   time.Time
 	cause string
 	out   []events.Envelope
+	cmds  []Outgoing
 	err   error
 }
 
@@ -121,6 +148,9 @@ func (d *decision) emit(typ string, payload any) {
 		return
 	}
 	d.s, d.out = next, append(d.out, e)
+	if p, ok := payload.(events.StepStartedV1); ok {
+		d.cmds = append(d.cmds, d.m.commandFor(next, p, typ == events.CompensationStarted, e.ID, e.OccurredAt))
+	}
 }
 
 func (d *decision) start(in Start) error {

@@ -76,12 +76,24 @@ func (d *driver) feed(in saga.Input) []events.Envelope {
 	if err != nil {
 		d.t.Fatalf("Decide(%T) at %s: %v", in, d.now.Format(time.RFC3339Nano), err)
 	}
+	next, nextErr := d.m.Next(d.s, in, d.now)
+	var cmds []saga.Outgoing
 	for _, e := range out {
 		next, err := d.m.Apply(d.s, e)
 		if err != nil {
 			d.t.Fatalf("Apply(%s) of an event Decide emitted: %v", e.Type, err)
 		}
 		d.s = next
+		if c, ok := d.m.Command(d.s, e); ok {
+			cmds = append(cmds, c)
+		}
+	}
+	// Next is Decide with the fold and the commands done: the same events,
+	// the state Apply reaches, and the commands Command gives.
+	if nextErr != nil || !reflect.DeepEqual(next.Events, out) || (len(out) > 0 && !reflect.DeepEqual(next.State, d.s)) ||
+		!reflect.DeepEqual(next.Commands, cmds) {
+		d.t.Fatalf("Next(%T) differs from Decide, Apply and Command (err %v):\nnext:   %+v\nevents: %v\nstate:  %+v\ncmds:   %+v",
+			in, nextErr, next, summary(out), d.s, cmds)
 	}
 	d.log = append(d.log, out...)
 	d.last = out

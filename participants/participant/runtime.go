@@ -75,11 +75,12 @@ func (r *Runtime) Name() string { return r.name }
 // of each partition it is given from the service's own log first.
 func (r *Runtime) Run(ctx context.Context) error {
 	wlog := bus.NewWatermillLogger(r.log)
-	pub, err := bus.NewPublisher(r.cfg.Bus, wlog)
+	batcher, err := bus.NewBatchPublisher(r.cfg.Bus)
 	if err != nil {
 		return fmt.Errorf("%s publisher: %w", r.name, err)
 	}
-	defer pub.Close()
+	defer batcher.Close()
+	var pub message.Publisher = batcher
 	if r.cfg.Decorate != nil {
 		if pub, err = r.cfg.Decorate(pub); err != nil {
 			return err
@@ -160,7 +161,8 @@ func handledOf(e events.Envelope) (events.Handled, error) {
 
 // handle applies a command at most once: a command id seen before gets the
 // original reply again and changes nothing. The domain event is written
-// before the reply, so a crash in between is repaired by redelivery.
+// before the reply (in a batch, the outbox writes the log phase first), so
+// a crash in between is repaired by redelivery.
 func (r *Runtime) handle(msg *message.Message) error {
 	cmd, err := events.FromMessage(msg)
 	if err == nil {
@@ -180,21 +182,27 @@ func (r *Runtime) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	log := r.log.With().Str("saga_id", cmd.SagaID).Str("correlation_id", cmd.CorrelationID).
-		Str("actor", cmd.Actor).Str("command", cmd.Type).Str("command_id", cmd.ID).Int("attempt", p.Attempt).Logger()
+	// Fields are added to an event only when its level is on: a disabled
+	// event is nil and costs nothing, where a logger With them would be
+	// built for every command.
+	log := func(ev *zerolog.Event) *zerolog.Event {
+		return ev.Str("saga_id", cmd.SagaID).Str("correlation_id", cmd.CorrelationID).Str("actor", cmd.Actor).
+			Str("command", cmd.Type).Str("command_id", cmd.ID).Int("attempt", p.Attempt)
+	}
 
 	part.mu.Lock()
 	defer part.mu.Unlock()
+	box := bus.OutboxFrom(msg.Context())
 	if h, ok := part.handled[cmd.ID]; ok {
-		log.Info().Str("outcome", h.Outcome).Msg("command seen before; replying again")
-		return r.reply(cmd, h)
+		log(r.log.Info()).Str("outcome", h.Outcome).Msg("command seen before; replying again")
+		return r.reply(box, cmd, h)
 	}
 	ev, ok, err := part.svc.Handle(cmd, p, r.cfg.Now())
 	if err != nil {
 		return err
 	}
 	if !ok {
-		log.Warn().Msg("command dropped by the service")
+		log(r.log.Warn()).Msg("command dropped by the service")
 		return nil
 	}
 	h, err := handledOf(ev)
@@ -204,15 +212,22 @@ func (r *Runtime) handle(msg *message.Message) error {
 	// The event goes to the partition of the command that caused it, so
 	// the owner of that partition finds it when it rebuilds the state.
 	ev.Key = cmd.Key
-	if err := r.pub.Publish(r.cfg.Bus.Topic(events.DomainTopic(r.name)), events.ToMessage(ev)); err != nil {
+	reply, err := r.replyTo(cmd, h)
+	if err != nil {
+		return err
+	}
+	topic := r.cfg.Bus.Topic(events.DomainTopic(r.name))
+	if box != nil {
+		box.Add(bus.PhaseLog, topic, events.ToMessage(ev))
+	} else if err := r.pub.Publish(topic, events.ToMessage(ev)); err != nil {
 		return fmt.Errorf("append %s: %w", ev.Type, err)
 	}
 	if err := part.svc.Apply(ev); err != nil {
 		return fmt.Errorf("apply own %s: %w", ev.Type, err)
 	}
 	part.handled[cmd.ID] = h
-	log.Info().Str("event", ev.Type).Str("outcome", h.Outcome).Str("reason", h.Reason).Msg("command handled")
-	return r.reply(cmd, h)
+	log(r.log.Info()).Str("event", ev.Type).Str("outcome", h.Outcome).Str("reason", h.Reason).Msg("command handled")
+	return r.send(box, reply)
 }
 
 // partitionOf returns the state of the partition msg was read from.
@@ -230,14 +245,28 @@ func (r *Runtime) partitionOf(msg *message.Message) (*partition, error) {
 	return part, nil
 }
 
-func (r *Runtime) reply(cmd events.Envelope, h events.Handled) error {
-	p := events.StepReplyV1{CommandID: cmd.ID, Command: cmd.Type, Outcome: h.Outcome, Reason: h.Reason, Data: h.Reply}
-	e, err := events.New(events.DerivedID(cmd.ID, "reply"), events.StepReply, p, events.TraceOf(cmd), cmd.SagaID, r.cfg.Now())
+func (r *Runtime) reply(box *bus.Outbox, cmd events.Envelope, h events.Handled) error {
+	e, err := r.replyTo(cmd, h)
 	if err != nil {
 		return err
 	}
-	if err := r.pub.Publish(r.cfg.Bus.Topic(events.TopicReplies), events.ToMessage(e)); err != nil {
-		return fmt.Errorf("reply to %s: %w", cmd.Type, err)
+	return r.send(box, e)
+}
+
+func (r *Runtime) replyTo(cmd events.Envelope, h events.Handled) (events.Envelope, error) {
+	p := events.StepReplyV1{CommandID: cmd.ID, Command: cmd.Type, Outcome: h.Outcome, Reason: h.Reason, Data: h.Reply}
+	return events.New(events.DerivedID(cmd.ID, "reply"), events.StepReply, p, events.TraceOf(cmd), cmd.SagaID, r.cfg.Now())
+}
+
+// send sends a reply: in the batch's outbox, after its log phase, or now.
+func (r *Runtime) send(box *bus.Outbox, e events.Envelope) error {
+	topic := r.cfg.Bus.Topic(events.TopicReplies)
+	if box != nil {
+		box.Add(bus.PhaseSend, topic, events.ToMessage(e))
+		return nil
+	}
+	if err := r.pub.Publish(topic, events.ToMessage(e)); err != nil {
+		return fmt.Errorf("reply to %s: %w", e.Type, err)
 	}
 	return nil
 }
