@@ -251,7 +251,20 @@ func checkRaw(ctx context.Context, cfg bus.Config, topic string, sizes []int, n 
 	if err := bus.Provision(ctx, cfg, []bus.TopicSpec{{Name: topic}}); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	return nil
+	return waitLeaders(cfg, topic)
+}
+
+// waitLeaders returns once every partition's leader answers for it: just
+// after a topic is created, Apache Kafka's may not know it leads yet, and
+// a consumer opened then fails (bus.Offset waits that out).
+func waitLeaders(cfg bus.Config, topic string) error {
+	c, err := openConsumer(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	_, err = c.ranges([]string{topic})
+	return err
 }
 
 // payloads hands out values of the given sizes, all slices of one buffer:
@@ -408,7 +421,13 @@ func (c *rawConsumer) fromOldest(ctx context.Context, cancel context.CancelCause
 	}
 	var wg sync.WaitGroup // nobody waits: t says when the run is done
 	for _, p := range parts {
-		r := partRange{topic: topic, partition: p, from: sarama.OffsetOldest, end: -1}
+		// bus.Offset waits out a leader that does not yet know it leads
+		// (the topic was just created), which ConsumePartition would not.
+		from, err := bus.Offset(c.client, topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return fmt.Errorf("bench: oldest offset of %s/%d: %w", topic, p, err)
+		}
+		r := partRange{topic: topic, partition: p, from: from, end: -1}
 		if err := c.consume(ctx, cancel, r, t, &wg); err != nil {
 			return err
 		}

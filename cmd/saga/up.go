@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 
@@ -16,7 +17,7 @@ import (
 )
 
 func newUp(g *globals) *cobra.Command {
-	var listen, parts string
+	var listen, parts, cpuProfile string
 	var topics topicFlags
 	timings := flows.DefaultTimings()
 	cmd := &cobra.Command{
@@ -25,6 +26,13 @@ func newUp(g *globals) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, log := cmd.Context(), g.logger()
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			cfg := topics.apply(g.connection())
 			if len(cfg.Brokers) == 0 {
 				emb, err := startEmbedded(g.dataDir, listen)
@@ -55,6 +63,7 @@ func newUp(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address of the embedded broker")
 	topics.register(cmd)
 	cmd.Flags().DurationVar(&timings.StepTimeout, "step-timeout", timings.StepTimeout, "deadline of one attempt of a saga step")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to the file when it stops (for `go tool pprof`)")
 	cmd.Flags().StringVar(&parts, "parts", "", "run only these parts, comma separated: orchestrator,user,booking,payment,notification")
 	return cmd
 }
@@ -143,4 +152,20 @@ func readModel(g *globals, parts []string) string {
 	}
 	_ = os.MkdirAll(g.dataDir, 0o755)
 	return g.readModelPath()
+}
+
+// startCPUProfile profiles the process until the returned stop is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
