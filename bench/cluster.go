@@ -55,27 +55,36 @@ func StartCluster(ctx context.Context, exe string, cfg bus.Config, dataDir, cpuP
 }
 
 func (c *Cluster) startBroker(ctx context.Context, exe, dataDir string, env []string) error {
+	b, brokers, err := StartBroker(ctx, exe, c.Bus, dataDir, env)
+	if err != nil {
+		return err
+	}
+	c.Broker, c.Bus.Brokers = b, brokers
+	return nil
+}
+
+// StartBroker starts `saga broker` (exe) on dataDir, listening on a free
+// loopback port, and returns it with its address.
+func StartBroker(ctx context.Context, exe string, cfg bus.Config, dataDir string, env []string) (*Proc, []string, error) {
 	addrFile := filepath.Join(dataDir, "broker.addr")
 	_ = os.Remove(addrFile)
 	b, err := StartProc("broker", exe, []string{"broker", "--data-dir", dataDir, "--listen", "127.0.0.1:0",
-		"--log-level", "info", "--log-format", "json", "--partitions", partitions(c.Bus)}, env)
+		"--log-level", "info", "--log-format", "json", "--partitions", partitions(cfg)}, env)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	c.Broker = b
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := b.WaitOutput(wctx, "embedded Kafka broker running"); err != nil {
-		c.Stop()
-		return err
+		b.Stop(10 * time.Second)
+		return nil, nil, err
 	}
 	raw, err := os.ReadFile(addrFile)
 	if err != nil {
-		c.Stop()
-		return fmt.Errorf("embedded broker address: %w", err)
+		b.Stop(10 * time.Second)
+		return nil, nil, fmt.Errorf("embedded broker address: %w", err)
 	}
-	c.Bus.Brokers = strings.Split(strings.TrimSpace(string(raw)), ",")
-	return nil
+	return b, strings.Split(strings.TrimSpace(string(raw)), ","), nil
 }
 
 // partitions is the partition count of the topics the run creates.

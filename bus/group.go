@@ -127,6 +127,23 @@ type groupHandler struct {
 
 	mu     sync.Mutex
 	claims Claims
+	// lanes serialise the batches of one partition number across topics:
+	// co-partitioned topics (a saga's requests and replies) hold the same
+	// keys, and a batch's records are written after its handlers ran, so
+	// two claims of one key must not interleave handling and writing.
+	lanes map[int32]*sync.Mutex
+}
+
+func (h *groupHandler) lane(p int32) *sync.Mutex {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lanes == nil {
+		h.lanes = map[int32]*sync.Mutex{}
+	}
+	if h.lanes[p] == nil {
+		h.lanes[p] = &sync.Mutex{}
+	}
+	return h.lanes[p]
 }
 
 func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
@@ -196,6 +213,9 @@ func (h *groupHandler) handleBatch(sess sarama.ConsumerGroupSession, handle mess
 		h.g.Exclusive.RLock()
 		defer h.g.Exclusive.RUnlock()
 	}
+	lane := h.lane(batch[0].Partition)
+	lane.Lock()
+	defer lane.Unlock()
 	out := &Outbox{}
 	ctx := withOutbox(sess.Context(), out)
 	for _, rec := range batch {

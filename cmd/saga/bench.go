@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
@@ -73,6 +74,7 @@ same broker, and rebuilds the read models from the run's logs.`,
 			return nil
 		},
 	}
+	cmd.AddCommand(newBenchRecovery(g), newBenchMemory(g))
 	f := cmd.Flags()
 	f.IntVar(&spec.Sagas, "sagas", 10000, "book-ticket sagas to measure")
 	f.Float64Var(&spec.Rate, "rate", 0, "sagas posted per second (0: as fast as possible)")
@@ -85,5 +87,145 @@ same broker, and rebuilds the read models from the run's logs.`,
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write the system's Go CPU profile (warm-up and run) to this file")
 	f.BoolVar(&raw, "raw", true, "also measure the raw producer-to-consumer pipeline of the same broker")
 	f.BoolVar(&replay, "replay", true, "also rebuild the read models from the run's logs, beside a raw consume")
+	return cmd
+}
+
+// benchEnv is what the recovery and memory benchmarks need: the saga
+// binary, and a broker (the configured one, else an embedded broker in a
+// child process, so that its memory is not counted as the orchestrator's).
+type benchEnv struct {
+	exe     string
+	cfg     bus.Config
+	broker  string
+	cleanup []func()
+}
+
+func (g *globals) benchEnv(cmd *cobra.Command, partitions int32) (*benchEnv, error) {
+	e := &benchEnv{}
+	var err error
+	if e.exe, err = os.Executable(); err != nil {
+		return nil, err
+	}
+	e.cfg = g.connection()
+	e.cfg.Partitions = partitions
+	if e.cfg.Namespace == "" {
+		e.cfg.Namespace = "bench-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
+	}
+	e.broker = "Kafka at " + strings.Join(e.cfg.Brokers, ",")
+	if len(e.cfg.Brokers) > 0 {
+		return e, nil
+	}
+	dir := g.dataDir
+	if !g.flags.Changed("data-dir") {
+		if dir, err = os.MkdirTemp("", "saga-bench-"); err != nil {
+			return nil, err
+		}
+		e.cleanup = append(e.cleanup, func() { os.RemoveAll(dir) })
+	}
+	fmt.Fprintln(cmd.ErrOrStderr(), "bench: starting an embedded broker in a process of its own")
+	b, brokers, err := bench.StartBroker(cmd.Context(), e.exe, e.cfg, dir, []string{"SAGA_NAMESPACE=" + e.cfg.Namespace})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.cleanup = append(e.cleanup, func() { b.Stop(10 * time.Second) })
+	e.cfg.Brokers, e.broker = brokers, "embedded (kfake, own process, data on disk)"
+	return e, nil
+}
+
+func (e *benchEnv) close() {
+	for i := len(e.cleanup) - 1; i >= 0; i-- {
+		e.cleanup[i]()
+	}
+}
+
+func newBenchRecovery(g *globals) *cobra.Command {
+	var events, running int
+	var partitions int32
+	cmd := &cobra.Command{
+		Use:   "recovery",
+		Short: "Time an orchestrator's start to its first decision over a saga log of the given history",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if events < 0 || running < 0 {
+				return usageError{fmt.Errorf("--events and --running must not be negative")}
+			}
+			env, err := g.benchEnv(cmd, partitions)
+			if err != nil {
+				return err
+			}
+			defer env.close()
+			ctx := cmd.Context()
+			fmt.Fprintf(cmd.ErrOrStderr(), "bench: writing %d events of ended sagas and %d running sagas\n", events, running)
+			h, err := bench.SeedHistory(ctx, env.cfg, bench.HistorySpec{Events: events, Running: running})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "bench: starting an orchestrator on it")
+			r, err := bench.MeasureRecovery(ctx, env.cfg, env.exe, bench.RecoveryOptions{})
+			if err != nil {
+				return err
+			}
+			out := struct {
+				Broker   string              `json:"broker"`
+				Machine  bench.Machine       `json:"machine"`
+				History  bench.HistoryResult `json:"history"`
+				Recovery bench.Recovery      `json:"recovery"`
+			}{env.broker, bench.ThisMachine(), h, r}
+			if g.json() {
+				return printJSON(out)
+			}
+			fmt.Printf("broker              %s\n", env.broker)
+			fmt.Printf("history             %d saga log events (%d ended sagas, %d running)\n", r.HistoryEvents, r.EndedSagas, r.RunningSagas)
+			fmt.Printf("to first decision   %.0f ms   (target <= 1000 ms with 1M events)\n", r.ToFirstDecisionMS)
+			fmt.Printf("fold of the log     %.0f ms\n", r.FoldMS)
+			fmt.Printf("orchestrator        cpu %.0f ms, rss %.0f MiB, peak rss %.0f MiB\n", r.CPUMS, float64(r.RSSBytes)/(1<<20), float64(r.PeakRSSBytes)/(1<<20))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&events, "events", 1_000_000, "saga log events of ended sagas to recover")
+	cmd.Flags().IntVar(&running, "running", 10_000, "sagas still running to recover")
+	cmd.Flags().Int32Var(&partitions, "partitions", bus.DefaultPartitions, "partitions of each topic the run creates")
+	return cmd
+}
+
+func newBenchMemory(g *globals) *cobra.Command {
+	var running int
+	var partitions int32
+	cmd := &cobra.Command{
+		Use:   "memory",
+		Short: "Measure an orchestrator's memory per running saga, and per ended saga",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if running < 1 {
+				return usageError{fmt.Errorf("--running must be at least 1, got %d", running)}
+			}
+			env, err := g.benchEnv(cmd, partitions)
+			if err != nil {
+				return err
+			}
+			defer env.close()
+			fmt.Fprintf(cmd.ErrOrStderr(), "bench: three orchestrators: none, %d running and %d ended sagas\n", running, running)
+			m, err := bench.MeasureMemoryWith(cmd.Context(), env.cfg, env.exe, running, bench.MemoryOptions{AfterGC: true})
+			if err != nil {
+				return err
+			}
+			out := struct {
+				Broker  string        `json:"broker"`
+				Machine bench.Machine `json:"machine"`
+				Memory  bench.Memory  `json:"memory"`
+			}{env.broker, bench.ThisMachine(), m}
+			if g.json() {
+				return printJSON(out)
+			}
+			fmt.Printf("broker                 %s\n", env.broker)
+			fmt.Printf("rss, nothing to hold   %.1f MiB\n", float64(m.Baseline.RSSBytes)/(1<<20))
+			fmt.Printf("rss, %d running     %.1f MiB: %.0f bytes a running saga   (target <= 2048)\n", running, float64(m.Running.RSSBytes)/(1<<20), m.BytesPerRunning)
+			fmt.Printf("rss, %d ended       %.1f MiB: %.0f bytes an ended saga\n", running, float64(m.Ended.RSSBytes)/(1<<20), m.BytesPerEnded)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&running, "running", 100_000, "sagas running at once")
+	cmd.Flags().Int32Var(&partitions, "partitions", bus.DefaultPartitions, "partitions of each topic the run creates")
 	return cmd
 }
