@@ -32,9 +32,9 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	@! $(GO) list -deps ./orchestrator/saga ./events | grep -E '^(github.com/IBM/sarama|github.com/ThreeDotsLabs/watermill-kafka/v3/.*|github.com/twmb/franz-go/.*|github.com/rs/zerolog|database/sql|modernc.org/.*)$$' || { echo "lint: the pure core imports I/O packages"; exit 1; }
 
-## bench: Go benchmarks of the hot pure code, with allocations
+## bench: every figure of BENCHMARKS.md on this machine: Go benchmarks, then saga bench, recovery and memory on the embedded broker and on an Apache Kafka it starts (scripts/bench.sh; reports and charts in bench-results/)
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+	bash scripts/bench.sh
 
 clean:
 	rm -rf bin .saga

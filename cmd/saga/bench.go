@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 
 func newBench(g *globals) *cobra.Command {
 	var spec bench.SagaSpec
-	var mix, chart, cpuProfile string
+	var mix, chart, cpuProfile, report string
 	var raw, replay bool
 	var partitions int32
 	cmd := &cobra.Command{
@@ -67,6 +68,9 @@ same broker, and rebuilds the read models from the run's logs.`,
 			if err != nil {
 				return err
 			}
+			if err := writeReport(report, rep); err != nil {
+				return err
+			}
 			if g.json() {
 				return printJSON(rep)
 			}
@@ -75,6 +79,7 @@ same broker, and rebuilds the read models from the run's logs.`,
 		},
 	}
 	cmd.AddCommand(newBenchRecovery(g), newBenchMemory(g))
+	cmd.PersistentFlags().StringVar(&report, "report", "", "also write the JSON report to this file")
 	f := cmd.Flags()
 	f.IntVar(&spec.Sagas, "sagas", 10000, "book-ticket sagas to measure")
 	f.Float64Var(&spec.Rate, "rate", 0, "sagas posted per second (0: as fast as possible)")
@@ -139,6 +144,23 @@ func (e *benchEnv) close() {
 	}
 }
 
+// writeReport writes v as indented JSON to path, unless path is empty.
+func writeReport(path string, v any) error {
+	if path == "" {
+		return nil
+	}
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(raw, '\n'), 0o644)
+}
+
+func reportFlag(cmd *cobra.Command) string {
+	v, _ := cmd.Flags().GetString("report")
+	return v
+}
+
 func newBenchRecovery(g *globals) *cobra.Command {
 	var events, running int
 	var partitions int32
@@ -172,6 +194,9 @@ func newBenchRecovery(g *globals) *cobra.Command {
 				History  bench.HistoryResult `json:"history"`
 				Recovery bench.Recovery      `json:"recovery"`
 			}{env.broker, bench.ThisMachine(), h, r}
+			if err := writeReport(reportFlag(cmd), out); err != nil {
+				return err
+			}
 			if g.json() {
 				return printJSON(out)
 			}
@@ -215,6 +240,9 @@ func newBenchMemory(g *globals) *cobra.Command {
 				Machine bench.Machine `json:"machine"`
 				Memory  bench.Memory  `json:"memory"`
 			}{env.broker, bench.ThisMachine(), m}
+			if err := writeReport(reportFlag(cmd), out); err != nil {
+				return err
+			}
 			if g.json() {
 				return printJSON(out)
 			}
