@@ -36,15 +36,16 @@ type observer struct {
 	status map[string]int
 }
 
-func newObserver() *observer {
-	return &observer{sagas: map[string]*tracked{}, steps: map[string][]float64{}, status: map[string]int{}, done: make(chan struct{})}
+// newObserver expects n sagas: done is closed when the n-th has ended.
+func newObserver(n int) *observer {
+	return &observer{sagas: map[string]*tracked{}, steps: map[string][]float64{}, status: map[string]int{},
+		done: make(chan struct{}), expect: n}
 }
 
-// track registers a saga about to be posted; expect counts it towards done.
+// track registers a saga about to be posted.
 func (o *observer) track(sagaID string, sent time.Time) {
 	o.mu.Lock()
 	o.sagas[sagaID] = &tracked{sent: sent, started: map[string]time.Time{}}
-	o.expect++
 	o.mu.Unlock()
 }
 

@@ -286,7 +286,7 @@ func toProducerMessage(topic string, e events.Envelope) *sarama.ProducerMessage 
 func (d *driver) phase(ctx context.Context, name string, n int, rate float64) (SagaResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	obs := newObserver()
+	obs := newObserver(n)
 	from, err := d.offsets.ends()
 	if err != nil {
 		return SagaResult{}, err

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/events"
@@ -142,6 +144,30 @@ func TestRun(t *testing.T) {
 	for _, want := range []string{"sagas/s", "latency ms", "saga/raw", "replay", "process system"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report has no %q:\n%s", want, text.String())
+		}
+	}
+}
+
+// TestObserverWaitsForEverySaga feeds the observer sagas that end one by
+// one as they are posted, as at a slow rate: done closes at the last end,
+// not at the first moment every saga posted so far has ended.
+func TestObserverWaitsForEverySaga(t *testing.T) {
+	o := newObserver(3)
+	for i, id := range []string{"a", "b", "c"} {
+		o.track(id, time.Now())
+		o.record(&sarama.ConsumerMessage{Headers: []*sarama.RecordHeader{
+			{Key: []byte(events.HeaderType), Value: []byte(events.SagaCompleted)},
+			{Key: []byte(events.HeaderSagaID), Value: []byte(id)},
+		}}, time.Now())
+		select {
+		case <-o.done:
+			if i < 2 {
+				t.Fatalf("done after %d of 3 sagas", i+1)
+			}
+		default:
+			if i == 2 {
+				t.Fatal("not done after the third saga ended")
+			}
 		}
 	}
 }
