@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 )
 
 // Validator is implemented by every payload type.
@@ -19,6 +20,8 @@ type kind struct {
 	validate func(json.RawMessage) error
 	// upcasters[v] turns version v into version v+1.
 	upcasters map[int]Upcaster
+	// typ is the payload type of the current version.
+	typ reflect.Type
 }
 
 func kindOf[T Validator](current int, upcasters map[int]Upcaster) kind {
@@ -29,6 +32,7 @@ func kindOf[T Validator](current int, upcasters map[int]Upcaster) kind {
 			return err
 		},
 		upcasters: upcasters,
+		typ:       reflect.TypeFor[T](),
 	}
 }
 
@@ -104,31 +108,57 @@ const MaxRequestDataBytes = 64 << 10
 // are upcast to the current one, so a log written long ago still replays.
 // Every error is a MalformedError.
 func Check(e Envelope) (Envelope, error) {
-	if n := len(e.Payload); n > MaxPayloadBytes {
-		return e, malformed("payload of %d bytes is over the limit of %d bytes", n, MaxPayloadBytes)
-	}
-	k, ok := kinds[e.Type]
-	if !ok {
-		return e, malformed("unknown type %q", e.Type)
-	}
-	if e.Version > k.current {
-		return e, malformed("%s version %d is newer than this build reads (%d)", e.Type, e.Version, k.current)
-	}
-	for v := e.Version; v < k.current; v++ {
-		up, ok := k.upcasters[v]
-		if !ok {
-			return e, malformed("%s version %d cannot be upcast", e.Type, v)
-		}
-		raw, err := up(e.Payload)
-		if err != nil {
-			return e, malformed("upcast %s from version %d: %v", e.Type, v, err)
-		}
-		e.Payload, e.Version = raw, v+1
+	e, k, err := upcast(e)
+	if err != nil {
+		return e, err
 	}
 	if err := k.validate(e.Payload); err != nil {
 		return e, err
 	}
 	return e, nil
+}
+
+// CheckAs is Check and Decode at once, for a reader that knows the
+// payload type it expects: the payload is decoded once instead of twice.
+// T must be the type registered for e.Type; any other type is refused.
+func CheckAs[T Validator](e Envelope) (Envelope, T, error) {
+	var v T
+	e, k, err := upcast(e)
+	if err != nil {
+		return e, v, err
+	}
+	if k.typ != reflect.TypeFor[T]() {
+		return e, v, malformed("%s carries %v, not %v", e.Type, k.typ, reflect.TypeFor[T]())
+	}
+	v, err = decodeAs[T](e.Payload)
+	return e, v, err
+}
+
+// upcast checks an envelope's size, type and version, and brings its
+// payload to the current version.
+func upcast(e Envelope) (Envelope, kind, error) {
+	if n := len(e.Payload); n > MaxPayloadBytes {
+		return e, kind{}, malformed("payload of %d bytes is over the limit of %d bytes", n, MaxPayloadBytes)
+	}
+	k, ok := kinds[e.Type]
+	if !ok {
+		return e, k, malformed("unknown type %q", e.Type)
+	}
+	if e.Version > k.current {
+		return e, k, malformed("%s version %d is newer than this build reads (%d)", e.Type, e.Version, k.current)
+	}
+	for v := e.Version; v < k.current; v++ {
+		up, ok := k.upcasters[v]
+		if !ok {
+			return e, k, malformed("%s version %d cannot be upcast", e.Type, v)
+		}
+		raw, err := up(e.Payload)
+		if err != nil {
+			return e, k, malformed("upcast %s from version %d: %v", e.Type, v, err)
+		}
+		e.Payload, e.Version = raw, v+1
+	}
+	return e, k, nil
 }
 
 // Decode reads a checked envelope's payload as T.

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -350,5 +351,32 @@ func roundTrip[T events.Validator](t *testing.T, typ string, p T) {
 	back, err := events.Decode[T](got)
 	if err != nil || !reflect.DeepEqual(back, p) {
 		t.Fatalf("%s: Decode = %#v, %v; want %#v", typ, back, err, p)
+	}
+}
+
+// TestCheckAs checks that CheckAs accepts what Check and Decode accept,
+// with the same result, and refuses a type other than the registered one.
+func TestCheckAs(t *testing.T) {
+	reply := events.MustNew("r1", events.StepReply, events.StepReplyV1{CommandID: "c1", Command: events.VerifyUser,
+		Outcome: events.OutcomeSucceeded, Data: json.RawMessage(`{"a":1}`)}, events.Trace{SagaID: "s"}, "s", time.Unix(0, 0))
+	e, p, err := events.CheckAs[events.StepReplyV1](reply)
+	checked, cerr := events.Check(reply)
+	want, derr := events.Decode[events.StepReplyV1](checked)
+	if err != nil || cerr != nil || derr != nil || !reflect.DeepEqual(p, want) || !reflect.DeepEqual(e, checked) {
+		t.Fatalf("CheckAs = %+v, %+v, %v; Check and Decode = %+v, %+v (%v, %v)", e, p, err, checked, want, cerr, derr)
+	}
+	if _, _, err := events.CheckAs[events.CommandV1](reply); !errors.Is(err, events.ErrMalformed) {
+		t.Errorf("a StepReply read as a command: %v", err)
+	}
+	bad := reply
+	bad.Payload = json.RawMessage(`{"command_id":"c1","outcome":"maybe"}`)
+	if _, _, err := events.CheckAs[events.StepReplyV1](bad); !errors.Is(err, events.ErrMalformed) {
+		t.Errorf("an invalid reply: %v", err)
+	}
+	old := events.MustNew("n1", events.NotificationSent, json.RawMessage(`{}`), events.Trace{}, "k", time.Unix(0, 0))
+	old.Version = 1
+	old.Payload = json.RawMessage(`{"command_id":"c","outcome":"succeeded","booking_ref":"BK-1","user_id":"alice","message":"hi"}`)
+	if e, p, err := events.CheckAs[events.NotificationSentV2](old); err != nil || e.Version != 2 || p.Channel != "email" {
+		t.Errorf("a v1 NotificationSent is upcast: version %d, %+v, %v", e.Version, p, err)
 	}
 }

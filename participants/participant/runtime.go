@@ -165,18 +165,15 @@ func handledOf(e events.Envelope) (events.Handled, error) {
 // a crash in between is repaired by redelivery.
 func (r *Runtime) handle(msg *message.Message) error {
 	cmd, err := events.FromMessage(msg)
-	if err == nil {
-		cmd, err = events.Check(cmd)
+	if err != nil {
+		return err
 	}
+	cmd, p, err := events.CheckAs[events.CommandV1](cmd)
 	if err != nil {
 		return err
 	}
 	if cmd.SagaID == "" {
 		return events.Malformed("command without %s header", events.HeaderSagaID)
-	}
-	p, err := events.Decode[events.CommandV1](cmd)
-	if err != nil {
-		return err
 	}
 	part, err := r.partitionOf(msg)
 	if err != nil {
