@@ -142,7 +142,15 @@ func (d *decision) emit(typ string, payload any) {
 	}
 	trace := events.Trace{SagaID: d.s.SagaID, CorrelationID: d.s.BookingRef, CausationID: d.cause, Actor: d.s.Actor}
 	e := events.MustNew(events.SagaEventID(d.s.SagaID, d.s.Seq+1), typ, payload, trace, d.s.SagaID, d.now)
-	next, err := d.m.Apply(d.s, e)
+	// What Apply would find decoding the event: an invalid payload (from
+	// a request's data) is malformed.
+	if v, ok := payload.(events.Validator); ok {
+		if err := v.Validate(); err != nil {
+			d.err = events.Malformed("invalid %T: %v", payload, err)
+			return
+		}
+	}
+	next, err := d.m.apply(d.s, e, payload)
 	if err != nil {
 		d.err = err
 		return

@@ -111,6 +111,33 @@ func (s State) NextWake() time.Time {
 // events: an event that does not fit the state is an error, which means
 // the log was written by something other than Decide.
 func (m Machine) Apply(s State, e events.Envelope) (State, error) {
+	p, err := payloadOf(e)
+	if err != nil {
+		return s.clone(), err
+	}
+	return m.apply(s, e, p)
+}
+
+// payloadOf decodes a saga log event's payload into its type.
+func payloadOf(e events.Envelope) (any, error) {
+	switch e.Type {
+	case events.SagaStarted:
+		return events.Decode[events.SagaStartedV1](e)
+	case events.StepStarted, events.CompensationStarted:
+		return events.Decode[events.StepStartedV1](e)
+	case events.StepSucceeded, events.StepCompensated:
+		return events.Decode[events.StepSucceededV1](e)
+	case events.StepFailed, events.StepTimedOut, events.CompensationFailed:
+		return events.Decode[events.StepFailedV1](e)
+	case events.SagaCompleted, events.SagaCompensated, events.SagaFailed, events.SagaResumed:
+		return events.Decode[events.SagaEndedV1](e)
+	}
+	return nil, fmt.Errorf("saga %s: %s is not a saga log event", e.SagaID, e.Type)
+}
+
+// apply is Apply with the payload already decoded (Decide applies the
+// events it emits from the values it encoded them from).
+func (m Machine) apply(s State, e events.Envelope, payload any) (State, error) {
 	s = s.clone()
 	if e.Type != events.SagaStarted && !s.Started() {
 		return s, fmt.Errorf("%s before SagaStarted in saga %s", e.Type, e.SagaID)
@@ -124,10 +151,7 @@ func (m Machine) Apply(s State, e events.Envelope) (State, error) {
 		if s.Started() {
 			return s, fmt.Errorf("saga %s: SagaStarted in a saga that has started", e.SagaID)
 		}
-		p, err := events.Decode[events.SagaStartedV1](e)
-		if err != nil {
-			return s, err
-		}
+		p := payload.(events.SagaStartedV1)
 		def, ok := m.defs[p.Definition]
 		if !ok {
 			return s, fmt.Errorf("saga %s: unknown definition %q", e.SagaID, p.Definition)
@@ -139,10 +163,7 @@ func (m Machine) Apply(s State, e events.Envelope) (State, error) {
 			s.Steps = append(s.Steps, StepState{Name: st.Name, Status: StepPending})
 		}
 	case events.StepStarted, events.CompensationStarted:
-		p, err := events.Decode[events.StepStartedV1](e)
-		if err != nil {
-			return s, err
-		}
+		p := payload.(events.StepStartedV1)
 		st, err := s.stepRef(p.Step)
 		if err != nil {
 			return s, err
@@ -157,10 +178,7 @@ func (m Machine) Apply(s State, e events.Envelope) (State, error) {
 			st.Status, st.CompAttempt = StepCompensating, p.Attempt
 		}
 	case events.StepSucceeded, events.StepCompensated:
-		p, err := events.Decode[events.StepSucceededV1](e)
-		if err != nil {
-			return s, err
-		}
+		p := payload.(events.StepSucceededV1)
 		st, err := s.stepRef(p.Step)
 		if err != nil {
 			return s, err
@@ -175,10 +193,7 @@ func (m Machine) Apply(s State, e events.Envelope) (State, error) {
 			st.Status = StepCompensatedS
 		}
 	case events.StepFailed, events.StepTimedOut, events.CompensationFailed:
-		p, err := events.Decode[events.StepFailedV1](e)
-		if err != nil {
-			return s, err
-		}
+		p := payload.(events.StepFailedV1)
 		st, err := s.stepRef(p.Step)
 		if err != nil {
 			return s, err
@@ -198,10 +213,7 @@ func (m Machine) Apply(s State, e events.Envelope) (State, error) {
 			}
 		}
 	case events.SagaCompleted, events.SagaCompensated, events.SagaFailed:
-		p, err := events.Decode[events.SagaEndedV1](e)
-		if err != nil {
-			return s, err
-		}
+		p := payload.(events.SagaEndedV1)
 		s.Status = map[string]Status{events.SagaCompleted: StatusCompleted,
 			events.SagaCompensated: StatusCompensated, events.SagaFailed: StatusFailed}[e.Type]
 		if p.Reason != "" {
@@ -217,9 +229,6 @@ func (m Machine) Apply(s State, e events.Envelope) (State, error) {
 	case events.SagaResumed:
 		if s.Status != StatusFailed {
 			return s, fmt.Errorf("saga %s: SagaResumed while %s", e.SagaID, s.Status)
-		}
-		if _, err := events.Decode[events.SagaEndedV1](e); err != nil {
-			return s, err
 		}
 		// Back to compensating: Decide starts the failed compensation again.
 		s.Status = StatusCompensating
@@ -248,7 +257,19 @@ func (s State) clone() State {
 
 // mergeObject returns base with the top-level fields of add set on it.
 // Both must be JSON objects; Decide and the registry make sure they are.
+// The result is what json.Marshal writes for the merged fields as a map:
+// keys sorted, values compacted, HTML characters escaped. mergeFields
+// writes it without the map for the objects the product makes; anything
+// else goes through the map.
 func mergeObject(base, add json.RawMessage) json.RawMessage {
+	if out, ok := mergeFields(base, add); ok {
+		return out
+	}
+	return mergeByMap(base, add)
+}
+
+// mergeByMap is mergeObject through a map and json.Marshal.
+func mergeByMap(base, add json.RawMessage) json.RawMessage {
 	m := map[string]json.RawMessage{}
 	_ = json.Unmarshal(base, &m)
 	extra := map[string]json.RawMessage{}
