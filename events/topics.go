@@ -6,6 +6,9 @@ const (
 	TopicSagaLog  = "saga.events"
 	TopicReplies  = "saga.replies"
 	TopicDLQ      = "saga.dlq"
+	// TopicSagaSnapshots holds the orchestrator's snapshots of the sagas
+	// of each saga log partition, on the partition of the same number.
+	TopicSagaSnapshots = "saga.snapshots"
 )
 
 // Participant names; each owns "<name>.commands" and "<name>.events".

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
@@ -29,7 +30,29 @@ type Config struct {
 	// Decorate, when set, wraps the publisher (tests use it to duplicate
 	// and reorder what is sent).
 	Decorate message.PublisherDecorator
+
+	// SnapshotEvents is how many events appended to a saga log partition
+	// since its latest snapshot make the next one due; 20000 by default.
+	// A recovery folds at most about this many events per partition.
+	SnapshotEvents int
+	// SnapshotInterval is how long a partition with fewer changes waits
+	// for its next snapshot; 1 minute by default. Such a snapshot also
+	// waits until the events since the last one are a quarter of its size,
+	// so that a trickle of events does not rewrite a large snapshot every
+	// interval.
+	SnapshotInterval time.Duration
+	// SnapshotChunkBytes is the largest record a snapshot is written as;
+	// 512 KiB by default, at most maxChunkBytes (Kafka's records are
+	// limited to about 1 MB by default).
+	SnapshotChunkBytes int
+	// NoSnapshots turns snapshots off: none is written, and recovery
+	// folds the whole saga log.
+	NoSnapshots bool
 }
+
+// maxChunkBytes leaves room for a chunk's headers under sarama's default
+// limit of a produced record (1,000,000 bytes).
+const maxChunkBytes = 960_000
 
 func (c *Config) setDefaults() {
 	if c.Tick <= 0 {
@@ -41,6 +64,16 @@ func (c *Config) setDefaults() {
 	if c.Definitions == nil {
 		c.Definitions = flows.All()
 	}
+	if c.SnapshotEvents <= 0 {
+		c.SnapshotEvents = 20_000
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = time.Minute
+	}
+	if c.SnapshotChunkBytes <= 0 {
+		c.SnapshotChunkBytes = 512 << 10
+	}
+	c.SnapshotChunkBytes = min(c.SnapshotChunkBytes, maxChunkBytes)
 }
 
 // Orchestrator drives sagas: one per process, or several in one consumer
@@ -56,10 +89,21 @@ type Orchestrator struct {
 	// were appended; the ticker sends them again.
 	outboxMu sync.Mutex
 	outbox   []saga.Outgoing
-	// ticking is held by the tick loop while it decides, and shared by the
-	// batches of consumed messages: a batch's decisions are in the store
-	// before they are in the log, and a tick must not decide on them then.
+	// ticking is held by the tick loop while it decides or takes a
+	// snapshot, and shared by the batches of consumed messages: a batch's
+	// decisions are in the store before they are in the log, and a tick
+	// must neither decide on them nor snapshot them then.
 	ticking sync.RWMutex
+
+	// kafka reads offsets; snapProducer writes snapshots, to the partition
+	// each names. Both are open while Run runs.
+	kafka        sarama.Client
+	snapProducer sarama.SyncProducer
+	// writers are the snapshot writes in flight; writing has their
+	// partitions.
+	writers   sync.WaitGroup
+	writingMu sync.Mutex
+	writing   map[int32]bool
 }
 
 // New returns an orchestrator; Run starts it.
@@ -69,14 +113,54 @@ func New(cfg Config) (*Orchestrator, error) {
 		return nil, err
 	}
 	return &Orchestrator{cfg: cfg, machine: saga.NewMachine(cfg.Definitions), store: newStore(),
-		log: cfg.Log.With().Str("service", "orchestrator").Logger()}, nil
+		log: cfg.Log.With().Str("service", "orchestrator").Logger(), writing: map[int32]bool{}}, nil
+}
+
+// open connects the client that reads offsets and the snapshot producer.
+func (o *Orchestrator) open() error {
+	conf, err := bus.SaramaConfig(o.cfg.Bus)
+	if err != nil {
+		return err
+	}
+	// Each snapshot goes to the partition of the saga log partition it is of.
+	conf.Producer.Partitioner = sarama.NewManualPartitioner
+	// Snapshots repeat names and fields from saga to saga.
+	conf.Producer.Compression = sarama.CompressionLZ4
+	client, err := sarama.NewClient(o.cfg.Bus.Brokers, conf)
+	if err != nil {
+		return fmt.Errorf("orchestrator: connect: %w", err)
+	}
+	producer, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		client.Close()
+		return fmt.Errorf("orchestrator: snapshot producer: %w", err)
+	}
+	o.kafka, o.snapProducer = client, producer
+	return nil
+}
+
+// close waits a while for the snapshots being written, then disconnects.
+func (o *Orchestrator) close() {
+	done := make(chan struct{})
+	go func() {
+		o.writers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		o.log.Warn().Msg("stopping with a snapshot still being written; the next recovery uses an older one")
+	}
+	_ = o.snapProducer.Close()
+	_ = o.kafka.Close()
 }
 
 // Run consumes requests and replies as a member of the orchestrators'
 // consumer group until ctx ends. Whenever it is given partitions it
-// rebuilds their sagas from the saga log and re-sends the commands they
-// await; several orchestrators thus share the sagas, and one that dies
-// hands its sagas to the others.
+// rebuilds their sagas from their latest snapshots and the saga log after
+// them, and re-sends the commands they await; several orchestrators thus
+// share the sagas, and one that dies hands its sagas to the others. The
+// tick loop snapshots each partition as it grows.
 func (o *Orchestrator) Run(ctx context.Context) error {
 	wlog := bus.NewWatermillLogger(o.log)
 	batcher, err := bus.NewBatchPublisher(o.cfg.Bus)
@@ -91,7 +175,17 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		}
 	}
 	o.pub = pub
-	go o.tickLoop(ctx)
+	if err := o.open(); err != nil {
+		return err
+	}
+	defer o.close()
+	ticking := make(chan struct{})
+	go func() {
+		defer close(ticking)
+		o.tickLoop(ctx)
+	}()
+	// The tick loop starts snapshot writes: it stops before close waits.
+	defer func() { <-ticking }()
 	return bus.Group{
 		Name: "orchestrator",
 		// saga.requests and saga.replies are keyed by saga id and have as
@@ -106,53 +200,6 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 }
 
 func isPoison(err error) bool { return errors.Is(err, events.ErrMalformed) }
-
-// assigned folds the saga log partitions this member now owns into the
-// store and re-sends in-flight commands (a crash, or the member that had
-// the partition, may have stopped between appending an event and sending
-// its command).
-func (o *Orchestrator) assigned(ctx context.Context, claims bus.Claims) error {
-	started := time.Now()
-	epoch := o.store.reset()
-	states := map[string]saga.State{}
-	for _, p := range claims.Partitions() {
-		err := bus.ReadPartition(ctx, o.cfg.Bus, o.cfg.Bus.Topic(events.TopicSagaLog), p, 0, func(r bus.Record) error {
-			o.fold(states, r)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("recover saga log partition %d: %w", p, err)
-		}
-	}
-	now := o.cfg.Now()
-	for _, s := range states {
-		o.store.put(s, epoch)
-		if !s.Status.Terminal() {
-			o.send(s, o.machine.InFlight(s, now))
-		}
-	}
-	running, ended := o.store.counts()
-	o.log.Info().Ints32("partitions", claims.Partitions()).Int("running", running).Int("ended", ended).
-		Dur("took", time.Since(started)).Msg("recovered sagas from the log")
-	return nil
-}
-
-func (o *Orchestrator) fold(states map[string]saga.State, r bus.Record) {
-	e, err := events.FromHeaders("", r.Headers, r.Value)
-	if err == nil {
-		e, err = events.Check(e)
-	}
-	if err != nil {
-		o.log.Error().Err(err).Int32("partition", r.Partition).Int64("offset", r.Offset).Msg("skipping unreadable saga log record")
-		return
-	}
-	next, _, err := o.machine.Fold(states[e.SagaID], e)
-	if err != nil {
-		o.log.Error().Err(err).Str("saga_id", e.SagaID).Msg("skipping saga log event that does not fold")
-		return
-	}
-	states[e.SagaID] = next
-}
 
 func (o *Orchestrator) handleRequest(msg *message.Message) error {
 	e, err := checked(msg)
@@ -230,6 +277,10 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 	for i, e := range evs {
 		msgs[i] = events.ToMessage(e)
 	}
+	bytes := 0
+	for _, e := range evs {
+		bytes += len(e.Payload)
+	}
 	if box := bus.OutboxFrom(ctx); box != nil {
 		box.Add(bus.PhaseLog, o.cfg.Bus.Topic(events.TopicSagaLog), msgs...)
 		for _, c := range out {
@@ -237,11 +288,14 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 		}
 	} else {
 		if err := o.pub.Publish(o.cfg.Bus.Topic(events.TopicSagaLog), msgs...); err != nil {
+			// Some of the events may be in the log all the same: the
+			// shard may no longer equal the log.
+			o.store.diverge(sagaID, epoch)
 			return fmt.Errorf("append to the saga log: %w", err)
 		}
 		defer o.send(d.State, out)
 	}
-	o.store.put(d.State, epoch)
+	o.store.put(d.State, epoch, len(evs), bytes)
 	return nil
 }
 
@@ -279,6 +333,7 @@ func (o *Orchestrator) tickLoop(ctx context.Context) {
 		}
 		o.flushOutbox()
 		o.tick(ctx)
+		o.snapshots()
 	}
 }
 

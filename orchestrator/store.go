@@ -1,29 +1,76 @@
 package orchestrator
 
 import (
+	"context"
 	"hash/fnv"
 	"sync"
 	"time"
 
+	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/orchestrator/saga"
 )
 
-// store holds the sagas of the partitions this orchestrator owns. Running
-// and failed sagas are kept whole; ended ones keep only their status, so a repeated
-// request or a late reply finds them cheaply and memory does not grow with
-// the history. The epoch changes whenever ownership changes: a decision
-// taken under an old epoch is not stored.
+// store holds the sagas of the partitions this orchestrator owns, one shard
+// per saga log partition. Running and failed sagas are kept whole; ended
+// ones keep only their status, so a repeated request or a late reply finds
+// them cheaply and memory does not grow with the history. The epoch
+// changes whenever ownership changes: a decision taken under an old epoch
+// is not stored.
 type store struct {
-	mu      sync.RWMutex
-	epoch   uint64
-	running map[string]saga.State
-	ended   map[string]saga.Status
+	mu    sync.RWMutex
+	epoch uint64
+	// parts is the saga log's partition count: a saga lives in the shard of
+	// the partition its events are keyed to (they are keyed by saga id).
+	parts  int32
+	shards map[int32]*shard
+	// session is the consumer group session the partitions were given in;
+	// once it ends they may be another member's already.
+	session context.Context
 	// stripes serialise the processing of one saga without serialising all.
 	stripes [64]sync.Mutex
 }
 
+// shard is the sagas of one saga log partition, and what the snapshots of
+// that partition need to know.
+type shard struct {
+	running map[string]saga.State
+	ended   map[string]saga.Status
+	// changes counts the events appended to the partition since the state
+	// the latest snapshot holds (or since the start, without one), and
+	// changeBytes their payloads' bytes.
+	changes, changeBytes int
+	// snapshotBytes is the size of the latest snapshot; 0 when unknown.
+	snapshotBytes int
+	// snapshotAt is when the latest snapshot was taken; zero when none was.
+	snapshotAt time.Time
+	// since is when changes started counting: the recovery, or the latest
+	// snapshot taken since.
+	since time.Time
+	// retryAt holds snapshots back after one failed to be written.
+	retryAt time.Time
+	// diverged is set when a decision may be in the log but not in the
+	// shard (an append that failed part way): the shard no longer equals
+	// the log, and no snapshot is taken of it until it is recovered again.
+	diverged bool
+}
+
+func newShard() *shard {
+	return &shard{running: map[string]saga.State{}, ended: map[string]saga.Status{}}
+}
+
+// add records a saga's state in the shard: ended sagas keep their status only.
+func (sh *shard) add(st saga.State) {
+	// A failed saga stays whole: an operator may resume it.
+	if st.Status.Terminal() && st.Status != saga.StatusFailed {
+		delete(sh.running, st.SagaID)
+		sh.ended[st.SagaID] = st.Status
+		return
+	}
+	sh.running[st.SagaID] = st
+}
+
 func newStore() *store {
-	return &store{running: map[string]saga.State{}, ended: map[string]saga.Status{}}
+	return &store{shards: map[int32]*shard{}}
 }
 
 func (s *store) lock(sagaID string) func() {
@@ -34,41 +81,103 @@ func (s *store) lock(sagaID string) func() {
 	return m.Unlock
 }
 
+// shardOf returns the shard sagaID belongs to, nil when it is not held.
+// The caller holds mu.
+func (s *store) shardOf(sagaID string) *shard {
+	if s.parts <= 0 {
+		return nil
+	}
+	return s.shards[bus.PartitionFor(sagaID, s.parts)]
+}
+
 // get returns the saga's state, whether it has ended, and the epoch.
 func (s *store) get(sagaID string) (saga.State, bool, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if _, ok := s.ended[sagaID]; ok {
+	sh := s.shardOf(sagaID)
+	if sh == nil {
+		return saga.State{}, false, s.epoch
+	}
+	if _, ok := sh.ended[sagaID]; ok {
 		return saga.State{}, true, s.epoch
 	}
-	return s.running[sagaID], false, s.epoch
+	return sh.running[sagaID], false, s.epoch
 }
 
-// put records a saga's state unless ownership changed since epoch.
-func (s *store) put(st saga.State, epoch uint64) {
+// put records a saga's state, reached by appending appended events (of
+// bytes payload bytes) to its partition of the log, unless ownership
+// changed since epoch.
+func (s *store) put(st saga.State, epoch uint64, appended, bytes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if epoch != s.epoch || s.parts <= 0 {
+		return
+	}
+	p := bus.PartitionFor(st.SagaID, s.parts)
+	sh := s.shards[p]
+	if sh == nil {
+		// A saga of a partition this member was not given (its request
+		// came on another partition): kept, but never snapshotted, since
+		// snapshots are only taken of the shards recovery installed.
+		sh = newShard()
+		sh.diverged = true
+		s.shards[p] = sh
+	}
+	sh.add(st)
+	sh.changes += appended
+	sh.changeBytes += bytes
+}
+
+// diverge marks the shard of sagaID as no longer equal to the log.
+func (s *store) diverge(sagaID string, epoch uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if epoch != s.epoch {
 		return
 	}
-	// A failed saga stays whole: an operator may resume it.
-	if st.Status.Terminal() && st.Status != saga.StatusFailed {
-		delete(s.running, st.SagaID)
-		s.ended[st.SagaID] = st.Status
-		return
+	if sh := s.shardOf(sagaID); sh != nil {
+		sh.diverged = true
 	}
-	s.running[st.SagaID] = st
 }
 
 // reset forgets every saga and starts a new epoch: the partitions are being
 // handed over, and whatever is owned next is read again from the log.
 func (s *store) reset() uint64 {
+	return s.begin(nil, 0)
+}
+
+// begin is reset for a new session in which the saga log has parts
+// partitions; install then gives it the recovered shards.
+func (s *store) begin(session context.Context, parts int32) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.epoch++
-	s.running = map[string]saga.State{}
-	s.ended = map[string]saga.Status{}
+	s.parts = parts
+	s.session = session
+	s.shards = map[int32]*shard{}
 	return s.epoch
+}
+
+// install sets the shards recovery rebuilt, unless ownership changed since
+// epoch.
+func (s *store) install(epoch uint64, shards map[int32]*shard) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if epoch != s.epoch {
+		return false
+	}
+	for p, sh := range shards {
+		s.shards[p] = sh
+	}
+	return true
+}
+
+// current reports whether epoch is still the store's and its session goes
+// on: the partitions are still this member's.
+func (s *store) current(epoch uint64) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return epoch == s.epoch && s.session != nil && s.session.Err() == nil
 }
 
 // due lists the running sagas with a deadline or retry at or before now,
@@ -79,12 +188,14 @@ func (s *store) due(now time.Time) []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var ids []string
-	for id, st := range s.running {
-		if st.Status.Terminal() {
-			continue
-		}
-		if w := st.NextWake(); w.IsZero() || !w.After(now) {
-			ids = append(ids, id)
+	for _, sh := range s.shards {
+		for id, st := range sh.running {
+			if st.Status.Terminal() {
+				continue
+			}
+			if w := st.NextWake(); w.IsZero() || !w.After(now) {
+				ids = append(ids, id)
+			}
 		}
 	}
 	return ids
@@ -93,5 +204,9 @@ func (s *store) due(now time.Time) []string {
 func (s *store) counts() (running, ended int) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.running), len(s.ended)
+	for _, sh := range s.shards {
+		running += len(sh.running)
+		ended += len(sh.ended)
+	}
+	return running, ended
 }

@@ -29,14 +29,20 @@ import (
 // DLQRetention is how long dead letters are kept for an operator to see.
 const DLQRetention = 30 * 24 * time.Hour
 
+// SnapshotRetention is how long the orchestrator's snapshots are kept.
+// Only each partition's latest is read, and it is taken again at least
+// daily; without one, recovery folds the whole saga log.
+const SnapshotRetention = 7 * 24 * time.Hour
+
 // Topics lists every topic of the product: the logs of record are kept
-// forever; dead letters for DLQRetention.
+// forever; dead letters for DLQRetention, snapshots for SnapshotRetention.
 func Topics() []bus.TopicSpec {
 	specs := []bus.TopicSpec{
 		{Name: events.TopicRequests},
 		{Name: events.TopicSagaLog},
 		{Name: events.TopicReplies},
 		{Name: events.TopicDLQ, Retention: DLQRetention},
+		{Name: events.TopicSagaSnapshots, Retention: SnapshotRetention},
 	}
 	for _, s := range events.Services() {
 		specs = append(specs, bus.TopicSpec{Name: events.CommandTopic(s)}, bus.TopicSpec{Name: events.DomainTopic(s)})
@@ -54,11 +60,12 @@ func Provision(ctx context.Context, cfg bus.Config) error {
 }
 
 // checkCopartitioned refuses topics that were created by hand with
-// different partition counts: a saga's request, replies and log, and a
-// service's commands and log, must land on the same partition number, or
-// the process that owns a partition would not find the state it needs.
+// different partition counts: a saga's request, replies, log and the
+// snapshots of its log, and a service's commands and log, must land on the
+// same partition number, or the process that owns a partition would not
+// find the state it needs.
 func checkCopartitioned(ctx context.Context, cfg bus.Config) error {
-	groups := [][]string{{events.TopicRequests, events.TopicReplies, events.TopicSagaLog}}
+	groups := [][]string{{events.TopicRequests, events.TopicReplies, events.TopicSagaLog, events.TopicSagaSnapshots}}
 	for _, s := range events.Services() {
 		groups = append(groups, []string{events.CommandTopic(s), events.DomainTopic(s)})
 	}
