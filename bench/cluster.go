@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/system"
 )
 
 // Cluster is the system under test: the saga parts in one child process,
@@ -37,6 +38,12 @@ func StartCluster(ctx context.Context, exe string, cfg bus.Config, dataDir, cpuP
 		}
 	}
 	if err := bus.WaitReady(ctx, c.Bus); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	// The topics exist before the system starts, so the run's offsets are
+	// read from every one whatever build the system is.
+	if err := system.Provision(ctx, c.Bus); err != nil {
 		c.Stop()
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 
 func newBench(g *globals) *cobra.Command {
 	var spec bench.SagaSpec
-	var mix, chart, cpuProfile, report string
+	var mix, chart, cpuProfile, report, systemExe string
 	var raw, replay bool
 	var partitions int32
 	cmd := &cobra.Command{
@@ -40,6 +40,9 @@ same broker, and rebuilds the read models from the run's logs.`,
 			exe, err := os.Executable()
 			if err != nil {
 				return err
+			}
+			if systemExe != "" {
+				exe = systemExe
 			}
 			cfg := g.connection()
 			cfg.Partitions = partitions
@@ -90,6 +93,7 @@ same broker, and rebuilds the read models from the run's logs.`,
 	f.DurationVar(&spec.Timeout, "timeout", 0, "how long to wait for the last saga after the last post (default 2m)")
 	f.StringVar(&chart, "chart", "bench.png", "PNG chart of latency and throughput over time (empty: none)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write the system's Go CPU profile (warm-up and run) to this file")
+	f.StringVar(&systemExe, "system-binary", "", "run the system (and embedded broker) from this saga binary, e.g. an older build to compare with")
 	f.BoolVar(&raw, "raw", true, "also measure the raw producer-to-consumer pipeline of the same broker")
 	f.BoolVar(&replay, "replay", true, "also rebuild the read models from the run's logs, beside a raw consume")
 	return cmd
