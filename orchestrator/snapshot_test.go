@@ -1,6 +1,8 @@
 package orchestrator
 
 import (
+	"bytes"
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -410,4 +412,75 @@ func (g *logGen) running() map[string]saga.State {
 		}
 	}
 	return out
+}
+
+// benchShard is a partition's share of the 1M-event bench history: 2500
+// running sagas and 21000 ended ones.
+func benchShard(b *testing.B) *shard {
+	g := newLogGen(5)
+	g.run(200, 3000)
+	var states []saga.State
+	for _, s := range g.states {
+		if !s.Status.Terminal() {
+			states = append(states, s)
+		}
+	}
+	sh := newShard()
+	for i := range 2500 {
+		s := states[i%len(states)]
+		s.SagaID = events.SagaIDFor(fmt.Sprint("bench-running-", i))
+		sh.running[s.SagaID] = s
+	}
+	for i := range 21000 {
+		sh.ended[events.SagaIDFor(fmt.Sprint("bench-ended-", i))] = saga.StatusCompleted
+	}
+	return sh
+}
+
+// BenchmarkSnapshotCapture is what the tick lock is held for, besides
+// reading the high-water mark.
+func BenchmarkSnapshotCapture(b *testing.B) {
+	sh := benchShard(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		sh.capture(0, 4, t0)
+	}
+}
+
+// BenchmarkSnapshotCodec compares the snapshot encoding with encoding/json
+// and encoding/gob on the same snapshot.
+func BenchmarkSnapshotCodec(b *testing.B) {
+	s := benchShard(b).capture(0, 4, t0)
+	s.Covers, s.LastID = 250_000, "x"
+	codecs := []struct {
+		name   string
+		encode func(*snapshot) []byte
+		decode func([]byte) error
+	}{
+		{"binary", encodeSnapshot, func(raw []byte) error { _, err := decodeSnapshot(raw); return err }},
+		{"json", func(s *snapshot) []byte { raw, _ := json.Marshal(s); return raw },
+			func(raw []byte) error { var s snapshot; return json.Unmarshal(raw, &s) }},
+		{"gob", func(s *snapshot) []byte {
+			var buf bytes.Buffer
+			_ = gob.NewEncoder(&buf).Encode(s)
+			return buf.Bytes()
+		}, func(raw []byte) error { var s snapshot; return gob.NewDecoder(bytes.NewReader(raw)).Decode(&s) }},
+	}
+	for _, c := range codecs {
+		raw := c.encode(s)
+		b.Run(c.name+"/encode", func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				c.encode(s)
+			}
+		})
+		b.Run(c.name+"/decode", func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if err := c.decode(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
