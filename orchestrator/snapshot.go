@@ -305,6 +305,8 @@ func (sh *shard) capture(p, parts int32, at time.Time) *snapshot {
 
 // load puts a snapshot's sagas in an empty shard.
 func (sh *shard) load(s *snapshot) {
+	sh.running = make(map[string]saga.State, len(s.Running))
+	sh.ended = make(map[string]saga.Status, len(s.Ended))
 	for _, st := range s.Running {
 		sh.running[st.SagaID] = st
 	}
@@ -313,7 +315,7 @@ func (sh *shard) load(s *snapshot) {
 	}
 }
 
-// snapshotDue reports whether partition p's shard should be snapshotted now.
+// snapshotDue reports whether a shard should be snapshotted now.
 func (o *Orchestrator) snapshotDue(sh *shard, now time.Time) bool {
 	if sh.diverged || now.Before(sh.retryAt) {
 		return false
