@@ -187,8 +187,17 @@ func newBenchRecovery(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The first start folds the seeded log whole (nothing wrote a
+			// snapshot of it) and snapshots what it folded; a restart
+			// loads those snapshots and folds only what came after.
 			fmt.Fprintln(cmd.ErrOrStderr(), "bench: starting an orchestrator on it")
 			r, err := bench.MeasureRecovery(ctx, env.cfg, env.exe, bench.RecoveryOptions{})
+			if err != nil {
+				return err
+			}
+			time.Sleep(2 * time.Second) // the broker settles the stopped member's snapshot writes
+			fmt.Fprintln(cmd.ErrOrStderr(), "bench: restarting it")
+			again, err := bench.MeasureRecovery(ctx, env.cfg, env.exe, bench.RecoveryOptions{})
 			if err != nil {
 				return err
 			}
@@ -197,7 +206,8 @@ func newBenchRecovery(g *globals) *cobra.Command {
 				Machine  bench.Machine       `json:"machine"`
 				History  bench.HistoryResult `json:"history"`
 				Recovery bench.Recovery      `json:"recovery"`
-			}{env.broker, bench.ThisMachine(), h, r}
+				Restart  bench.Recovery      `json:"restart"`
+			}{env.broker, bench.ThisMachine(), h, r, again}
 			if err := writeReport(reportFlag(cmd), out); err != nil {
 				return err
 			}
@@ -206,9 +216,13 @@ func newBenchRecovery(g *globals) *cobra.Command {
 			}
 			fmt.Printf("broker              %s\n", env.broker)
 			fmt.Printf("history             %d saga log events (%d ended sagas, %d running)\n", r.HistoryEvents, r.EndedSagas, r.RunningSagas)
-			fmt.Printf("to first decision   %.0f ms   (target <= 1000 ms with 1M events)\n", r.ToFirstDecisionMS)
-			fmt.Printf("fold of the log     %.0f ms\n", r.FoldMS)
-			fmt.Printf("orchestrator        cpu %.0f ms, rss %.0f MiB, peak rss %.0f MiB\n", r.CPUMS, float64(r.RSSBytes)/(1<<20), float64(r.PeakRSSBytes)/(1<<20))
+			for _, x := range []struct {
+				name string
+				r    bench.Recovery
+			}{{"first start", r}, {"restart", again}} {
+				fmt.Printf("%-19s %.0f ms to the first decision (recovery took %.0f ms), cpu %.0f ms, peak rss %.0f MiB   (target <= 1000 ms with 1M events)\n",
+					x.name, x.r.ToFirstDecisionMS, x.r.FoldMS, x.r.CPUMS, float64(x.r.PeakRSSBytes)/(1<<20))
+			}
 			return nil
 		},
 	}
