@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sagaflow/saga/bus"
@@ -18,11 +19,7 @@ type Source struct {
 }
 
 // event is a checked record, with where it came from.
-type event struct {
-	env events.Envelope
-	src Source
-	rec bus.Record
-}
+type event = item
 
 // item is a record read for a projection: checked (err nil) or not.
 type item struct {
@@ -32,46 +29,61 @@ type item struct {
 	err error
 }
 
-// batch is one transaction of one projection.
+// queryer reads rows: the transaction a batch is folded in, or the
+// database when it is folded ahead of its transaction.
+type queryer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// batch is one projection's part of one transaction. The folds read rows
+// through q (only what the cache does not have) and record their writes,
+// which the transaction then executes in order.
 type batch struct {
 	ctx    context.Context
-	tx     *sql.Tx
+	q      queryer
 	db     *DB
 	key    string
 	suffix string
 	n      int
-	stmts  map[string]*sql.Stmt
+	reads  map[string]*sql.Stmt
+	ops    []op
+	// cache is what the projection knows of its tables; memo is shared by
+	// every projection of the transaction.
+	cache *foldCache
+	memo  *batchMemo
+}
+
+// op is one statement a batch writes.
+type op struct {
+	query string
+	args  []any
 }
 
 // t is the name of a table of the projection in this batch.
 func (b *batch) t(name string) string { return name + b.suffix }
 
-func (b *batch) stmt(query string) (*sql.Stmt, error) {
-	if s, ok := b.stmts[query]; ok {
-		return s, nil
-	}
-	s, err := b.tx.PrepareContext(b.ctx, query)
-	if err != nil {
-		return nil, fmt.Errorf("prepare %q: %w", query, err)
-	}
-	b.stmts[query] = s
-	return s, nil
-}
-
-func (b *batch) exec(query string, args ...any) (sql.Result, error) {
-	s, err := b.stmt(query)
-	if err != nil {
-		return nil, err
-	}
-	return s.ExecContext(b.ctx, args...)
+// exec records a write.
+func (b *batch) exec(query string, args ...any) {
+	b.ops = append(b.ops, op{query, args})
 }
 
 func (b *batch) queryRow(query string, args ...any) (*sql.Row, error) {
-	s, err := b.stmt(query)
-	if err != nil {
-		return nil, err
+	s, ok := b.reads[query]
+	if !ok {
+		var err error
+		if s, err = b.q.PrepareContext(b.ctx, query); err != nil {
+			return nil, fmt.Errorf("prepare %q: %w", query, err)
+		}
+		b.reads[query] = s
 	}
 	return s.QueryRowContext(b.ctx, args...), nil
+}
+
+func (b *batch) closeReads() {
+	for _, s := range b.reads {
+		s.Close()
+	}
 }
 
 // applied is called by the folds after each event; the test hook may
@@ -129,6 +141,15 @@ func loadOffsets(ctx context.Context, q interface {
 	return out, rows.Err()
 }
 
+// nextOffsets are the next offsets of stored.
+func nextOffsets(stored map[Source]offsetRow) map[Source]int64 {
+	out := make(map[Source]int64, len(stored))
+	for s, o := range stored {
+		out[s] = o.Next
+	}
+	return out
+}
+
 // checkRecord reads a record's envelope as every reader of the logs does.
 func checkRecord(r bus.Record) (events.Envelope, error) {
 	e, err := events.FromHeaders("", r.Headers, r.Value)
@@ -164,6 +185,14 @@ func prepare(cfg bus.Config, p *projection, recs []bus.Record) ([]item, error) {
 	return items, nil
 }
 
+func pointers(items []item) []*item {
+	out := make([]*item, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
+}
+
 // Apply folds records of projection name's topics (cluster names, as read
 // from Kafka with cfg) into its live tables in one transaction, together
 // with their offsets. Records at offsets below the stored ones were applied
@@ -178,84 +207,165 @@ func (db *DB) Apply(ctx context.Context, cfg bus.Config, name string, recs []bus
 	if err != nil {
 		return Applied{}, err
 	}
-	return db.applyItems(ctx, p, p.name, "", items, nil)
-}
-
-// applyItems is one batch: rows and offsets in one transaction. expect,
-// when not nil, is where the caller believes the stored offsets are; a
-// stored offset behind it is ErrStale.
-func (db *DB) applyItems(ctx context.Context, p *projection, key, suffix string, items []item, expect map[Source]int64) (Applied, error) {
-	res := Applied{Next: map[Source]int64{}}
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		res = Applied{Next: map[Source]int64{}}
-		stored, err := loadOffsets(ctx, tx, key)
+	t := newTarget(p, p.name, "")
+	var res Applied
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		stored, err := loadOffsets(ctx, tx, t.key)
 		if err != nil {
 			return err
 		}
-		for s, want := range expect {
-			if stored[s].Next < want {
-				return fmt.Errorf("%w: %s %s/%d at %d, expected %d", ErrStale, key, s.Topic, s.Partition, stored[s].Next, want)
-			}
+		t.cache.reset(len(stored) == 0)
+		f, err := db.fold(ctx, tx, t, pointers(items), nextOffsets(stored), newBatchMemo(len(items)))
+		if err != nil {
+			return err
 		}
-		type delta struct {
-			applied, skipped int64
-			last             time.Time
-		}
-		next := map[Source]int64{}
-		deltas := map[Source]*delta{}
-		var evs []event
-		for _, it := range items {
-			cur, ok := next[it.src]
-			if !ok {
-				cur = stored[it.src].Next
-			}
-			if it.rec.Offset < cur {
-				res.Seen++
-				continue
-			}
-			next[it.src] = it.rec.Offset + 1
-			d := deltas[it.src]
-			if d == nil {
-				d = &delta{}
-				deltas[it.src] = d
-			}
-			d.last = recordTime(it.rec, it.env)
-			if it.err != nil {
-				d.skipped++
-				res.Skipped++
-				continue
-			}
-			d.applied++
-			evs = append(evs, event{env: it.env, src: it.src, rec: it.rec})
-		}
-		if len(next) == 0 {
-			return nil
-		}
-		b := &batch{ctx: ctx, tx: tx, db: db, key: key, suffix: suffix, stmts: map[string]*sql.Stmt{}}
-		if err := p.apply(b, evs); err != nil {
-			return fmt.Errorf("readmodel: %s: %w", key, err)
-		}
-		now := fmtTime(db.now())
-		for s, n := range next {
-			d := deltas[s]
-			if _, err := b.exec(`INSERT INTO projection_offsets
-				(projection, topic, partition, next_offset, applied, skipped, last_record_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (projection, topic, partition) DO UPDATE SET
-					next_offset = excluded.next_offset,
-					applied = projection_offsets.applied + excluded.applied,
-					skipped = projection_offsets.skipped + excluded.skipped,
-					last_record_at = COALESCE(excluded.last_record_at, projection_offsets.last_record_at),
-					updated_at = excluded.updated_at`,
-				key, s.Topic, s.Partition, n, d.applied, d.skipped, fmtTime(d.last), now); err != nil {
-				return err
-			}
-			res.Next[s] = n
-		}
-		res.Applied = len(evs)
-		return nil
+		res = f.res
+		return f.write(ctx, tx)
 	})
 	return res, err
+}
+
+// target is a projection as one call applies it: under key ("NAME" or
+// "NAME#next"), to the tables with suffix, with what it knows of them.
+type target struct {
+	p      *projection
+	key    string
+	suffix string
+	cache  *foldCache
+	// expect is where the reader believes the stored offsets are; a stored
+	// offset behind it is ErrStale.
+	expect map[Source]int64
+	// start is where the current pass began reading each source for this
+	// projection; read counts the records read from there on.
+	start map[Source]int64
+	read  int
+	// err is why t was left out of the rest of a drive (its fold failed
+	// while the others' did not).
+	err error
+}
+
+func newTarget(p *projection, key, suffix string) *target {
+	return &target{p: p, key: key, suffix: suffix, cache: newFoldCache(), expect: map[Source]int64{}}
+}
+
+// reads reports whether t folds topic.
+func (t *target) reads(topic string) bool { return slices.Contains(t.p.topics, topic) }
+
+// folded is one batch of one projection, folded over the stored offsets
+// base, with the statements that write it.
+type folded struct {
+	t    *target
+	base map[Source]int64
+	ops  []op
+	res  Applied
+}
+
+// fold folds items (records of t's topics) over t's cache, as if the
+// stored offsets were base; rows the cache lacks are read through q. It
+// leaves the cache as it will be once the batch commits.
+func (db *DB) fold(ctx context.Context, q queryer, t *target, items []*item, base map[Source]int64, memo *batchMemo) (*folded, error) {
+	f := &folded{t: t, base: base, res: Applied{Next: map[Source]int64{}}}
+	type delta struct {
+		applied, skipped int64
+		last             time.Time
+	}
+	next := map[Source]int64{}
+	deltas := map[Source]*delta{}
+	var order []Source
+	evs := make([]*event, 0, len(items))
+	for _, it := range items {
+		cur, ok := next[it.src]
+		if !ok {
+			cur = base[it.src]
+		}
+		if it.rec.Offset < cur {
+			f.res.Seen++
+			continue
+		}
+		next[it.src] = it.rec.Offset + 1
+		d := deltas[it.src]
+		if d == nil {
+			d = &delta{}
+			deltas[it.src] = d
+			order = append(order, it.src)
+		}
+		d.last = recordTime(it.rec, it.env)
+		if it.err != nil {
+			d.skipped++
+			f.res.Skipped++
+			continue
+		}
+		d.applied++
+		evs = append(evs, it)
+	}
+	if len(next) == 0 {
+		return f, nil
+	}
+	t.cache.trim()
+	t.cache.sagas.clean()
+	b := &batch{ctx: ctx, q: q, db: db, key: t.key, suffix: t.suffix, reads: map[string]*sql.Stmt{},
+		cache: t.cache, memo: memo}
+	defer b.closeReads()
+	if err := t.p.apply(b, evs); err != nil {
+		return nil, fmt.Errorf("readmodel: %s: %w", t.key, err)
+	}
+	now := fmtTime(db.now())
+	for _, s := range order {
+		d, n := deltas[s], next[s]
+		b.exec(`INSERT INTO projection_offsets
+			(projection, topic, partition, next_offset, applied, skipped, last_record_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (projection, topic, partition) DO UPDATE SET
+				next_offset = excluded.next_offset,
+				applied = projection_offsets.applied + excluded.applied,
+				skipped = projection_offsets.skipped + excluded.skipped,
+				last_record_at = COALESCE(excluded.last_record_at, projection_offsets.last_record_at),
+				updated_at = excluded.updated_at`,
+			t.key, s.Topic, s.Partition, n, d.applied, d.skipped, fmtTime(d.last), now)
+		f.res.Next[s] = n
+	}
+	f.ops = b.ops
+	f.res.Applied = len(evs)
+	after := make(map[Source]int64, len(base)+len(next))
+	for s, n := range base {
+		after[s] = n
+	}
+	for s, n := range next {
+		after[s] = n
+	}
+	t.cache.folded(after)
+	return f, nil
+}
+
+// write executes f's statements in tx.
+func (f *folded) write(ctx context.Context, tx *sql.Tx) error {
+	// The driver watches a context that can end from a goroutine of its
+	// own, one per statement: cancellation is checked here instead, and
+	// the transaction ends with ctx anyway.
+	run := context.WithoutCancel(ctx)
+	stmts := map[string]*sql.Stmt{}
+	defer func() {
+		for _, s := range stmts {
+			s.Close()
+		}
+	}()
+	for i, o := range f.ops {
+		if i%512 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s, ok := stmts[o.query]
+		if !ok {
+			var err error
+			if s, err = tx.PrepareContext(run, o.query); err != nil {
+				return fmt.Errorf("readmodel: %s: prepare %q: %w", f.t.key, o.query, err)
+			}
+			stmts[o.query] = s
+		}
+		if _, err := s.ExecContext(run, o.args...); err != nil {
+			return fmt.Errorf("readmodel: %s: %w", f.t.key, err)
+		}
+	}
+	return ctx.Err()
 }
 
 // recordTime is when a record was written: its Kafka timestamp, or the

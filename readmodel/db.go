@@ -26,6 +26,7 @@ package readmodel
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -41,6 +42,18 @@ const FileName = "readmodel.db"
 // DefaultBatchSize is how many records one transaction applies at most.
 const DefaultBatchSize = 2000
 
+// DefaultRebuildBatchSize is how many records one transaction of a rebuild
+// applies at most: a rebuild has no reader waiting for its rows, and
+// larger transactions write each changed row less often.
+const DefaultRebuildBatchSize = 20000
+
+// writeCacheKiB is the page cache of the connection that writes.
+const writeCacheKiB = 64 << 10
+
+// walCheckpointPages is how many pages the WAL grows to before the writer
+// copies it into the database (32 MiB of 4 KiB pages).
+const walCheckpointPages = 8192
+
 // busyTimeout is how long a writer waits for another process's write
 // transaction (a running system and a CLI rebuild share the file).
 const busyTimeout = 30 * time.Second
@@ -51,9 +64,13 @@ type DB struct {
 	path string
 	// wmu serialises this process's write transactions; other processes
 	// queue on SQLite's lock (BEGIN IMMEDIATE with a busy timeout).
-	wmu       sync.Mutex
-	batchSize int
-	now       func() time.Time
+	wmu sync.Mutex
+	// wconn is the connection every write transaction of this process
+	// uses (under wmu), so that its page cache stays warm between them.
+	wconn        *sql.Conn
+	batchSize    int
+	rebuildBatch int
+	now          func() time.Time
 	// hook, when set (tests), is called after each record a batch applies;
 	// an error aborts the batch as a crash would.
 	hook func(key string, n int) error
@@ -81,7 +98,7 @@ func Open(path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("readmodel: open %s: %w", path, err)
 	}
-	db := &DB{sql: sqldb, path: path, batchSize: DefaultBatchSize, now: time.Now}
+	db := &DB{sql: sqldb, path: path, batchSize: DefaultBatchSize, rebuildBatch: DefaultRebuildBatchSize, now: time.Now}
 	if err := db.migrate(context.Background()); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("readmodel: open %s: %w", path, err)
@@ -90,7 +107,15 @@ func Open(path string) (*DB, error) {
 }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.wmu.Lock()
+	if db.wconn != nil {
+		db.wconn.Close()
+		db.wconn = nil
+	}
+	db.wmu.Unlock()
+	return db.sql.Close()
+}
 
 // Path is the database file.
 func (db *DB) Path() string { return db.path }
@@ -98,21 +123,45 @@ func (db *DB) Path() string { return db.path }
 // SQL is the underlying database, for ad-hoc read queries.
 func (db *DB) SQL() *sql.DB { return db.sql }
 
-// SetBatchSize sets how many records one transaction applies at most
-// (default DefaultBatchSize).
+// SetBatchSize sets how many records one transaction applies at most,
+// rebuilds included (default DefaultBatchSize, and DefaultRebuildBatchSize
+// for rebuilds).
 func (db *DB) SetBatchSize(n int) {
 	if n < 1 {
 		n = 1
 	}
-	db.batchSize = n
+	db.batchSize, db.rebuildBatch = n, n
 }
 
 // write runs fn in one write transaction.
 func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
-	tx, err := db.sql.BeginTx(ctx, nil)
+	if db.wconn == nil {
+		c, err := db.sql.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		// Batches write thousands of rows: with SQLite's default cache
+		// (2 MB) a transaction spills pages to the WAL before it commits.
+		// Checkpoints (copying the WAL into the database, with an fsync)
+		// every walCheckpointPages rather than SQLite's 1000: a page that
+		// changes in several batches is then copied once.
+		for _, q := range []string{fmt.Sprintf("PRAGMA cache_size = -%d", writeCacheKiB),
+			fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walCheckpointPages)} {
+			if _, err := c.ExecContext(ctx, q); err != nil {
+				c.Close()
+				return err
+			}
+		}
+		db.wconn = c
+	}
+	tx, err := db.wconn.BeginTx(ctx, nil)
 	if err != nil {
+		if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+			db.wconn.Close()
+			db.wconn = nil
+		}
 		return err
 	}
 	if err := fn(tx); err != nil {
@@ -186,7 +235,35 @@ func fmtTime(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return t.UTC().Format(timeLayout)
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.Format(timeLayout)
+	}
+	// t.Format(timeLayout), written out: the folds format every event's time.
+	hour, min, sec := t.Clock()
+	var b [len(timeLayout)]byte
+	digits := func(at, n, v int) {
+		for i := at + n - 1; i >= at; i-- {
+			b[i] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	digits(0, 4, year)
+	b[4] = '-'
+	digits(5, 2, int(month))
+	b[7] = '-'
+	digits(8, 2, day)
+	b[10] = 'T'
+	digits(11, 2, hour)
+	b[13] = ':'
+	digits(14, 2, min)
+	b[16] = ':'
+	digits(17, 2, sec)
+	b[19] = '.'
+	digits(20, 9, t.Nanosecond())
+	b[29] = 'Z'
+	return string(b[:])
 }
 
 func parseTime(s sql.NullString) time.Time {

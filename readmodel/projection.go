@@ -38,14 +38,20 @@ type projection struct {
 	topics []string
 	tables []table
 	// apply folds a batch of checked events into the tables of b.
-	apply func(b *batch, evs []event) error
+	apply func(b *batch, evs []*event) error
 }
 
 // table is one table of a projection. columns is the body of CREATE TABLE;
-// indexes are column lists.
+// indexes are column lists. key, when set, is the unique key of a table
+// the folds only insert into (never upsert), kept by a unique index rather
+// than in the table's definition so that a rebuild can build it when it
+// swaps the table in, like the other indexes: kept up row by row, an index
+// on random keys (saga ids) has most of its pages rewritten by every
+// batch.
 type table struct {
 	name    string
 	columns string
+	key     string
 	indexes []string
 }
 
@@ -124,9 +130,9 @@ func tableExists(ctx context.Context, tx *sql.Tx, name string) (bool, error) {
 }
 
 // createTables creates the tables of p with suffix that do not exist, and
-// records key's version. Index names carry a random token: a renamed
-// table keeps its indexes, so names derived from the table alone would
-// collide with the next rebuild's.
+// records key's version. Rebuild tables (suffix nextSuffix) get their
+// indexes when they are swapped in: an index built over the whole table
+// at once costs less than one kept up row by row.
 func createTables(ctx context.Context, tx *sql.Tx, p *projection, key, suffix string, now time.Time) error {
 	for _, t := range p.tables {
 		name := t.name + suffix
@@ -140,17 +146,50 @@ func createTables(ctx context.Context, tx *sql.Tx, p *projection, key, suffix st
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s (%s)", name, t.columns)); err != nil {
 			return fmt.Errorf("create %s: %w", name, err)
 		}
-		token := randomToken()
-		for i, cols := range t.indexes {
-			q := fmt.Sprintf("CREATE INDEX ix_%s_%s_%d ON %s (%s)", t.name, token, i, name, cols)
-			if _, err := tx.ExecContext(ctx, q); err != nil {
-				return fmt.Errorf("index %s: %w", name, err)
-			}
+		if suffix == nextSuffix {
+			continue
+		}
+		if err := createIndexes(ctx, tx, t, name); err != nil {
+			return err
 		}
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO projection_meta (projection, version, created_at) VALUES (?, ?, ?)
 		ON CONFLICT (projection) DO NOTHING`, key, p.version, fmtTime(now))
 	return err
+}
+
+// createIndexes creates t's key and indexes on the table name, unless
+// they exist (they are made together). Index names carry a random token: a
+// renamed table keeps its indexes, so names derived from the table alone
+// would collide with the next rebuild's.
+func createIndexes(ctx context.Context, tx *sql.Tx, t table, name string) error {
+	if t.key == "" && len(t.indexes) == 0 {
+		return nil
+	}
+	// sql is NULL for the indexes of PRIMARY KEY and UNIQUE in the table's
+	// definition (a key there, in tables made by earlier builds).
+	var made, inline int
+	if err := tx.QueryRowContext(ctx, `SELECT count(sql), count(*) - count(sql) FROM sqlite_master
+		WHERE type = 'index' AND tbl_name = ?`, name).Scan(&made, &inline); err != nil {
+		return err
+	}
+	if made > 0 {
+		return nil
+	}
+	token := randomToken()
+	if t.key != "" && inline == 0 {
+		q := fmt.Sprintf("CREATE UNIQUE INDEX ix_%s_%s_key ON %s (%s)", t.name, token, name, t.key)
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("key of %s: %w", name, err)
+		}
+	}
+	for i, cols := range t.indexes {
+		q := fmt.Sprintf("CREATE INDEX ix_%s_%s_%d ON %s (%s)", t.name, token, i, name, cols)
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("index %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // dropTables drops the tables of p with suffix, and key's offsets and

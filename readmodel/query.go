@@ -207,7 +207,7 @@ func (db *DB) Saga(ctx context.Context, idOrRef string) (projections.SagaView, e
 		if err != nil {
 			return err
 		}
-		v = sagaView(s)
+		v = sagaView(*s)
 		rows, err := tx.QueryContext(ctx, `SELECT seq, type, step, at FROM saga_events WHERE saga_id = ? ORDER BY seq`, s.SagaID)
 		if err != nil {
 			return err

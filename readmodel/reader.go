@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/events"
 )
 
 // kafkaLog is one connection to the cluster, shared by every projection a
@@ -131,11 +133,34 @@ func toRecord(m *sarama.ConsumerMessage) bus.Record {
 	headers := make(map[string]string, len(m.Headers))
 	for _, h := range m.Headers {
 		if h != nil {
-			headers[string(h.Key)] = string(h.Value)
+			headers[headerName(h.Key)] = string(h.Value)
 		}
 	}
 	return bus.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key,
 		Headers: headers, Value: m.Value, Timestamp: m.Timestamp}
+}
+
+// headerName is string(k), without a copy for the names every record has.
+func headerName(k []byte) string {
+	switch string(k) {
+	case events.HeaderID:
+		return events.HeaderID
+	case events.HeaderType:
+		return events.HeaderType
+	case events.HeaderVersion:
+		return events.HeaderVersion
+	case events.HeaderSagaID:
+		return events.HeaderSagaID
+	case events.HeaderCorrelationID:
+		return events.HeaderCorrelationID
+	case events.HeaderCausationID:
+		return events.HeaderCausationID
+	case events.HeaderActor:
+		return events.HeaderActor
+	case events.HeaderOccurredAt:
+		return events.HeaderOccurredAt
+	}
+	return string(k)
 }
 
 // delivery is what a partition's reader hands the batcher.
@@ -148,14 +173,15 @@ type delivery struct {
 // errRepartition means a source topic's partitions changed while following.
 var errRepartition = errors.New("readmodel: partitions changed")
 
-// drive applies the records of p's topics from key's stored offsets, in
-// batches. Without follow it reads to the ends the log has when it starts
-// and returns; with follow it keeps going until ctx ends. It returns the
-// number of records it read.
-func (db *DB) drive(ctx context.Context, l *kafkaLog, p *projection, key, suffix string, follow bool) (int, error) {
+// drive applies the records of the targets' topics from their stored
+// offsets, in batches of at most size records, each one transaction for
+// every target. Without follow it reads to the ends the log has when it
+// starts and returns; with follow it keeps going until ctx ends. It returns
+// the number of records it read.
+func (db *DB) drive(ctx context.Context, l *kafkaLog, ts []*target, size int, follow bool) (int, error) {
 	total := 0
 	for {
-		n, err := db.drivePass(ctx, l, p, key, suffix, follow)
+		n, err := db.drivePass(ctx, l, ts, size, follow)
 		total += n
 		if errors.Is(err, ErrStale) || errors.Is(err, errRepartition) {
 			if ctx.Err() != nil {
@@ -167,12 +193,30 @@ func (db *DB) drive(ctx context.Context, l *kafkaLog, p *projection, key, suffix
 	}
 }
 
-func (db *DB) drivePass(ctx context.Context, l *kafkaLog, p *projection, key, suffix string, follow bool) (int, error) {
-	stored, err := loadOffsets(ctx, db.sql, key)
-	if err != nil {
-		return 0, err
+func (db *DB) drivePass(ctx context.Context, l *kafkaLog, ts []*target, size int, follow bool) (int, error) {
+	ts = slices.DeleteFunc(slices.Clone(ts), func(t *target) bool { return t.err != nil })
+	if len(ts) == 0 {
+		return 0, nil
 	}
-	srcs, err := l.sources(p.topics)
+	var topics []string
+	stored := make([]map[Source]offsetRow, len(ts))
+	for i, t := range ts {
+		var err error
+		if stored[i], err = loadOffsets(ctx, db.sql, t.key); err != nil {
+			return 0, err
+		}
+		if t.cache.valid && !sameOffsets(stored[i], t.cache.offs) {
+			// Written by someone else since (a rebuild swapped in).
+			t.cache.invalidate()
+		}
+		t.expect, t.start = map[Source]int64{}, map[Source]int64{}
+		for _, topic := range t.p.topics {
+			if !slices.Contains(topics, topic) {
+				topics = append(topics, topic)
+			}
+		}
+	}
+	srcs, err := l.sources(topics)
 	if err != nil {
 		return 0, err
 	}
@@ -181,19 +225,32 @@ func (db *DB) drivePass(ctx context.Context, l *kafkaLog, p *projection, key, su
 		start, end int64
 	}
 	var reads []reading
-	expect := map[Source]int64{}
 	for _, s := range srcs {
 		oldest, end, err := l.bounds(s)
 		if err != nil {
 			return 0, err
 		}
-		next := stored[s].Next
-		start := max(next, oldest)
+		// Read from where the target furthest behind is; the others
+		// ignore what they applied before.
+		start := int64(-1)
+		for i, t := range ts {
+			if t.reads(s.Topic) {
+				from := max(stored[i][s].Next, oldest)
+				if start < 0 || from < start {
+					start = from
+				}
+			}
+		}
 		if !follow && start >= end {
 			continue
 		}
 		reads = append(reads, reading{s, start, end})
-		expect[s] = next
+		for i, t := range ts {
+			if t.reads(s.Topic) {
+				t.expect[s] = stored[i][s].Next
+				t.start[s] = max(stored[i][s].Next, oldest)
+			}
+		}
 	}
 	if len(reads) == 0 && !follow {
 		return 0, nil
@@ -211,7 +268,7 @@ func (db *DB) drivePass(ctx context.Context, l *kafkaLog, p *projection, key, su
 			pc.AsyncClose()
 		}
 	}()
-	out := make(chan delivery, 4*db.batchSize)
+	out := make(chan delivery, min(4*size, maxBuffered))
 	for _, r := range reads {
 		pc, err := consumer.ConsumePartition(l.cfg.Topic(r.src.Topic), r.src.Partition, r.start)
 		if err != nil {
@@ -238,20 +295,53 @@ func (db *DB) drivePass(ctx context.Context, l *kafkaLog, p *projection, key, su
 		stale = st.C
 	}
 	remaining, read := len(reads), 0
-	batch := make([]item, 0, db.batchSize)
+	batch := make([]item, 0, size)
+	// One batch is written while the next is read and folded: inflight
+	// is the result of the transaction under way, wrote what it wrote.
+	var inflight chan error
+	var wrote []*folded
+	// landed takes the result of the transaction under way.
+	landed := func(err error) error {
+		inflight = nil
+		if err != nil {
+			for _, t := range ts {
+				t.cache.invalidate()
+			}
+			return err
+		}
+		for _, f := range wrote {
+			for s, n := range f.res.Next {
+				f.t.expect[s] = n
+			}
+		}
+		return nil
+	}
+	wait := func() error {
+		if inflight == nil {
+			return nil
+		}
+		return landed(<-inflight)
+	}
+	defer func() { _ = wait() }()
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		res, err := db.applyItems(ctx, p, key, suffix, batch, expect)
+		fs, err := db.foldBatch(ctx, ts, batch)
 		if err != nil {
+			_ = wait()
 			return err
 		}
-		for s, n := range res.Next {
-			expect[s] = n
+		if err := wait(); err != nil {
+			return err
 		}
 		read += len(batch)
+		// What was folded no longer refers to the items.
+		clear(batch)
 		batch = batch[:0]
+		ch := make(chan error, 1)
+		go func() { ch <- db.writeBatch(ctx, fs) }()
+		inflight, wrote = ch, fs
 		return nil
 	}
 	take := func(d delivery) error {
@@ -272,7 +362,7 @@ func (db *DB) drivePass(ctx context.Context, l *kafkaLog, p *projection, key, su
 		case <-ctx.Done():
 			return read, ctx.Err()
 		case <-check:
-			now, err := l.sources(p.topics)
+			now, err := l.sources(topics)
 			if err != nil {
 				return read, err
 			}
@@ -281,14 +371,21 @@ func (db *DB) drivePass(ctx context.Context, l *kafkaLog, p *projection, key, su
 			}
 			continue
 		case <-stale:
-			stored, err := loadOffsets(ctx, db.sql, key)
-			if err != nil {
-				return read, err
-			}
-			for s, want := range expect {
-				if stored[s].Next < want {
-					return read, ErrStale
+			for _, t := range ts {
+				stored, err := loadOffsets(ctx, db.sql, t.key)
+				if err != nil {
+					return read, err
 				}
+				for s, want := range t.expect {
+					if stored[s].Next < want {
+						return read, ErrStale
+					}
+				}
+			}
+			continue
+		case err := <-inflight:
+			if err := landed(err); err != nil {
+				return read, err
 			}
 			continue
 		case d := <-out:
@@ -299,7 +396,7 @@ func (db *DB) drivePass(ctx context.Context, l *kafkaLog, p *projection, key, su
 		// Gather what is ready, and what comes within a short linger,
 		// up to a batch.
 	gather:
-		for len(batch) < db.batchSize && (follow || remaining > 0) {
+		for len(batch) < size && (follow || remaining > 0) {
 			select {
 			case d := <-out:
 				if err := take(d); err != nil {
@@ -324,8 +421,107 @@ func (db *DB) drivePass(ctx context.Context, l *kafkaLog, p *projection, key, su
 			return read, err
 		}
 	}
-	return read, flush()
+	if err := flush(); err != nil {
+		return read, err
+	}
+	return read, wait()
 }
+
+// foldBatch folds items for every target (each the records of its
+// topics), ahead of the transaction that writes them: over the cache, or
+// over the stored offsets when the cache starts afresh. A target whose
+// fold fails is left out, from this batch on, with its error (t.err); the
+// others go on, as if each were driven alone. Stale offsets and an ended
+// ctx stop every target.
+func (db *DB) foldBatch(ctx context.Context, ts []*target, items []item) ([]*folded, error) {
+	memo := newBatchMemo(len(items))
+	fs := make([]*folded, 0, len(ts))
+	var errs []error
+	for _, t := range ts {
+		if t.err != nil {
+			continue
+		}
+		its := make([]*item, 0, len(items))
+		for i := range items {
+			if t.reads(items[i].src.Topic) {
+				its = append(its, &items[i])
+			}
+		}
+		f, err := db.foldTarget(ctx, t, its, memo)
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			t.cache.invalidate()
+			if errors.Is(err, ErrStale) || ctx.Err() != nil {
+				for _, t := range ts {
+					t.cache.invalidate()
+				}
+				return nil, err
+			}
+			t.err = err
+			errs = append(errs, err)
+			continue
+		}
+		for _, it := range its {
+			if it.rec.Offset >= t.start[it.src] {
+				t.read++
+			}
+		}
+		fs = append(fs, f)
+	}
+	if len(fs) == 0 && len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return fs, nil
+}
+
+func (db *DB) foldTarget(ctx context.Context, t *target, items []*item, memo *batchMemo) (*folded, error) {
+	if !t.cache.valid {
+		stored, err := loadOffsets(ctx, db.sql, t.key)
+		if err != nil {
+			return nil, err
+		}
+		for s, want := range t.expect {
+			if stored[s].Next < want {
+				return nil, fmt.Errorf("%w: %s %s/%d at %d, expected %d", ErrStale, t.key, s.Topic, s.Partition, stored[s].Next, want)
+			}
+		}
+		t.cache.reset(len(stored) == 0)
+		t.cache.offs = nextOffsets(stored)
+	}
+	return db.fold(ctx, db.sql, t, items, t.cache.offs, memo)
+}
+
+// writeBatch writes folded batches in one transaction, provided the
+// stored offsets are still those they were folded over.
+func (db *DB) writeBatch(ctx context.Context, fs []*folded) error {
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		for _, f := range fs {
+			if len(f.ops) == 0 {
+				continue
+			}
+			stored, err := loadOffsets(ctx, tx, f.t.key)
+			if err != nil {
+				return err
+			}
+			if !sameOffsets(stored, f.base) {
+				return fmt.Errorf("%w: %s was written by another reader", ErrStale, f.t.key)
+			}
+			if err := f.write(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return err
+}
+
+// maxBuffered bounds the records read ahead of the batch being gathered.
+const maxBuffered = 1 << 16
 
 const (
 	batchLinger            = 5 * time.Millisecond

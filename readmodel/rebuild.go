@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/sagaflow/saga/bus"
@@ -35,34 +36,88 @@ const maxRebuildPasses = 3
 // then swaps each in one transaction: the live tables and offsets are
 // dropped and the new ones take their names. A rebuild that was killed is
 // resumed from its own offsets when run again, with the same result.
+//
+// The projections are replayed together: each partition of their topics
+// is read once, each record checked once, and each batch is one
+// transaction for all of them (SQLite has one writer).
 func Rebuild(ctx context.Context, cfg bus.Config, db *DB, names ...string) ([]RebuildResult, error) {
 	ps, err := selected(names)
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	results := make([]RebuildResult, len(ps))
-	index := map[*projection]int{}
+	ts := make([]*target, len(ps))
 	for i, p := range ps {
-		index[p] = i
-	}
-	err = each(ps, func(p *projection) error {
-		l, err := openLog(ctx, cfg)
-		if err != nil {
-			return err
+		results[i].Projection = p.name
+		if results[i].Resumed, err = db.beginRebuild(ctx, p); err != nil {
+			return results, fmt.Errorf("projection %s: %w", p.name, err)
 		}
-		defer l.Close()
-		r, err := db.rebuild(ctx, l, p)
-		results[index[p]] = r
-		return err
-	})
-	return results, err
+		ts[i] = newTarget(p, p.name+nextKey, nextSuffix)
+	}
+	l, err := openLog(ctx, cfg)
+	if err != nil {
+		return results, err
+	}
+	defer l.Close()
+	done := func() {
+		for i, t := range ts {
+			results[i].Records = t.read
+			results[i].Duration = time.Since(start)
+			if s := results[i].Duration.Seconds(); s > 0 {
+				results[i].RecordsPerSecond = float64(t.read) / s
+			}
+		}
+	}
+	// Projections whose fold failed, each with its error, as if each had
+	// been rebuilt alone.
+	failed := func() (errs []error, all bool) {
+		all = true
+		for i, t := range ts {
+			if t.err != nil {
+				errs = append(errs, fmt.Errorf("projection %s: %w", ps[i].name, t.err))
+			} else {
+				all = false
+			}
+		}
+		return errs, all
+	}
+	size := db.rebuildBatch
+	for pass := 0; pass < maxRebuildPasses; pass++ {
+		n, err := db.drive(ctx, l, ts, size, false)
+		if err != nil {
+			done()
+			errs, all := failed()
+			if !all {
+				errs = append(errs, err) // not a fold's: every projection stopped
+			}
+			return results, errors.Join(errs...)
+		}
+		if n < size {
+			break
+		}
+	}
+	errs, _ := failed()
+	for i, p := range ps {
+		if ts[i].err != nil {
+			continue
+		}
+		if db.beforeSwap != nil {
+			db.beforeSwap(p.name)
+		}
+		if results[i].Swapped, err = db.swap(ctx, p); err != nil {
+			errs = append(errs, fmt.Errorf("projection %s: %w", p.name, err))
+		}
+	}
+	done()
+	return results, errors.Join(errs...)
 }
 
-func (db *DB) rebuild(ctx context.Context, l *kafkaLog, p *projection) (RebuildResult, error) {
-	res := RebuildResult{Projection: p.name}
-	start := time.Now()
+// beginRebuild makes p's rebuild tables, or keeps those of an unfinished
+// rebuild of the same version (resumed).
+func (db *DB) beginRebuild(ctx context.Context, p *projection) (resumed bool, err error) {
 	key := p.name + nextKey
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err = db.write(ctx, func(tx *sql.Tx) error {
 		var version int
 		err := tx.QueryRowContext(ctx, `SELECT version FROM projection_meta WHERE projection = ?`, key).Scan(&version)
 		switch {
@@ -70,7 +125,7 @@ func (db *DB) rebuild(ctx context.Context, l *kafkaLog, p *projection) (RebuildR
 		case err != nil:
 			return err
 		case version == p.version:
-			res.Resumed = true
+			resumed = true
 		default:
 			// Left by another version of the fold: start again.
 			if err := dropTables(ctx, tx, p, key, nextSuffix); err != nil {
@@ -79,28 +134,7 @@ func (db *DB) rebuild(ctx context.Context, l *kafkaLog, p *projection) (RebuildR
 		}
 		return createTables(ctx, tx, p, key, nextSuffix, db.now())
 	})
-	if err != nil {
-		return res, err
-	}
-	for pass := 0; pass < maxRebuildPasses; pass++ {
-		n, err := db.drive(ctx, l, p, key, nextSuffix, false)
-		res.Records += n
-		if err != nil {
-			return res, err
-		}
-		if n < db.batchSize {
-			break
-		}
-	}
-	if db.beforeSwap != nil {
-		db.beforeSwap(p.name)
-	}
-	res.Swapped, err = db.swap(ctx, p)
-	res.Duration = time.Since(start)
-	if s := res.Duration.Seconds(); s > 0 {
-		res.RecordsPerSecond = float64(res.Records) / s
-	}
-	return res, err
+	return resumed, err
 }
 
 // swap replaces p's live tables and offsets with the rebuilt ones, in one
@@ -120,6 +154,9 @@ func (db *DB) swap(ctx context.Context, p *projection) (bool, error) {
 			return err
 		}
 		for _, t := range p.tables {
+			if err := createIndexes(ctx, tx, t, t.name+nextSuffix); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, "ALTER TABLE "+t.name+nextSuffix+" RENAME TO "+t.name); err != nil {
 				return err
 			}

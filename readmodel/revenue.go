@@ -51,7 +51,23 @@ type money struct {
 	others        []string
 }
 
-func applyRevenue(b *batch, evs []event) error {
+// revEntry is a booking ref's money as the batch left it.
+type revEntry struct {
+	m     money
+	dirty bool
+}
+
+// revCache is the revenue projection's part of a foldCache.
+type revCache struct {
+	refs  map[string]*revEntry
+	order []string // changed by the current batch
+}
+
+func newRevCache() *revCache { return &revCache{refs: map[string]*revEntry{}} }
+
+func applyRevenue(b *batch, evs []*event) error {
+	c := b.cache.rev
+	c.order = c.order[:0]
 	var (
 		get = fmt.Sprintf(`SELECT charged, charge_id, charged_cents, refunded, refunded_cents, other_charges
 			FROM %s WHERE booking_ref = ?`, b.t("revenue_payments"))
@@ -70,7 +86,7 @@ func applyRevenue(b *batch, evs []event) error {
 		var err error
 		switch ev.src.Topic {
 		case topicPayments:
-			err = revenuePayment(b, ev.env, get, put)
+			err = revenuePayment(b, c, ev.env, get)
 		case topicSagaLog:
 			err = revenueShow(b, ev.env, show)
 		}
@@ -80,6 +96,17 @@ func applyRevenue(b *batch, evs []event) error {
 		if err := b.applied(); err != nil {
 			return err
 		}
+	}
+	// Each booking ref's money the batch changed, once.
+	for _, ref := range c.order {
+		e := c.refs[ref]
+		m := e.m
+		if m.others == nil {
+			m.others = []string{}
+		}
+		raw, _ := json.Marshal(m.others)
+		b.exec(put, ref, m.charged, m.chargeID, m.chargedCents, m.refunded, m.refundedCents, string(raw))
+		e.dirty = false
 	}
 	return nil
 }
@@ -96,11 +123,11 @@ func revenueShow(b *batch, e events.Envelope, show string) error {
 	if json.Unmarshal(p.Data, &d) != nil || d.ShowID == "" {
 		return nil
 	}
-	_, err = b.exec(show, p.BookingRef, e.SagaID, d.ShowID)
-	return err
+	b.exec(show, p.BookingRef, e.SagaID, d.ShowID)
+	return nil
 }
 
-func revenuePayment(b *batch, e events.Envelope, get, put string) error {
+func revenuePayment(b *batch, c *revCache, e events.Envelope, get string) error {
 	if e.Type != events.PaymentCharged && e.Type != events.PaymentRefunded {
 		return nil
 	}
@@ -108,21 +135,11 @@ func revenuePayment(b *batch, e events.Envelope, get, put string) error {
 	if err != nil || p.Outcome != events.OutcomeSucceeded {
 		return nil
 	}
-	row, err := b.queryRow(get, p.BookingRef)
+	ent, err := c.entry(b, p.BookingRef, get)
 	if err != nil {
 		return err
 	}
-	var m money
-	var others string
-	switch err := row.Scan(&m.charged, &m.chargeID, &m.chargedCents, &m.refunded, &m.refundedCents, &others); {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return err
-	default:
-		if err := json.Unmarshal([]byte(others), &m.others); err != nil {
-			return fmt.Errorf("stored other charges of %s: %w", p.BookingRef, err)
-		}
-	}
+	m := &ent.m
 	switch e.Type {
 	case events.PaymentCharged:
 		switch {
@@ -144,10 +161,36 @@ func revenuePayment(b *batch, e events.Envelope, get, put string) error {
 		}
 		m.refunded, m.refundedCents = true, p.AmountCents
 	}
-	if m.others == nil {
-		m.others = []string{}
+	if !ent.dirty {
+		ent.dirty = true
+		c.order = append(c.order, p.BookingRef)
 	}
-	raw, _ := json.Marshal(m.others)
-	_, err = b.exec(put, p.BookingRef, m.charged, m.chargeID, m.chargedCents, m.refunded, m.refundedCents, string(raw))
-	return err
+	return nil
+}
+
+// entry is ref's money, read from the table on a miss.
+func (c *revCache) entry(b *batch, ref, get string) (*revEntry, error) {
+	if e, ok := c.refs[ref]; ok {
+		return e, nil
+	}
+	e := &revEntry{}
+	if !b.cache.complete {
+		row, err := b.queryRow(get, ref)
+		if err != nil {
+			return nil, err
+		}
+		m := &e.m
+		var others string
+		switch err := row.Scan(&m.charged, &m.chargeID, &m.chargedCents, &m.refunded, &m.refundedCents, &others); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, err
+		default:
+			if err := json.Unmarshal([]byte(others), &m.others); err != nil {
+				return nil, fmt.Errorf("stored other charges of %s: %w", ref, err)
+			}
+		}
+	}
+	c.refs[ref] = e
+	return e, nil
 }

@@ -26,7 +26,7 @@ func CatchUp(ctx context.Context, cfg bus.Config, db *DB, names ...string) error
 			return err
 		}
 		defer l.Close()
-		_, err = db.drive(ctx, l, p, p.name, "", false)
+		_, err = db.drive(ctx, l, []*target{newTarget(p, p.name, "")}, db.batchSize, false)
 		return err
 	})
 }
@@ -102,6 +102,6 @@ func (db *DB) follow(ctx context.Context, cfg bus.Config, p *projection) error {
 		return err
 	}
 	defer l.Close()
-	_, err = db.drive(ctx, l, p, p.name, "", true)
+	_, err = db.drive(ctx, l, []*target{newTarget(p, p.name, "")}, db.batchSize, true)
 	return err
 }

@@ -15,52 +15,33 @@ import (
 // projections.Sagas do: Fold skips duplicates and events that do not fit.
 var machine = saga.NewMachine(flows.All())
 
-// sagaEntry is one saga's folded state during a batch.
+// sagaEntry is one saga's folded state as a projection has it.
 type sagaEntry struct {
-	state    saga.State
+	// state is nil before the saga's first event; a state is never
+	// changed once made (a fold makes a new one).
+	state    *saga.State
 	lastType string
 	lastStep string
 	dirty    bool
 }
 
-// sagaCache folds saga log events over states kept in a table (state
-// column, JSON of saga.State), loading each saga once per batch.
+// sagaCache holds the sagas a projection folded, with the ones the
+// current batch changed in the order first changed.
 type sagaCache struct {
-	b       *batch
-	load    func(id string) (*sagaEntry, error)
 	entries map[string]*sagaEntry
 	order   []string
 }
 
-func newSagaCache(b *batch, load func(id string) (*sagaEntry, error)) *sagaCache {
-	return &sagaCache{b: b, load: load, entries: map[string]*sagaEntry{}}
-}
+func newSagaCache() *sagaCache { return &sagaCache{entries: map[string]*sagaEntry{}} }
 
-// fold applies e to its saga; applied is false when the fold skips it.
-// step is the step e names, if any.
-func (c *sagaCache) fold(e events.Envelope) (ent *sagaEntry, step string, applied bool, err error) {
-	ent, ok := c.entries[e.SagaID]
-	if !ok {
-		if ent, err = c.load(e.SagaID); err != nil {
-			return nil, "", false, err
+// clean forgets which sagas the last batch changed.
+func (c *sagaCache) clean() {
+	for _, id := range c.order {
+		if e := c.entries[id]; e != nil {
+			e.dirty = false
 		}
-		if ent == nil {
-			ent = &sagaEntry{}
-		}
-		c.entries[e.SagaID] = ent
 	}
-	next, applied, err := machine.Fold(ent.state, e)
-	if err != nil || !applied {
-		return ent, "", false, nil
-	}
-	if !ent.dirty {
-		c.order = append(c.order, e.SagaID)
-	}
-	ent.state, ent.dirty, ent.lastType = next, true, e.Type
-	if step = stepOf(e); step != "" {
-		ent.lastStep = step
-	}
-	return ent, step, true, nil
+	c.order = c.order[:0]
 }
 
 // dirtyEntries are the sagas the batch changed, in the order first changed.
@@ -72,7 +53,71 @@ func (c *sagaCache) dirtyEntries() []*sagaEntry {
 	return out
 }
 
+// foldSaga applies ev to its saga, read with load when the cache does not
+// have it; r.applied is false when the fold skips it.
+func (b *batch) foldSaga(ev *event, load func(id string) (*sagaEntry, error)) (ent *sagaEntry, r foldResult, err error) {
+	c := b.cache.sagas
+	id := ev.env.SagaID
+	ent, ok := c.entries[id]
+	if !ok {
+		if !b.cache.complete {
+			if ent, err = load(id); err != nil {
+				return nil, r, err
+			}
+		}
+		if ent == nil {
+			ent = &sagaEntry{}
+		}
+		c.entries[id] = ent
+	}
+	k := foldKey{prev: ent.state, ev: ev}
+	r, ok = b.memo.folds[k]
+	if !ok {
+		var cur saga.State
+		if ent.state != nil {
+			cur = *ent.state
+		}
+		next, applied, err := machine.Fold(cur, ev.env)
+		if err == nil && applied {
+			r = foldResult{next: &next, step: stepOf(ev.env), at: fmtTime(ev.env.OccurredAt), applied: true}
+		}
+		b.memo.folds[k] = r
+	}
+	if !r.applied {
+		return ent, r, nil
+	}
+	if !ent.dirty {
+		c.order = append(c.order, id)
+	}
+	ent.state, ent.dirty, ent.lastType = r.next, true, ev.env.Type
+	if r.step != "" {
+		ent.lastStep = r.step
+	}
+	return ent, r, nil
+}
+
+// stateJSON is the stored form of s.
+func (b *batch) stateJSON(s *saga.State) (string, error) {
+	if raw, ok := b.memo.states[s]; ok {
+		return raw, nil
+	}
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return "", err
+	}
+	b.memo.states[s] = string(raw)
+	return string(raw), nil
+}
+
+// stepOf is the step e's payload names, as json.Unmarshal reads its
+// "step" field: the payload's top-level keys are scanned without decoding
+// the rest, and anything the scan does not read as plainly as that
+// (escapes, keys that are not ASCII, a step that is not a plain string)
+// is left to json.Unmarshal.
 func stepOf(e events.Envelope) string {
+	if step, ok := scanStep(e.Payload); ok {
+		return step
+	}
 	var p struct {
 		Step string `json:"step"`
 	}
@@ -80,18 +125,148 @@ func stepOf(e events.Envelope) string {
 	return p.Step
 }
 
-func decodeState(raw string) (saga.State, error) {
+// scanStep reads the "step" of a JSON object (valid JSON, as every checked
+// payload is): the last key that equals "step" without regard to ASCII
+// case, as encoding/json matches field names. ok is false when the scan
+// cannot tell.
+func scanStep(raw []byte) (step string, ok bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return "", false
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return "", true
+	}
+	for i < len(raw) {
+		if raw[i] != '"' {
+			return "", false
+		}
+		key, j, plain := plainString(raw, i)
+		if !plain {
+			return "", false
+		}
+		i = skipSpace(raw, j)
+		if i >= len(raw) || raw[i] != ':' {
+			return "", false
+		}
+		i = skipSpace(raw, i+1)
+		if len(key) == 4 && equalFoldASCII(key, "step") {
+			if i >= len(raw) || raw[i] != '"' {
+				return "", false
+			}
+			v, j, plain := plainString(raw, i)
+			if !plain {
+				return "", false
+			}
+			step, i = string(v), j
+		} else if i = skipValue(raw, i); i < 0 {
+			return "", false
+		}
+		i = skipSpace(raw, i)
+		switch {
+		case i >= len(raw):
+			return "", false
+		case raw[i] == '}':
+			return step, true
+		case raw[i] != ',':
+			return "", false
+		}
+		i = skipSpace(raw, i+1)
+	}
+	return "", false
+}
+
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString reads the string starting at raw[i] (a quote): its bytes and
+// the index after it, with plain false when it has escapes, control
+// characters or bytes that are not ASCII.
+func plainString(raw []byte, i int) (s []byte, next int, plain bool) {
+	for j := i + 1; j < len(raw); j++ {
+		switch c := raw[j]; {
+		case c == '"':
+			return raw[i+1 : j], j + 1, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+// skipValue returns the index after the JSON value starting at raw[i]
+// (the comma, brace or space that ends a number or literal), or -1.
+func skipValue(raw []byte, i int) int {
+	depth := 0
+	for ; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			for i++; i < len(raw) && raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(raw) {
+				return -1
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	if depth == 0 {
+		return i
+	}
+	return -1
+}
+
+func equalFoldASCII(b []byte, s string) bool {
+	for k := range b {
+		c := b[k]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func decodeState(raw string) (*saga.State, error) {
 	var s saga.State
 	if err := json.Unmarshal([]byte(raw), &s); err != nil {
-		return s, fmt.Errorf("stored saga state: %w", err)
+		return nil, fmt.Errorf("stored saga state: %w", err)
 	}
-	return s, nil
+	return &s, nil
 }
 
 // bookingData reads the booking fields of a saga's data.
-func bookingData(s saga.State) events.BookingData {
+func (b *batch) bookingData(s *saga.State) events.BookingData {
+	if d, ok := b.memo.bookings[s]; ok {
+		return d
+	}
 	var d events.BookingData
 	_ = json.Unmarshal(s.Data, &d)
+	b.memo.bookings[s] = d
 	return d
 }
 
@@ -121,14 +296,14 @@ var sagasProjection = &projection{
 			seq     INTEGER NOT NULL,
 			type    TEXT NOT NULL,
 			step    TEXT NOT NULL,
-			at      TEXT,
-			PRIMARY KEY (saga_id, seq)`},
+			at      TEXT`,
+			key: "saga_id, seq"},
 	},
 	apply: applySagas,
 }
 
-func applySagas(b *batch, evs []event) error {
-	cache := newSagaCache(b, func(id string) (*sagaEntry, error) {
+func applySagas(b *batch, evs []*event) error {
+	load := func(id string) (*sagaEntry, error) {
 		row, err := b.queryRow(fmt.Sprintf(`SELECT state, last_event_type, current_step FROM %s WHERE saga_id = ?`, b.t("sagas")), id)
 		if err != nil {
 			return nil, err
@@ -143,22 +318,23 @@ func applySagas(b *batch, evs []event) error {
 		}
 		ent.state, err = decodeState(raw)
 		return ent, err
-	})
+	}
 	insEvent := fmt.Sprintf(`INSERT INTO %s (saga_id, seq, type, step, at) VALUES (?, ?, ?, ?, ?)`, b.t("saga_events"))
+	var rows []sagaEvent
 	for _, ev := range evs {
-		ent, step, applied, err := cache.fold(ev.env)
+		ent, r, err := b.foldSaga(ev, load)
 		if err != nil {
 			return err
 		}
-		if applied {
-			s := ent.state
-			if _, err := b.exec(insEvent, s.SagaID, s.Seq, ev.env.Type, step, fmtTime(ev.env.OccurredAt)); err != nil {
-				return err
-			}
+		if r.applied {
+			rows = append(rows, sagaEvent{ent.state, ev.env.Type, r})
 		}
 		if err := b.applied(); err != nil {
 			return err
 		}
+	}
+	for _, r := range rows {
+		b.exec(insEvent, r.s.SagaID, r.s.Seq, r.typ, r.r.step, r.r.at)
 	}
 	upsert := fmt.Sprintf(`INSERT INTO %s (saga_id, booking_ref, definition, status, current_step, actor, reason, seq,
 			started_at, last_event_type, last_event_at, state)
@@ -167,18 +343,23 @@ func applySagas(b *batch, evs []event) error {
 			status = excluded.status, current_step = excluded.current_step, actor = excluded.actor,
 			reason = excluded.reason, seq = excluded.seq, started_at = excluded.started_at,
 			last_event_type = excluded.last_event_type, last_event_at = excluded.last_event_at, state = excluded.state`, b.t("sagas"))
-	for _, ent := range cache.dirtyEntries() {
+	for _, ent := range b.cache.sagas.dirtyEntries() {
 		s := ent.state
-		raw, err := json.Marshal(s)
+		raw, err := b.stateJSON(s)
 		if err != nil {
 			return err
 		}
-		if _, err := b.exec(upsert, s.SagaID, s.BookingRef, s.Definition, string(s.Status), ent.lastStep, s.Actor, s.Reason,
-			s.Seq, fmtTime(s.StartedAt), ent.lastType, fmtTime(s.UpdatedAt), string(raw)); err != nil {
-			return err
-		}
+		b.exec(upsert, s.SagaID, s.BookingRef, s.Definition, string(s.Status), ent.lastStep, s.Actor, s.Reason,
+			s.Seq, fmtTime(s.StartedAt), ent.lastType, fmtTime(s.UpdatedAt), raw)
 	}
 	return nil
+}
+
+// sagaEvent is a row of a saga's timeline: the state after the event.
+type sagaEvent struct {
+	s   *saga.State
+	typ string
+	r   foldResult
 }
 
 // --- bookings: one row per booking ref, its timeline; user_bookings view ---
@@ -214,8 +395,8 @@ var bookingsProjection = &projection{
 			booking_ref TEXT NOT NULL,
 			type        TEXT NOT NULL,
 			step        TEXT NOT NULL,
-			at          TEXT,
-			PRIMARY KEY (saga_id, seq)`,
+			at          TEXT`,
+			key:     "saga_id, seq",
 			indexes: []string{"booking_ref, at"}},
 	},
 	apply: applyBookings,
@@ -224,8 +405,8 @@ var bookingsProjection = &projection{
 // StatusCancelled is a booking whose cancel-booking saga completed.
 const StatusCancelled = "cancelled"
 
-func applyBookings(b *batch, evs []event) error {
-	cache := newSagaCache(b, func(id string) (*sagaEntry, error) {
+func applyBookings(b *batch, evs []*event) error {
+	load := func(id string) (*sagaEntry, error) {
 		row, err := b.queryRow(fmt.Sprintf(`SELECT state FROM %s WHERE saga_id = ?`, b.t("booking_sagas")), id)
 		if err != nil {
 			return nil, err
@@ -239,22 +420,23 @@ func applyBookings(b *batch, evs []event) error {
 		}
 		s, err := decodeState(raw)
 		return &sagaEntry{state: s}, err
-	})
+	}
 	insEvent := fmt.Sprintf(`INSERT INTO %s (saga_id, seq, booking_ref, type, step, at) VALUES (?, ?, ?, ?, ?, ?)`, b.t("booking_events"))
+	var rows []sagaEvent
 	for _, ev := range evs {
-		ent, step, applied, err := cache.fold(ev.env)
+		ent, r, err := b.foldSaga(ev, load)
 		if err != nil {
 			return err
 		}
-		if applied {
-			s := ent.state
-			if _, err := b.exec(insEvent, s.SagaID, s.Seq, s.BookingRef, ev.env.Type, step, fmtTime(ev.env.OccurredAt)); err != nil {
-				return err
-			}
+		if r.applied {
+			rows = append(rows, sagaEvent{ent.state, ev.env.Type, r})
 		}
 		if err := b.applied(); err != nil {
 			return err
 		}
+	}
+	for _, r := range rows {
+		b.exec(insEvent, r.s.SagaID, r.s.Seq, r.s.BookingRef, r.typ, r.r.step, r.r.at)
 	}
 	saveState := fmt.Sprintf(`INSERT INTO %s (saga_id, state) VALUES (?, ?)
 		ON CONFLICT (saga_id) DO UPDATE SET state = excluded.state`, b.t("booking_sagas"))
@@ -277,25 +459,20 @@ func applyBookings(b *batch, evs []event) error {
 			cancel_updated_at = excluded.cancel_updated_at
 		WHERE %[1]s.cancel_saga_id IS NULL OR %[1]s.cancel_saga_id = excluded.cancel_saga_id
 			OR (excluded.cancel_started_at, excluded.cancel_saga_id) > (%[1]s.cancel_started_at, %[1]s.cancel_saga_id)`, b.t("bookings"))
-	for _, ent := range cache.dirtyEntries() {
+	for _, ent := range b.cache.sagas.dirtyEntries() {
 		s := ent.state
-		raw, err := json.Marshal(s)
+		raw, err := b.stateJSON(s)
 		if err != nil {
 			return err
 		}
-		if _, err := b.exec(saveState, s.SagaID, string(raw)); err != nil {
-			return err
-		}
+		b.exec(saveState, s.SagaID, raw)
 		switch s.Definition {
 		case flows.BookTicket:
-			d := bookingData(s)
-			_, err = b.exec(book, s.BookingRef, s.SagaID, string(s.Status), d.UserID, d.ShowID, d.Seats, d.AmountCents,
+			d := b.bookingData(s)
+			b.exec(book, s.BookingRef, s.SagaID, string(s.Status), d.UserID, d.ShowID, d.Seats, d.AmountCents,
 				fmtTime(s.StartedAt), fmtTime(s.UpdatedAt))
 		case flows.CancelBooking:
-			_, err = b.exec(cancel, s.BookingRef, s.SagaID, string(s.Status), fmtTime(s.StartedAt), fmtTime(s.UpdatedAt))
-		}
-		if err != nil {
-			return err
+			b.exec(cancel, s.BookingRef, s.SagaID, string(s.Status), fmtTime(s.StartedAt), fmtTime(s.UpdatedAt))
 		}
 	}
 	return nil

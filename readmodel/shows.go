@@ -38,17 +38,15 @@ var showsProjection = &projection{
 	apply: applyShows,
 }
 
-func applyShows(b *batch, evs []event) error {
+func applyShows(b *batch, evs []*event) error {
 	insert := fmt.Sprintf(`INSERT INTO %s (show_id, title, venue, city, state, country, capacity, price_cents)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (show_id) DO NOTHING`, b.t("shows"))
 	for _, ev := range evs {
 		if ev.env.Type == events.ShowAdded {
 			p, err := events.Decode[events.ShowAddedV1](ev.env)
 			if err == nil && p.Outcome == events.OutcomeSucceeded {
-				if _, err := b.exec(insert, p.ShowID, p.Title, p.Venue, p.City, strings.ToUpper(p.State),
-					strings.ToUpper(p.Country), p.Capacity, p.PriceCents); err != nil {
-					return err
-				}
+				b.exec(insert, p.ShowID, p.Title, p.Venue, p.City, strings.ToUpper(p.State),
+					strings.ToUpper(p.Country), p.Capacity, p.PriceCents)
 			}
 		}
 		if err := b.applied(); err != nil {
