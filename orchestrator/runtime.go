@@ -205,54 +205,52 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 func isPoison(err error) bool { return errors.Is(err, events.ErrMalformed) }
 
 func (o *Orchestrator) handleRequest(msg *message.Message) error {
-	e, err := checked(msg)
+	e, err := events.FromMessage(msg)
 	if err != nil {
 		return err
 	}
-	if e.Type == events.ResumeSaga {
-		if e.SagaID == "" {
-			return events.Malformed("%s without %s header", events.ResumeSaga, events.HeaderSagaID)
-		}
-		p, err := events.Decode[events.ResumeSagaV1](e)
+	switch e.Type {
+	case events.ResumeSaga:
+		e, p, err := events.CheckAs[events.ResumeSagaV1](e)
 		if err != nil {
 			return err
 		}
+		if e.SagaID == "" {
+			return events.Malformed("%s without %s header", events.ResumeSaga, events.HeaderSagaID)
+		}
 		return o.process(msg.Context(), e.SagaID, saga.Resume{Request: e, Reason: p.Reason})
+	case events.StartSaga:
+		e, p, err := events.CheckAs[events.StartSagaV1](e)
+		if err != nil {
+			return err
+		}
+		return o.process(msg.Context(), events.SagaIDFor(p.IdempotencyKey), saga.Start{Request: e, Payload: p})
 	}
-	if e.Type != events.StartSaga {
-		return events.Malformed("%s carries %s or %s, not %s", events.TopicRequests, events.StartSaga, events.ResumeSaga, e.Type)
-	}
-	p, err := events.Decode[events.StartSagaV1](e)
-	if err != nil {
+	if _, err := events.Check(e); err != nil {
 		return err
 	}
-	return o.process(msg.Context(), events.SagaIDFor(p.IdempotencyKey), saga.Start{Request: e, Payload: p})
+	return events.Malformed("%s carries %s or %s, not %s", events.TopicRequests, events.StartSaga, events.ResumeSaga, e.Type)
 }
 
 func (o *Orchestrator) handleReply(msg *message.Message) error {
-	e, err := checked(msg)
+	e, err := events.FromMessage(msg)
 	if err != nil {
 		return err
 	}
 	if e.Type != events.StepReply {
+		if _, err := events.Check(e); err != nil {
+			return err
+		}
 		return events.Malformed("%s carries %s, not %s", events.TopicReplies, e.Type, events.StepReply)
+	}
+	e, p, err := events.CheckAs[events.StepReplyV1](e)
+	if err != nil {
+		return err
 	}
 	if e.SagaID == "" {
 		return events.Malformed("reply without %s header", events.HeaderSagaID)
 	}
-	p, err := events.Decode[events.StepReplyV1](e)
-	if err != nil {
-		return err
-	}
 	return o.process(msg.Context(), e.SagaID, saga.Reply{Envelope: e, Payload: p})
-}
-
-func checked(msg *message.Message) (events.Envelope, error) {
-	e, err := events.FromMessage(msg)
-	if err != nil {
-		return e, err
-	}
-	return events.Check(e)
 }
 
 // process decides on one input for one saga: the events are appended to the
