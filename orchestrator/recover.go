@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -80,6 +81,13 @@ func (o *Orchestrator) assigned(ctx context.Context, claims bus.Claims) error {
 	o.log.Info().Ints32("partitions", owned).Int("running", running).Int("ended", ended).
 		Int("from_snapshots", fromSnapshots).Int("events_folded", folded).Int("commands_resent", len(cmds)).
 		Dur("resend_took", time.Since(resending)).Dur("took", time.Since(started)).Msg("recovered sagas from the log")
+	if folded >= o.cfg.SnapshotEvents {
+		// The fold left its garbage (every event it decoded, every ended
+		// saga's whole state on the way): collect it and hand the memory
+		// back now, so the process does not hold it until the heap has
+		// doubled again.
+		go debug.FreeOSMemory()
+	}
 	return nil
 }
 

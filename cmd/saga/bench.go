@@ -249,7 +249,7 @@ func newBenchMemory(g *globals) *cobra.Command {
 			}
 			defer env.close()
 			fmt.Fprintf(cmd.ErrOrStderr(), "bench: three orchestrators: none, %d running and %d ended sagas\n", running, running)
-			m, err := bench.MeasureMemoryWith(cmd.Context(), env.cfg, env.exe, running, bench.MemoryOptions{AfterGC: true})
+			m, err := bench.MeasureMemoryWith(cmd.Context(), env.cfg, env.exe, running, bench.MemoryOptions{Settle: 5 * time.Second})
 			if err != nil {
 				return err
 			}
