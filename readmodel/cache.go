@@ -71,6 +71,7 @@ func sameOffsets(stored map[Source]offsetRow, offs map[Source]int64) bool {
 // last batch changed are kept, for that batch may not have committed yet
 // (a row read back from the table would then be older than the cache).
 func (c *foldCache) trim() {
+	c.sagas.shelve()
 	if len(c.inv.refs)+len(c.inv.released) > maxCachedRows {
 		c.complete = false
 		c.inv.evict()

@@ -14,10 +14,11 @@ import (
 	"github.com/sagaflow/saga/events"
 )
 
-// kafkaLog is one connection to the cluster, shared by every projection a
-// call drives (each opens its own consumer on it).
+// kafkaLog is one connection to the cluster, for metadata and offsets;
+// reading opens a consumer with a connection of its own (newConsumer).
 type kafkaLog struct {
 	cfg    bus.Config
+	conf   *sarama.Config
 	client sarama.Client
 }
 
@@ -33,10 +34,29 @@ func openLog(ctx context.Context, cfg bus.Config) (*kafkaLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("readmodel: connect to kafka at %v: %w", cfg.Brokers, err)
 	}
-	return &kafkaLog{cfg: cfg, client: client}, nil
+	return &kafkaLog{cfg: cfg, conf: conf, client: client}, nil
 }
 
 func (l *kafkaLog) Close() error { return l.client.Close() }
+
+// newConsumer opens a consumer on a connection of its own: on the shared
+// one, the offset requests of the next pass would queue behind its fetches'
+// long polls, and closing it would wait for them.
+func (l *kafkaLog) newConsumer() (sarama.Consumer, func(), error) {
+	client, err := sarama.NewClient(l.cfg.Brokers, l.conf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("readmodel: connect to kafka at %v: %w", l.cfg.Brokers, err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("readmodel: consumer: %w", err)
+	}
+	return consumer, func() {
+		consumer.Close()
+		client.Close()
+	}, nil
+}
 
 // partitions of a logical topic, sorted; none when it does not exist yet.
 func (l *kafkaLog) partitions(topic string) ([]int32, error) {
@@ -255,11 +275,11 @@ func (db *DB) drivePass(ctx context.Context, l *kafkaLog, ts []*target, size int
 	if len(reads) == 0 && !follow {
 		return 0, nil
 	}
-	consumer, err := sarama.NewConsumerFromClient(l.client)
+	consumer, closeConsumer, err := l.newConsumer()
 	if err != nil {
-		return 0, fmt.Errorf("readmodel: consumer: %w", err)
+		return 0, err
 	}
-	defer consumer.Close()
+	defer closeConsumer()
 	ctx, cancel := context.WithCancel(ctx)
 	var pcs []sarama.PartitionConsumer
 	defer func() {
@@ -296,6 +316,9 @@ func (db *DB) drivePass(ctx context.Context, l *kafkaLog, ts []*target, size int
 	}
 	remaining, read := len(reads), 0
 	batch := make([]item, 0, size)
+	// The first batches are smaller, so that folding and writing start
+	// while the rest is still being read.
+	limit := max(min(size, DefaultBatchSize), size/8)
 	// One batch is written while the next is read and folded: inflight
 	// is the result of the transaction under way, wrote what it wrote.
 	var inflight chan error
@@ -339,6 +362,7 @@ func (db *DB) drivePass(ctx context.Context, l *kafkaLog, ts []*target, size int
 		// What was folded no longer refers to the items.
 		clear(batch)
 		batch = batch[:0]
+		limit = min(size, 2*limit)
 		ch := make(chan error, 1)
 		go func() { ch <- db.writeBatch(ctx, fs) }()
 		inflight, wrote = ch, fs
@@ -396,7 +420,7 @@ func (db *DB) drivePass(ctx context.Context, l *kafkaLog, ts []*target, size int
 		// Gather what is ready, and what comes within a short linger,
 		// up to a batch.
 	gather:
-		for len(batch) < size && (follow || remaining > 0) {
+		for len(batch) < limit && (follow || remaining > 0) {
 			select {
 			case d := <-out:
 				if err := take(d); err != nil {

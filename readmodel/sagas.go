@@ -23,6 +23,9 @@ type sagaEntry struct {
 	lastType string
 	lastStep string
 	dirty    bool
+	// shelved means the saga ended and its state was let go once stored:
+	// a record of it that comes after all reads it back from the table.
+	shelved bool
 }
 
 // sagaCache holds the sagas a projection folded, with the ones the
@@ -30,6 +33,27 @@ type sagaEntry struct {
 type sagaCache struct {
 	entries map[string]*sagaEntry
 	order   []string
+	// ended are the sagas that ended in the batch before the last one.
+	ended []string
+}
+
+// shelve lets go of the states of sagas that ended in the batch before the
+// last (stored by now: a batch is written only once the one before it
+// was), unless the last batch changed them again. An ended saga rarely has
+// records after its end, and a rebuild would otherwise hold every saga
+// of the log. Called before the next batch, with the last one's changes.
+func (c *sagaCache) shelve() {
+	for _, id := range c.ended {
+		if e := c.entries[id]; e != nil && !e.dirty && e.state != nil && e.state.Status.Terminal() {
+			e.state, e.lastType, e.lastStep, e.shelved = nil, "", "", true
+		}
+	}
+	c.ended = c.ended[:0]
+	for _, id := range c.order {
+		if e := c.entries[id]; e != nil && e.state != nil && e.state.Status.Terminal() {
+			c.ended = append(c.ended, id)
+		}
+	}
 }
 
 func newSagaCache() *sagaCache { return &sagaCache{entries: map[string]*sagaEntry{}} }
@@ -59,8 +83,10 @@ func (b *batch) foldSaga(ev *event, load func(id string) (*sagaEntry, error)) (e
 	c := b.cache.sagas
 	id := ev.env.SagaID
 	ent, ok := c.entries[id]
-	if !ok {
-		if !b.cache.complete {
+	if !ok || ent.shelved {
+		// Not in the cache: in the table, unless the cache has every
+		// saga of the tables.
+		if ok || !b.cache.complete {
 			if ent, err = load(id); err != nil {
 				return nil, r, err
 			}
