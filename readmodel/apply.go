@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sagaflow/saga/bus"
@@ -66,6 +67,47 @@ func (b *batch) t(name string) string { return name + b.suffix }
 // exec records a write.
 func (b *batch) exec(query string, args ...any) {
 	b.ops = append(b.ops, op{query, args})
+}
+
+// rowsPerInsert is how many rows one statement of an inserter writes: the
+// driver's cost of a statement is then shared by several rows.
+const rowsPerInsert = 8
+
+// inserter writes rows of a table (one argument per column), several to
+// a statement.
+type inserter struct {
+	b         *batch
+	one, many string
+	cols      int
+	args      []any
+}
+
+func (b *batch) inserter(table, cols string) *inserter {
+	n := strings.Count(cols, ",") + 1
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+	prefix := "INSERT INTO " + table + " (" + cols + ") VALUES "
+	return &inserter{b: b, cols: n, one: prefix + row,
+		many: prefix + strings.TrimSuffix(strings.Repeat(row+", ", rowsPerInsert), ", ")}
+}
+
+// add writes a row.
+func (in *inserter) add(args ...any) {
+	if in.args == nil {
+		in.args = make([]any, 0, in.cols*rowsPerInsert)
+	}
+	in.args = append(in.args, args...)
+	if len(in.args) == cap(in.args) {
+		in.b.exec(in.many, in.args...)
+		in.args = nil // the write keeps them
+	}
+}
+
+// flush writes the rows add has not.
+func (in *inserter) flush() {
+	for i := 0; i < len(in.args); i += in.cols {
+		in.b.exec(in.one, in.args[i:i+in.cols]...)
+	}
+	in.args = nil
 }
 
 func (b *batch) queryRow(query string, args ...any) (*sql.Row, error) {

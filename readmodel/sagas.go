@@ -345,7 +345,7 @@ func applySagas(b *batch, evs []*event) error {
 		ent.state, err = decodeState(raw)
 		return ent, err
 	}
-	insEvent := fmt.Sprintf(`INSERT INTO %s (saga_id, seq, type, step, at) VALUES (?, ?, ?, ?, ?)`, b.t("saga_events"))
+	insEvents := b.inserter(b.t("saga_events"), "saga_id, seq, type, step, at")
 	var rows []sagaEvent
 	for _, ev := range evs {
 		ent, r, err := b.foldSaga(ev, load)
@@ -360,8 +360,9 @@ func applySagas(b *batch, evs []*event) error {
 		}
 	}
 	for _, r := range rows {
-		b.exec(insEvent, r.s.SagaID, r.s.Seq, r.typ, r.r.step, r.r.at)
+		insEvents.add(r.s.SagaID, r.s.Seq, r.typ, r.r.step, r.r.at)
 	}
+	insEvents.flush()
 	upsert := fmt.Sprintf(`INSERT INTO %s (saga_id, booking_ref, definition, status, current_step, actor, reason, seq,
 			started_at, last_event_type, last_event_at, state)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -447,7 +448,7 @@ func applyBookings(b *batch, evs []*event) error {
 		s, err := decodeState(raw)
 		return &sagaEntry{state: s}, err
 	}
-	insEvent := fmt.Sprintf(`INSERT INTO %s (saga_id, seq, booking_ref, type, step, at) VALUES (?, ?, ?, ?, ?, ?)`, b.t("booking_events"))
+	insEvents := b.inserter(b.t("booking_events"), "saga_id, seq, booking_ref, type, step, at")
 	var rows []sagaEvent
 	for _, ev := range evs {
 		ent, r, err := b.foldSaga(ev, load)
@@ -462,8 +463,9 @@ func applyBookings(b *batch, evs []*event) error {
 		}
 	}
 	for _, r := range rows {
-		b.exec(insEvent, r.s.SagaID, r.s.Seq, r.s.BookingRef, r.typ, r.r.step, r.r.at)
+		insEvents.add(r.s.SagaID, r.s.Seq, r.s.BookingRef, r.typ, r.r.step, r.r.at)
 	}
+	insEvents.flush()
 	saveState := fmt.Sprintf(`INSERT INTO %s (saga_id, state) VALUES (?, ?)
 		ON CONFLICT (saga_id) DO UPDATE SET state = excluded.state`, b.t("booking_sagas"))
 	// The latest saga of each definition wins (by start, then id), as
