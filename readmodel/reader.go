@@ -149,8 +149,9 @@ func (l *kafkaLog) recordAt(s Source, offset int64) (bus.Record, error) {
 	return bus.Record{}, fmt.Errorf("readmodel: fetch %s/%d at %d: no record", topic, s.Partition, offset)
 }
 
-func toRecord(m *sarama.ConsumerMessage) bus.Record {
-	headers := make(map[string]string, len(m.Headers))
+// toRecord is m as a record, its headers in headers (cleared first).
+func toRecord(m *sarama.ConsumerMessage, headers map[string]string) bus.Record {
+	clear(headers)
 	for _, h := range m.Headers {
 		if h != nil {
 			headers[headerName(h.Key)] = string(h.Value)
@@ -556,6 +557,7 @@ const (
 // readPartition hands pc's records to out until end (exclusive; -1 to
 // follow) or ctx ends.
 func readPartition(ctx context.Context, pc sarama.PartitionConsumer, src Source, end int64, out chan<- delivery) {
+	headers := map[string]string{}
 	send := func(d delivery) bool {
 		select {
 		case out <- d:
@@ -582,8 +584,11 @@ func readPartition(ctx context.Context, pc sarama.PartitionConsumer, src Source,
 				send(delivery{done: true})
 				return
 			}
-			r := toRecord(m)
+			r := toRecord(m, headers)
 			env, err := checkRecord(r)
+			// The envelope has what the folds read of the headers; the
+			// map is the next record's.
+			r.Headers = nil
 			if !send(delivery{it: item{rec: r, src: src, env: env, err: err}}) {
 				return
 			}
