@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,7 +16,6 @@ import (
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/system"
 )
@@ -263,18 +261,13 @@ func (d *driver) close() {
 
 // request is the StartSaga of the i-th booking, as client.Book posts it.
 func (d *driver) request(i int, at time.Time) (string, *sarama.ProducerMessage, error) {
-	key := fmt.Sprintf("bench-%s-%d", d.cfg.Namespace, i)
-	sagaID := events.SagaIDFor(key)
-	ref := events.BookingRefFor(sagaID)
 	users := []string{"alice", "bob"}
-	data, _ := json.Marshal(events.BookingData{BookingRef: ref, UserID: users[i%len(users)], ShowID: d.shows[i%len(d.shows)],
-		Seats: 1, PaymentToken: d.spec.Mix.token(i)})
-	p := events.StartSagaV1{Definition: flows.BookTicket, IdempotencyKey: key, BookingRef: ref, Data: data}
-	e, err := events.New(uuid.NewString(), events.StartSaga, p, events.Trace{SagaID: sagaID, CorrelationID: ref, Actor: users[i%len(users)]}, sagaID, at)
+	e, err := client.BookingRequest(client.BookRequest{UserID: users[i%len(users)], ShowID: d.shows[i%len(d.shows)], Seats: 1,
+		PaymentToken: d.spec.Mix.token(i), IdempotencyKey: fmt.Sprintf("bench-%s-%d", d.cfg.Namespace, i)}, at)
 	if err != nil {
 		return "", nil, err
 	}
-	return sagaID, toProducerMessage(d.cfg.Topic(events.TopicRequests), e), nil
+	return e.SagaID, toProducerMessage(d.cfg.Topic(events.TopicRequests), e), nil
 }
 
 func toProducerMessage(topic string, e events.Envelope) *sarama.ProducerMessage {

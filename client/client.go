@@ -115,16 +115,26 @@ func (c *Client) Book(ctx context.Context, r BookRequest) (Receipt, error) {
 	if err := c.checkShow(ctx, r.ShowID); err != nil {
 		return Receipt{}, err
 	}
+	e, err := BookingRequest(r, c.now())
+	if err != nil {
+		return Receipt{}, err
+	}
+	return c.post(flows.BookTicket, e)
+}
+
+// BookingRequest is the StartSaga request Book posts, made at time at, for
+// callers that post it themselves (the benchmark's async producer). It
+// does not validate r.
+func BookingRequest(r BookRequest, at time.Time) (events.Envelope, error) {
 	if r.IdempotencyKey == "" {
 		r.IdempotencyKey = uuid.NewString()
 	}
 	if r.Actor == "" {
 		r.Actor = r.UserID
 	}
-	sagaID := events.SagaIDFor(r.IdempotencyKey)
-	ref := events.BookingRefFor(sagaID)
+	ref := events.BookingRefFor(events.SagaIDFor(r.IdempotencyKey))
 	data := events.BookingData{BookingRef: ref, UserID: r.UserID, ShowID: r.ShowID, Seats: r.Seats, PaymentToken: r.PaymentToken}
-	return c.start(ctx, flows.BookTicket, r.IdempotencyKey, ref, r.Actor, data)
+	return startRequest(flows.BookTicket, r.IdempotencyKey, ref, r.Actor, data, at)
 }
 
 // Cancel posts a cancel-booking saga for a completed booking.
@@ -159,24 +169,34 @@ func (c *Client) Cancel(ctx context.Context, bookingRef, actor string) (Receipt,
 }
 
 func (c *Client) start(ctx context.Context, def, key, ref, actor string, data any) (Receipt, error) {
-	raw, err := json.Marshal(data)
+	e, err := startRequest(def, key, ref, actor, data, c.now())
 	if err != nil {
 		return Receipt{}, err
+	}
+	return c.post(def, e)
+}
+
+// startRequest is the StartSaga request of a saga definition.
+func startRequest(def, key, ref, actor string, data any, at time.Time) (events.Envelope, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return events.Envelope{}, err
 	}
 	sagaID := events.SagaIDFor(key)
 	p := events.StartSagaV1{Definition: def, IdempotencyKey: key, BookingRef: ref, Data: raw}
-	e, err := events.New(uuid.NewString(), events.StartSaga, p,
-		events.Trace{SagaID: sagaID, CorrelationID: ref, Actor: actor}, sagaID, c.now())
-	if err != nil {
-		return Receipt{}, err
-	}
+	return events.New(uuid.NewString(), events.StartSaga, p,
+		events.Trace{SagaID: sagaID, CorrelationID: ref, Actor: actor}, sagaID, at)
+}
+
+// post publishes the StartSaga request of definition def.
+func (c *Client) post(def string, e events.Envelope) (Receipt, error) {
 	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), events.ToMessage(e)); err != nil {
 		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 			return Receipt{}, fmt.Errorf("post %s request: topic %s does not exist: start the system (`saga up`) first", def, c.cfg.Topic(events.TopicRequests))
 		}
 		return Receipt{}, fmt.Errorf("post %s request: %w", def, err)
 	}
-	return Receipt{SagaID: sagaID, BookingRef: ref}, nil
+	return Receipt{SagaID: e.SagaID, BookingRef: e.CorrelationID}, nil
 }
 
 // Sagas folds the saga log as it stands now.

@@ -346,18 +346,9 @@ func applySagas(b *batch, evs []*event) error {
 		return ent, err
 	}
 	insEvents := b.inserter(b.t("saga_events"), "saga_id, seq, type, step, at")
-	var rows []sagaEvent
-	for _, ev := range evs {
-		ent, r, err := b.foldSaga(ev, load)
-		if err != nil {
-			return err
-		}
-		if r.applied {
-			rows = append(rows, sagaEvent{ent.state, ev.env.Type, r})
-		}
-		if err := b.applied(); err != nil {
-			return err
-		}
+	rows, err := b.foldSagas(evs, load)
+	if err != nil {
+		return err
 	}
 	for _, r := range rows {
 		insEvents.add(r.s.SagaID, r.s.Seq, r.typ, r.r.step, r.r.at)
@@ -387,6 +378,26 @@ type sagaEvent struct {
 	s   *saga.State
 	typ string
 	r   foldResult
+}
+
+// foldSagas folds a batch of saga log events, loading a saga not yet in
+// the batch with load, and returns the events that applied, for the
+// timeline rows both saga projections write.
+func (b *batch) foldSagas(evs []*event, load func(string) (*sagaEntry, error)) ([]sagaEvent, error) {
+	var rows []sagaEvent
+	for _, ev := range evs {
+		ent, r, err := b.foldSaga(ev, load)
+		if err != nil {
+			return nil, err
+		}
+		if r.applied {
+			rows = append(rows, sagaEvent{ent.state, ev.env.Type, r})
+		}
+		if err := b.applied(); err != nil {
+			return nil, err
+		}
+	}
+	return rows, nil
 }
 
 // --- bookings: one row per booking ref, its timeline; user_bookings view ---
@@ -449,18 +460,9 @@ func applyBookings(b *batch, evs []*event) error {
 		return &sagaEntry{state: s}, err
 	}
 	insEvents := b.inserter(b.t("booking_events"), "saga_id, seq, booking_ref, type, step, at")
-	var rows []sagaEvent
-	for _, ev := range evs {
-		ent, r, err := b.foldSaga(ev, load)
-		if err != nil {
-			return err
-		}
-		if r.applied {
-			rows = append(rows, sagaEvent{ent.state, ev.env.Type, r})
-		}
-		if err := b.applied(); err != nil {
-			return err
-		}
+	rows, err := b.foldSagas(evs, load)
+	if err != nil {
+		return err
 	}
 	for _, r := range rows {
 		insEvents.add(r.s.SagaID, r.s.Seq, r.s.BookingRef, r.typ, r.r.step, r.r.at)

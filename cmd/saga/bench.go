@@ -37,24 +37,14 @@ same broker, and rebuilds the read models from the run's logs.`,
 			if err := spec.Validate(); err != nil {
 				return usageError{err}
 			}
-			exe, err := os.Executable()
+			env, err := g.prepareBench(partitions)
 			if err != nil {
 				return err
 			}
+			defer env.close()
+			exe, cfg, dir := env.exe, env.cfg, env.dir
 			if systemExe != "" {
 				exe = systemExe
-			}
-			cfg := g.connection()
-			cfg.Partitions = partitions
-			if cfg.Namespace == "" {
-				cfg.Namespace = "bench-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
-			}
-			dir := g.dataDir
-			if !g.flags.Changed("data-dir") {
-				if dir, err = os.MkdirTemp("", "saga-bench-"); err != nil {
-					return err
-				}
-				defer os.RemoveAll(dir)
 			}
 			if cpuProfile != "" {
 				if cpuProfile, err = filepath.Abs(cpuProfile); err != nil {
@@ -105,11 +95,15 @@ same broker, and rebuilds the read models from the run's logs.`,
 type benchEnv struct {
 	exe     string
 	cfg     bus.Config
+	dir     string
 	broker  string
 	cleanup []func()
 }
 
-func (g *globals) benchEnv(cmd *cobra.Command, partitions int32) (*benchEnv, error) {
+// prepareBench resolves what every benchmark needs: the saga binary, the
+// connection with a namespace of the run's own, and a data directory (a
+// temporary one unless --data-dir was given).
+func (g *globals) prepareBench(partitions int32) (*benchEnv, error) {
 	e := &benchEnv{}
 	var err error
 	if e.exe, err = os.Executable(); err != nil {
@@ -121,18 +115,26 @@ func (g *globals) benchEnv(cmd *cobra.Command, partitions int32) (*benchEnv, err
 		e.cfg.Namespace = "bench-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
 	}
 	e.broker = "Kafka at " + strings.Join(e.cfg.Brokers, ",")
-	if len(e.cfg.Brokers) > 0 {
-		return e, nil
-	}
-	dir := g.dataDir
+	e.dir = g.dataDir
 	if !g.flags.Changed("data-dir") {
-		if dir, err = os.MkdirTemp("", "saga-bench-"); err != nil {
+		if e.dir, err = os.MkdirTemp("", "saga-bench-"); err != nil {
 			return nil, err
 		}
+		dir := e.dir
 		e.cleanup = append(e.cleanup, func() { os.RemoveAll(dir) })
 	}
+	return e, nil
+}
+
+// benchEnv is prepareBench with a broker: the configured one, else an
+// embedded broker in a child process.
+func (g *globals) benchEnv(cmd *cobra.Command, partitions int32) (*benchEnv, error) {
+	e, err := g.prepareBench(partitions)
+	if err != nil || len(e.cfg.Brokers) > 0 {
+		return e, err
+	}
 	fmt.Fprintln(cmd.ErrOrStderr(), "bench: starting an embedded broker in a process of its own")
-	b, brokers, err := bench.StartBroker(cmd.Context(), e.exe, e.cfg, dir, []string{"SAGA_NAMESPACE=" + e.cfg.Namespace})
+	b, brokers, err := bench.StartBroker(cmd.Context(), e.exe, e.cfg, e.dir, []string{"SAGA_NAMESPACE=" + e.cfg.Namespace})
 	if err != nil {
 		e.close()
 		return nil, err
