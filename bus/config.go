@@ -42,6 +42,10 @@ type Config struct {
 	TLS TLSConfig
 	// SASL authenticates saga to the brokers.
 	SASL SASLConfig
+	// Partitioner places keyed records; Murmur2 (Kafka's default) when
+	// empty. A deployment whose logs were written with FNV1a keeps it:
+	// DetectPartitioner says which one a cluster's logs use.
+	Partitioner Partitioner
 }
 
 // setDefaults fills zero values; Config is passed by value so this only
@@ -69,6 +73,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			errs = append(errs, fmt.Errorf("bus: broker %d %q is not host:port: %w", i, b, err))
 		}
+	}
+	if err := c.Partitioner.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Partitions < 0 {
 		errs = append(errs, fmt.Errorf("bus: partitions must be >= 0 (0 = default %d), got %d", DefaultPartitions, c.Partitions))

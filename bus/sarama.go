@@ -74,9 +74,9 @@ func SaramaConfig(cfg Config) (*sarama.Config, error) {
 	c.Producer.Retry.Backoff = 250 * time.Millisecond
 	// Broker-side wait for acks=all; must stay below Net.ReadTimeout.
 	c.Producer.Timeout = produceTimeout
-	// Keyed records go where PartitionFor says; explicit so a sarama
+	// Keyed records go where cfg.Partitioner says; explicit so a sarama
 	// default change cannot silently re-shard saga state.
-	c.Producer.Partitioner = sarama.NewHashPartitioner
+	c.Producer.Partitioner = cfg.Partitioner.constructor()
 
 	// A new consumer group starts from the beginning: the log is the
 	// source of truth and nothing may be skipped.

@@ -115,7 +115,7 @@ func New(cfg Config) (*Orchestrator, error) {
 	if err := cfg.Bus.Validate(); err != nil {
 		return nil, err
 	}
-	return &Orchestrator{cfg: cfg, machine: saga.NewMachine(cfg.Definitions), store: newStore(),
+	return &Orchestrator{cfg: cfg, machine: saga.NewMachine(cfg.Definitions), store: newStore(cfg.Bus.Partitioner),
 		log: cfg.Log.With().Str("service", "orchestrator").Logger(), writing: map[int32]bool{}}, nil
 }
 
@@ -218,13 +218,20 @@ func (o *Orchestrator) handleRequest(msg *message.Message) error {
 		if e.SagaID == "" {
 			return events.Malformed("%s without %s header", events.ResumeSaga, events.HeaderSagaID)
 		}
+		if done, err := o.reroute(msg, events.TopicRequests, e.SagaID); done || err != nil {
+			return err
+		}
 		return o.process(msg.Context(), e.SagaID, saga.Resume{Request: e, Reason: p.Reason})
 	case events.StartSaga:
 		e, p, err := events.CheckAs[events.StartSagaV1](e)
 		if err != nil {
 			return err
 		}
-		return o.process(msg.Context(), events.SagaIDFor(p.IdempotencyKey), saga.Start{Request: e, Payload: p})
+		sagaID := events.SagaIDFor(p.IdempotencyKey)
+		if done, err := o.reroute(msg, events.TopicRequests, sagaID); done || err != nil {
+			return err
+		}
+		return o.process(msg.Context(), sagaID, saga.Start{Request: e, Payload: p})
 	}
 	if _, err := events.Check(e); err != nil {
 		return err
@@ -250,7 +257,44 @@ func (o *Orchestrator) handleReply(msg *message.Message) error {
 	if e.SagaID == "" {
 		return events.Malformed("reply without %s header", events.HeaderSagaID)
 	}
+	if done, err := o.reroute(msg, events.TopicReplies, e.SagaID); done || err != nil {
+		return err
+	}
 	return o.process(msg.Context(), e.SagaID, saga.Reply{Envelope: e, Payload: p})
+}
+
+// reroute forwards a request or reply that arrived on another partition
+// than its saga's, keyed by the saga id, and reports whether it did. A
+// saga thus lives on the one partition the deployment's partitioner gives
+// its id, whatever partitioner the client or participant that wrote the
+// record used: its log, its requests and its replies are all handled by
+// the orchestrator that owns that partition, which alone holds its state.
+// (Keying the saga by the partition its request arrived on instead would
+// let two requests with one idempotency key, sent by two clients, start
+// the saga twice, and replies would still need to find it.)
+//
+// The copy keeps the message id; within a batch it is written before the
+// batch's offsets move, so a crash forwards it again, and the owner
+// recognises a repeated request or reply as it always does.
+func (o *Orchestrator) reroute(msg *message.Message, topic, sagaID string) (bool, error) {
+	arrived, ok := bus.Arrived(msg)
+	if !ok {
+		return false, nil
+	}
+	home, ok := o.store.home(sagaID)
+	if !ok || home == arrived {
+		return false, nil
+	}
+	fwd := bus.Rekeyed(msg, sagaID)
+	o.log.Debug().Str("saga_id", sagaID).Str("topic", topic).Int32("from", arrived).Int32("to", home).Msg("forwarding to the saga's partition")
+	if box := bus.OutboxFrom(msg.Context()); box != nil {
+		box.Add(bus.PhaseSend, o.cfg.Bus.Topic(topic), fwd)
+		return true, nil
+	}
+	if err := o.pub.Publish(o.cfg.Bus.Topic(topic), fwd); err != nil {
+		return true, fmt.Errorf("forward to partition %d of %s: %w", home, topic, err)
+	}
+	return true, nil
 }
 
 // process decides on one input for one saga: the events are appended to the

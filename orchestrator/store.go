@@ -23,6 +23,8 @@ type store struct {
 	// the partition its events are keyed to (they are keyed by saga id).
 	parts  int32
 	shards map[int32]*shard
+	// rule is the deployment's partitioner, which placed the saga log.
+	rule bus.Partitioner
 	// session is the consumer group session the partitions were given in;
 	// once it ends they may be another member's already.
 	session context.Context
@@ -69,8 +71,19 @@ func (sh *shard) add(st saga.State) {
 	sh.running[st.SagaID] = st
 }
 
-func newStore() *store {
-	return &store{shards: map[int32]*shard{}}
+func newStore(rule bus.Partitioner) *store {
+	return &store{shards: map[int32]*shard{}, rule: rule}
+}
+
+// home is the saga log partition sagaID belongs to, false while the store
+// holds no partitions.
+func (s *store) home(sagaID string) (int32, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.parts <= 0 {
+		return 0, false
+	}
+	return s.rule.Partition(sagaID, s.parts), true
 }
 
 func (s *store) lock(sagaID string) func() {
@@ -87,7 +100,7 @@ func (s *store) shardOf(sagaID string) *shard {
 	if s.parts <= 0 {
 		return nil
 	}
-	return s.shards[bus.PartitionFor(sagaID, s.parts)]
+	return s.shards[s.rule.Partition(sagaID, s.parts)]
 }
 
 // get returns the saga's state, whether it has ended, and the epoch.
@@ -113,7 +126,7 @@ func (s *store) put(st saga.State, epoch uint64, appended, bytes int) {
 	if epoch != s.epoch || s.parts <= 0 {
 		return
 	}
-	p := bus.PartitionFor(st.SagaID, s.parts)
+	p := s.rule.Partition(st.SagaID, s.parts)
 	sh := s.shards[p]
 	if sh == nil {
 		// A saga of a partition this member was not given (its request

@@ -89,6 +89,23 @@ func checkCopartitioned(ctx context.Context, cfg bus.Config) error {
 	return errors.Join(errs...)
 }
 
+// Partitioner is the partitioner the deployment's logs were written with:
+// Murmur2 (Kafka's default) for a new one, FNV1a for logs written before
+// saga used Murmur2 (see bus.DetectPartitioner). Every part of a process
+// uses it, so a running saga, and a show's seats, stay where they are
+// across an upgrade.
+func Partitioner(ctx context.Context, cfg bus.Config) (bus.Partitioner, error) {
+	topics := []string{cfg.Topic(events.TopicSagaLog)}
+	for _, s := range events.Services() {
+		topics = append(topics, cfg.Topic(events.DomainTopic(s)))
+	}
+	rule, err := bus.DetectPartitioner(ctx, cfg, topics...)
+	if err != nil {
+		return "", fmt.Errorf("find the logs' partitioner: %w", err)
+	}
+	return rule, nil
+}
+
 // Part is one component that runs until its context ends.
 type Part struct {
 	Name string
@@ -151,13 +168,24 @@ func Parts(c Config) ([]Part, error) {
 }
 
 // Run provisions the topics and runs the configured parts until ctx ends
-// or one of them fails.
+// or one of them fails. Unless c.Bus names a partitioner, the parts use
+// the one the logs were written with (see Partitioner).
 func Run(ctx context.Context, c Config) error {
 	if err := Provision(ctx, c.Bus); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
 		}
 		return err
+	}
+	if c.Bus.Partitioner == "" {
+		rule, err := Partitioner(ctx, c.Bus)
+		if err != nil {
+			return err
+		}
+		if rule != bus.Murmur2 {
+			c.Log.Warn().Str("partitioner", string(rule)).Msg("the logs were written with sarama's FNV-1a partitioner; this deployment keeps it, and records any client places by another partitioner are forwarded to their partition")
+		}
+		c.Bus.Partitioner = rule
 	}
 	if c.SeedShows {
 		if err := seedShows(ctx, c.Bus); err != nil {

@@ -42,6 +42,9 @@ type Runtime struct {
 
 	mu    sync.RWMutex
 	parts map[int32]*partition
+	// count is the command topic's partition count, known once partitions
+	// are assigned.
+	count int32
 }
 
 // partition is the service's state for one partition, and the replies it
@@ -103,6 +106,10 @@ func (r *Runtime) Run(ctx context.Context) error {
 func isPoison(err error) bool { return errors.Is(err, events.ErrMalformed) }
 
 func (r *Runtime) assigned(ctx context.Context, claims bus.Claims) error {
+	count, err := bus.PartitionCount(ctx, r.cfg.Bus, r.cfg.Bus.Topic(events.CommandTopic(r.name)))
+	if err != nil {
+		return fmt.Errorf("partitions of %s: %w", events.CommandTopic(r.name), err)
+	}
 	parts := map[int32]*partition{}
 	n := 0
 	for _, p := range claims.Partitions() {
@@ -119,7 +126,7 @@ func (r *Runtime) assigned(ctx context.Context, claims bus.Claims) error {
 		parts[p] = part
 	}
 	r.mu.Lock()
-	r.parts = parts
+	r.parts, r.count = parts, count
 	r.mu.Unlock()
 	r.log.Info().Ints32("partitions", claims.Partitions()).Int("events", n).Msg("recovered state from the domain log")
 	return nil
@@ -175,6 +182,9 @@ func (r *Runtime) handle(msg *message.Message) error {
 	if cmd.SagaID == "" {
 		return events.Malformed("command without %s header", events.HeaderSagaID)
 	}
+	if done, err := r.reroute(msg, cmd.Key); done || err != nil {
+		return err
+	}
 	part, err := r.partitionOf(msg)
 	if err != nil {
 		return err
@@ -225,6 +235,37 @@ func (r *Runtime) handle(msg *message.Message) error {
 	part.handled[cmd.ID] = h
 	log(r.log.Info()).Str("event", ev.Type).Str("outcome", h.Outcome).Str("reason", h.Reason).Msg("command handled")
 	return r.send(box, reply)
+}
+
+// reroute forwards a command that arrived on another partition than its
+// key's to that partition, and reports whether it did. The state a command
+// needs (a show's seats, for the booking service) is on the partition of
+// its key, as the deployment's partitioner places it; a command placed by
+// another partitioner is therefore applied there, never here, where it
+// would see none of that state. Within a batch the copy is written before
+// the offsets move; one forwarded twice keeps its id, and is applied once.
+func (r *Runtime) reroute(msg *message.Message, key string) (bool, error) {
+	arrived, ok := bus.Arrived(msg)
+	if !ok || key == "" {
+		return false, nil
+	}
+	r.mu.RLock()
+	n := r.count
+	r.mu.RUnlock()
+	home := r.cfg.Bus.Partitioner.Partition(key, n)
+	if n <= 0 || home == arrived {
+		return false, nil
+	}
+	topic := r.cfg.Bus.Topic(events.CommandTopic(r.name))
+	fwd := bus.Rekeyed(msg, key)
+	if box := bus.OutboxFrom(msg.Context()); box != nil {
+		box.Add(bus.PhaseSend, topic, fwd)
+		return true, nil
+	}
+	if err := r.pub.Publish(topic, fwd); err != nil {
+		return true, fmt.Errorf("forward to partition %d of %s: %w", home, topic, err)
+	}
+	return true, nil
 }
 
 // partitionOf returns the state of the partition msg was read from.
