@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -33,6 +34,8 @@ type Client struct {
 	cfg bus.Config
 	pub message.Publisher
 	now func() time.Time
+	// reader, when set, answers sagas from a read model.
+	reader SagaReader
 }
 
 // New connects to the brokers of cfg; it fails fast when none answers.
@@ -50,8 +53,15 @@ func New(ctx context.Context, cfg bus.Config) (*Client, error) {
 // Config is the connection the client uses.
 func (c *Client) Config() bus.Config { return c.cfg }
 
-// Close releases the connection.
-func (c *Client) Close() error { return c.pub.Close() }
+// Close releases the connection, and the read model given to
+// UseReadModel.
+func (c *Client) Close() error {
+	err := c.pub.Close()
+	if cl, ok := c.reader.(io.Closer); ok {
+		err = errors.Join(err, cl.Close())
+	}
+	return err
+}
 
 // BookRequest asks for seats at a show.
 type BookRequest struct {
@@ -104,6 +114,8 @@ type Receipt struct {
 	// Seen is how many events of the saga the log held when the request
 	// was posted: Wait waits for an end after them.
 	Seen int `json:"-"`
+	// req is the StartSaga request posted, if it was one.
+	req request
 }
 
 // Book posts a book-ticket request and returns its saga id and booking
@@ -119,7 +131,7 @@ func (c *Client) Book(ctx context.Context, r BookRequest) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, err
 	}
-	return c.post(flows.BookTicket, e)
+	return c.post(ctx, flows.BookTicket, e)
 }
 
 // BookingRequest is the StartSaga request Book posts, made at time at, for
@@ -173,7 +185,7 @@ func (c *Client) start(ctx context.Context, def, key, ref, actor string, data an
 	if err != nil {
 		return Receipt{}, err
 	}
-	return c.post(def, e)
+	return c.post(ctx, def, e)
 }
 
 // startRequest is the StartSaga request of a saga definition.
@@ -188,15 +200,28 @@ func startRequest(def, key, ref, actor string, data any, at time.Time) (events.E
 		events.Trace{SagaID: sagaID, CorrelationID: ref, Actor: actor}, sagaID, at)
 }
 
-// post publishes the StartSaga request of definition def.
-func (c *Client) post(def string, e events.Envelope) (Receipt, error) {
+// post publishes the StartSaga request of definition def, unless the read
+// model already holds the saga of its key started by another request.
+func (c *Client) post(ctx context.Context, def string, e events.Envelope) (Receipt, error) {
+	p, err := events.Decode[events.StartSagaV1](e)
+	if err != nil {
+		return Receipt{}, err
+	}
+	rec := Receipt{SagaID: e.SagaID, BookingRef: e.CorrelationID, req: request{key: p.IdempotencyKey, definition: def, data: string(p.Data)}}
+	if v, ok, err := c.existing(ctx, rec); err != nil {
+		return Receipt{}, err
+	} else if ok {
+		if err := rec.Conflict(v); err != nil {
+			return Receipt{}, err
+		}
+	}
 	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), events.ToMessage(e)); err != nil {
 		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 			return Receipt{}, fmt.Errorf("post %s request: topic %s does not exist: start the system (`saga up`) first", def, c.cfg.Topic(events.TopicRequests))
 		}
 		return Receipt{}, fmt.Errorf("post %s request: %w", def, err)
 	}
-	return Receipt{SagaID: e.SagaID, BookingRef: e.CorrelationID}, nil
+	return rec, nil
 }
 
 // Sagas folds the saga log as it stands now.

@@ -54,12 +54,13 @@ func (s *Shows) Get(id string) (ShowListing, bool) {
 	return ShowListing{ShowData: d, Available: inv.Available}, true
 }
 
-// Search returns the shows in a country, and state when given (both
-// compared without regard to case), ordered by id.
+// Search returns the shows in a country (every show when country is
+// empty), and state when given (both compared without regard to case),
+// ordered by id.
 func (s *Shows) Search(country, state string) []ShowListing {
 	out := []ShowListing{}
 	for id, d := range s.shows {
-		if !strings.EqualFold(d.Country, country) || (state != "" && !strings.EqualFold(d.State, state)) {
+		if (country != "" && !strings.EqualFold(d.Country, country)) || (state != "" && !strings.EqualFold(d.State, state)) {
 			continue
 		}
 		l, _ := s.Get(id)

@@ -56,12 +56,13 @@ func applyShows(b *batch, evs []*event) error {
 	return nil
 }
 
-// SearchShows returns the shows in a country, and state when given (both
-// without regard to case), with their seats left, ordered by id.
+// SearchShows returns the shows in a country (every show when country is
+// empty), and state when given (both without regard to case), with their
+// seats left, ordered by id.
 func (db *DB) SearchShows(ctx context.Context, country, state string) ([]projections.ShowListing, error) {
 	q := `SELECT s.show_id, s.title, s.venue, s.city, s.state, s.country, s.capacity, s.price_cents, COALESCE(i.held, 0)
-		FROM shows s LEFT JOIN inventory i ON i.show_id = s.show_id WHERE s.country = ?`
-	args := []any{strings.ToUpper(country)}
+		FROM shows s LEFT JOIN inventory i ON i.show_id = s.show_id WHERE (? = '' OR s.country = ?)`
+	args := []any{country, strings.ToUpper(country)}
 	if state != "" {
 		q += ` AND s.state = ?`
 		args = append(args, strings.ToUpper(state))

@@ -19,7 +19,16 @@ func connect(ctx context.Context, g *globals) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.New(ctx, cfg)
+	c, err := client.New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Sagas already started are looked up in the data directory's read
+	// model, when there is one, rather than in the logs.
+	if db, ok, err := openReadModel(g); err == nil && ok {
+		c.UseReadModel(db)
+	}
+	return c, nil
 }
 
 func newBook(g *globals) *cobra.Command {
@@ -104,13 +113,21 @@ func printReceipt(ctx context.Context, g *globals, c *client.Client, rec client.
 			err = waitReadModel(wctx, g, rec.SagaID, len(v.Events))
 		}
 		cancel()
+		if err := rec.Conflict(v); err != nil {
+			return err
+		}
 		if v.Status != "" {
 			out.Status, out.Reason = v.Status, v.Reason
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			waitErr = fmt.Errorf("saga %s still %s after %s", rec.SagaID, out.Status, wait)
-		} else if err != nil {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			waitErr = outcomeError{exitRunning, fmt.Sprintf("saga %s still %s after %s", rec.SagaID, out.Status, wait)}
+		case err != nil:
 			waitErr = ctxErr(ctx, err)
+		case out.Status == "compensated":
+			waitErr = outcomeError{exitCompensated, fmt.Sprintf("saga %s ended compensated: %s", rec.SagaID, out.Reason)}
+		case out.Status == "failed":
+			waitErr = outcomeError{exitFailed, fmt.Sprintf("saga %s ended failed, an operator must act: %s", rec.SagaID, out.Reason)}
 		}
 	}
 	if g.json() {

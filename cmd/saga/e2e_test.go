@@ -140,8 +140,15 @@ func TestCLIEndToEnd(t *testing.T) {
 	if okRec.SagaID != events.SagaIDFor(key) || okRec.BookingRef != events.BookingRefFor(okRec.SagaID) || okRec.Status != "completed" {
 		t.Fatalf("book tok_ok = %+v, want saga %s completed", okRec, events.SagaIDFor(key))
 	}
-	declined := decodeJSON[receipt](t, saga("book", "--user", "alice", "--show", "show-1", "--seats", "2",
-		"--payment-token", "tok_declined", "--wait", "30s", "-o", "json"))
+	refused := saga("book", "--user", "alice", "--show", "show-1", "--seats", "2",
+		"--payment-token", "tok_declined", "--wait", "30s", "-o", "json")
+	var declined receipt
+	if err := json.Unmarshal([]byte(refused.stdout), &declined); err != nil || refused.code != exitCompensated {
+		t.Fatalf("book tok_declined: exit %d (want %d), stdout %q: %v", refused.code, exitCompensated, refused.stdout, err)
+	}
+	if e := jsonError(t, refused); e.ExitStatus != exitCompensated || !strings.Contains(e.Error, "compensated") {
+		t.Errorf("book tok_declined: stderr %q, want the JSON error of a compensated saga", refused.stderr)
+	}
 	if declined.SagaID == "" || declined.BookingRef == "" || declined.Status != "compensated" || !strings.Contains(declined.Reason, "card declined") {
 		t.Fatalf("book tok_declined = %+v, want compensated because the card was declined", declined)
 	}
@@ -152,6 +159,11 @@ func TestCLIEndToEnd(t *testing.T) {
 	if again.SagaID != okRec.SagaID || again.BookingRef != okRec.BookingRef || again.Status != "completed" {
 		t.Errorf("repeated book = %+v, want %+v", again, okRec)
 	}
+	// The same key with another request is refused, naming the key.
+	saga("book", "--user", "bob", "--show", "show-1", "--seats", "3", "--payment-token", "tok_ok",
+		"--idempotency-key", key, "--wait", "30s").wantFailure(t, exitUsage, "idempotency key \""+key+"\"", "another request")
+	saga("book", "--user", "bob", "--show", "show-1", "--seats", "3", "--payment-token", "tok_ok",
+		"--idempotency-key", key, "--wait", "30s", "-o", "json").wantFailure(t, exitUsage, key)
 
 	t.Run("inspect declined", func(t *testing.T) {
 		v := decodeJSON[inspected](t, saga("inspect", declined.BookingRef, "-o", "json"))
@@ -323,13 +335,19 @@ func TestCLIEndToEnd(t *testing.T) {
 		if r.SagaID == "" || r.BookingRef == "" || r.Status != "running" {
 			t.Errorf("book without --wait = %+v, want the receipt with status running", r)
 		}
-		// A wait too short for the saga: the receipt on stdout, exit 1 and
-		// one line saying the saga is still running.
+		// A wait too short for the saga: the receipt on stdout, exit 5 and
+		// one JSON line saying the saga is still running.
 		short := saga("book", "--user", "mallory", "--show", "show-1", "--seats", "1", "--payment-token", "tok_ok", "--wait", "1ms", "-o", "json")
 		var rec receipt
-		if short.code != exitError || json.Unmarshal([]byte(short.stdout), &rec) != nil || rec.SagaID == "" ||
-			strings.Count(short.stderr, "\n") != 1 || !strings.Contains(short.stderr, "saga: saga "+rec.SagaID+" still running after 1ms") {
+		if short.code != exitRunning || json.Unmarshal([]byte(short.stdout), &rec) != nil || rec.SagaID == "" ||
+			jsonError(t, short).Error != "saga "+rec.SagaID+" still running after 1ms" {
 			t.Errorf("book --wait 1ms: exit %d, stdout %q, stderr %q", short.code, short.stdout, short.stderr)
+		}
+		// Text: a blocked user's booking ends compensated, exit 3.
+		blocked := saga("book", "--user", "mallory", "--show", "show-1", "--seats", "1", "--payment-token", "tok_ok", "--wait", "30s")
+		if blocked.code != exitCompensated || !strings.Contains(blocked.stdout, "status:      compensated") ||
+			!strings.HasPrefix(blocked.stderr, "saga: saga ") || !strings.Contains(blocked.stderr, "ended compensated: VerifyUser failed") {
+			t.Errorf("book mallory --wait: exit %d, stdout %q, stderr %q", blocked.code, blocked.stdout, blocked.stderr)
 		}
 		text := saga("book", "--user", "bob", "--show", "show-small", "--seats", "1", "--payment-token", "tok_ok", "--wait", "30s").wantOK(t)
 		if !strings.Contains(text, "saga_id:") || !strings.Contains(text, "booking_ref: BK-") || !strings.Contains(text, "status:      completed") {

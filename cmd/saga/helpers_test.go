@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -80,11 +81,30 @@ func cliWithin(t *testing.T, d time.Duration, args ...string) result {
 	return cli(t, ctx, args...)
 }
 
+// jsonError parses stderr as the one JSON object -o json writes for an
+// error.
+func jsonError(t *testing.T, r result) errorOut {
+	t.Helper()
+	var e errorOut
+	if strings.Count(r.stderr, "\n") != 1 || json.Unmarshal([]byte(r.stderr), &e) != nil || e.Error == "" {
+		t.Errorf("saga %s: stderr = %q, want one JSON object with the error", strings.Join(r.args, " "), r.stderr)
+	}
+	if e.ExitStatus != r.code {
+		t.Errorf("saga %s: stderr says exit status %d, exit %d", strings.Join(r.args, " "), e.ExitStatus, r.code)
+	}
+	return e
+}
+
 // wantFailure checks an error exit: the status, nothing on stdout, and
-// exactly one line on stderr, starting "saga: " and mentioning every want.
+// exactly one line on stderr, starting "saga: " (or, with -o json, one
+// JSON object) and mentioning every want.
 func (r result) wantFailure(t *testing.T, code int, wants ...string) {
 	t.Helper()
 	cmd := "saga " + strings.Join(r.args, " ")
+	if strings.HasPrefix(r.stderr, "{") {
+		jsonError(t, r)
+		r.stderr = "saga: " + r.stderr
+	}
 	if r.code != code {
 		t.Errorf("%s: exit %d, want %d (stderr %q)", cmd, r.code, code, r.stderr)
 	}

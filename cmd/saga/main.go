@@ -4,19 +4,31 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/sagaflow/saga/client"
 )
 
-// Exit statuses.
+// Exit statuses, documented in the README: scripts tell a booking from a
+// refusal by them alone.
 const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2
+	// exitCompensated: the saga ended compensated (the booking was refused
+	// and undone everywhere).
+	exitCompensated = 3
+	// exitFailed: a compensation could not be done; an operator must act.
+	exitFailed = 4
+	// exitRunning: --wait ran out with the saga still running.
+	exitRunning = 5
 )
 
 func main() {
@@ -25,20 +37,57 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:]))
 }
 
-// run executes the CLI and maps errors to one line on stderr and a status.
+// run executes the CLI and maps errors to one line on stderr (a JSON
+// object with -o json) and a status.
 func run(ctx context.Context, args []string) int {
-	cmd := newRoot()
-	cmd.SetArgs(args)
-	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "saga: "+oneLine(err))
-		var u usageError
-		if errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command") {
-			return exitUsage
-		}
-		return exitError
-	}
-	return exitOK
+	return runTo(ctx, os.Stderr, args)
 }
+
+func runTo(ctx context.Context, stderr io.Writer, args []string) int {
+	g := &globals{}
+	cmd := newRootWith(g)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	if g.output == "json" {
+		_ = json.NewEncoder(stderr).Encode(errorOut{Error: oneLine(err), ExitStatus: code})
+	} else {
+		fmt.Fprintln(stderr, "saga: "+oneLine(err))
+	}
+	return code
+}
+
+// errorOut is an error as -o json writes it on stderr.
+type errorOut struct {
+	Error      string `json:"error"`
+	ExitStatus int    `json:"exit_status"`
+}
+
+func exitCode(err error) int {
+	var u usageError
+	var o outcomeError
+	switch {
+	case errors.As(err, &o):
+		return o.code
+	case errors.Is(err, client.ErrConflict):
+		return exitUsage
+	case errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag"):
+		return exitUsage
+	}
+	return exitError
+}
+
+// outcomeError reports a saga that did not complete, with the exit status
+// of how it stands.
+type outcomeError struct {
+	code int
+	msg  string
+}
+
+func (o outcomeError) Error() string { return o.msg }
 
 // usageError marks a bad argument or flag.
 type usageError struct{ err error }

@@ -115,3 +115,21 @@ func TestHelpExitsZero(t *testing.T) {
 		}
 	}
 }
+
+func TestExitCodes(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{errors.New("broker unreachable"), exitError},
+		{usagef("--seats must be a number"), exitUsage},
+		{fmt.Errorf("book: %w", outcomeError{exitCompensated, "saga x ended compensated"}), exitCompensated},
+		{outcomeError{exitFailed, "saga x ended failed"}, exitFailed},
+		{outcomeError{exitRunning, "saga x still running after 1s"}, exitRunning},
+		{errors.New(`unknown command "nope" for "saga"`), exitUsage},
+	} {
+		if got := exitCode(tt.err); got != tt.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}

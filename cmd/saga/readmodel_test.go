@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,10 +41,27 @@ func TestCLIReadsTheReadModel(t *testing.T) {
 		t.Helper()
 		return cliWithin(t, 60*time.Second, append([]string{"--brokers", strings.Join(emb.Addrs(), ","), "--data-dir", dataDir}, args...)...)
 	}
-	rec := decodeJSON[receipt](t, saga("book", "--user", "alice", "--show", "show-1", "--seats", "2",
-		"--payment-token", "tok_declined", "--wait", "30s", "-o", "json"))
-	if rec.Status != "compensated" {
-		t.Fatalf("book: %+v", rec)
+	refused := saga("book", "--user", "alice", "--show", "show-1", "--seats", "2",
+		"--payment-token", "tok_declined", "--wait", "30s", "-o", "json", "--idempotency-key", "rm-declined")
+	var rec receipt
+	if err := json.Unmarshal([]byte(refused.stdout), &rec); err != nil || rec.Status != "compensated" || refused.code != exitCompensated {
+		t.Fatalf("book: exit %d, %s (%v)", refused.code, refused.stdout, err)
+	}
+	// The key's saga is in the read model: another request with it is
+	// refused before anything is posted, even without --wait.
+	saga("book", "--user", "bob", "--show", "show-1", "--seats", "1", "--payment-token", "tok_ok",
+		"--idempotency-key", "rm-declined").wantFailure(t, exitUsage, `idempotency key "rm-declined"`)
+	// Shows: added once; the same details again are a no-op that says so;
+	// other details are refused.
+	add := []string{"shows", "add", "--id", "show-rm", "--title", "T", "--venue", "V", "--country", "US", "--capacity", "10", "--price", "5"}
+	saga(append(add, "--wait", "30s")...).wantOK(t)
+	if r := saga(add...); r.code != exitOK || r.stdout != "" || !strings.Contains(r.stderr, "nothing to do") {
+		t.Errorf("shows add again: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	add[len(add)-3] = "12"
+	saga(add...).wantFailure(t, exitUsage, "show-rm", "capacity 10, not 12")
+	if text := saga("shows", "search").wantOK(t); !strings.Contains(text, "show-rm") {
+		t.Errorf("shows search without filters misses show-rm:\n%s", text)
 	}
 	// Right after --wait, the read model already has the saga's end.
 	type inspectedRM struct {

@@ -40,6 +40,16 @@ func newShowsAdd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			listed, ok, err := findShow(cmd.Context(), g, c, d.ShowID)
+			if err != nil {
+				return err
+			}
+			if err := client.CheckNewShow(d, listed, ok); errors.Is(err, client.ErrShowExists) {
+				fmt.Fprintln(os.Stderr, "saga: "+err.Error())
+				return nil
+			} else if err != nil {
+				return err
+			}
 			rec, err := c.AddShow(cmd.Context(), d, "")
 			if errors.Is(err, client.ErrInvalid) {
 				return usageError{err}
@@ -66,13 +76,10 @@ func newShowsAdd(g *globals) *cobra.Command {
 func newShowsSearch(g *globals) *cobra.Command {
 	var country, state string
 	cmd := &cobra.Command{
-		Use:   "search --country C [--state S]",
-		Short: "Shows on sale in a country (and state), with the seats left",
+		Use:   "search [--country C [--state S]]",
+		Short: "Shows on sale (in a country, and state, when given), with the seats left",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if country == "" {
-				return usagef("--country is required")
-			}
 			c, err := connect(cmd.Context(), g)
 			if err != nil {
 				return err
@@ -95,7 +102,7 @@ func newShowsSearch(g *globals) *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&country, "country", "", "two-letter country code of the venue")
+	cmd.Flags().StringVar(&country, "country", "", "two-letter country code of the venue (default: every country)")
 	cmd.Flags().StringVar(&state, "state", "", "state of the venue")
 	return cmd
 }
@@ -121,4 +128,30 @@ func searchShows(ctx context.Context, g *globals, c *client.Client, country, sta
 		return nil, staleness{}, err
 	}
 	return shows.Search(country, state), staleness{Source: "logs"}, nil
+}
+
+// findShow is the show on sale under id, from the read model when the data
+// directory has one, else from the booking log.
+func findShow(ctx context.Context, g *globals, c *client.Client, id string) (events.ShowData, bool, error) {
+	db, ok, err := openReadModel(g)
+	if err != nil {
+		return events.ShowData{}, false, err
+	}
+	var all []projections.ShowListing
+	if ok {
+		defer db.Close()
+		all, err = db.SearchShows(ctx, "", "")
+	} else {
+		var shows *projections.Shows
+		if shows, err = c.Shows(ctx); err == nil {
+			l, found := shows.Get(id)
+			return l.ShowData, found, nil
+		}
+	}
+	for _, s := range all {
+		if s.ShowID == id {
+			return s.ShowData, true, nil
+		}
+	}
+	return events.ShowData{}, false, err
 }
