@@ -95,12 +95,19 @@ type seatsState struct {
 	released  bool
 }
 
-// moneyState is what the payment log says of one booking ref, following
-// the payment service's rules: charged at most once, refunded at most once.
+// moneyState is the money the payment log says moved for one booking ref,
+// judged from the records as they are rather than from what the payment
+// service's rules say should follow one another: a refused record moves
+// nothing, a refund of nothing (a tombstone, or one a forged command got
+// on a partition that held no charge) neither hides a charge nor a later
+// refund that returned it, and every refund that returned money counts.
 type moneyState struct {
-	charged       bool
-	chargeID      string
-	chargedCents  int64
+	charged      bool
+	chargeID     string
+	chargedCents int64
+	// refunded is set once a refund returned money: the charge returned.
+	// The payment service returns a charge once and answers a repeated
+	// refund like the first, so later refunds repeat it.
 	refunded      bool
 	refundedCents int64
 	// others are charge ids of further succeeded charges of the ref.
@@ -192,7 +199,7 @@ func (r *Reconciler) addMoney(e events.Envelope) {
 	switch e.Type {
 	case events.PaymentCharged:
 		switch {
-		case !m.charged && !m.refunded:
+		case !m.charged:
 			m.charged, m.chargeID, m.chargedCents = true, p.ChargeID, p.AmountCents
 		case p.ChargeID != m.chargeID && p.AmountCents > 0:
 			// The same charge recorded again (another attempt of the
@@ -205,10 +212,11 @@ func (r *Reconciler) addMoney(e events.Envelope) {
 			m.others = append(m.others, p.ChargeID)
 		}
 	case events.PaymentRefunded:
-		// Amount 0 means nothing was charged: a tombstone, no money moved.
-		if !m.refunded {
-			m.refunded, m.refundedCents = true, p.AmountCents
+		// Amount 0 means nothing was refunded: a tombstone, no money moved.
+		if p.AmountCents <= 0 || m.refunded {
+			return
 		}
+		m.refunded, m.refundedCents = true, p.AmountCents
 	}
 }
 

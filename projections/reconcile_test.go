@@ -307,6 +307,34 @@ func TestReconcileFindings(t *testing.T) {
 	}
 }
 
+// A forged refund of nothing (a RefundPayment a forger posted where no
+// charge was, which the payment service answered with a tombstone), then
+// the booking's legitimate cancellation: the log holds the charge and its
+// refund, and nothing is reported, whichever the reconciler reads first.
+func TestReconcileForgedRefundBeforeACancellation(t *testing.T) {
+	for _, first := range []string{"tombstone before the charge", "tombstone after the charge"} {
+		t.Run(first, func(t *testing.T) {
+			b, recs := rcBooked(t, "forged", t0)
+			c, crecs := rcCancelled(t, b.ref(), t0.Add(time.Minute))
+			forged := rcPay(t, events.PaymentRefunded, b.ref(), "", 0)
+			l := &rcLog{}
+			if first == "tombstone before the charge" {
+				l.add(forged).run(b, recs...)
+			} else {
+				l.run(b, recs...).add(forged)
+			}
+			l.run(c, crecs...)
+			rec := l.reconciler()
+			if got := rec.Report(t0.Add(time.Hour)); len(got) != 0 {
+				t.Fatalf("findings %+v, want none: the charge was refunded", got)
+			}
+			if s := rec.Summary(); s.Refunds != 1 || s.RefundedCents != 5000 || s.NetCents != 0 {
+				t.Errorf("summary %+v, want one refund of 50.00 and nothing net", s)
+			}
+		})
+	}
+}
+
 func TestReconcileDetailsSayWhy(t *testing.T) {
 	b, recs := rcBooked(t, "why", t0)
 	c, crecs := rcCancelled(t, b.ref(), t0.Add(time.Minute))

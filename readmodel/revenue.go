@@ -21,7 +21,7 @@ import (
 
 var revenueProjection = &projection{
 	name:    ProjectionRevenue,
-	version: 1,
+	version: 2, // 2: a refund of nothing neither hides a charge nor a later refund
 	topics:  []string{topicPayments, topicSagaLog},
 	tables: []table{
 		{name: "revenue_payments", columns: `
@@ -41,7 +41,7 @@ var revenueProjection = &projection{
 }
 
 // money is what the payment log says of one booking ref, by the rules of
-// projections.Reconciler: charged at most once, refunded at most once.
+// projections.Reconciler: the money the records say moved.
 type money struct {
 	charged       bool
 	chargeID      string
@@ -143,7 +143,7 @@ func revenuePayment(b *batch, c *revCache, e events.Envelope, get string) error 
 	switch e.Type {
 	case events.PaymentCharged:
 		switch {
-		case !m.charged && !m.refunded:
+		case !m.charged:
 			m.charged, m.chargeID, m.chargedCents = true, p.ChargeID, p.AmountCents
 		case p.ChargeID != m.chargeID && p.AmountCents > 0:
 			// Another charge id is money taken again; the same one
@@ -156,10 +156,15 @@ func revenuePayment(b *batch, c *revCache, e events.Envelope, get string) error 
 			return nil
 		}
 	case events.PaymentRefunded:
+		// The first refund that returned money is the charge returned,
+		// and later ones repeat it. A refund of nothing (a tombstone)
+		// moves no money; it only makes the ref known.
 		if m.refunded {
 			return nil
 		}
-		m.refunded, m.refundedCents = true, p.AmountCents
+		if p.AmountCents > 0 {
+			m.refunded, m.refundedCents = true, p.AmountCents
+		}
 	}
 	if !ent.dirty {
 		ent.dirty = true
