@@ -328,6 +328,17 @@ func TestMalformedMessagesGoToDeadLetters(t *testing.T) {
 		{events.TopicReplies, message.NewMessage("bad-2", []byte(`{}`))},
 		{events.CommandTopic(events.ServiceBooking), message.NewMessage("bad-3", []byte(`{"step":"x","attempt":1,"data":{}}`))},
 	}
+	// A booking request whose reference is not the one of its saga id.
+	wrongRef, err := client.BookingRequest(client.BookRequest{UserID: "alice", ShowID: "show-1", Seats: 1, PaymentToken: "tok_ok", IdempotencyKey: "wrong-ref"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongRef.ID, wrongRef.CorrelationID = "bad-4", "BK-AAAAAAAA"
+	wrongRef.Payload = []byte(strings.Replace(string(wrongRef.Payload), `"booking_ref":"`+events.BookingRefFor(wrongRef.SagaID)+`"`, `"booking_ref":"BK-AAAAAAAA"`, 1))
+	bad = append(bad, struct {
+		topic string
+		msg   *message.Message
+	}{events.TopicRequests, events.ToMessage(wrongRef)})
 	bad[0].msg.Metadata.Set(events.HeaderType, events.StartSaga)
 	bad[0].msg.Metadata.Set(events.HeaderVersion, "1")
 	bad[1].msg.Metadata.Set(events.HeaderType, "NoSuchType")
@@ -353,7 +364,7 @@ func TestMalformedMessagesGoToDeadLetters(t *testing.T) {
 		})
 		return err == nil && len(reasons) == len(bad), fmt.Sprintf("dead letters %v", reasons)
 	})
-	for id, want := range map[string]string{"bad-1": "not valid JSON", "bad-2": "unknown type", "bad-3": "saga_id"} {
+	for id, want := range map[string]string{"bad-1": "not valid JSON", "bad-2": "unknown type", "bad-3": "saga_id", "bad-4": "is not the one of saga"} {
 		if !contains(reasons[id], want) {
 			t.Errorf("dead letter %s reason %q, want it to mention %q", id, reasons[id], want)
 		}

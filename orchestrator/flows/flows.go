@@ -55,6 +55,7 @@ func BookTicketWith(t Timings) saga.Definition {
 		},
 		CompensationRetry: compRetry,
 		ValidateData:      validate(events.BookingData.ValidateBooking),
+		RefFromSagaID:     true,
 	}
 }
 

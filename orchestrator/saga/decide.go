@@ -176,6 +176,9 @@ func (d *decision) start(in Start) error {
 			return events.Malformed("invalid %s request: %v", p.Definition, err)
 		}
 	}
+	if def.RefFromSagaID && p.IdempotencyKey != "" && p.BookingRef != events.BookingRefFor(sagaID) {
+		return events.Malformed("booking_ref %q is not the one of saga %s (want %q)", p.BookingRef, sagaID, events.BookingRefFor(sagaID))
+	}
 	d.s = State{SagaID: sagaID, BookingRef: p.BookingRef, Actor: in.Request.Actor}
 	d.cause = in.Request.ID
 	d.emit(events.SagaStarted, events.SagaStartedV1(p))

@@ -85,6 +85,9 @@ func TestStartRejectsMalformedRequests(t *testing.T) {
 		{"saga_id header of another key", with(flows.BookTicket, bookData, func(in *saga.Start) {
 			in.Request.SagaID = events.SagaIDFor("another key")
 		}), "does not match the idempotency key"},
+		{"booking ref of another saga", with(flows.BookTicket, bookData, func(in *saga.Start) {
+			in.Payload.BookingRef = "BK-AAAAAAAA"
+		}), "is not the one of saga"},
 		{"no idempotency key", with(flows.BookTicket, bookData, func(in *saga.Start) {
 			in.Payload.IdempotencyKey, in.Request.SagaID = "", ""
 		}), "idempotency_key"},
@@ -198,11 +201,12 @@ func TestCommands(t *testing.T) {
 func TestResultsOverrideData(t *testing.T) {
 	forged := act{"start", func(d *driver) {
 		in := startFor(flows.BookTicket, idemKey, `{"booking_ref":"BK-FORGED","user_id":"u-1","show_id":"show-7","seats":2,"payment_token":"tok"}`)
-		in.Payload.BookingRef = "BK-REAL"
+		in.Payload.BookingRef = events.BookingRefFor(events.SagaIDFor(idemKey))
 		d.feed(in)
 	}}
 	d := run(t, forged, ok(""), ok(`{"amount_cents":5000,"seats":3}`), ok(`{"amount_cents":4500}`))
-	if got := field(t, d.s.Data, "booking_ref"); got != "BK-REAL" || d.s.BookingRef != "BK-REAL" {
+	real := events.BookingRefFor(events.SagaIDFor(idemKey))
+	if got := field(t, d.s.Data, "booking_ref"); got != real || d.s.BookingRef != real {
 		t.Errorf("booking_ref = %v, want the request's %s", got, d.s.BookingRef)
 	}
 	o := machine.InFlight(d.s, d.now)[0]

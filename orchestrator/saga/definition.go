@@ -78,6 +78,11 @@ type Definition struct {
 	CompensationRetry RetryPolicy
 	// ValidateData checks a start request's data before anything happens.
 	ValidateData func(data json.RawMessage) error
+	// RefFromSagaID says that a request's booking reference is the one
+	// derived from its saga id (events.BookingRefFor): a booking's
+	// reference then names one booking only, and a request naming another
+	// one is refused.
+	RefFromSagaID bool
 }
 
 // Validate reports every problem of a definition at once.
