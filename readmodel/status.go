@@ -153,3 +153,25 @@ func eventTime(r bus.Record) events.Envelope {
 	env, _ := checkRecord(r)
 	return env
 }
+
+// LastRecordAt is the time of the newest record the named projections
+// (every one when none is named) have applied: how current the read model
+// is, when the logs cannot be asked. Zero when nothing was applied.
+func LastRecordAt(ctx context.Context, db *DB, names ...string) (time.Time, error) {
+	if len(names) == 0 {
+		names = Names()
+	}
+	var last time.Time
+	for _, n := range names {
+		stored, err := loadOffsets(ctx, db.sql, n)
+		if err != nil {
+			return last, err
+		}
+		for _, o := range stored {
+			if o.LastRecordAt.After(last) {
+				last = o.LastRecordAt
+			}
+		}
+	}
+	return last, nil
+}

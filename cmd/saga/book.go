@@ -21,7 +21,10 @@ func connect(ctx context.Context, g *globals) (*client.Client, error) {
 	}
 	c, err := client.New(ctx, cfg)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w; start the system with `saga up --data-dir %s`, or point --brokers at a running Kafka", err, g.dataDir)
 	}
 	// Sagas already started are looked up in the data directory's read
 	// model, when there is one, rather than in the logs.

@@ -28,12 +28,14 @@ func newInspect(g *globals) *cobra.Command {
 		Short: "Show a saga: status, every step with attempts and timings, the event timeline, the show's seats",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect(cmd.Context(), g)
+			c, offline, err := connectOrReadModel(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			out, err := inspect(cmd.Context(), g, c, args[0])
+			if c != nil {
+				defer c.Close()
+			}
+			out, err := inspect(cmd.Context(), g, c, offline, args[0])
 			if err != nil {
 				return err
 			}
@@ -67,23 +69,23 @@ func printInspect(v inspectOut) {
 	for _, e := range v.Events {
 		fmt.Printf("  %3d  %s  %-20s %s\n", e.Seq, clock(e.At), e.Type, e.Step)
 	}
-	fmt.Printf("\n(%s)\n", v.Staleness)
+	fmt.Fprintf(os.Stderr, "(%s)\n", v.Staleness)
 	if v.Show != nil {
-		fmt.Printf("\nSHOW %s: %d of %d seats available (%d held, %d confirmed)\n",
+		fmt.Printf("\nSHOW %s: %d of %d seats available; %d taken by bookings, %d of them confirmed\n",
 			v.Show.ShowID, v.Show.Available, v.Show.Capacity, v.Show.Held, v.Show.Confirmed)
 	}
 }
 
 // inspect answers from the read model of the data directory when there is
 // one, saying how stale it is, and from the logs otherwise.
-func inspect(ctx context.Context, g *globals, c *client.Client, idOrRef string) (inspectOut, error) {
+func inspect(ctx context.Context, g *globals, c *client.Client, offline error, idOrRef string) (inspectOut, error) {
 	db, ok, err := openReadModel(g)
 	if err != nil {
 		return inspectOut{}, err
 	}
 	if ok {
 		defer db.Close()
-		stale, err := staleOf(ctx, c.Config(), db, "sagas", "inventory")
+		stale, err := staleFor(ctx, c, offline, db, "sagas", "inventory")
 		if err != nil {
 			return inspectOut{}, err
 		}
@@ -101,6 +103,9 @@ func inspect(ctx context.Context, g *globals, c *client.Client, idOrRef string) 
 			}
 		}
 		return out, nil
+	}
+	if c == nil {
+		return inspectOut{}, offline
 	}
 	v, err := c.Inspect(ctx, idOrRef)
 	if err != nil {

@@ -31,19 +31,21 @@ func newList(g *globals) *cobra.Command {
 			if status != "" && !statuses[status] {
 				return usagef("--status must be running, compensating, completed, compensated or failed, got %q", status)
 			}
-			c, err := connect(cmd.Context(), g)
+			c, offline, err := connectOrReadModel(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			items, stale, err := listSagas(cmd.Context(), g, c, status)
+			if c != nil {
+				defer c.Close()
+			}
+			items, stale, err := listSagas(cmd.Context(), g, c, offline, status)
 			if err != nil {
 				return err
 			}
 			if g.json() {
 				return printJSON(items)
 			}
-			defer fmt.Printf("(%s)\n", stale)
+			defer fmt.Fprintf(os.Stderr, "(%s)\n", stale)
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "SAGA ID\tBOOKING REF\tDEFINITION\tSTATUS\tACTOR\tSTARTED")
 			for _, it := range items {
@@ -57,8 +59,9 @@ func newList(g *globals) *cobra.Command {
 }
 
 // listSagas answers from the read model of the data directory when there
-// is one, saying how stale it is, and from the saga log otherwise.
-func listSagas(ctx context.Context, g *globals, c *client.Client, status string) ([]listItem, staleness, error) {
+// is one, saying how stale it is, and from the saga log otherwise. Without
+// a client (offline says why) only the read model answers.
+func listSagas(ctx context.Context, g *globals, c *client.Client, offline error, status string) ([]listItem, staleness, error) {
 	items := []listItem{}
 	db, ok, err := openReadModel(g)
 	if err != nil {
@@ -66,7 +69,7 @@ func listSagas(ctx context.Context, g *globals, c *client.Client, status string)
 	}
 	if ok {
 		defer db.Close()
-		stale, err := staleOf(ctx, c.Config(), db, "sagas")
+		stale, err := staleFor(ctx, c, offline, db, "sagas")
 		if err != nil {
 			return nil, stale, err
 		}
@@ -76,6 +79,9 @@ func listSagas(ctx context.Context, g *globals, c *client.Client, status string)
 				Status: r.Status, Actor: r.Actor, StartedAt: r.StartedAt.Format(timeLayout)})
 		}
 		return items, stale, err
+	}
+	if c == nil {
+		return nil, staleness{}, offline
 	}
 	sagas, err := c.Sagas(ctx)
 	for _, v := range sagas.List(status) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -130,6 +131,49 @@ func TestExitCodes(t *testing.T) {
 	} {
 		if got := exitCode(tt.err); got != tt.want {
 			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestColourOnlyOnATerminal(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	none := func(string) string { return "" }
+	if colour(f, none) {
+		t.Error("colour in a file")
+	}
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		defer tty.Close()
+		if !colour(tty, none) {
+			t.Error("no colour on a terminal")
+		}
+		if colour(tty, func(k string) string { return map[string]string{"NO_COLOR": "1"}[k] }) {
+			t.Error("colour on a terminal with NO_COLOR set")
+		}
+	}
+}
+
+func TestFlagErrorsInWords(t *testing.T) {
+	for args, want := range map[string]string{
+		"book --seats abc": `invalid argument "abc" for "--seats" flag: not a whole number`,
+		"book --wait soon": `invalid argument "soon" for "--wait" flag: not a duration (like 500ms, 15s or 2m)`,
+	} {
+		r := cliWithin(t, 30*time.Second, strings.Fields(args)...)
+		r.wantFailure(t, exitUsage, want)
+		if strings.Contains(r.stderr, "strconv") || strings.Contains(r.stderr, "time:") {
+			t.Errorf("saga %s: %q speaks Go", args, r.stderr)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out := cliWithin(t, 30*time.Second, args...).wantOK(t)
+		if !strings.HasPrefix(out, "saga ") || !strings.Contains(out, "commit ") {
+			t.Errorf("saga %v = %q, want the version and commit", args, out)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/readmodel"
 )
 
@@ -34,9 +35,30 @@ type staleness struct {
 	LagEvents  int64   `json:"lag_events"`
 	LagSeconds float64 `json:"lag_seconds"`
 	Source     string  `json:"source"`
+	// Offline says why the logs could not be asked; AsOf is then the time
+	// of the newest record the read model holds.
+	Offline string    `json:"offline,omitempty"`
+	AsOf    time.Time `json:"as_of,omitzero"`
+}
+
+// staleFor is staleOf, or with no client (the brokers cannot be reached,
+// for why) how old the read model's newest record is.
+func staleFor(ctx context.Context, c *client.Client, why error, db *readmodel.DB, names ...string) (staleness, error) {
+	if c != nil {
+		return staleOf(ctx, c.Config(), db, names...)
+	}
+	at, err := readmodel.LastRecordAt(ctx, db, names...)
+	return staleness{Source: "read model", Offline: oneLine(why), AsOf: at}, err
 }
 
 func (s staleness) String() string {
+	if s.Offline != "" {
+		if s.AsOf.IsZero() {
+			return fmt.Sprintf("the logs cannot be read (%s): answered from the read model, which holds nothing yet", s.Offline)
+		}
+		return fmt.Sprintf("the logs cannot be read (%s): answered from the read model, which holds the logs up to %s (%s ago)",
+			s.Offline, s.AsOf.Local().Format(time.DateTime), time.Since(s.AsOf).Round(time.Second))
+	}
 	if s.Source != "read model" {
 		return "answered from the logs (no read model in the data directory)"
 	}
@@ -140,4 +162,22 @@ func readModelAndBus(g *globals) (bus.Config, *readmodel.DB, error) {
 		return cfg, nil, errors.Join(fmt.Errorf("open read models %s", g.readModelPath()), err)
 	}
 	return cfg, db, nil
+}
+
+// connectOrReadModel connects, or, when the brokers cannot be reached and
+// the data directory has read models, returns no client and why: list and
+// inspect then answer from the read models alone, saying how old they are.
+func connectOrReadModel(ctx context.Context, g *globals) (*client.Client, error, error) {
+	c, err := connect(ctx, g)
+	if err == nil {
+		return c, nil, nil
+	}
+	if _, statErr := os.Stat(g.readModelPath()); statErr != nil || ctx.Err() != nil {
+		return nil, nil, err
+	}
+	var u usageError
+	if errors.As(err, &u) {
+		return nil, nil, err
+	}
+	return nil, err, nil
 }

@@ -79,8 +79,8 @@ func TestCLIReadsTheReadModel(t *testing.T) {
 	if len(list) != 1 || list[0]["saga_id"] != rec.SagaID {
 		t.Fatalf("list from the read model: %v", list)
 	}
-	if text := saga("list").wantOK(t); !strings.Contains(text, "read model") {
-		t.Fatalf("list as text does not say where its answer comes from:\n%s", text)
+	if r := saga("list"); r.wantOK(t) == "" || !strings.Contains(r.stderr, "read model") {
+		t.Fatalf("list as text does not say on stderr where its answer comes from:\n%s", r.stderr)
 	}
 	status := decodeJSON[[]readmodel.ProjectionStatus](t, saga("projections", "status", "-o", "json"))
 	if len(status) != len(readmodel.Names()) {
@@ -97,4 +97,44 @@ func TestCLIReadsTheReadModel(t *testing.T) {
 		t.Fatalf("after a rebuild inspect says %+v, before it said %+v", again, v)
 	}
 	saga("projections", "rebuild", "nope").wantFailure(t, exitUsage, `unknown projection "nope"`)
+}
+
+// With the broker gone, list and inspect answer from the read model and
+// say how old it is; without a read model, the error says how to start
+// the system.
+func TestCLIAnswersFromTheReadModelWhenTheBrokerIsDown(t *testing.T) {
+	emb := bustest.StartEmbedded(t, t.TempDir())
+	cfg := bus.Config{Brokers: emb.Addrs(), Namespace: bustest.Namespace()}
+	dataDir := t.TempDir()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	go func() {
+		done <- system.Run(ctx, system.Config{Bus: cfg, Log: log, ReadModel: filepath.Join(dataDir, readmodel.FileName)})
+	}()
+	t.Setenv("SAGA_NAMESPACE", cfg.Namespace)
+	brokers := strings.Join(emb.Addrs(), ",")
+	saga := func(args ...string) result {
+		t.Helper()
+		return cliWithin(t, 60*time.Second, append([]string{"--brokers", brokers, "--data-dir", dataDir}, args...)...)
+	}
+	rec := decodeJSON[receipt](t, saga("book", "--user", "alice", "--show", "show-1", "--seats", "1",
+		"--payment-token", "tok_ok", "--wait", "30s", "-o", "json"))
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("system: %v", err)
+	}
+	emb.Close()
+
+	listed := saga("list")
+	if !strings.Contains(listed.wantOK(t), rec.BookingRef) || !strings.Contains(listed.stderr, "the logs cannot be read") ||
+		!strings.Contains(listed.stderr, "holds the logs up to") {
+		t.Errorf("list with the broker down: stdout %q, stderr %q", listed.stdout, listed.stderr)
+	}
+	v := decodeJSON[inspectOut](t, saga("inspect", rec.BookingRef, "-o", "json"))
+	if v.Status != "completed" || v.Staleness.Offline == "" || v.Staleness.AsOf.IsZero() {
+		t.Errorf("inspect with the broker down: %+v", v)
+	}
+	// No read model and nothing running: the error says how to start it.
+	cliWithin(t, 60*time.Second, "--brokers", brokers, "--data-dir", t.TempDir(), "list").wantFailure(t, exitError, "saga up")
 }

@@ -70,11 +70,12 @@ func newRootWith(g *globals) *cobra.Command {
 		Short:         "Kafka-native saga orchestrator: book across services, or undo everywhere",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return g.validate()
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{flagError(err)} })
 	f := root.PersistentFlags()
 	f.StringVar(&g.brokers, "brokers", "", "Kafka bootstrap brokers, comma separated (default $"+envBrokers+", else the config file, else the embedded broker)")
 	f.StringVar(&g.dataDir, "data-dir", "./.saga", "directory of the embedded broker's data")
@@ -94,7 +95,8 @@ func newRootWith(g *globals) *cobra.Command {
 	_ = f.MarkHidden("namespace")
 	g.flags = f
 	root.AddCommand(newUp(g), newBroker(g), newBook(g), newCancel(g), newInspect(g), newList(g), newReplay(g), newRetry(g))
-	root.AddCommand(newDLQ(g), newReconcile(g), newShows(g), newProjections(g), newBench(g))
+	root.AddCommand(newDLQ(g), newReconcile(g), newShows(g), newProjections(g), newBench(g), newVersion())
+	root.SetVersionTemplate("saga {{.Version}}\n")
 	return root
 }
 
@@ -128,7 +130,8 @@ func (g *globals) json() bool { return g.output == "json" }
 func (g *globals) logger() zerolog.Logger {
 	var w io.Writer = os.Stderr
 	if g.logFormat == "console" {
-		w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}
+		// Colour only on a terminal, and never with NO_COLOR (no-color.org).
+		w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly, NoColor: !colour(os.Stderr, os.Getenv)}
 	}
 	level, _ := zerolog.ParseLevel(g.logLevel)
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
@@ -155,4 +158,38 @@ func (g *globals) busConfig() (bus.Config, error) {
 		cfg.Brokers = []string{strings.TrimSpace(string(raw))}
 	}
 	return cfg, cfg.Validate()
+}
+
+// colour says whether f may be written in colour: a terminal, and the
+// NO_COLOR variable unset or empty.
+func colour(f *os.File, getenv func(string) string) bool {
+	if getenv("NO_COLOR") != "" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// flagError says in words what pflag reports in Go's: `invalid argument
+// "abc" for "--seats" flag: strconv.ParseInt: parsing "abc": invalid
+// syntax` becomes `invalid argument "abc" for "--seats" flag: not a whole
+// number`.
+func flagError(err error) error {
+	msg := err.Error()
+	for _, w := range []struct{ marker, words string }{
+		{": strconv.ParseInt:", ": not a whole number"},
+		{": strconv.ParseUint:", ": not a whole number of zero or more"},
+		{": strconv.ParseFloat:", ": not a number"},
+		{": strconv.ParseBool:", ": not true or false"},
+		{": time: ", ": not a duration (like 500ms, 15s or 2m)"},
+	} {
+		if i := strings.Index(msg, w.marker); i >= 0 {
+			words := w.words
+			if strings.Contains(msg[i:], "value out of range") {
+				words = ": out of range"
+			}
+			return errors.New(msg[:i] + words)
+		}
+	}
+	return err
 }

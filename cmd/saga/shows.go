@@ -92,7 +92,7 @@ func newShowsSearch(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(found)
 			}
-			defer fmt.Printf("(%s)\n", stale)
+			defer fmt.Fprintf(os.Stderr, "(%s)\n", stale)
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "SHOW\tTITLE\tVENUE\tCITY\tSTATE\tCOUNTRY\tPRICE\tSEATS LEFT")
 			for _, s := range found {
