@@ -40,7 +40,10 @@ func newBook(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "book",
 		Short: "Book seats: post a book-ticket saga and print its id and booking reference",
-		Args:  noArgs,
+		Example: `  saga book --user alice --show show-1 --seats 2 --payment-token tok_ok --wait 15s
+  saga book --user alice --show show-1 --seats 2 --payment-token tok_ok --idempotency-key order-1001 -o json
+  # exit status: 0 completed, 3 compensated, 4 failed, 5 still running after --wait, 2 bad input`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := r.Validate(); err != nil {
 				return usageError{err}
@@ -70,6 +73,9 @@ func newBook(g *globals) *cobra.Command {
 	f.StringVar(&r.PaymentToken, "payment-token", "", "payment token (tok_ok, tok_declined)")
 	f.StringVar(&r.IdempotencyKey, "idempotency-key", "", "key that makes a retried request start nothing new (default: a fresh one)")
 	f.DurationVar(&wait, "wait", 0, "wait up to this long for the saga to end and print its final status")
+	for _, name := range []string{"user", "show", "seats", "payment-token"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
 	return cmd
 }
 
@@ -79,7 +85,10 @@ func newCancel(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cancel BOOKING_REF",
 		Short: "Cancel a completed booking: refund, release the seats, notify",
-		Args:  exactArgs(1),
+		Example: `  saga cancel BK-AWM2MDIU --wait 15s
+  saga cancel BK-AWM2MDIU -o json`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeSagas(g, "completed"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := connect(cmd.Context(), g)
 			if err != nil {

@@ -281,6 +281,7 @@ func TestCLIEndToEnd(t *testing.T) {
 			t.Errorf("replay lacks a saga: %v", sagas)
 		}
 
+		saga("replay", "--saga", "nope").wantFailure(t, exitError, "not found", "nope")
 		one := jsonLines(t, saga("replay", "--saga", declined.SagaID, "-o", "json"))
 		if len(one) == 0 || len(one) >= len(all) {
 			t.Fatalf("replay --saga printed %d of %d records", len(one), len(all))

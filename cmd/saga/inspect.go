@@ -26,7 +26,10 @@ func newInspect(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect SAGA_ID_OR_BOOKING_REF",
 		Short: "Show a saga: status, every step with attempts and timings, the event timeline, the show's seats",
-		Args:  exactArgs(1),
+		Example: `  saga inspect BK-AWM2MDIU
+  saga inspect 0599a60d-1494-5901-ae2d-f0a6497e1e2a -o json | jq .status`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeSagas(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, offline, err := connectOrReadModel(cmd.Context(), g)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/sagaflow/saga/client"
@@ -23,13 +24,21 @@ var statuses = map[string]bool{"running": true, "compensating": true, "completed
 
 func newList(g *globals) *cobra.Command {
 	var status string
+	var limit, offset int
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List sagas, optionally by status",
-		Args:  noArgs,
+		Use:   "list [--status S] [--limit N] [--offset M]",
+		Short: "List sagas in the order they started, optionally by status, a page at a time",
+		Example: `  saga list
+  saga list --status compensated
+  saga list --limit 20 --offset 20     # the second page of 20
+  saga list -o json | jq -r '.[].booking_ref'`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if status != "" && !statuses[status] {
 				return usagef("--status must be running, compensating, completed, compensated or failed, got %q", status)
+			}
+			if limit < 0 || offset < 0 {
+				return usagef("--limit and --offset must not be negative")
 			}
 			c, offline, err := connectOrReadModel(cmd.Context(), g)
 			if err != nil {
@@ -41,6 +50,12 @@ func newList(g *globals) *cobra.Command {
 			items, stale, err := listSagas(cmd.Context(), g, c, offline, status)
 			if err != nil {
 				return err
+			}
+			total := len(items)
+			items = items[min(offset, total):]
+			if limit > 0 && len(items) > limit {
+				items = items[:limit]
+				defer fmt.Fprintf(os.Stderr, "(sagas %d to %d of %d; the next page: --offset %d)\n", offset+1, offset+limit, total, offset+limit)
 			}
 			if g.json() {
 				return printJSON(items)
@@ -54,7 +69,10 @@ func newList(g *globals) *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&status, "status", "", "only sagas with this status")
+	cmd.Flags().StringVar(&status, "status", "", "only sagas with this status: running, compensating, completed, compensated or failed")
+	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many sagas (0: all of them)")
+	cmd.Flags().IntVar(&offset, "offset", 0, "skip this many sagas first: the next page starts at the previous offset plus the limit")
+	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(sortedKeys(statuses), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -92,3 +110,12 @@ func listSagas(ctx context.Context, g *globals, c *client.Client, offline error,
 }
 
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -74,7 +74,8 @@ func exitCode(err error) int {
 		return o.code
 	case errors.Is(err, client.ErrConflict):
 		return exitUsage
-	case errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag"):
+	case errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
+		strings.HasPrefix(err.Error(), "required flag"):
 		return exitUsage
 	}
 	return exitError

@@ -137,10 +137,16 @@ func newProjections(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(res)
 			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "PROJECTION\tRECORDS\tTOOK\tRECORDS/S\tRESUMED\tSWAPPED IN")
 			for _, r := range res {
-				fmt.Printf("%+v\n", r)
+				fmt.Fprintf(w, "%s\t%d\t%s\t%.0f\t%s\t%s\n", r.Projection, r.Records, r.Duration.Round(time.Millisecond),
+					r.RecordsPerSecond, yesNo(r.Resumed), yesNo(r.Swapped))
 			}
-			fmt.Printf("rebuilt in %s\n", time.Since(start).Round(time.Millisecond))
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "(rebuilt in %s)\n", time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	})
@@ -180,4 +186,11 @@ func connectOrReadModel(ctx context.Context, g *globals) (*client.Client, error,
 		return nil, nil, err
 	}
 	return nil, err, nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

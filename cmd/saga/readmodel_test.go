@@ -135,6 +135,13 @@ func TestCLIAnswersFromTheReadModelWhenTheBrokerIsDown(t *testing.T) {
 	if v.Status != "completed" || v.Staleness.Offline == "" || v.Staleness.AsOf.IsZero() {
 		t.Errorf("inspect with the broker down: %+v", v)
 	}
+	// Completion offers the sagas of the read model, without a broker.
+	if out := saga("__complete", "inspect", "BK-").stdout; !strings.Contains(out, rec.BookingRef+"\tbook-ticket completed") {
+		t.Errorf("completion of inspect BK- = %q, want %s", out, rec.BookingRef)
+	}
+	if out := saga("__complete", "list", "--status", "comp").stdout; !strings.Contains(out, "compensated\n") {
+		t.Errorf("completion of list --status comp = %q", out)
+	}
 	// No read model and nothing running: the error says how to start it.
 	cliWithin(t, 60*time.Second, "--brokers", brokers, "--data-dir", t.TempDir(), "list").wantFailure(t, exitError, "saga up")
 }

@@ -51,9 +51,19 @@ func newReplay(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			err = c.ReplayEach(cmd.Context(), f, entryPrinter(os.Stdout, g.json()))
+			n := 0
+			print := entryPrinter(os.Stdout, g.json())
+			err = c.ReplayEach(cmd.Context(), f, func(e client.LogEntry) error {
+				n++
+				return print(e)
+			})
 			if errors.Is(err, client.ErrInvalid) {
 				return usageError{err}
+			}
+			// A saga or booking the logs do not hold is an error, not an
+			// empty answer; other filters may well match nothing.
+			if err == nil && n == 0 && !f.Follow && (f.SagaID != "" || f.BookingRef != "") {
+				return fmt.Errorf("%w: the logs hold no records of %s", client.ErrNotFound, first(f.SagaID, f.BookingRef))
 			}
 			return err
 		},

@@ -10,9 +10,11 @@ func newRetry(g *globals) *cobra.Command {
 	var wait time.Duration
 	var actor, reason string
 	cmd := &cobra.Command{
-		Use:   "retry SAGA_ID_OR_BOOKING_REF",
-		Short: "Resume a failed saga after its cause is fixed: its compensation runs again",
-		Args:  exactArgs(1),
+		Use:               "retry SAGA_ID_OR_BOOKING_REF",
+		Short:             "Resume a failed saga after its cause is fixed: its compensation runs again",
+		Example:           `  saga retry BK-AWM2MDIU --reason "refunds work again" --wait 30s`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeSagas(g, "failed"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := connect(cmd.Context(), g)
 			if err != nil {

@@ -70,6 +70,9 @@ func newShowsAdd(g *globals) *cobra.Command {
 	f.IntVar(&d.Capacity, "capacity", 0, "seats")
 	f.Float64Var(&price, "price", 0, "price of a seat, e.g. 25.00")
 	f.DurationVar(&wait, "wait", 0, "wait up to this long for the show to be listed")
+	for _, name := range []string{"id", "title", "venue", "country", "capacity", "price"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
 	return cmd
 }
 
