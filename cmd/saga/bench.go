@@ -21,7 +21,9 @@ func newBench(g *globals) *cobra.Command {
 	var raw, replay bool
 	var partitions int32
 	cmd := &cobra.Command{
-		Use:   "bench",
+		Use: "bench",
+		Example: `  saga bench --sagas 2000 --rate 500
+  saga bench --brokers localhost:9092 --mix completed=90,compensated=10 --report bench.json --chart bench.png`,
 		Short: "Measure sagas/s, latency, CPU and memory, beside the raw limit of the same broker",
 		Long: `Starts the system (and, without brokers, an embedded broker) as child processes in
 a namespace of its own, drives book-ticket sagas through it, then moves as many
@@ -171,9 +173,10 @@ func newBenchRecovery(g *globals) *cobra.Command {
 	var events, running int
 	var partitions int32
 	cmd := &cobra.Command{
-		Use:   "recovery",
-		Short: "Time an orchestrator's start to its first decision over a saga log of the given history",
-		Args:  noArgs,
+		Use:     "recovery",
+		Example: `  saga bench recovery --events 100000 --running 1000`,
+		Short:   "Time an orchestrator's start to its first decision over a saga log of the given history",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if events < 0 || running < 0 {
 				return usageError{fmt.Errorf("--events and --running must not be negative")}
@@ -238,9 +241,10 @@ func newBenchMemory(g *globals) *cobra.Command {
 	var running int
 	var partitions int32
 	cmd := &cobra.Command{
-		Use:   "memory",
-		Short: "Measure an orchestrator's memory per running saga, and per ended saga",
-		Args:  noArgs,
+		Use:     "memory",
+		Example: `  saga bench memory --running 10000`,
+		Short:   "Measure an orchestrator's memory per running saga, and per ended saga",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if running < 1 {
 				return usageError{fmt.Errorf("--running must be at least 1, got %d", running)}

@@ -13,7 +13,9 @@ import (
 
 func newDLQ(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "dlq",
+		Use: "dlq",
+		Example: `  saga dlq list
+  saga dlq redrive 7f0c1c3e-5b0e-4c8e-9f0e-2a1d3c4b5a69`,
 		Short: "Dead letters: messages that could never be processed, and sending them back once fixed",
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
@@ -24,7 +26,9 @@ func newDLQ(g *globals) *cobra.Command {
 
 func newDLQList(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "list",
+		Use: "list",
+		Example: `  saga dlq list
+  saga dlq list -o json | jq -r '.[].reason'`,
 		Short: "List the dead letters, oldest first: id, type, where each was read, why it failed",
 		Long: "List every record of the dead-letter topic, oldest first. Kafka cannot delete a record, so a\n" +
 			"letter stays listed after a redrive; a redriven message that fails again is listed once more,\n" +
@@ -85,8 +89,9 @@ func dlqOneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func newDLQRedrive(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "redrive ID",
-		Short: "Send a dead letter back to the topic it came from, once what made it fail is fixed",
+		Use:     "redrive ID",
+		Example: `  saga dlq redrive 7f0c1c3e-5b0e-4c8e-9f0e-2a1d3c4b5a69`,
+		Short:   "Send a dead letter back to the topic it came from, once what made it fail is fixed",
 		Long: "Send the message of a dead letter back to the topic it was read from, with its key, payload and\n" +
 			"headers (less the dead-letter ones, plus redriven_from_dlq_partition and redriven_from_dlq_offset).\n" +
 			"When several letters have the id, the latest is sent. The letter stays on the dead-letter topic; if\n" +

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // unreachable is an address where no broker listens: usage errors must be
@@ -177,4 +179,20 @@ func TestVersion(t *testing.T) {
 			t.Errorf("saga %v = %q, want the version and commit", args, out)
 		}
 	}
+}
+
+// Every command's help has examples.
+func TestEveryCommandHasExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Example == "" {
+			t.Errorf("%q has no examples", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			if sub.Name() != "help" && sub.Name() != "completion" {
+				walk(sub)
+			}
+		}
+	}
+	walk(newRoot())
 }

@@ -85,9 +85,12 @@ func staleOf(ctx context.Context, cfg bus.Config, db *readmodel.DB, names ...str
 }
 
 func newProjections(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "projections", Short: "The read models: how far behind the logs they are, and rebuilding them"}
+	cmd := &cobra.Command{Use: "projections", Short: "The read models: how far behind the logs they are, and rebuilding them",
+		Example: "  saga projections status\n  saga projections rebuild"}
 	cmd.AddCommand(&cobra.Command{
-		Use:   "status",
+		Use: "status",
+		Example: `  saga projections status
+  saga projections status -o json`,
 		Short: "Per projection: its offsets, the end of the log, and the lag in events and seconds",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -116,7 +119,9 @@ func newProjections(g *globals) *cobra.Command {
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
-		Use:   "rebuild [NAME...]",
+		Use: "rebuild [NAME...]",
+		Example: `  saga projections rebuild
+  saga projections rebuild sagas inventory`,
 		Short: "Replay the logs from offset zero into fresh tables, then swap them in (every projection when none is named)",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, a := range args {

@@ -26,7 +26,9 @@ func (n inconsistencies) Error() string {
 
 func newReconcile(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "reconcile",
+		Use: "reconcile",
+		Example: `  saga reconcile
+  saga reconcile -o json | jq .findings`,
 		Short: "Read every service's log and report where they disagree; exit status 1 when anything is found",
 		Long: "Read the saga log and the booking, payment and notification logs and report where they disagree:\n" +
 			"seats held without a completed booking (seats_without_booking), money charged without one\n" +

@@ -71,6 +71,10 @@ func newRootWith(g *globals) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version(),
+		Example: `  saga up                                   # run everything on an embedded broker
+  saga book --user alice --show show-1 --seats 2 --payment-token tok_ok --wait 15s
+  saga list --status compensated
+  saga inspect BK-AWM2MDIU`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return g.validate()
 		},

@@ -17,7 +17,8 @@ import (
 )
 
 func newShows(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "shows", Short: "Add shows and search them by venue"}
+	cmd := &cobra.Command{Use: "shows", Short: "Add shows and search them by venue",
+		Example: "  saga shows search --country US\n  saga shows add --id show-9 --title Hamlet --venue Globe --country GB --capacity 300 --price 45.00"}
 	cmd.AddCommand(newShowsAdd(g), newShowsSearch(g))
 	return cmd
 }
@@ -27,9 +28,10 @@ func newShowsAdd(g *globals) *cobra.Command {
 	var price float64
 	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:   "add",
-		Short: "Put a show on sale: an add-show saga lists it at the booking service",
-		Args:  noArgs,
+		Use:     "add",
+		Example: `  saga shows add --id show-9 --title "Hamlet" --venue "Globe" --city London --country GB --capacity 300 --price 45.00 --wait 15s`,
+		Short:   "Put a show on sale: an add-show saga lists it at the booking service",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d.PriceCents = int64(price*100 + 0.5)
 			if err := d.Validate(); err != nil {
@@ -79,7 +81,9 @@ func newShowsAdd(g *globals) *cobra.Command {
 func newShowsSearch(g *globals) *cobra.Command {
 	var country, state string
 	cmd := &cobra.Command{
-		Use:   "search [--country C [--state S]]",
+		Use: "search [--country C [--state S]]",
+		Example: `  saga shows search
+  saga shows search --country US --state CA`,
 		Short: "Shows on sale (in a country, and state, when given), with the seats left",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -21,7 +21,10 @@ func newUp(g *globals) *cobra.Command {
 	var topics topicFlags
 	timings := flows.DefaultTimings()
 	cmd := &cobra.Command{
-		Use:   "up",
+		Use: "up",
+		Example: `  saga up
+  saga up --data-dir /var/lib/saga --listen 127.0.0.1:9192
+  saga up --brokers kafka-1:9092,kafka-2:9092 --parts orchestrator`,
 		Short: "Run the orchestrator and the participant services (on the embedded broker unless brokers are given)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -72,9 +75,10 @@ func newBroker(g *globals) *cobra.Command {
 	var listen string
 	var topics topicFlags
 	cmd := &cobra.Command{
-		Use:   "broker",
-		Short: "Run only the embedded Kafka-protocol broker, for separate processes and Kafka tools",
-		Args:  noArgs,
+		Use:     "broker",
+		Example: `  saga broker --data-dir ./.saga --listen 127.0.0.1:9192`,
+		Short:   "Run only the embedded Kafka-protocol broker, for separate processes and Kafka tools",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			emb, err := startEmbedded(g.dataDir, listen)
 			if err != nil {
