@@ -21,6 +21,7 @@ import (
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/projections"
+	"github.com/sagaflow/saga/readmodel"
 )
 
 // ErrInvalid marks a request refused before anything was posted.
@@ -34,8 +35,8 @@ type Client struct {
 	cfg bus.Config
 	pub message.Publisher
 	now func() time.Time
-	// reader, when set, answers sagas from a read model.
-	reader SagaReader
+	// reader, when set, answers from read models instead of the logs.
+	reader ReadModel
 }
 
 // New connects to the brokers of cfg; it fails fast when none answers.
@@ -97,6 +98,18 @@ func (c *Client) checkShow(ctx context.Context, id string) error {
 	if _, ok := catalog.Shows()[id]; ok {
 		return nil
 	}
+	if c.reader != nil {
+		listed, err := c.reader.SearchShows(ctx, "", "")
+		if err != nil {
+			return err
+		}
+		for _, s := range listed {
+			if s.ShowID == id {
+				return nil
+			}
+		}
+		// Not there yet, or unknown: only then do the logs decide.
+	}
 	shows, err := c.Shows(ctx)
 	if err != nil {
 		return err
@@ -151,15 +164,9 @@ func BookingRequest(r BookRequest, at time.Time) (events.Envelope, error) {
 
 // Cancel posts a cancel-booking saga for a completed booking.
 func (c *Client) Cancel(ctx context.Context, bookingRef, actor string) (Receipt, error) {
-	sagas, err := c.Sagas(ctx)
+	booked, err := c.booking(ctx, bookingRef)
 	if err != nil {
 		return Receipt{}, err
-	}
-	var booked *projections.SagaView
-	for _, v := range sagas.ByRef(bookingRef) {
-		if v.Definition == flows.BookTicket {
-			booked = &v
-		}
 	}
 	if booked == nil {
 		return Receipt{}, fmt.Errorf("%w: no booking %q", ErrNotFound, bookingRef)
@@ -270,8 +277,47 @@ func (c *Client) Inventory(ctx context.Context) (*projections.Inventory, error) 
 	return inv, err
 }
 
-// Inspect returns a saga by id or booking reference.
+// booking is the book-ticket saga of a booking reference, nil when there
+// is none.
+func (c *Client) booking(ctx context.Context, ref string) (*projections.SagaView, error) {
+	if c.reader != nil {
+		b, err := c.reader.Booking(ctx, ref)
+		if err != nil && !errors.Is(err, readmodel.ErrNotFound) {
+			return nil, err
+		}
+		v, err := c.reader.Saga(ctx, b.SagaID)
+		if err == nil && isTerminal(v.Status) {
+			return &v, nil
+		}
+		if err != nil && !errors.Is(err, readmodel.ErrNotFound) {
+			return nil, err
+		}
+		// Not there yet, or not ended as far as the read model knows: only
+		// then do the logs decide.
+	}
+	sagas, err := c.Sagas(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var booked *projections.SagaView
+	for _, v := range sagas.ByRef(ref) {
+		if v.Definition == flows.BookTicket {
+			booked = &v
+		}
+	}
+	return booked, nil
+}
+
+// Inspect returns a saga by id or booking reference (the latest saga of
+// the reference).
 func (c *Client) Inspect(ctx context.Context, idOrRef string) (projections.SagaView, error) {
+	if c.reader != nil {
+		v, err := c.reader.Saga(ctx, idOrRef)
+		if errors.Is(err, readmodel.ErrNotFound) {
+			return v, fmt.Errorf("%w: no saga or booking %q", ErrNotFound, idOrRef)
+		}
+		return v, err
+	}
 	sagas, err := c.Sagas(ctx)
 	if err != nil {
 		return projections.SagaView{}, err

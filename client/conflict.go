@@ -15,17 +15,23 @@ import (
 // ErrConflict marks an idempotency key reused with a different request.
 var ErrConflict = errors.New("idempotency conflict")
 
-// SagaReader answers a saga by id from a read model; *readmodel.DB is one.
-// An unknown saga is an error that wraps readmodel.ErrNotFound.
-type SagaReader interface {
+// ReadModel answers sagas, bookings and shows from read models;
+// *readmodel.DB is one. An unknown saga or booking is an error that wraps
+// readmodel.ErrNotFound.
+type ReadModel interface {
 	Saga(ctx context.Context, idOrRef string) (projections.SagaView, error)
+	Booking(ctx context.Context, ref string) (readmodel.Booking, error)
+	SearchShows(ctx context.Context, country, state string) ([]projections.ShowListing, error)
 }
 
-// UseReadModel makes the client look sagas up in r instead of folding the
-// saga log: before a request is posted, a saga its key already started is
-// found there.
-// The client closes r, if it is an io.Closer, when it is closed.
-func (c *Client) UseReadModel(r SagaReader) { c.reader = r }
+var _ ReadModel = (*readmodel.DB)(nil)
+
+// UseReadModel makes the client answer from r instead of folding the logs:
+// whether a show is on sale, the booking a cancellation undoes, a saga to
+// inspect or retry, and the saga a request's key already started. No
+// request then needs a fold of a log before it is posted. The client
+// closes r, if it is an io.Closer, when it is closed.
+func (c *Client) UseReadModel(r ReadModel) { c.reader = r }
 
 // request is what a posted StartSaga asked for, to tell a retry of it from
 // a reuse of its key.
@@ -97,4 +103,19 @@ func showDiff(had, want events.ShowData) string {
 	add("capacity", had.Capacity, want.Capacity)
 	add("price in cents", had.PriceCents, want.PriceCents)
 	return strings.Join(out, ", ")
+}
+
+// Current is the saga as the read model has it after the first seen events
+// (a retried saga's earlier end does not count), false without a read
+// model or when it has nothing newer: a repeated request reports the state
+// its saga is in, not "running".
+func (c *Client) Current(ctx context.Context, sagaID string, seen int) (projections.SagaView, bool) {
+	if c.reader == nil {
+		return projections.SagaView{}, false
+	}
+	v, err := c.reader.Saga(ctx, sagaID)
+	if err != nil || len(v.Events) <= seen {
+		return projections.SagaView{}, false
+	}
+	return v, true
 }

@@ -116,6 +116,10 @@ type receiptOut struct {
 
 func printReceipt(ctx context.Context, g *globals, c *client.Client, rec client.Receipt, wait time.Duration) error {
 	out := receiptOut{SagaID: rec.SagaID, BookingRef: rec.BookingRef, Status: "running"}
+	if v, ok := c.Current(ctx, rec.SagaID, rec.Seen); ok && wait == 0 {
+		// A repeated request: its saga's state as it stands.
+		out.Status, out.Reason = v.Status, v.Reason
+	}
 	var waitErr error
 	if wait > 0 {
 		wctx, cancel := context.WithTimeout(ctx, wait)

@@ -56,6 +56,10 @@ type receipt struct {
 }
 
 type inspected struct {
+	Booking *struct {
+		SagaID string `json:"saga_id"`
+		Status string `json:"status"`
+	} `json:"booking"`
 	SagaID     string `json:"saga_id"`
 	BookingRef string `json:"booking_ref"`
 	Definition string `json:"definition"`
@@ -316,6 +320,9 @@ func TestCLIEndToEnd(t *testing.T) {
 		}
 		// A booking reference names the booking and its cancellation; inspect
 		// shows the latest of them, whatever partitions they landed on.
+		if v.Booking == nil || v.Booking.SagaID != okRec.SagaID || v.Booking.Status != "completed" {
+			t.Errorf("inspect %s after the cancellation does not show the booking's own saga: %+v", okRec.BookingRef, v.Booking)
+		}
 		if v.SagaID != c.SagaID || v.Definition != "cancel-booking" {
 			t.Errorf("inspect %s after the cancellation shows saga %s (%s %s), want the latest saga of the booking: cancellation %s",
 				okRec.BookingRef, v.SagaID, v.Definition, v.Status, c.SagaID)

@@ -12,12 +12,16 @@ import (
 
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/projections"
 	"github.com/sagaflow/saga/readmodel"
 )
 
 type inspectOut struct {
 	projections.SagaView
+	// Booking is the book-ticket saga of the reference, when the saga
+	// shown is its cancellation: a cancelled booking shows both.
+	Booking   *projections.SagaView      `json:"booking,omitempty"`
 	Show      *projections.ShowInventory `json:"show,omitempty"`
 	Staleness staleness                  `json:"staleness"`
 }
@@ -58,16 +62,11 @@ func printInspect(v inspectOut) {
 		fmt.Printf("reason:      %s\n", v.Reason)
 	}
 	fmt.Println("\nSTEPS")
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "  STEP\tSTATUS\tATTEMPTS\tSTARTED\tTOOK\tREASON")
-	for _, s := range v.Steps {
-		attempts := fmt.Sprint(s.Attempts)
-		if s.CompensationTries > 0 {
-			attempts += fmt.Sprintf(" (+%d undo)", s.CompensationTries)
-		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Status, attempts, clock(s.StartedAt), span(s.StartedAt, s.EndedAt), s.Reason)
+	printSteps(v.SagaView)
+	if b := v.Booking; b != nil {
+		fmt.Printf("\nTHE BOOKING IT CANCELS: saga %s, %s %s\n", b.SagaID, b.Definition, b.Status)
+		printSteps(*b)
 	}
-	_ = w.Flush()
 	fmt.Println("\nTIMELINE")
 	for _, e := range v.Events {
 		fmt.Printf("  %3d  %s  %-20s %s\n", e.Seq, clock(e.At), e.Type, e.Step)
@@ -100,6 +99,13 @@ func inspect(ctx context.Context, g *globals, c *client.Client, offline error, i
 			return inspectOut{}, err
 		}
 		out := inspectOut{SagaView: v, Staleness: stale}
+		if v.Definition == flows.CancelBooking {
+			if b, err := db.Booking(ctx, v.BookingRef); err == nil && b.SagaID != "" {
+				if bv, err := db.Saga(ctx, b.SagaID); err == nil {
+					out.Booking = &bv
+				}
+			}
+		}
 		if show := showOf(v); show != "" {
 			if s, err := db.Show(ctx, show); err == nil {
 				out.Show = &s
@@ -115,6 +121,15 @@ func inspect(ctx context.Context, g *globals, c *client.Client, offline error, i
 		return inspectOut{}, err
 	}
 	out := inspectOut{SagaView: v, Staleness: staleness{Source: "logs"}}
+	if v.Definition == flows.CancelBooking {
+		if sagas, err := c.Sagas(ctx); err == nil {
+			for _, bv := range sagas.ByRef(v.BookingRef) {
+				if bv.Definition == flows.BookTicket {
+					out.Booking = &bv
+				}
+			}
+		}
+	}
 	if show := showOf(v); show != "" {
 		inv, err := c.Inventory(ctx)
 		if err != nil {
@@ -131,4 +146,17 @@ func showOf(v projections.SagaView) string {
 	var d events.BookingData
 	_ = json.Unmarshal(v.Data, &d)
 	return d.ShowID
+}
+
+func printSteps(v projections.SagaView) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  STEP\tSTATUS\tATTEMPTS\tSTARTED\tTOOK\tREASON")
+	for _, s := range v.Steps {
+		attempts := fmt.Sprint(s.Attempts)
+		if s.CompensationTries > 0 {
+			attempts += fmt.Sprintf(" (+%d undo)", s.CompensationTries)
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Status, attempts, clock(s.StartedAt), span(s.StartedAt, s.EndedAt), s.Reason)
+	}
+	_ = w.Flush()
 }

@@ -51,6 +51,13 @@ func TestCLIReadsTheReadModel(t *testing.T) {
 	// refused before anything is posted, even without --wait.
 	saga("book", "--user", "bob", "--show", "show-1", "--seats", "1", "--payment-token", "tok_ok",
 		"--idempotency-key", "rm-declined").wantFailure(t, exitUsage, `idempotency key "rm-declined"`)
+	// The same request again, without --wait: the saga's state as it
+	// stands, not "running".
+	repeated := saga("book", "--user", "alice", "--show", "show-1", "--seats", "2",
+		"--payment-token", "tok_declined", "-o", "json", "--idempotency-key", "rm-declined")
+	if r := decodeJSON[receipt](t, repeated); r.Status != "compensated" || !strings.Contains(r.Reason, "card declined") {
+		t.Errorf("repeated book reports %+v, want its saga compensated with the reason", r)
+	}
 	// Shows: added once; the same details again are a no-op that says so;
 	// other details are refused.
 	add := []string{"shows", "add", "--id", "show-rm", "--title", "T", "--venue", "V", "--country", "US", "--capacity", "10", "--price", "5"}
