@@ -3,6 +3,7 @@ package system_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/projections"
 )
@@ -96,5 +99,84 @@ func TestReconcileAgreesThenFindsAStrayCharge(t *testing.T) {
 	}
 	if rep.Summary.NetCents != net+1999 {
 		t.Errorf("net %d after the stray charge, want %d", rep.Summary.NetCents, net+1999)
+	}
+}
+
+// A forged RefundPayment, keyed so that it reaches a payment partition that
+// holds no charge of the booking, is answered with a refund of nothing;
+// the booking's legitimate cancellation then refunds the charge. Reconcile
+// reads the payment log as it is and finds nothing amiss.
+func TestReconcileAfterAForgedRefundAndACancellation(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	ctx := context.Background()
+	// The booking's payments on the last partition, the forged refund on
+	// the first: the reconciler reads the refund of nothing before them.
+	last := bus.DefaultPartitions - 1
+	bookKey := ""
+	for i := 0; bookKey == ""; i++ {
+		k := fmt.Sprintf("forged-booking-%d", i)
+		if bus.PartitionFor(events.BookingRefFor(events.SagaIDFor(k)), bus.DefaultPartitions) == last {
+			bookKey = k
+		}
+	}
+	r, err := h.c.Book(ctx, client.BookRequest{UserID: "alice", ShowID: "show-1", Seats: 2, PaymentToken: "tok_ok", IdempotencyKey: bookKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	booked := h.wait(r)
+	if booked.Status != "completed" {
+		t.Fatalf("booking ended %s: %s", booked.Status, booked.Reason)
+	}
+	ref := booked.BookingRef
+	key := ""
+	for i := 0; key == ""; i++ {
+		k := fmt.Sprintf("forged-%d", i)
+		if bus.PartitionFor(k, bus.DefaultPartitions) == 0 {
+			key = k
+		}
+	}
+	data, _ := json.Marshal(events.BookingData{BookingRef: ref, UserID: "alice", ShowID: "show-1", Seats: 2})
+	forged, err := events.New("forged-refund", events.RefundPayment, events.CommandV1{Step: "ChargePayment", Attempt: 1, Compensation: true, Data: data},
+		events.Trace{SagaID: booked.SagaID, CorrelationID: ref, Actor: "mallory"}, key, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := bus.NewPublisher(h.cfg, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.Publish(h.cfg.Topic(events.CommandTopic(events.ServicePayment)), events.ToMessage(forged)); err != nil {
+		t.Fatal(err)
+	}
+	// The forged command is answered (a reply the saga, long ended,
+	// ignores) with a refund of nothing on its partition.
+	bustest.Eventually(t, sagaTimeout, func() (bool, string) {
+		n := 0
+		err := bus.ReadAll(ctx, h.cfg, h.cfg.Topic(events.DomainTopic(events.ServicePayment)), func(r bus.Record) error {
+			if r.Headers[events.HeaderType] == events.PaymentRefunded {
+				n++
+			}
+			return nil
+		})
+		return err == nil && n == 1, "waiting for the forged refund's record"
+	})
+	rec, err := h.c.Cancel(ctx, ref, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := h.wait(rec); v.Status != "completed" {
+		t.Fatalf("cancellation ended %s: %s", v.Status, v.Reason)
+	}
+	rep, err := h.c.Reconcile(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 {
+		t.Fatalf("findings after a forged refund and a cancellation: %+v", rep.Findings)
+	}
+	if rep.Summary.Refunds != 1 || rep.Summary.RefundedCents != 5000 || rep.Summary.NetCents != 0 {
+		t.Errorf("summary %+v, want the 50.00 charge refunded once", rep.Summary)
 	}
 }
