@@ -94,7 +94,7 @@ func newRootWith(g *globals) *cobra.Command {
 	_ = f.MarkHidden("namespace")
 	g.flags = f
 	root.AddCommand(newUp(g), newBroker(g), newBook(g), newCancel(g), newInspect(g), newList(g), newReplay(g), newRetry(g))
-	root.AddCommand(newDLQ(g), newReconcile(g), newShows(g), newProjections(g), newBench(g))
+	root.AddCommand(newDLQ(g), newReconcile(g), newShows(g), newProjections(g), newBench(g), newToken(g))
 	return root
 }
 

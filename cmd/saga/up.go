@@ -19,6 +19,7 @@ import (
 func newUp(g *globals) *cobra.Command {
 	var listen, parts, cpuProfile string
 	var topics topicFlags
+	var web httpFlags
 	timings := flows.DefaultTimings()
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -26,6 +27,9 @@ func newUp(g *globals) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, log := cmd.Context(), g.logger()
+			if err := web.validate(); err != nil {
+				return err
+			}
 			if cpuProfile != "" {
 				stop, err := startCPUProfile(cpuProfile)
 				if err != nil {
@@ -51,8 +55,10 @@ func newUp(g *globals) *cobra.Command {
 				names = strings.Split(parts, ",")
 			}
 			log.Info().Strs("brokers", cfg.Brokers).Msg("saga system starting")
-			err := system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings,
-				SeedShows: seeds(names), ReadModel: readModel(g, names)})
+			err := runWithAPI(ctx, g, web, cfg, log, func(ctx context.Context) error {
+				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings,
+					SeedShows: seeds(names), ReadModel: readModel(g, names)})
+			})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")
 				return nil
@@ -64,6 +70,7 @@ func newUp(g *globals) *cobra.Command {
 	topics.register(cmd)
 	cmd.Flags().DurationVar(&timings.StepTimeout, "step-timeout", timings.StepTimeout, "deadline of one attempt of a saga step")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to the file when it stops (for `go tool pprof`)")
+	web.register(cmd)
 	cmd.Flags().StringVar(&parts, "parts", "", "run only these parts, comma separated: orchestrator,user,booking,payment,notification")
 	return cmd
 }

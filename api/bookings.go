@@ -1,0 +1,356 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/flows"
+	"github.com/sagaflow/saga/projections"
+	"github.com/sagaflow/saga/readmodel"
+)
+
+// MaxIdempotencyKey bounds an Idempotency-Key header.
+const MaxIdempotencyKey = 200
+
+// reservedKeyPrefixes are the idempotency keys the product derives for
+// its own sagas (a cancellation's, a show's): a booking may not take one,
+// or it could pre-empt the saga it names.
+var reservedKeyPrefixes = []string{"cancel:", "show:", "seed:", "signup:"}
+
+// bookingRequest is the body of POST /v1/bookings.
+type bookingRequest struct {
+	// UserID is whom a back-office member books for; a customer books for
+	// themself and may leave it out.
+	UserID       string `json:"user_id,omitempty"`
+	ShowID       string `json:"show_id"`
+	Seats        int    `json:"seats"`
+	PaymentToken string `json:"payment_token"`
+	CallbackURL  string `json:"callback_url,omitempty"`
+}
+
+// Booking is a booking as the API shows it.
+type Booking struct {
+	BookingRef  string                 `json:"booking_ref"`
+	SagaID      string                 `json:"saga_id"`
+	Status      string                 `json:"status"`
+	Reason      string                 `json:"reason,omitempty"`
+	UserID      string                 `json:"user_id"`
+	ShowID      string                 `json:"show_id,omitempty"`
+	Seats       int                    `json:"seats,omitempty"`
+	AmountCents int64                  `json:"amount_cents,omitempty"`
+	Actor       string                 `json:"actor,omitempty"`
+	StartedAt   *time.Time             `json:"started_at,omitempty"`
+	UpdatedAt   *time.Time             `json:"updated_at,omitempty"`
+	Steps       []projections.StepView `json:"steps"`
+	Cancel      *Cancellation          `json:"cancellation,omitempty"`
+}
+
+// Cancellation is the cancel-booking saga of a booking.
+type Cancellation struct {
+	SagaID string                 `json:"saga_id"`
+	Status string                 `json:"status"`
+	Reason string                 `json:"reason,omitempty"`
+	Steps  []projections.StepView `json:"steps"`
+}
+
+func idempotencyKey(r *http.Request) (string, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		return uuid.NewString(), nil
+	}
+	bad := len(key) > MaxIdempotencyKey || strings.IndexFunc(key, func(c rune) bool { return !unicode.IsPrint(c) || c > unicode.MaxASCII }) >= 0
+	if bad {
+		return "", badRequest("invalid Idempotency-Key", FieldError{Field: "Idempotency-Key",
+			Message: fmt.Sprintf("Idempotency-Key must be 1 to %d printable ASCII characters", MaxIdempotencyKey)})
+	}
+	for _, p := range reservedKeyPrefixes {
+		if strings.HasPrefix(key, p) {
+			return "", badRequest("invalid Idempotency-Key", FieldError{Field: "Idempotency-Key",
+				Message: fmt.Sprintf("Idempotency-Key must not start with %q: the product derives such keys itself", p)})
+		}
+	}
+	return key, nil
+}
+
+// bookingFields are the fields of a booking request a repeated key must
+// repeat: what the client asked for, not what the steps added.
+func bookingFingerprint(d events.BookingData) string {
+	req := events.BookingData{UserID: d.UserID, ShowID: d.ShowID, Seats: d.Seats, PaymentToken: d.PaymentToken}
+	return events.RequestFingerprint(flows.BookTicket, events.MustJSON(req))
+}
+
+// book is POST /v1/bookings.
+func (s *Server) book(w http.ResponseWriter, r *http.Request, id Identity) error {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
+	var req bookingRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	switch {
+	case id.Role == RoleCustomer && req.UserID != "" && req.UserID != id.Subject:
+		return forbidden("a customer books for themself only")
+	case id.Role == RoleCustomer:
+		req.UserID = id.Subject
+	case req.UserID == "":
+		return badRequest("a back-office booking names the customer",
+			FieldError{Field: "user_id", Message: "user_id is required when back office books for a customer"})
+	}
+	data := events.BookingData{UserID: req.UserID, ShowID: req.ShowID, Seats: req.Seats, PaymentToken: req.PaymentToken}
+	if err := data.ValidateBooking(); err != nil {
+		return badRequest("the booking is not valid", fieldErrors(err, "user_id", "show_id", "seats", "payment_token")...)
+	}
+	if req.CallbackURL != "" {
+		return badRequest("callback URLs are not accepted by this server",
+			FieldError{Field: "callback_url", Message: "callback_url is not supported yet"})
+	}
+	if _, err := s.db.Show(r.Context(), req.ShowID); errors.Is(err, readmodel.ErrNotFound) {
+		return badRequest("the booking is not valid", FieldError{Field: "show_id", Message: fmt.Sprintf("show_id %q is not on sale", req.ShowID)})
+	} else if err != nil {
+		return err
+	}
+
+	sagaID := events.SagaIDFor(key)
+	fp := bookingFingerprint(data)
+	prev, seen, err := s.previous(r.Context(), sagaID)
+	if err != nil {
+		return err
+	}
+	if seen {
+		if prev.Fingerprint != fp || prev.Definition != flows.BookTicket {
+			return conflict("this Idempotency-Key was used for another request")
+		}
+		return s.answerSaga(w, r, id, prev.BookingRef, sagaID, 0)
+	}
+	e, err := client.BookingRequest(client.BookRequest{UserID: req.UserID, ShowID: req.ShowID, Seats: req.Seats,
+		PaymentToken: req.PaymentToken, IdempotencyKey: key, Actor: id.Actor()}, s.now())
+	if err != nil {
+		return err
+	}
+	if err := s.postEnvelope(r.Context(), e); err != nil {
+		return err
+	}
+	s.recent.add(accepted{SagaID: sagaID, BookingRef: e.CorrelationID, Definition: flows.BookTicket, UserID: req.UserID, Fingerprint: fp})
+	return s.answerSaga(w, r, id, e.CorrelationID, sagaID, 0)
+}
+
+// previous returns what an earlier request with the same saga id asked for,
+// from the read model or, when it is not projected yet, from this server's
+// memory.
+func (s *Server) previous(ctx context.Context, sagaID string) (accepted, bool, error) {
+	v, err := s.db.Saga(ctx, sagaID)
+	if err == nil {
+		var d events.BookingData
+		_ = json.Unmarshal(v.Data, &d)
+		return accepted{SagaID: sagaID, BookingRef: v.BookingRef, Definition: v.Definition, UserID: d.UserID,
+			Fingerprint: bookingFingerprint(d)}, true, nil
+	}
+	if !errors.Is(err, readmodel.ErrNotFound) {
+		return accepted{}, false, err
+	}
+	a, ok := s.recent.saga(sagaID)
+	return a, ok, nil
+}
+
+// answerSaga answers a posted booking or cancellation: with Prefer: wait=N
+// 201 once the saga has ended within N, else 202; the booking either way,
+// at its Location.
+func (s *Server) answerSaga(w http.ResponseWriter, r *http.Request, id Identity, ref, sagaID string, after int) error {
+	status := http.StatusAccepted
+	if d := preferWait(r, s.cfg.MaxWait); d > 0 {
+		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(d.Seconds())))
+		_, done, err := s.waitEnd(r.Context(), sagaID, after, d)
+		if err != nil {
+			return err
+		}
+		if done {
+			status = http.StatusCreated
+		}
+	}
+	b, err := s.loadBooking(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/bookings/"+ref)
+	return writeJSON(w, status, b)
+}
+
+// loadBooking reads a booking from the read models: its book-ticket saga
+// with its steps, and its cancellation if there is one. A booking this
+// server has posted but the read model does not hold yet is running.
+func (s *Server) loadBooking(ctx context.Context, ref string) (Booking, error) {
+	row, err := s.db.Booking(ctx, ref)
+	sagaID := row.SagaID
+	if errors.Is(err, readmodel.ErrNotFound) {
+		v, err := s.db.Saga(ctx, ref)
+		switch {
+		case err == nil && v.Definition == flows.BookTicket:
+			sagaID = v.SagaID
+		case err == nil || errors.Is(err, readmodel.ErrNotFound):
+			a, ok := s.recent.ref(ref)
+			if !ok || a.Definition != flows.BookTicket {
+				return Booking{}, notFound("no booking " + ref)
+			}
+			return Booking{BookingRef: ref, SagaID: a.SagaID, Status: "running", UserID: a.UserID, Steps: []projections.StepView{}}, nil
+		default:
+			return Booking{}, err
+		}
+	} else if err != nil {
+		return Booking{}, err
+	}
+	v, err := s.db.Saga(ctx, sagaID)
+	if err != nil {
+		return Booking{}, err
+	}
+	var d events.BookingData
+	_ = json.Unmarshal(v.Data, &d)
+	b := Booking{BookingRef: ref, SagaID: v.SagaID, Status: v.Status, Reason: v.Reason, UserID: d.UserID, ShowID: d.ShowID,
+		Seats: d.Seats, AmountCents: d.AmountCents, Actor: v.Actor, StartedAt: timePtr(v.StartedAt), UpdatedAt: timePtr(v.UpdatedAt), Steps: steps(v.Steps)}
+	cancelID := row.CancelSagaID
+	if cancelID == "" {
+		if a, ok := s.recent.saga(events.SagaIDFor("cancel:" + ref)); ok {
+			cancelID = a.SagaID
+		}
+	}
+	if cancelID != "" {
+		c := &Cancellation{SagaID: cancelID, Status: "running", Steps: []projections.StepView{}}
+		if cv, err := s.db.Saga(ctx, cancelID); err == nil {
+			c.Status, c.Reason, c.Steps = cv.Status, cv.Reason, steps(cv.Steps)
+		} else if !errors.Is(err, readmodel.ErrNotFound) {
+			return Booking{}, err
+		}
+		b.Cancel = c
+		if c.Status == "completed" {
+			b.Status = "cancelled"
+		}
+	}
+	return b, nil
+}
+
+func steps(s []projections.StepView) []projections.StepView {
+	if s == nil {
+		return []projections.StepView{}
+	}
+	return s
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// ownBooking loads a booking the identity may see: a customer sees only
+// their own, and another's is 404 (not 403), so a reference tells nothing.
+func (s *Server) ownBooking(ctx context.Context, id Identity, ref string) (Booking, error) {
+	b, err := s.loadBooking(ctx, ref)
+	if err != nil {
+		return b, err
+	}
+	if id.Role != RoleBackoffice && b.UserID != id.Subject {
+		return Booking{}, notFound("no booking " + ref)
+	}
+	return b, nil
+}
+
+// getBooking is GET /v1/bookings/{ref}.
+func (s *Server) getBooking(w http.ResponseWriter, r *http.Request, id Identity) error {
+	b, err := s.ownBooking(r.Context(), id, r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, b)
+}
+
+// cancel is POST /v1/bookings/{ref}/cancel: a cancel-booking saga, one per
+// booking (its key derives from the reference, so a repeat is the same).
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request, id Identity) error {
+	ref := r.PathValue("ref")
+	b, err := s.ownBooking(r.Context(), id, ref)
+	if err != nil {
+		return err
+	}
+	key := "cancel:" + ref
+	sagaID := events.SagaIDFor(key)
+	if b.Cancel != nil {
+		return s.answerSaga(w, r, id, ref, b.Cancel.SagaID, 0)
+	}
+	if b.Status != "completed" {
+		return conflict(fmt.Sprintf("booking %s is %s; only completed bookings can be cancelled", ref, b.Status))
+	}
+	v, err := s.db.Saga(r.Context(), b.SagaID)
+	if err != nil {
+		return err
+	}
+	var d events.BookingData
+	if err := json.Unmarshal(v.Data, &d); err != nil {
+		return fmt.Errorf("read booking %s: %w", ref, err)
+	}
+	data := events.BookingData{BookingRef: ref, UserID: d.UserID, ShowID: d.ShowID, Seats: d.Seats,
+		AmountCents: d.AmountCents, ChargeID: d.ChargeID}
+	e, err := startRequest(flows.CancelBooking, key, ref, id.Actor(), data, s.now())
+	if err != nil {
+		return err
+	}
+	if err := s.postEnvelope(r.Context(), e); err != nil {
+		return err
+	}
+	s.recent.add(accepted{SagaID: sagaID, BookingRef: ref, Definition: flows.CancelBooking, UserID: d.UserID})
+	return s.answerSaga(w, r, id, ref, sagaID, 0)
+}
+
+// startRequest is the StartSaga request of a saga definition, as the
+// client package builds it.
+func startRequest(def, key, ref, actor string, data any, at time.Time) (events.Envelope, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return events.Envelope{}, err
+	}
+	sagaID := events.SagaIDFor(key)
+	p := events.StartSagaV1{Definition: def, IdempotencyKey: key, BookingRef: ref, Data: raw}
+	return events.New(uuid.NewString(), events.StartSaga, p,
+		events.Trace{SagaID: sagaID, CorrelationID: ref, Actor: actor}, sagaID, at)
+}
+
+// myBookings is GET /v1/users/me/bookings.
+func (s *Server) myBookings(w http.ResponseWriter, r *http.Request, id Identity) error {
+	rows, err := s.db.UserBookings(r.Context(), id.Subject)
+	if err != nil {
+		return err
+	}
+	out := make([]BookingSummary, 0, len(rows))
+	for _, b := range rows {
+		out = append(out, summary(b))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"bookings": out})
+}
+
+// BookingSummary is a booking in a list.
+type BookingSummary struct {
+	BookingRef  string     `json:"booking_ref"`
+	SagaID      string     `json:"saga_id"`
+	Status      string     `json:"status"`
+	ShowID      string     `json:"show_id"`
+	Seats       int        `json:"seats"`
+	AmountCents int64      `json:"amount_cents"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
+}
+
+func summary(b readmodel.Booking) BookingSummary {
+	return BookingSummary{BookingRef: b.BookingRef, SagaID: b.SagaID, Status: b.Status, ShowID: b.ShowID, Seats: b.Seats,
+		AmountCents: b.AmountCents, StartedAt: timePtr(b.StartedAt), UpdatedAt: timePtr(b.UpdatedAt)}
+}
