@@ -25,6 +25,7 @@ func connect(ctx context.Context, g *globals) (*client.Client, error) {
 func newBook(g *globals) *cobra.Command {
 	var r client.BookRequest
 	var wait time.Duration
+	var operator string
 	cmd := &cobra.Command{
 		Use:   "book",
 		Short: "Book seats: post a book-ticket saga and print its id and booking reference",
@@ -41,6 +42,7 @@ func newBook(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			r.Actor = operatorActor(operator)
 			rec, err := c.Book(cmd.Context(), r)
 			if errors.Is(err, client.ErrInvalid) {
 				return usageError{err}
@@ -58,6 +60,7 @@ func newBook(g *globals) *cobra.Command {
 	f.StringVar(&r.PaymentToken, "payment-token", "", "payment token (tok_ok, tok_declined)")
 	f.StringVar(&r.IdempotencyKey, "idempotency-key", "", "key that makes a retried request start nothing new (default: a fresh one)")
 	f.DurationVar(&wait, "wait", 0, "wait up to this long for the saga to end and print its final status")
+	addOperatorFlag(cmd, &operator)
 	return cmd
 }
 
@@ -74,7 +77,7 @@ func newCancel(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			rec, err := c.Cancel(cmd.Context(), args[0], actor)
+			rec, err := c.Cancel(cmd.Context(), args[0], operatorActor(actor))
 			if err != nil {
 				return err
 			}
@@ -82,7 +85,7 @@ func newCancel(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the cancellation to end")
-	cmd.Flags().StringVar(&actor, "as", "", "who cancels (default: the booking's user)")
+	addOperatorFlag(cmd, &actor)
 	return cmd
 }
 

@@ -26,6 +26,7 @@ func newShowsAdd(g *globals) *cobra.Command {
 	var d events.ShowData
 	var price float64
 	var wait time.Duration
+	var operator string
 	cmd := &cobra.Command{
 		Use:   "add",
 		Short: "Put a show on sale: an add-show saga lists it at the booking service",
@@ -40,7 +41,7 @@ func newShowsAdd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			rec, err := c.AddShow(cmd.Context(), d, "")
+			rec, err := c.AddShow(cmd.Context(), d, operatorActor(operator))
 			if errors.Is(err, client.ErrInvalid) {
 				return usageError{err}
 			}
@@ -60,6 +61,7 @@ func newShowsAdd(g *globals) *cobra.Command {
 	f.IntVar(&d.Capacity, "capacity", 0, "seats")
 	f.Float64Var(&price, "price", 0, "price of a seat, e.g. 25.00")
 	f.DurationVar(&wait, "wait", 0, "wait up to this long for the show to be listed")
+	addOperatorFlag(cmd, &operator)
 	return cmd
 }
 
