@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sagaflow/saga/api"
+	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/orchestrator/flows"
@@ -40,8 +41,15 @@ type harness struct {
 	db     *readmodel.DB
 	issuer *api.Issuer
 	ver    *api.Verifier
+	hooks  *webhook.Store
 	base   string
 }
+
+// Webhook timings of the tests: retries come fast and give up soon.
+const (
+	testBackoff = 50 * time.Millisecond
+	testHorizon = 2 * time.Second
+)
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
@@ -76,7 +84,25 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, cfg: cfg, db: db, issuer: is, ver: ver}
+	hooks, err := webhook.Open(filepath.Join(dir, webhook.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := webhook.NewSender(webhook.Config{Bus: cfg, Store: hooks, Log: log, Backoff: testBackoff, MaxBackoff: 4 * testBackoff,
+		Horizon: testHorizon, Timeout: 30 * time.Second, Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- sender.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-sent; err != nil {
+			t.Errorf("webhooks: %v", err)
+		}
+		hooks.Close()
+	})
+	h := &harness{t: t, cfg: cfg, db: db, issuer: is, ver: ver, hooks: hooks}
 	h.base = h.serve(api.Config{RateLimit: -1})
 	return h
 }
@@ -89,7 +115,7 @@ func (h *harness) serve(c api.Config) string {
 	if len(c.Bus.Brokers) == 0 {
 		c.Bus = h.cfg
 	}
-	c.ReadModel, c.Verifier, c.Issuer = h.db, h.ver, h.issuer
+	c.ReadModel, c.Verifier, c.Issuer, c.Webhooks = h.db, h.ver, h.issuer, h.hooks
 	c.Log = zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.WarnLevel)
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := api.New(ctx, c)

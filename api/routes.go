@@ -44,6 +44,13 @@ func (s *Server) table() []route {
 		{"GET", "/v1/dlq", backoffice, s.listDLQ},
 		{"POST", "/v1/dlq/{id}/redrive", backoffice, s.redrive},
 		{"GET", "/v1/reconcile", backoffice, s.reconcile},
+
+		{"POST", "/v1/webhooks", backoffice, s.subscribe},
+		{"GET", "/v1/webhooks", backoffice, s.listWebhooks},
+		{"GET", "/v1/webhooks/{id}", backoffice, s.getWebhook},
+		{"DELETE", "/v1/webhooks/{id}", backoffice, s.deleteWebhook},
+		{"GET", "/v1/webhooks/{id}/deliveries", backoffice, s.deliveries},
+		{"POST", "/v1/webhooks/{id}/deliveries/{delivery}/redeliver", backoffice, s.redeliver},
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
+	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/readmodel"
@@ -51,6 +52,11 @@ type Config struct {
 	MaxWait time.Duration
 	// PublishTimeout bounds a post to Kafka: past it the answer is 503.
 	PublishTimeout time.Duration
+	// Webhooks holds the webhook subscriptions; without it the webhook
+	// routes answer 404.
+	Webhooks *webhook.Store
+	// WebhookGuard decides which endpoint URLs may be subscribed.
+	WebhookGuard webhook.Guard
 }
 
 func (c *Config) setDefaults() {

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/sagaflow/saga/api"
+	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/readmodel"
 	"github.com/sagaflow/saga/system"
@@ -24,6 +27,8 @@ type httpFlags struct {
 	roleClaim string
 	rate      float64
 	burst     int
+	allow     []string
+	horizon   time.Duration
 }
 
 func (h *httpFlags) register(cmd *cobra.Command) {
@@ -35,6 +40,8 @@ func (h *httpFlags) register(cmd *cobra.Command) {
 	f.StringVar(&h.roleClaim, "role-claim", api.DefaultRoleClaim, "claim of a token that holds its role (customer or backoffice)")
 	f.Float64Var(&h.rate, "rate-limit", api.DefaultRateLimit, "requests per second each identity may make to the API (negative: no limit)")
 	f.IntVar(&h.burst, "rate-burst", api.DefaultBurst, "requests an identity may make at once above --rate-limit")
+	f.StringSliceVar(&h.allow, "webhook-allow", nil, "hosts webhooks may call besides loopback, comma separated (.example.com for a domain); metadata and link-local addresses never")
+	f.DurationVar(&h.horizon, "webhook-horizon", webhook.DefaultHorizon, "how long a failing webhook delivery is retried before it is parked")
 }
 
 func (h httpFlags) validate() error {
@@ -49,6 +56,9 @@ func (h httpFlags) validate() error {
 	}
 	if h.jwks != "" && (h.issuer == "" || h.audience == "") {
 		return usagef("--jwks needs --issuer and --audience")
+	}
+	if h.horizon <= 0 {
+		return usagef("--webhook-horizon must be positive, got %s", h.horizon)
 	}
 	return nil
 }
@@ -75,22 +85,45 @@ func startAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, log 
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(ctx, api.Config{Bus: cfg, ReadModel: db, Verifier: v, Issuer: issuer, Log: log,
-		RateLimit: h.rate, Burst: h.burst})
+	hooks, err := webhook.Open(filepath.Join(g.dataDir, webhook.FileName))
 	if err != nil {
 		db.Close()
+		return nil, err
+	}
+	closeAll := func() { hooks.Close(); db.Close() }
+	guard := webhook.Guard{Allow: h.allow}
+	sender, err := webhook.NewSender(webhook.Config{Bus: cfg, Store: hooks, Log: log.With().Str("service", "webhooks").Logger(),
+		Horizon: h.horizon, Guard: guard})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	srv, err := api.New(ctx, api.Config{Bus: cfg, ReadModel: db, Verifier: v, Issuer: issuer, Log: log,
+		RateLimit: h.rate, Burst: h.burst, Webhooks: hooks, WebhookGuard: guard})
+	if err != nil {
+		closeAll()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", h.addr)
 	if err != nil {
 		srv.Close()
-		db.Close()
+		closeAll()
 		return nil, fmt.Errorf("--http %s: %w", h.addr, err)
 	}
 	return func() error {
-		defer db.Close()
+		defer closeAll()
 		defer srv.Close()
-		return api.ServeListener(ctx, ln, srv, log)
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		sent := make(chan error, 1)
+		go func() {
+			err := sender.Run(ctx)
+			cancel()
+			sent <- err
+		}()
+		err := api.ServeListener(ctx, ln, srv, log)
+		cancel()
+		return errors.Join(err, <-sent)
 	}, nil
 }
 
