@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
@@ -35,7 +36,8 @@ type bookingRequest struct {
 	ShowID       string `json:"show_id"`
 	Seats        int    `json:"seats"`
 	PaymentToken string `json:"payment_token"`
-	CallbackURL  string `json:"callback_url,omitempty"`
+	// CallbackURL, when given, gets this booking's webhook events.
+	CallbackURL *string `json:"callback_url,omitempty"`
 }
 
 // Booking is a booking as the API shows it.
@@ -53,6 +55,9 @@ type Booking struct {
 	UpdatedAt   *time.Time             `json:"updated_at,omitempty"`
 	Steps       []projections.StepView `json:"steps"`
 	Cancel      *Cancellation          `json:"cancellation,omitempty"`
+	// Callback is the booking's callback subscription, with its secret in
+	// the answer that made it.
+	Callback *webhook.Subscription `json:"callback,omitempty"`
 }
 
 // Cancellation is the cancel-booking saga of a booking.
@@ -112,9 +117,10 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request, id Identity) error
 	if err := data.ValidateBooking(); err != nil {
 		return badRequest("the booking is not valid", fieldErrors(err, "user_id", "show_id", "seats", "payment_token")...)
 	}
-	if req.CallbackURL != "" {
-		return badRequest("callback URLs are not accepted by this server",
-			FieldError{Field: "callback_url", Message: "callback_url is not supported yet"})
+	if req.CallbackURL != nil {
+		if err := s.checkCallback(*req.CallbackURL); err != nil {
+			return err
+		}
 	}
 	if _, err := s.db.Show(r.Context(), req.ShowID); errors.Is(err, readmodel.ErrNotFound) {
 		return badRequest("the booking is not valid", FieldError{Field: "show_id", Message: fmt.Sprintf("show_id %q is not on sale", req.ShowID)})
@@ -128,22 +134,51 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request, id Identity) error
 	if err != nil {
 		return err
 	}
-	if seen {
-		if prev.Fingerprint != fp || prev.Definition != flows.BookTicket {
-			return conflict("this Idempotency-Key was used for another request")
+	if seen && (prev.Fingerprint != fp || prev.Definition != flows.BookTicket) {
+		return conflict("this Idempotency-Key was used for another request")
+	}
+	ref := events.BookingRefFor(sagaID)
+	// The callback is subscribed before the request is posted, so that no
+	// end of the saga can come before it.
+	var callback *webhook.Subscription
+	if req.CallbackURL != nil {
+		sub, created, err := s.cfg.Webhooks.SubscribeBooking(r.Context(), ref, *req.CallbackURL)
+		if err != nil {
+			return err
 		}
-		return s.answerSaga(w, r, id, prev.BookingRef, sagaID, 0)
+		if created {
+			callback = &sub
+		}
 	}
-	e, err := client.BookingRequest(client.BookRequest{UserID: req.UserID, ShowID: req.ShowID, Seats: req.Seats,
-		PaymentToken: req.PaymentToken, IdempotencyKey: key, Actor: id.Actor()}, s.now())
-	if err != nil {
-		return err
+	if !seen {
+		e, err := client.BookingRequest(client.BookRequest{UserID: req.UserID, ShowID: req.ShowID, Seats: req.Seats,
+			PaymentToken: req.PaymentToken, IdempotencyKey: key, Actor: id.Actor()}, s.now())
+		if err != nil {
+			return err
+		}
+		if err := s.postEnvelope(r.Context(), e); err != nil {
+			return err
+		}
+		s.recent.add(accepted{SagaID: sagaID, BookingRef: ref, Definition: flows.BookTicket, UserID: req.UserID, Fingerprint: fp})
 	}
-	if err := s.postEnvelope(r.Context(), e); err != nil {
-		return err
+	return s.answerSaga(w, r, ref, sagaID, callback)
+}
+
+// checkCallback refuses a callback URL the webhook guard does not allow.
+func (s *Server) checkCallback(u string) error {
+	field := func(msg string) error {
+		return badRequest("the callback is not valid", FieldError{Field: "callback_url", Message: msg})
 	}
-	s.recent.add(accepted{SagaID: sagaID, BookingRef: e.CorrelationID, Definition: flows.BookTicket, UserID: req.UserID, Fingerprint: fp})
-	return s.answerSaga(w, r, id, e.CorrelationID, sagaID, 0)
+	switch {
+	case s.cfg.Webhooks == nil:
+		return field("callback_url needs a server that sends webhooks")
+	case len(u) > 2048:
+		return field("callback_url must be at most 2048 characters")
+	}
+	if err := s.cfg.WebhookGuard.Check(u); err != nil {
+		return field("callback_url: " + err.Error())
+	}
+	return nil
 }
 
 // previous returns what an earlier request with the same saga id asked for,
@@ -167,11 +202,11 @@ func (s *Server) previous(ctx context.Context, sagaID string) (accepted, bool, e
 // answerSaga answers a posted booking or cancellation: with Prefer: wait=N
 // 201 once the saga has ended within N, else 202; the booking either way,
 // at its Location.
-func (s *Server) answerSaga(w http.ResponseWriter, r *http.Request, id Identity, ref, sagaID string, after int) error {
+func (s *Server) answerSaga(w http.ResponseWriter, r *http.Request, ref, sagaID string, callback *webhook.Subscription) error {
 	status := http.StatusAccepted
 	if d := preferWait(r, s.cfg.MaxWait); d > 0 {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(d.Seconds())))
-		_, done, err := s.waitEnd(r.Context(), sagaID, after, d)
+		_, done, err := s.waitEnd(r.Context(), sagaID, 0, d)
 		if err != nil {
 			return err
 		}
@@ -183,6 +218,7 @@ func (s *Server) answerSaga(w http.ResponseWriter, r *http.Request, id Identity,
 	if err != nil {
 		return err
 	}
+	b.Callback = callback
 	w.Header().Set("Location", "/v1/bookings/"+ref)
 	return writeJSON(w, status, b)
 }
@@ -211,6 +247,12 @@ func (s *Server) loadBooking(ctx context.Context, ref string) (Booking, error) {
 		return Booking{}, err
 	}
 	v, err := s.db.Saga(ctx, sagaID)
+	if errors.Is(err, readmodel.ErrNotFound) {
+		// The bookings read model is ahead of the sagas one: answer from it.
+		return Booking{BookingRef: ref, SagaID: row.SagaID, Status: row.Status, UserID: row.UserID, ShowID: row.ShowID,
+			Seats: row.Seats, AmountCents: row.AmountCents, StartedAt: timePtr(row.StartedAt), UpdatedAt: timePtr(row.UpdatedAt),
+			Steps: []projections.StepView{}}, nil
+	}
 	if err != nil {
 		return Booking{}, err
 	}
@@ -286,7 +328,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, id Identity) err
 	key := "cancel:" + ref
 	sagaID := events.SagaIDFor(key)
 	if b.Cancel != nil {
-		return s.answerSaga(w, r, id, ref, b.Cancel.SagaID, 0)
+		return s.answerSaga(w, r, ref, b.Cancel.SagaID, nil)
 	}
 	if b.Status != "completed" {
 		return conflict(fmt.Sprintf("booking %s is %s; only completed bookings can be cancelled", ref, b.Status))
@@ -309,7 +351,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, id Identity) err
 		return err
 	}
 	s.recent.add(accepted{SagaID: sagaID, BookingRef: ref, Definition: flows.CancelBooking, UserID: d.UserID})
-	return s.answerSaga(w, r, id, ref, sagaID, 0)
+	return s.answerSaga(w, r, ref, sagaID, nil)
 }
 
 // startRequest is the StartSaga request of a saga definition, as the

@@ -31,7 +31,7 @@ func (s *Server) listSagas(w http.ResponseWriter, r *http.Request, _ Identity) e
 	q := r.URL.Query()
 	var fields []FieldError
 	status, def := q.Get("status"), q.Get("definition")
-	if status != "" && !contains(sagaStatuses, status) {
+	if q.Has("status") && !contains(sagaStatuses, status) {
 		fields = append(fields, FieldError{Field: "status", Message: fmt.Sprintf("status must be one of %v, got %q", sagaStatuses, status)})
 	}
 	limit := DefaultPageSize

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -20,9 +22,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	var raw json.RawMessage
 	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := dec.Decode(&raw); err != nil {
 		return bodyError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -31,6 +33,25 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 			return bodyError(err)
 		}
 		return badRequest("the body must hold one JSON value")
+	}
+	// A null field would decode as if it were left out; say so instead.
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) == nil {
+		var nulls []FieldError
+		for k, v := range fields {
+			if string(v) == "null" {
+				nulls = append(nulls, FieldError{Field: k, Message: k + " must not be null"})
+			}
+		}
+		if len(nulls) > 0 {
+			sort.Slice(nulls, func(i, j int) bool { return nulls[i].Field < nulls[j].Field })
+			return badRequest("the body has null fields", nulls...)
+		}
+	}
+	strict := json.NewDecoder(bytes.NewReader(raw))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(v); err != nil {
+		return bodyError(err)
 	}
 	return nil
 }

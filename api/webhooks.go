@@ -108,7 +108,7 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request, _ Identity) 
 	q := r.URL.Query()
 	status := q.Get("status")
 	var fields []FieldError
-	if status != "" && status != webhook.StatusPending && status != webhook.StatusDelivered && status != webhook.StatusParked {
+	if q.Has("status") && status != webhook.StatusPending && status != webhook.StatusDelivered && status != webhook.StatusParked {
 		fields = append(fields, FieldError{Field: "status", Message: fmt.Sprintf("status must be pending, delivered or parked, got %q", status)})
 	}
 	limit := DefaultPageSize

@@ -175,6 +175,30 @@ func TestWebhooks(t *testing.T) {
 	})
 	problemOf(t, h.do(h.base, req{method: "POST", path: "/v1/webhooks/" + failID + "/deliveries/nope/redeliver", token: staff}), 404)
 
+	// A booking's own callback gets that booking's events, signed with the
+	// secret its answer carried; a repeated request makes no second one.
+	cb := newReceiver(t, http.StatusOK, nil)
+	body := booking("show-1", 1, "tok_ok")
+	body["callback_url"] = cb.srv.URL + "/booking"
+	first := h.call(202, req{method: "POST", path: "/v1/bookings", token: alice, body: body, headers: []string{"Idempotency-Key", "cb-1"}}).json(t)
+	cb.mu.Lock()
+	cb.secret = first["callback"].(map[string]any)["secret"].(string)
+	cb.mu.Unlock()
+	again := h.call(202, req{method: "POST", path: "/v1/bookings", token: alice, body: body, headers: []string{"Idempotency-Key", "cb-1"}}).json(t)
+	if again["callback"] != nil && again["callback"].(map[string]any)["secret"] != nil {
+		t.Errorf("a repeated request showed a callback secret again: %v", again["callback"])
+	}
+	cbRef := first["booking_ref"].(string)
+	bustest.Eventually(t, sagaTimeout, func() (bool, string) {
+		got := cb.types(cbRef)
+		return len(got) == 1 && got[0] == "booking.completed", strings.Join(got, ",")
+	})
+	if others := cb.types(ref); len(others) != 0 || len(cb.bad) != 0 {
+		t.Errorf("the callback got another booking's events %v, or bad signatures %v", others, cb.bad)
+	}
+	body["callback_url"] = "http://169.254.169.254/latest"
+	problemOf(t, h.do(h.base, req{method: "POST", path: "/v1/bookings", token: alice, body: body}), 400)
+
 	// Deleting a subscription: it is gone from the list and its deliveries.
 	h.call(204, req{method: "DELETE", path: "/v1/webhooks/" + goodID, token: staff})
 	problemOf(t, h.do(h.base, req{method: "GET", path: "/v1/webhooks/" + goodID, token: staff}), 404)

@@ -104,7 +104,8 @@ func (s *Store) migrate() error {
 	_, err := s.db.Exec(`
 CREATE TABLE IF NOT EXISTS subscriptions (
 	id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL,
-	created_at INTEGER NOT NULL, deleted_at INTEGER);
+	created_at INTEGER NOT NULL, deleted_at INTEGER, booking_ref TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS subscriptions_callback ON subscriptions (booking_ref, url) WHERE booking_ref IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deliveries (
 	seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, subscription_id TEXT NOT NULL,
 	booking_ref TEXT NOT NULL, event_type TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL,
@@ -138,9 +139,29 @@ func (s *Store) Subscribe(ctx context.Context, endpoint string, eventTypes []str
 	return sub, err
 }
 
+// SubscribeBooking subscribes a booking's callback URL to the booking's
+// own events; created is false (and the secret empty) when the booking
+// already has that callback, so a repeated request makes no second one.
+func (s *Store) SubscribeBooking(ctx context.Context, bookingRef, endpoint string) (sub Subscription, created bool, err error) {
+	sub = Subscription{ID: uuid.NewString(), URL: endpoint, Events: []string{}, CreatedAt: s.now().UTC(), Secret: NewSecret()}
+	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO subscriptions (id, url, events, secret, created_at, booking_ref)
+		VALUES (?, ?, '[]', ?, ?, ?)`, sub.ID, endpoint, sub.Secret, sub.CreatedAt.UnixNano(), bookingRef)
+	if err != nil {
+		return Subscription{}, false, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return sub, true, nil
+	}
+	var at int64
+	err = s.db.QueryRowContext(ctx, `SELECT id, created_at FROM subscriptions WHERE booking_ref = ? AND url = ?`, bookingRef, endpoint).
+		Scan(&sub.ID, &at)
+	sub.Secret, sub.CreatedAt = "", time.Unix(0, at).UTC()
+	return sub, false, err
+}
+
 // Subscriptions lists the live subscriptions, without their secrets.
 func (s *Store) Subscriptions(ctx context.Context) ([]Subscription, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, url, events, created_at FROM subscriptions WHERE deleted_at IS NULL ORDER BY created_at, id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, url, events, created_at FROM subscriptions WHERE deleted_at IS NULL AND booking_ref IS NULL ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +340,8 @@ func (s *Store) record(ctx context.Context, topic string, partition int32, next 
 	defer tx.Rollback()
 	if ev != nil {
 		now := s.now().UnixNano()
-		rows, err := tx.QueryContext(ctx, `SELECT id, events FROM subscriptions WHERE deleted_at IS NULL`)
+		rows, err := tx.QueryContext(ctx, `SELECT id, events FROM subscriptions WHERE deleted_at IS NULL
+			AND (booking_ref IS NULL OR booking_ref = ?)`, ev.bookingRef)
 		if err != nil {
 			return err
 		}
