@@ -168,7 +168,11 @@ func TestAPI(t *testing.T) {
 		var paged []any
 		cursor := ""
 		for range len(all) + 1 {
-			page := h.call(200, req{method: "GET", path: "/v1/sagas?limit=2&cursor=" + cursor, token: staff}).json(t)
+			path := "/v1/sagas?limit=2"
+			if cursor != "" {
+				path += "&cursor=" + cursor
+			}
+			page := h.call(200, req{method: "GET", path: path, token: staff}).json(t)
 			paged = append(paged, page["sagas"].([]any)...)
 			next, _ := page["next_cursor"].(string)
 			if next == "" {
@@ -196,7 +200,7 @@ func TestAPI(t *testing.T) {
 			r := h.do(h.base, req{method: "GET", path: "/v1/shows?country=FR"})
 			return strings.Contains(string(r.body), "api-show"), string(r.body)
 		})
-		bad := h.do(h.base, req{method: "POST", path: "/v1/shows", token: staff, body: map[string]any{"show_id": "x", "capacity": 0}})
+		bad := h.do(h.base, req{method: "POST", path: "/v1/shows", token: staff, body: map[string]any{"show_id": "x", "title": "", "venue": "", "country": "usa", "capacity": 0, "price_cents": 0}})
 		p := problemOf(t, bad, 400)
 		for _, f := range []string{"title", "venue", "country", "capacity"} {
 			if !strings.Contains(fmt.Sprint(p["errors"]), "field:"+f+" ") {
@@ -264,6 +268,10 @@ func TestAPI(t *testing.T) {
 			{"bad key", req{method: "POST", path: "/v1/bookings", token: alice, body: booking("show-1", 1, "tok_ok"), headers: []string{"Idempotency-Key", strings.Repeat("k", 201)}}, 400},
 			{"method", req{method: "DELETE", path: "/v1/bookings"}, 405},
 			{"no route", req{method: "GET", path: "/v2/nothing"}, 404},
+			{"missing field", req{method: "POST", path: "/v1/bookings", token: alice, body: `{"show_id":"show-1","payment_token":"t"}`}, 400},
+			{"null field", req{method: "POST", path: "/v1/bookings", token: alice, body: `{"show_id":"show-1","seats":null,"payment_token":"t"}`}, 400},
+			{"repeated parameter", req{method: "GET", path: "/v1/shows?country=US&country=FR"}, 400},
+			{"empty key", req{method: "POST", path: "/v1/bookings", token: alice, body: booking("show-1", 1, "tok_ok"), headers: []string{"Idempotency-Key", ""}}, 400},
 			{"no booking", req{method: "GET", path: "/v1/bookings/BK-NOPE", token: alice}, 404},
 			{"not bearer", req{method: "GET", path: "/v1/health", headers: []string{"Authorization", "Basic YTpi"}}, 401},
 		}

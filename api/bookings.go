@@ -69,11 +69,12 @@ type Cancellation struct {
 }
 
 func idempotencyKey(r *http.Request) (string, error) {
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
+	vals, given := r.Header["Idempotency-Key"]
+	if !given {
 		return uuid.NewString(), nil
 	}
-	bad := len(key) > MaxIdempotencyKey || strings.IndexFunc(key, func(c rune) bool { return !unicode.IsPrint(c) || c > unicode.MaxASCII }) >= 0
+	key := strings.Join(vals, ",")
+	bad := key == "" || len(key) > MaxIdempotencyKey || strings.IndexFunc(key, func(c rune) bool { return !unicode.IsPrint(c) || c > unicode.MaxASCII }) >= 0
 	if bad {
 		return "", badRequest("invalid Idempotency-Key", FieldError{Field: "Idempotency-Key",
 			Message: fmt.Sprintf("Idempotency-Key must be 1 to %d printable ASCII characters", MaxIdempotencyKey)})
@@ -101,7 +102,7 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request, id Identity) error
 		return err
 	}
 	var req bookingRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := decodeJSON(w, r, &req, "show_id", "seats", "payment_token"); err != nil {
 		return err
 	}
 	switch {

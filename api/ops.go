@@ -35,7 +35,8 @@ func (s *Server) listSagas(w http.ResponseWriter, r *http.Request, _ Identity) e
 		fields = append(fields, FieldError{Field: "status", Message: fmt.Sprintf("status must be one of %v, got %q", sagaStatuses, status)})
 	}
 	limit := DefaultPageSize
-	if l := q.Get("limit"); l != "" {
+	if q.Has("limit") {
+		l := q.Get("limit")
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > MaxPageSize {
 			fields = append(fields, FieldError{Field: "limit", Message: fmt.Sprintf("limit must be between 1 and %d, got %q", MaxPageSize, l)})
@@ -43,7 +44,8 @@ func (s *Server) listSagas(w http.ResponseWriter, r *http.Request, _ Identity) e
 		limit = n
 	}
 	after := ""
-	if c := q.Get("cursor"); c != "" {
+	if q.Has("cursor") {
+		c := q.Get("cursor")
 		raw, err := base64.RawURLEncoding.DecodeString(c)
 		if err != nil || uuid.Validate(string(raw)) != nil {
 			fields = append(fields, FieldError{Field: "cursor", Message: "cursor is not one this server gave"})

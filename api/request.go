@@ -17,7 +17,9 @@ import (
 // decodeJSON reads a JSON request body into v: application/json only
 // (415), at most MaxBodyBytes (413), no unknown fields and nothing after
 // the value (400).
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+// The fields named in required must be present: a number left out would
+// otherwise read as zero.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, required ...string) error {
 	if err := jsonContent(r); err != nil {
 		return err
 	}
@@ -37,6 +39,15 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	// A null field would decode as if it were left out; say so instead.
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(raw, &fields) == nil {
+		var missing []FieldError
+		for _, k := range required {
+			if _, ok := fields[k]; !ok {
+				missing = append(missing, FieldError{Field: k, Message: k + " is required"})
+			}
+		}
+		if len(missing) > 0 {
+			return badRequest("the body lacks required fields", missing...)
+		}
 		var nulls []FieldError
 		for k, v := range fields {
 			if string(v) == "null" {
@@ -58,6 +69,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 
 // decodeOptionalJSON is decodeJSON for bodies that may be left out.
 func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if r.Body == nil {
+		return nil
+	}
 	if r.ContentLength == 0 || (r.ContentLength < 0 && r.Header.Get("Content-Type") == "") {
 		return nil
 	}
@@ -138,4 +152,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 	return nil
+}
+
+// queryOnce refuses a query that gives a parameter more than once: which
+// one would count is anyone's guess.
+func queryOnce(r *http.Request) *Problem {
+	var fields []FieldError
+	for k, vs := range r.URL.Query() {
+		if len(vs) > 1 {
+			fields = append(fields, FieldError{Field: k, Message: k + " must be given at most once"})
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+	return badRequest("the query repeats a parameter", fields...)
 }

@@ -169,6 +169,9 @@ func (s *Server) serve(rt route) http.Handler {
 		if p == nil {
 			p = s.limiter.allow(limitKey(r, id))
 		}
+		if p == nil {
+			p = queryOnce(r)
+		}
 		if p != nil {
 			writeProblem(w, r, p)
 			return

@@ -44,7 +44,7 @@ func (s *Server) getShow(w http.ResponseWriter, r *http.Request, _ Identity) err
 // adding a show twice lists it once.
 func (s *Server) addShow(w http.ResponseWriter, r *http.Request, id Identity) error {
 	var d events.ShowData
-	if err := decodeJSON(w, r, &d); err != nil {
+	if err := decodeJSON(w, r, &d, "show_id", "title", "venue", "country", "capacity", "price_cents"); err != nil {
 		return err
 	}
 	if err := d.Validate(); err != nil {

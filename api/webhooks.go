@@ -30,7 +30,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, _ Identity) e
 		return err
 	}
 	var req webhookRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := decodeJSON(w, r, &req, "url"); err != nil {
 		return err
 	}
 	var fields []FieldError
@@ -112,7 +112,8 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request, _ Identity) 
 		fields = append(fields, FieldError{Field: "status", Message: fmt.Sprintf("status must be pending, delivered or parked, got %q", status)})
 	}
 	limit := DefaultPageSize
-	if l := q.Get("limit"); l != "" {
+	if q.Has("limit") {
+		l := q.Get("limit")
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > MaxPageSize {
 			fields = append(fields, FieldError{Field: "limit", Message: fmt.Sprintf("limit must be between 1 and %d, got %q", MaxPageSize, l)})
