@@ -17,6 +17,8 @@ type accepted struct {
 	Definition  string
 	UserID      string
 	Fingerprint string
+	// Capacity is an added show's.
+	Capacity int
 }
 
 // recentRequests is a bounded memory of accepted requests, by saga id and

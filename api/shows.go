@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/flows"
+	"github.com/sagaflow/saga/projections"
 	"github.com/sagaflow/saga/readmodel"
 )
 
@@ -32,6 +34,11 @@ func (s *Server) searchShows(w http.ResponseWriter, r *http.Request, _ Identity)
 func (s *Server) getShow(w http.ResponseWriter, r *http.Request, _ Identity) error {
 	inv, err := s.db.Show(r.Context(), r.PathValue("id"))
 	if errors.Is(err, readmodel.ErrNotFound) {
+		// A show this server has just accepted is on its way: all its
+		// seats are free.
+		if a, ok := s.recent.ref(r.PathValue("id")); ok && a.Definition == flows.AddShow {
+			return writeJSON(w, http.StatusOK, projections.ShowInventory{ShowID: a.BookingRef, Capacity: a.Capacity, Available: a.Capacity})
+		}
 		return notFound("no show " + r.PathValue("id"))
 	}
 	if err != nil {
@@ -59,6 +66,7 @@ func (s *Server) addShow(w http.ResponseWriter, r *http.Request, id Identity) er
 	if err != nil {
 		return err
 	}
+	s.recent.add(accepted{SagaID: sagaID, BookingRef: d.ShowID, Definition: flows.AddShow, Capacity: d.Capacity})
 	w.Header().Set("Location", "/v1/shows/"+d.ShowID)
 	return writeJSON(w, http.StatusAccepted, map[string]string{"saga_id": sagaID, "show_id": ref, "status": "running"})
 }
