@@ -155,3 +155,24 @@ func runWithAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, lo
 	cancel()
 	return errors.Join(<-sysErr, apiErr)
 }
+
+// apiPart takes the "api" part out of a --parts list: the HTTP API runs
+// when no parts are named or when "api" is one of them.
+func apiPart(parts []string, addr string) ([]string, string) {
+	if len(parts) == 0 {
+		return parts, addr
+	}
+	rest := make([]string, 0, len(parts))
+	listed := false
+	for _, p := range parts {
+		if p == "api" {
+			listed = true
+			continue
+		}
+		rest = append(rest, p)
+	}
+	if !listed {
+		addr = ""
+	}
+	return rest, addr
+}

@@ -54,8 +54,18 @@ func newUp(g *globals) *cobra.Command {
 			if parts != "" {
 				names = strings.Split(parts, ",")
 			}
+			// The HTTP API is a part too: with --parts it runs only when
+			// listed, so processes sharing a machine do not contend for
+			// its port.
+			onlyAPI := len(names) > 0
+			names, web.addr = apiPart(names, web.addr)
+			onlyAPI = onlyAPI && len(names) == 0
 			log.Info().Strs("brokers", cfg.Brokers).Msg("saga system starting")
 			err := runWithAPI(ctx, g, web, cfg, log, func(ctx context.Context) error {
+				if onlyAPI {
+					<-ctx.Done()
+					return nil
+				}
 				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings,
 					SeedShows: seeds(names), ReadModel: readModel(g, names)})
 			})
@@ -71,7 +81,7 @@ func newUp(g *globals) *cobra.Command {
 	cmd.Flags().DurationVar(&timings.StepTimeout, "step-timeout", timings.StepTimeout, "deadline of one attempt of a saga step")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to the file when it stops (for `go tool pprof`)")
 	web.register(cmd)
-	cmd.Flags().StringVar(&parts, "parts", "", "run only these parts, comma separated: orchestrator,user,booking,payment,notification")
+	cmd.Flags().StringVar(&parts, "parts", "", "run only these parts, comma separated: orchestrator,user,booking,payment,notification,projections,api")
 	return cmd
 }
 
