@@ -207,7 +207,7 @@ func (s *Server) answerSaga(w http.ResponseWriter, r *http.Request, ref, sagaID 
 	status := http.StatusAccepted
 	if d := preferWait(r, s.cfg.MaxWait); d > 0 {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(d.Seconds())))
-		_, done, err := s.waitEnd(r.Context(), sagaID, 0, d)
+		done, err := s.waitEnd(r.Context(), sagaID, 0, d)
 		if err != nil {
 			return err
 		}

@@ -130,12 +130,15 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request, id Identity) erro
 	status := http.StatusAccepted
 	if d := preferWait(r, s.cfg.MaxWait); d > 0 {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(d.Seconds())))
-		end, done, err := s.waitEnd(r.Context(), v.SagaID, len(v.Events), d)
+		done, err := s.waitEnd(r.Context(), v.SagaID, len(v.Events), d)
 		if err != nil {
 			return err
 		}
 		if done {
-			v, status = end, http.StatusOK
+			if v, err = s.db.Saga(r.Context(), v.SagaID); err != nil {
+				return err
+			}
+			status = http.StatusOK
 		}
 	}
 	w.Header().Set("Location", "/v1/sagas/"+v.SagaID)

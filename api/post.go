@@ -9,12 +9,15 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/projections"
 	"github.com/sagaflow/saga/readmodel"
 )
 
-// pollEvery is how often a waiting request looks at the read model.
-const pollEvery = 20 * time.Millisecond
+// A waiting request looks at the read model after pollFirst, then ever
+// less often, up to every pollMax.
+const (
+	pollFirst = 5 * time.Millisecond
+	pollMax   = 200 * time.Millisecond
+)
 
 // publish posts a request to Kafka within the publish timeout: a broker
 // that cannot take it makes the answer 503 with Retry-After, never a hang.
@@ -52,33 +55,32 @@ func (s *Server) postEnvelope(ctx context.Context, e events.Envelope) error {
 
 // waitEnd polls the read model until the saga has ended with more than
 // after events (a resumed saga has ended once before), or until d has
-// passed or the request is gone. It returns the last view and whether it
-// is an end.
-func (s *Server) waitEnd(ctx context.Context, sagaID string, after int, d time.Duration) (projections.SagaView, bool, error) {
+// passed or the request is gone; it reports whether the saga ended. It
+// looks often at first and less often as the wait grows, so that many
+// waiting requests cost the read model little.
+func (s *Server) waitEnd(ctx context.Context, sagaID string, after int, d time.Duration) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	t := time.NewTicker(pollEvery)
-	defer t.Stop()
-	var last projections.SagaView
+	every := pollFirst
 	for {
-		v, err := s.db.Saga(ctx, sagaID)
+		status, n, err := s.db.SagaStatus(ctx, sagaID)
 		switch {
 		case err == nil:
-			last = v
-			if ended(v.Status) && len(v.Events) > after {
-				return v, true, nil
+			if ended(status) && n > after {
+				return true, nil
 			}
 		case errors.Is(err, readmodel.ErrNotFound):
 		case ctx.Err() != nil:
-			return last, false, nil
+			return false, nil
 		default:
-			return last, false, err
+			return false, err
 		}
 		select {
 		case <-ctx.Done():
-			return last, false, nil
-		case <-t.C:
+			return false, nil
+		case <-time.After(every):
 		}
+		every = min(every*3/2, pollMax)
 	}
 }
 
