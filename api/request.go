@@ -139,7 +139,10 @@ func preferWait(r *http.Request, limit time.Duration) time.Duration {
 			if err != nil || n <= 0 {
 				continue
 			}
-			return min(time.Duration(n)*time.Second, limit)
+			if n >= int(limit/time.Second) {
+				return limit
+			}
+			return time.Duration(n) * time.Second
 		}
 	}
 	return 0
