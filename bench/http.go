@@ -257,10 +257,10 @@ func (r HTTPReport) WriteText(w io.Writer) {
 	row("kafka", r.Kafka)
 	row("http async (202)", r.Async)
 	row("http sync (wait)", r.Sync)
+	_ = tw.Flush()
 	if r.Kafka.SagasPerSec > 0 {
-		fmt.Fprintf(tw, "api cost\tasync: %.1f%% of sagas/s, %+.1f ms at saga p99; sync: %.1f%% of sagas/s, %+.1f ms at saga p99\t(goal <= 10%%, <= 2 ms at 200/s)\n",
+		fmt.Fprintf(w, "api cost: async %.1f%% of sagas/s, %+.1f ms at saga p99; sync %.1f%% of sagas/s, %+.1f ms at saga p99 (goal <= 10%%, <= 2 ms at 200/s)\n",
 			100*(1-r.Async.SagasPerSec/r.Kafka.SagasPerSec), r.Async.Latency.P99-r.Kafka.Latency.P99,
 			100*(1-r.Sync.SagasPerSec/r.Kafka.SagasPerSec), r.Sync.Latency.P99-r.Kafka.Latency.P99)
 	}
-	_ = tw.Flush()
 }
