@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/saga
 PKGS    := ./...
 
-.PHONY: run build test test-race test-kafka lint bench clean
+.PHONY: run build test test-race test-kafka lint contract bench clean
 
 ## run: build the CLI into ./bin and run the whole system on the embedded broker
 run: build
@@ -31,6 +31,10 @@ lint:
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	@! $(GO) list -deps ./orchestrator/saga ./events | grep -E '^(github.com/IBM/sarama|github.com/ThreeDotsLabs/watermill-kafka/v3/.*|github.com/twmb/franz-go/.*|github.com/rs/zerolog|database/sql|modernc.org/.*)$$' || { echo "lint: the pure core imports I/O packages"; exit 1; }
+
+## contract: the HTTP API against its OpenAPI document with schemathesis (on PATH, or SCHEMATHESIS=...)
+contract:
+	bash scripts/schemathesis.sh --max-time $${CONTRACT_SECONDS:-120}
 
 ## bench: every figure of BENCHMARKS.md on this machine: Go benchmarks, then saga bench, recovery and memory on the embedded broker and on an Apache Kafka it starts (scripts/bench.sh; reports and charts in bench-results/)
 bench:

@@ -30,6 +30,12 @@ const SystemParts = "orchestrator,user,booking,payment,notification"
 // namespace. Without brokers in cfg it first starts `saga broker` on
 // dataDir, listening on a free loopback port.
 func StartCluster(ctx context.Context, exe string, cfg bus.Config, dataDir, cpuProfile string) (*Cluster, error) {
+	return startCluster(ctx, exe, cfg, dataDir, cpuProfile, SystemParts)
+}
+
+// startCluster is StartCluster with the system's parts and any further
+// arguments of its `saga up`.
+func startCluster(ctx context.Context, exe string, cfg bus.Config, dataDir, cpuProfile, parts string, extra ...string) (*Cluster, error) {
 	c := &Cluster{Bus: cfg}
 	env := []string{"SAGA_NAMESPACE=" + cfg.Namespace}
 	if len(cfg.Brokers) == 0 {
@@ -48,7 +54,8 @@ func StartCluster(ctx context.Context, exe string, cfg bus.Config, dataDir, cpuP
 		return nil, err
 	}
 	args := []string{"up", "--brokers", strings.Join(c.Bus.Brokers, ","),
-		"--parts", SystemParts, "--log-level", "warn", "--log-format", "json", "--partitions", partitions(cfg)}
+		"--parts", parts, "--log-level", "warn", "--log-format", "json", "--partitions", partitions(cfg)}
+	args = append(args, extra...)
 	if cpuProfile != "" {
 		args = append(args, "--cpuprofile", cpuProfile)
 	}

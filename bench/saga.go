@@ -81,6 +81,9 @@ type SagaSpec struct {
 	// BeforeRun, when set, is called after the warm-up, just before the
 	// measured sagas are posted.
 	BeforeRun func()
+	// HTTP, when set, posts the bookings through the HTTP API instead of
+	// straight to Kafka.
+	HTTP *HTTPTarget
 }
 
 func (s *SagaSpec) setDefaults() {
@@ -143,6 +146,9 @@ type SagaResult struct {
 	Latency       Latency            `json:"latency_ms"`
 	Steps         map[string]Latency `json:"step_latency_ms"`
 	Samples       []Sample           `json:"samples"`
+	// API is the latency of the HTTP requests, when the run posted
+	// through the API.
+	API *Latency `json:"api_latency_ms,omitempty"`
 	// RecordSizes are value sizes sampled from the run's topics in the
 	// proportion of their records: the raw pipeline replays them.
 	RecordSizes []int `json:"-"`
@@ -160,6 +166,11 @@ func RunSagas(ctx context.Context, cfg bus.Config, spec SagaSpec) (SagaResult, e
 	shows, err := addShows(ctx, cfg, spec)
 	if err != nil {
 		return SagaResult{}, err
+	}
+	if spec.HTTP != nil {
+		if err := waitShowsListed(ctx, spec.HTTP.Base, shows, spec.Timeout); err != nil {
+			return SagaResult{}, err
+		}
 	}
 	d, err := newDriver(cfg, spec, shows)
 	if err != nil {
@@ -220,6 +231,7 @@ type driver struct {
 	offsets  *offsets
 	prodErrs chan error
 	n        int // sagas posted so far, for unique keys across phases
+	api      *apiPoster
 }
 
 func newDriver(cfg bus.Config, spec SagaSpec, shows []string) (*driver, error) {
@@ -243,6 +255,9 @@ func newDriver(cfg bus.Config, spec SagaSpec, shows []string) (*driver, error) {
 		return nil, err
 	}
 	d := &driver{cfg: cfg, spec: spec, shows: shows, producer: producer, offsets: off, prodErrs: make(chan error, 1)}
+	if spec.HTTP != nil {
+		d.api = newAPIPoster(*spec.HTTP)
+	}
 	go func() {
 		for err := range producer.Errors() {
 			select {
@@ -259,11 +274,16 @@ func (d *driver) close() {
 	_ = d.offsets.Close()
 }
 
+// booking is the i-th booking of the run.
+func (d *driver) booking(i int) client.BookRequest {
+	users := []string{"alice", "bob"}
+	return client.BookRequest{UserID: users[i%len(users)], ShowID: d.shows[i%len(d.shows)], Seats: 1,
+		PaymentToken: d.spec.Mix.token(i), IdempotencyKey: fmt.Sprintf("%s-%d", d.shows[0], i)}
+}
+
 // request is the StartSaga of the i-th booking, as client.Book posts it.
 func (d *driver) request(i int, at time.Time) (string, *sarama.ProducerMessage, error) {
-	users := []string{"alice", "bob"}
-	e, err := client.BookingRequest(client.BookRequest{UserID: users[i%len(users)], ShowID: d.shows[i%len(d.shows)], Seats: 1,
-		PaymentToken: d.spec.Mix.token(i), IdempotencyKey: fmt.Sprintf("bench-%s-%d", d.cfg.Namespace, i)}, at)
+	e, err := client.BookingRequest(d.booking(i), at)
 	if err != nil {
 		return "", nil, err
 	}
@@ -318,6 +338,10 @@ func (d *driver) phase(ctx context.Context, name string, n int, rate float64) (S
 	}
 	cancel()
 	res := d.result(obs, n, elapsed, from, to, <-samples)
+	if d.api != nil {
+		l := d.api.take()
+		res.API = &l
+	}
 	res.RecordSizes, err = sampleSizes(d.cfg, from, to, res.RecordsBy)
 	return res, err
 }
@@ -336,6 +360,15 @@ func (d *driver) post(ctx context.Context, obs *observer, n int, rate float64, s
 				case <-time.After(wait):
 				}
 			}
+		}
+		if d.api != nil {
+			b := d.booking(d.n)
+			d.n++
+			obs.track(events.SagaIDFor(b.IdempotencyKey), at)
+			if err := d.api.post(ctx, b, d.prodErrs); err != nil {
+				return err
+			}
+			continue
 		}
 		id, msg, err := d.request(d.n, at)
 		if err != nil {

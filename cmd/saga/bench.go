@@ -17,7 +17,7 @@ import (
 
 func newBench(g *globals) *cobra.Command {
 	var spec bench.SagaSpec
-	var mix, chart, cpuProfile, report, systemExe string
+	var mix, chart, cpuProfile, report, systemExe, via string
 	var raw, replay bool
 	var partitions int32
 	cmd := &cobra.Command{
@@ -31,6 +31,9 @@ records of the same sizes through a raw sarama and watermill pipeline on the
 same broker, and rebuilds the read models from the run's logs.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if via != "kafka" && via != "http" {
+				return usagef("--via must be kafka or http, got %q", via)
+			}
 			m, err := bench.ParseMix(mix)
 			if err != nil {
 				return usageError{err}
@@ -58,6 +61,21 @@ same broker, and rebuilds the read models from the run's logs.`,
 					return err
 				}
 			}
+			if via == "http" {
+				rep, err := bench.RunHTTP(cmd.Context(), bench.Options{Exe: exe, Bus: cfg, DataDir: dir, Spec: spec, CPUProfile: cpuProfile,
+					Progress: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) }})
+				if err != nil {
+					return err
+				}
+				if err := writeReport(report, rep); err != nil {
+					return err
+				}
+				if g.json() {
+					return printJSON(rep)
+				}
+				rep.WriteText(cmd.OutOrStdout())
+				return nil
+			}
 			rep, err := bench.Run(cmd.Context(), bench.Options{Exe: exe, Bus: cfg, DataDir: dir, Spec: spec, Raw: raw,
 				Replay: replay, Chart: chart, CPUProfile: cpuProfile, Progress: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) }})
 			if err != nil {
@@ -77,6 +95,7 @@ same broker, and rebuilds the read models from the run's logs.`,
 	cmd.PersistentFlags().StringVar(&report, "report", "", "also write the JSON report to this file")
 	f := cmd.Flags()
 	f.IntVar(&spec.Sagas, "sagas", 10000, "book-ticket sagas to measure")
+	f.StringVar(&via, "via", "kafka", "post the bookings straight to Kafka, or http: the same run straight to Kafka, then through the HTTP API answered at once and at the saga's end, side by side")
 	f.Float64Var(&spec.Rate, "rate", 0, "sagas posted per second (0: as fast as possible)")
 	f.StringVar(&mix, "mix", "completed=90,compensated=10", "outcome shares in percent: completed=N,compensated=M")
 	f.IntVar(&spec.Warmup, "warmup", 200, "sagas run first and not measured")

@@ -37,6 +37,7 @@ func connect(ctx context.Context, g *globals) (*client.Client, error) {
 func newBook(g *globals) *cobra.Command {
 	var r client.BookRequest
 	var wait time.Duration
+	var operator string
 	cmd := &cobra.Command{
 		Use:   "book",
 		Short: "Book seats: post a book-ticket saga and print its id and booking reference",
@@ -56,6 +57,7 @@ func newBook(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			r.Actor = operatorActor(operator)
 			rec, err := c.Book(cmd.Context(), r)
 			if errors.Is(err, client.ErrInvalid) {
 				return usageError{err}
@@ -76,6 +78,7 @@ func newBook(g *globals) *cobra.Command {
 	for _, name := range []string{"user", "show", "seats", "payment-token"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
+	addOperatorFlag(cmd, &operator)
 	return cmd
 }
 
@@ -95,7 +98,7 @@ func newCancel(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			rec, err := c.Cancel(cmd.Context(), args[0], actor)
+			rec, err := c.Cancel(cmd.Context(), args[0], operatorActor(actor))
 			if err != nil {
 				return err
 			}
@@ -103,7 +106,7 @@ func newCancel(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the cancellation to end")
-	cmd.Flags().StringVar(&actor, "as", "", "who cancels (default: the booking's user)")
+	addOperatorFlag(cmd, &actor)
 	return cmd
 }
 

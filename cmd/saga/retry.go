@@ -21,7 +21,7 @@ func newRetry(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			rec, err := c.Retry(cmd.Context(), args[0], actor, reason)
+			rec, err := c.Retry(cmd.Context(), args[0], operatorActor(actor), reason)
 			if err != nil {
 				return err
 			}
@@ -29,7 +29,7 @@ func newRetry(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the saga to end again")
-	cmd.Flags().StringVar(&actor, "as", "", "who retries (default: operator)")
+	addOperatorFlag(cmd, &actor)
 	cmd.Flags().StringVar(&reason, "reason", "", "what was fixed, recorded in the saga log")
 	return cmd
 }

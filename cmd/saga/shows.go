@@ -27,6 +27,7 @@ func newShowsAdd(g *globals) *cobra.Command {
 	var d events.ShowData
 	var price float64
 	var wait time.Duration
+	var operator string
 	cmd := &cobra.Command{
 		Use:     "add",
 		Example: `  saga shows add --id show-9 --title "Hamlet" --venue "Globe" --city London --country GB --capacity 300 --price 45.00 --wait 15s`,
@@ -52,7 +53,7 @@ func newShowsAdd(g *globals) *cobra.Command {
 			} else if err != nil {
 				return err
 			}
-			rec, err := c.AddShow(cmd.Context(), d, "")
+			rec, err := c.AddShow(cmd.Context(), d, operatorActor(operator))
 			if errors.Is(err, client.ErrInvalid) {
 				return usageError{err}
 			}
@@ -75,6 +76,7 @@ func newShowsAdd(g *globals) *cobra.Command {
 	for _, name := range []string{"id", "title", "venue", "country", "capacity", "price"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
+	addOperatorFlag(cmd, &operator)
 	return cmd
 }
 

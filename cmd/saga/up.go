@@ -19,6 +19,7 @@ import (
 func newUp(g *globals) *cobra.Command {
 	var listen, parts, cpuProfile string
 	var topics topicFlags
+	var web httpFlags
 	timings := flows.DefaultTimings()
 	cmd := &cobra.Command{
 		Use: "up",
@@ -29,6 +30,9 @@ func newUp(g *globals) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, log := cmd.Context(), g.logger()
+			if err := web.validate(); err != nil {
+				return err
+			}
 			if cpuProfile != "" {
 				stop, err := startCPUProfile(cpuProfile)
 				if err != nil {
@@ -53,9 +57,21 @@ func newUp(g *globals) *cobra.Command {
 			if parts != "" {
 				names = strings.Split(parts, ",")
 			}
+			// The HTTP API is a part too: with --parts it runs only when
+			// listed, so processes sharing a machine do not contend for
+			// its port.
+			onlyAPI := len(names) > 0
+			names, web.addr = apiPart(names, web.addr)
+			onlyAPI = onlyAPI && len(names) == 0
 			log.Info().Strs("brokers", cfg.Brokers).Msg("saga system starting")
-			err := system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings,
-				SeedShows: seeds(names), ReadModel: readModel(g, names)})
+			err := runWithAPI(ctx, g, web, cfg, log, func(ctx context.Context) error {
+				if onlyAPI {
+					<-ctx.Done()
+					return nil
+				}
+				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings,
+					SeedShows: seeds(names), ReadModel: readModel(g, names)})
+			})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")
 				return nil
@@ -67,7 +83,8 @@ func newUp(g *globals) *cobra.Command {
 	topics.register(cmd)
 	cmd.Flags().DurationVar(&timings.StepTimeout, "step-timeout", timings.StepTimeout, "deadline of one attempt of a saga step")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to `FILE` when it stops (read it with go tool pprof)")
-	cmd.Flags().StringVar(&parts, "parts", "", "run only these parts, comma separated: orchestrator,user,booking,payment,notification")
+	web.register(cmd)
+	cmd.Flags().StringVar(&parts, "parts", "", "run only these parts, comma separated: orchestrator,user,booking,payment,notification,projections,api")
 	return cmd
 }
 

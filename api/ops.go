@@ -1,0 +1,186 @@
+package api
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/readmodel"
+)
+
+// Paging of GET /v1/sagas.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+var sagaStatuses = []string{"running", "completed", "compensated", "failed"}
+
+// listSagas is GET /v1/sagas?status=&definition=&limit=&cursor=: the
+// sagas in the order they started, a page at a time. The cursor is the
+// last saga of the previous page, so pages stay stable while new sagas
+// start.
+func (s *Server) listSagas(w http.ResponseWriter, r *http.Request, _ Identity) error {
+	q := r.URL.Query()
+	var fields []FieldError
+	status, def := q.Get("status"), q.Get("definition")
+	if q.Has("status") && !contains(sagaStatuses, status) {
+		fields = append(fields, FieldError{Field: "status", Message: fmt.Sprintf("status must be one of %v, got %q", sagaStatuses, status)})
+	}
+	limit := DefaultPageSize
+	if q.Has("limit") {
+		l := q.Get("limit")
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxPageSize {
+			fields = append(fields, FieldError{Field: "limit", Message: fmt.Sprintf("limit must be between 1 and %d, got %q", MaxPageSize, l)})
+		}
+		limit = n
+	}
+	after := ""
+	if q.Has("cursor") {
+		c := q.Get("cursor")
+		raw, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || uuid.Validate(string(raw)) != nil {
+			fields = append(fields, FieldError{Field: "cursor", Message: "cursor is not one this server gave"})
+		}
+		after = string(raw)
+	}
+	if len(fields) > 0 {
+		return badRequest("the query is not valid", fields...)
+	}
+	rows, err := s.db.Sagas(r.Context(), status)
+	if err != nil {
+		return err
+	}
+	page := make([]readmodel.SagaRow, 0, limit)
+	skipping := after != ""
+	next := ""
+	for _, row := range rows {
+		if skipping {
+			skipping = row.SagaID != after
+			continue
+		}
+		if def != "" && row.Definition != def {
+			continue
+		}
+		if len(page) == limit {
+			next = base64.RawURLEncoding.EncodeToString([]byte(page[len(page)-1].SagaID))
+			break
+		}
+		page = append(page, row)
+	}
+	out := map[string]any{"sagas": page}
+	if next != "" {
+		out["next_cursor"] = next
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// getSaga is GET /v1/sagas/{id}: one saga, by id or booking reference.
+func (s *Server) getSaga(w http.ResponseWriter, r *http.Request, _ Identity) error {
+	v, err := s.db.Saga(r.Context(), r.PathValue("id"))
+	if errors.Is(err, readmodel.ErrNotFound) {
+		return notFound("no saga " + r.PathValue("id"))
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+type retryRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// retry is POST /v1/sagas/{id}/retry: resume a failed saga once its cause
+// is fixed.
+func (s *Server) retry(w http.ResponseWriter, r *http.Request, id Identity) error {
+	var req retryRequest
+	if err := decodeOptionalJSON(w, r, &req); err != nil {
+		return err
+	}
+	if len(req.Reason) > 1000 {
+		return badRequest("the retry is not valid", FieldError{Field: "reason", Message: "reason must be at most 1000 characters"})
+	}
+	v, err := s.db.Saga(r.Context(), r.PathValue("id"))
+	if errors.Is(err, readmodel.ErrNotFound) {
+		return notFound("no saga " + r.PathValue("id"))
+	}
+	if err != nil {
+		return err
+	}
+	if v.Status != "failed" {
+		return conflict(fmt.Sprintf("saga %s is %s; only failed sagas can be retried", v.SagaID, v.Status))
+	}
+	e, err := events.New(uuid.NewString(), events.ResumeSaga, events.ResumeSagaV1{Reason: req.Reason},
+		events.Trace{SagaID: v.SagaID, CorrelationID: v.BookingRef, Actor: id.Actor()}, v.SagaID, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := s.postEnvelope(r.Context(), e); err != nil {
+		return err
+	}
+	status := http.StatusAccepted
+	if d := preferWait(r, s.cfg.MaxWait); d > 0 {
+		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(d.Seconds())))
+		done, err := s.waitEnd(r.Context(), v.SagaID, len(v.Events), d)
+		if err != nil {
+			return err
+		}
+		if done {
+			if v, err = s.db.Saga(r.Context(), v.SagaID); err != nil {
+				return err
+			}
+			status = http.StatusOK
+		}
+	}
+	w.Header().Set("Location", "/v1/sagas/"+v.SagaID)
+	return writeJSON(w, status, v)
+}
+
+// listDLQ is GET /v1/dlq: the dead letters, oldest first.
+func (s *Server) listDLQ(w http.ResponseWriter, r *http.Request, _ Identity) error {
+	letters, err := s.client.DeadLetters(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"letters": letters})
+}
+
+// redrive is POST /v1/dlq/{id}/redrive.
+func (s *Server) redrive(w http.ResponseWriter, r *http.Request, _ Identity) error {
+	var out client.Redriven
+	var lookup error
+	err := s.withTimeout(r.Context(), func() error {
+		var err error
+		out, err = s.client.Redrive(r.Context(), r.PathValue("id"))
+		if errors.Is(err, client.ErrNotFound) {
+			lookup = err
+			return nil
+		}
+		return err
+	})
+	if lookup != nil {
+		return notFound("no dead letter " + r.PathValue("id"))
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, out)
+}
+
+// reconcile is GET /v1/reconcile: where the services' logs disagree.
+func (s *Server) reconcile(w http.ResponseWriter, r *http.Request, _ Identity) error {
+	rec, err := s.client.Reconcile(r.Context(), time.Time{})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rec)
+}

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/readmodel"
+)
+
+// A waiting request looks at the read model after pollFirst, then ever
+// less often, up to every pollMax.
+const (
+	pollFirst = 5 * time.Millisecond
+	pollMax   = 200 * time.Millisecond
+)
+
+// publish posts a request to Kafka within the publish timeout: a broker
+// that cannot take it makes the answer 503 with Retry-After, never a hang.
+// The publish goroutine outlives a timed-out request only until the
+// producer's own timeouts end it.
+func (s *Server) publish(ctx context.Context, topic string, msg *message.Message) error {
+	return s.withTimeout(ctx, func() error { return s.pub.Publish(s.cfg.Bus.Topic(topic), msg) })
+}
+
+// withTimeout runs a call that talks to Kafka, bounded by the publish
+// timeout.
+func (s *Server) withTimeout(ctx context.Context, call func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	t := time.NewTimer(s.cfg.PublishTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			s.log.Warn().Err(err).Msg("api: Kafka refused a request")
+			return unavailable("Kafka cannot take the request now; retry with the same Idempotency-Key", 2*time.Second)
+		}
+		return nil
+	case <-t.C:
+		return unavailable(fmt.Sprintf("Kafka did not take the request within %s; retry with the same Idempotency-Key", s.cfg.PublishTimeout), 5*time.Second)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// postEnvelope publishes a StartSaga or ResumeSaga request.
+func (s *Server) postEnvelope(ctx context.Context, e events.Envelope) error {
+	return s.publish(ctx, events.TopicRequests, events.ToMessage(e))
+}
+
+// waitEnd polls the read model until the saga has ended with more than
+// after events (a resumed saga has ended once before), or until d has
+// passed or the request is gone; it reports whether the saga ended. It
+// looks often at first and less often as the wait grows, so that many
+// waiting requests cost the read model little.
+func (s *Server) waitEnd(ctx context.Context, sagaID string, after int, d time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	every := pollFirst
+	for {
+		status, n, err := s.db.SagaStatus(ctx, sagaID)
+		switch {
+		case err == nil:
+			if ended(status) && n > after {
+				return true, nil
+			}
+		case errors.Is(err, readmodel.ErrNotFound):
+		case ctx.Err() != nil:
+			return false, nil
+		default:
+			return false, err
+		}
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case <-time.After(every):
+		}
+		every = min(every*3/2, pollMax)
+	}
+}
+
+func ended(status string) bool {
+	return status == "completed" || status == "compensated" || status == "failed"
+}

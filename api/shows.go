@@ -1,0 +1,72 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/flows"
+	"github.com/sagaflow/saga/projections"
+	"github.com/sagaflow/saga/readmodel"
+)
+
+// searchShows is GET /v1/shows?country=CC&state=S.
+func (s *Server) searchShows(w http.ResponseWriter, r *http.Request, _ Identity) error {
+	q := r.URL.Query()
+	country, state := q.Get("country"), q.Get("state")
+	if len(country) != 2 || strings.ToUpper(country) != country {
+		return badRequest("the search needs a country", FieldError{Field: "country",
+			Message: fmt.Sprintf("country must be a two-letter code such as US, got %q", country)})
+	}
+	if len(state) > 64 {
+		return badRequest("the search is not valid", FieldError{Field: "state", Message: "state must be at most 64 characters"})
+	}
+	shows, err := s.db.SearchShows(r.Context(), country, state)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"shows": shows})
+}
+
+// getShow is GET /v1/shows/{id}: the seats of one show.
+func (s *Server) getShow(w http.ResponseWriter, r *http.Request, _ Identity) error {
+	inv, err := s.db.Show(r.Context(), r.PathValue("id"))
+	if errors.Is(err, readmodel.ErrNotFound) {
+		// A show this server has just accepted is on its way: all its
+		// seats are free.
+		if a, ok := s.recent.ref(r.PathValue("id")); ok && a.Definition == flows.AddShow {
+			return writeJSON(w, http.StatusOK, projections.ShowInventory{ShowID: a.BookingRef, Capacity: a.Capacity, Available: a.Capacity})
+		}
+		return notFound("no show " + r.PathValue("id"))
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, inv)
+}
+
+// addShow is POST /v1/shows: an add-show saga, keyed by the show id, so
+// adding a show twice lists it once.
+func (s *Server) addShow(w http.ResponseWriter, r *http.Request, id Identity) error {
+	var d events.ShowData
+	if err := decodeJSON(w, r, &d, "show_id", "title", "venue", "country", "capacity", "price_cents"); err != nil {
+		return err
+	}
+	if err := d.Validate(); err != nil {
+		return badRequest("the show is not valid", fieldErrors(err, "show_id", "title", "venue", "city", "state", "country", "capacity", "price")...)
+	}
+	var sagaID, ref string
+	err := s.withTimeout(r.Context(), func() error {
+		rec, err := s.client.AddShow(r.Context(), d, id.Actor())
+		sagaID, ref = rec.SagaID, rec.BookingRef
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.recent.add(accepted{SagaID: sagaID, BookingRef: d.ShowID, Definition: flows.AddShow, Capacity: d.Capacity})
+	w.Header().Set("Location", "/v1/shows/"+d.ShowID)
+	return writeJSON(w, http.StatusAccepted, map[string]string{"saga_id": sagaID, "show_id": ref, "status": "running"})
+}
