@@ -13,7 +13,9 @@ import (
 const DefaultTokenTTL = 24 * time.Hour
 
 func newToken(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "token", Short: "Tokens of the HTTP API's embedded identity provider"}
+	cmd := &cobra.Command{Use: "token", Short: "Tokens of the HTTP API's embedded identity provider",
+		Example: `  saga token issue --sub alice --role customer
+  curl -H "Authorization: Bearer $(saga token issue --sub ops --role backoffice)" http://127.0.0.1:8080/v1/sagas`}
 	cmd.AddCommand(newTokenIssue(g))
 	return cmd
 }
@@ -24,7 +26,9 @@ func newTokenIssue(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "issue --sub ID --role customer|backoffice [--ttl D]",
 		Short: "Print a bearer token signed with the data directory's key (one line)",
-		Args:  noArgs,
+		Example: `  saga token issue --sub alice --role customer
+  saga token issue --sub ops --role backoffice --ttl 1h`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := api.ParseRole(role)
 			if err != nil {
@@ -52,5 +56,9 @@ func newTokenIssue(g *globals) *cobra.Command {
 	f.StringVar(&sub, "sub", "", "the token's subject: a user id for a customer, a name for back office")
 	f.StringVar(&role, "role", "", "customer or backoffice")
 	f.DurationVar(&ttl, "ttl", DefaultTokenTTL, "how long the token is valid")
+	for _, name := range []string{"sub", "role"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"customer", "backoffice"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
