@@ -332,6 +332,13 @@ func TestCLIEndToEnd(t *testing.T) {
 			items[1]["saga_id"] != c.SagaID || items[1]["definition"] != "cancel-booking" {
 			t.Errorf("list --status completed after the cancellation = %v (%v)", items, err)
 		}
+		for def, want := range map[string]string{"cancel-booking": c.SagaID, "book-ticket": okRec.SagaID} {
+			var got []map[string]any
+			if err := json.Unmarshal([]byte(saga("list", "--status", "completed", "--definition", def, "-o", "json").wantOK(t)), &got); err != nil ||
+				len(got) != 1 || got[0]["saga_id"] != want {
+				t.Errorf("list --status completed --definition %s = %v (%v), want saga %s alone", def, got, err, want)
+			}
+		}
 		// Cancelling again starts nothing new: the key derives from the reference.
 		again := decodeJSON[receipt](t, saga("cancel", okRec.BookingRef, "--wait", "30s", "-o", "json"))
 		if again.SagaID != c.SagaID || again.Status != "completed" {

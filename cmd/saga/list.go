@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/spf13/cobra"
 )
 
@@ -23,19 +25,23 @@ type listItem struct {
 var statuses = map[string]bool{"running": true, "compensating": true, "completed": true, "compensated": true, "failed": true}
 
 func newList(g *globals) *cobra.Command {
-	var status string
+	var status, definition string
 	var limit, offset int
 	cmd := &cobra.Command{
-		Use:   "list [--status S] [--limit N] [--offset M]",
-		Short: "List sagas in the order they started, optionally by status, a page at a time",
+		Use:   "list [--status S] [--definition NAME] [--limit N] [--offset M]",
+		Short: "List sagas in the order they started, optionally by status and definition, a page at a time",
 		Example: `  saga list
   saga list --status compensated
+  saga list --definition cancel-booking
   saga list --limit 20 --offset 20     # the second page of 20
   saga list -o json | jq -r '.[].booking_ref'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if status != "" && !statuses[status] {
 				return usagef("--status must be running, compensating, completed, compensated or failed, got %q", status)
+			}
+			if definition != "" && !slices.Contains(definitionNames(), definition) {
+				return usagef("--definition must be one of %s, got %q", strings.Join(definitionNames(), ", "), definition)
 			}
 			if limit < 0 || offset < 0 {
 				return usagef("--limit and --offset must not be negative")
@@ -50,6 +56,9 @@ func newList(g *globals) *cobra.Command {
 			items, stale, err := listSagas(cmd.Context(), g, c, offline, status)
 			if err != nil {
 				return err
+			}
+			if definition != "" {
+				items = slices.DeleteFunc(items, func(it listItem) bool { return it.Definition != definition })
 			}
 			total := len(items)
 			items = items[min(offset, total):]
@@ -72,6 +81,8 @@ func newList(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&status, "status", "", "only sagas with this status: running, compensating, completed, compensated or failed")
 	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many sagas (0: all of them)")
 	cmd.Flags().IntVar(&offset, "offset", 0, "skip this many sagas first: the next page starts at the previous offset plus the limit")
+	cmd.Flags().StringVar(&definition, "definition", "", "only sagas of this definition: "+strings.Join(definitionNames(), ", "))
+	_ = cmd.RegisterFlagCompletionFunc("definition", cobra.FixedCompletions(definitionNames(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(sortedKeys(statuses), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -110,6 +121,16 @@ func listSagas(ctx context.Context, g *globals, c *client.Client, offline error,
 }
 
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// definitionNames are the names of the definitions the product runs.
+func definitionNames() []string {
+	out := make([]string, 0, len(flows.All()))
+	for name := range flows.All() {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
 
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
