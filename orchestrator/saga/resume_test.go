@@ -32,6 +32,11 @@ func TestResumeFailedSaga(t *testing.T) {
 	if d.s.Status != saga.StatusCompensating {
 		t.Fatalf("after resume the saga is %s, want compensating", d.s.Status)
 	}
+	// The parked compensation's failure is history now: the saga again
+	// compensates for the step that failed.
+	if want := "ConfirmBooking failed: x"; d.s.Reason != want {
+		t.Errorf("after resume the reason is %q, want %q", d.s.Reason, want)
+	}
 	if id := d.inFlight().CommandID; id != events.CommandID(d.s.SagaID, "ChargePayment", true, 6) {
 		t.Fatalf("resumed refund has command id %s, want attempt 6's", id)
 	}
@@ -39,6 +44,9 @@ func TestResumeFailedSaga(t *testing.T) {
 	ok("").do(d) // the seats are released
 	if d.s.Status != saga.StatusCompensated {
 		t.Fatalf("after the resumed compensations the saga is %s, want compensated", d.s.Status)
+	}
+	if ended := summary(d.last); len(ended) == 0 || ended[len(ended)-1] != "SagaCompensated" || d.s.Reason != "ConfirmBooking failed: x" {
+		t.Errorf("a resumed saga ended with %v, reason %q: want SagaCompensated for the step that failed", ended, d.s.Reason)
 	}
 	if got := statuses(d.s); got != "VerifyUser=succeeded ReserveSeats=compensated ChargePayment=compensated ConfirmBooking=failed SendNotification=skipped" {
 		t.Fatalf("steps %s", got)

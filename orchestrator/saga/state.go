@@ -231,7 +231,14 @@ func (m Machine) apply(s State, e events.Envelope, payload any) (State, error) {
 			return s, fmt.Errorf("saga %s: SagaResumed while %s", e.SagaID, s.Status)
 		}
 		// Back to compensating: Decide starts the failed compensation again.
+		// The saga compensates for the step that failed, as before it was
+		// parked, not for the compensation that could not be done.
 		s.Status = StatusCompensating
+		for _, st := range s.Steps {
+			if st.Status == StepFailedStatus {
+				s.Reason = fmt.Sprintf("%s failed: %s", st.Name, st.Reason)
+			}
+		}
 	default:
 		return s, fmt.Errorf("saga %s: %s is not a saga log event", e.SagaID, e.Type)
 	}
