@@ -271,7 +271,7 @@ func (d *driver) request(i int, at time.Time) (string, *sarama.ProducerMessage, 
 }
 
 func toProducerMessage(topic string, e events.Envelope) *sarama.ProducerMessage {
-	msg, _ := bus.Marshaler{}.Marshal(topic, events.ToMessage(e))
+	msg, _ := bus.Marshaler{}.Marshal(topic, bus.ToMessage(e))
 	return msg
 }
 

@@ -190,7 +190,7 @@ func startRequest(def, key, ref, actor string, data any, at time.Time) (events.E
 
 // post publishes the StartSaga request of definition def.
 func (c *Client) post(def string, e events.Envelope) (Receipt, error) {
-	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), events.ToMessage(e)); err != nil {
+	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), bus.ToMessage(e)); err != nil {
 		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 			return Receipt{}, fmt.Errorf("post %s request: topic %s does not exist: start the system (`saga up`) first", def, c.cfg.Topic(events.TopicRequests))
 		}
@@ -339,7 +339,7 @@ func (c *Client) Retry(ctx context.Context, idOrRef, actor, reason string) (Rece
 	if err != nil {
 		return Receipt{}, err
 	}
-	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), events.ToMessage(e)); err != nil {
+	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), bus.ToMessage(e)); err != nil {
 		return Receipt{}, fmt.Errorf("post retry of %s: %w", v.SagaID, err)
 	}
 	return Receipt{SagaID: v.SagaID, BookingRef: v.BookingRef, Seen: len(v.Events)}, nil

@@ -245,7 +245,7 @@ func (o *Orchestrator) resend(cmds []saga.Outgoing) {
 		wg.Go(func() {
 			msgs := make([]*message.Message, len(cs))
 			for i, c := range cs {
-				msgs[i] = events.ToMessage(c.Envelope)
+				msgs[i] = bus.ToMessage(c.Envelope)
 			}
 			if err := o.pub.Publish(o.cfg.Bus.Topic(topic), msgs...); err != nil {
 				o.log.Warn().Err(err).Str("topic", topic).Int("commands", len(cs)).Msg("commands in flight not re-sent; will retry")

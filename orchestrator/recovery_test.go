@@ -234,7 +234,7 @@ func (e *env) append(g *logGen, from int) {
 			junk.Metadata.Set(bus.MetaKey, g.log[i].SagaID)
 			msgs = append(msgs, junk)
 		}
-		msgs = append(msgs, events.ToMessage(g.log[i]))
+		msgs = append(msgs, bus.ToMessage(g.log[i]))
 	}
 	if err := e.pub.Publish(e.cfg.Topic(events.TopicSagaLog), msgs...); err != nil {
 		e.t.Fatal(err)
@@ -248,7 +248,7 @@ func (e *env) request(key string) {
 	data, _ := json.Marshal(events.BookingData{BookingRef: ref, UserID: "alice", ShowID: "show-1", Seats: 1, PaymentToken: "tok_visa"})
 	p := events.StartSagaV1{Definition: flows.BookTicket, IdempotencyKey: key, BookingRef: ref, Data: data}
 	req := events.MustNew(events.DerivedID(key, "request"), events.StartSaga, p, events.Trace{SagaID: id, CorrelationID: ref, Actor: "alice"}, id, time.Now())
-	if err := e.pub.Publish(e.cfg.Topic(events.TopicRequests), events.ToMessage(req)); err != nil {
+	if err := e.pub.Publish(e.cfg.Topic(events.TopicRequests), bus.ToMessage(req)); err != nil {
 		e.t.Error(err)
 	}
 }

@@ -205,7 +205,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 func isPoison(err error) bool { return errors.Is(err, events.ErrMalformed) }
 
 func (o *Orchestrator) handleRequest(msg *message.Message) error {
-	e, err := events.FromMessage(msg)
+	e, err := bus.FromMessage(msg)
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (o *Orchestrator) handleRequest(msg *message.Message) error {
 }
 
 func (o *Orchestrator) handleReply(msg *message.Message) error {
-	e, err := events.FromMessage(msg)
+	e, err := bus.FromMessage(msg)
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 	}
 	msgs := make([]*message.Message, len(evs))
 	for i, e := range evs {
-		msgs[i] = events.ToMessage(e)
+		msgs[i] = bus.ToMessage(e)
 	}
 	bytes := 0
 	for _, e := range evs {
@@ -285,7 +285,7 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 	if box := bus.OutboxFrom(ctx); box != nil {
 		box.Add(bus.PhaseLog, o.cfg.Bus.Topic(events.TopicSagaLog), msgs...)
 		for _, c := range out {
-			box.Add(bus.PhaseSend, o.cfg.Bus.Topic(c.Topic), events.ToMessage(c.Envelope))
+			box.Add(bus.PhaseSend, o.cfg.Bus.Topic(c.Topic), bus.ToMessage(c.Envelope))
 		}
 	} else {
 		if err := o.pub.Publish(o.cfg.Bus.Topic(events.TopicSagaLog), msgs...); err != nil {
@@ -312,7 +312,7 @@ func (o *Orchestrator) logEvent(s saga.State, e events.Envelope) {
 // send publishes commands; what cannot be sent now waits in the outbox.
 func (o *Orchestrator) send(s saga.State, cmds []saga.Outgoing) {
 	for i, c := range cmds {
-		if err := o.pub.Publish(o.cfg.Bus.Topic(c.Topic), events.ToMessage(c.Envelope)); err != nil {
+		if err := o.pub.Publish(o.cfg.Bus.Topic(c.Topic), bus.ToMessage(c.Envelope)); err != nil {
 			o.log.Warn().Err(err).Str("saga_id", s.SagaID).Str("correlation_id", s.BookingRef).Str("command", c.Envelope.Type).Msg("command not sent; will retry")
 			o.outboxMu.Lock()
 			o.outbox = append(o.outbox, cmds[i:]...)

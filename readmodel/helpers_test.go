@@ -118,9 +118,9 @@ func (s *sim) appendMsg(topic string, msg *message.Message) {
 
 // emit appends an envelope, sometimes twice (a retried append).
 func (s *sim) emit(topic string, e events.Envelope) {
-	s.appendMsg(topic, events.ToMessage(e))
+	s.appendMsg(topic, bus.ToMessage(e))
 	if s.rng.Float64() < 0.03 {
-		s.appendMsg(topic, events.ToMessage(e))
+		s.appendMsg(topic, bus.ToMessage(e))
 	}
 }
 
