@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
@@ -191,7 +190,7 @@ func startRequest(def, key, ref, actor string, data any, at time.Time) (events.E
 // post publishes the StartSaga request of definition def.
 func (c *Client) post(def string, e events.Envelope) (Receipt, error) {
 	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), bus.ToMessage(e)); err != nil {
-		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		if errors.Is(err, bus.ErrUnknownTopic) {
 			return Receipt{}, fmt.Errorf("post %s request: topic %s does not exist: start the system (`saga up`) first", def, c.cfg.Topic(events.TopicRequests))
 		}
 		return Receipt{}, fmt.Errorf("post %s request: %w", def, err)

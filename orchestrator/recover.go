@@ -169,7 +169,7 @@ func (o *Orchestrator) foldPartition(ctx context.Context, p int32, snap *snapsho
 		from, checked = snap.Covers-1, false
 		r.end, r.lastID = snap.Covers, snap.LastID
 	}
-	err := o.readRange(ctx, o.logTopic(), p, from, -1, func(rec bus.Record) error {
+	err := o.kafka.ReadRange(ctx, o.logTopic(), p, from, -1, func(rec bus.Record) error {
 		id := rec.Headers[events.HeaderID]
 		if !checked {
 			if rec.Offset != snap.Covers-1 || id != snap.LastID {

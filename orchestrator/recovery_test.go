@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
@@ -76,7 +75,7 @@ func TestTornSnapshotsArePassedOver(t *testing.T) {
 	// Partition 0: a newer snapshot torn after two of its chunks.
 	e.writeTorn(first, 0, 2)
 	// Partition 1: a record that is not a chunk at the end.
-	e.writeRaw(first, 1, &sarama.ProducerMessage{Value: sarama.StringEncoder("not a snapshot")})
+	e.writeRaw(first, 1, bus.OutRecord{Value: []byte("not a snapshot")})
 
 	seen := len(g.log)
 	g.run(60, 300)
@@ -309,15 +308,15 @@ func (e *env) writeTorn(o testOrch, p int32, keep int) {
 	if len(msgs) <= keep {
 		e.t.Fatalf("a snapshot of %d chunks cannot be torn after %d", len(msgs), keep)
 	}
-	if err := o.snapProducer.SendMessages(msgs[:keep]); err != nil {
+	if _, err := o.kafka.Write(msgs[:keep]); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
-func (e *env) writeRaw(o testOrch, p int32, m *sarama.ProducerMessage) {
+func (e *env) writeRaw(o testOrch, p int32, m bus.OutRecord) {
 	e.t.Helper()
 	m.Topic, m.Partition = o.snapshotTopic(), p
-	if _, _, err := o.snapProducer.SendMessage(m); err != nil {
+	if _, err := o.kafka.Write([]bus.OutRecord{m}); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -95,7 +95,7 @@ func (st *statusReader) end(s Source) (logEnd, error) {
 		return e, err
 	}
 	if e.end > e.oldest {
-		r, err := st.l.recordAt(s, e.end-1)
+		r, err := st.l.recordAt(st.ctx, s, e.end-1)
 		if err != nil {
 			return e, err
 		}
@@ -129,7 +129,7 @@ func (st *statusReader) projection(db *DB, p *projection, key string) (Projectio
 			last := o.LastRecordAt
 			if last.IsZero() {
 				// Nothing applied yet: behind by the whole unread log.
-				r, err := st.l.recordAt(s, next)
+				r, err := st.l.recordAt(st.ctx, s, next)
 				if err != nil {
 					return ps, err
 				}
