@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/participants/catalog"
@@ -71,7 +72,7 @@ type BookRequest struct {
 func (r BookRequest) Validate() error {
 	d := events.BookingData{UserID: r.UserID, ShowID: r.ShowID, Seats: r.Seats, PaymentToken: r.PaymentToken}
 	errs := []error{d.ValidateBooking()}
-	if _, ok := catalog.Users()[r.UserID]; r.UserID != "" && !ok {
+	if _, ok := demo.Users()[r.UserID]; r.UserID != "" && !ok {
 		errs = append(errs, fmt.Errorf("unknown user %q", r.UserID))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -83,7 +84,7 @@ func (r BookRequest) Validate() error {
 // checkShow makes sure a show is on sale: a demo show always is; another
 // one must have been added (saga shows add).
 func (c *Client) checkShow(ctx context.Context, id string) error {
-	if _, ok := catalog.Shows()[id]; ok {
+	if _, ok := demo.Shows()[id]; ok {
 		return nil
 	}
 	shows, err := c.Shows(ctx)
@@ -224,10 +225,10 @@ func (c *Client) AddShow(ctx context.Context, d events.ShowData, actor string) (
 	return c.start(ctx, flows.AddShow, "show:"+d.ShowID, d.ShowID, actor, d)
 }
 
-// SeedShows publishes the demo catalogue as add-show sagas. It is safe to
+// SeedShows publishes the shows of cat as add-show sagas. It is safe to
 // call at every start: each show's saga is started once.
-func (c *Client) SeedShows(ctx context.Context) error {
-	for _, s := range catalog.Shows() {
+func (c *Client) SeedShows(ctx context.Context, cat catalog.Catalog) error {
+	for _, s := range cat.Shows() {
 		d := events.ShowData{ShowID: s.ID, Title: s.Title, Venue: s.Venue, City: s.City, State: s.State,
 			Country: s.Country, Capacity: s.Capacity, PriceCents: s.PriceCents}
 		if _, err := c.start(ctx, flows.AddShow, "seed:"+s.ID, s.ID, "system", d); err != nil {
@@ -239,7 +240,7 @@ func (c *Client) SeedShows(ctx context.Context) error {
 
 // Inventory folds the booking log into seats per show.
 func (c *Client) Inventory(ctx context.Context) (*projections.Inventory, error) {
-	inv := projections.NewInventory(catalog.Shows())
+	inv := projections.NewInventory(demo.Shows())
 	err := c.readChecked(ctx, events.DomainTopic(events.ServiceBooking), func(e events.Envelope, _ bus.Record) { inv.Add(e) })
 	return inv, err
 }

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Layering rules that make lint fails on.
+#
 # The pure core (the events envelope and types, the saga state machine) is
 # tested without a broker and replays any log, so it may link only what is
 # listed here: the standard library, minus its storage, logging and network
@@ -28,6 +30,19 @@ std=$("$go_bin" list -deps -f '{{if .Standard}}{{.ImportPath}}{{end}}' "${core[@
 if [ -n "$std" ]; then
 	echo "purity: the pure core links standard packages it must not (storage, logging, network clients):"
 	echo "$std" | sed 's/^/  /'
+	status=1
+fi
+
+# The demo data seeds the logs and the tests: outside tests, only the parts
+# that wire the system together and seed it may import it (the binary, the
+# system it runs, the benchmark driving it), and the client, which still
+# checks a booking's user against it.
+demo_importers='^github\.com/sagaflow/saga/(cmd/saga|system|bench|client)$'
+bad=$("$go_bin" list -f '{{.ImportPath}}{{range .Imports}}{{if eq . "github.com/sagaflow/saga/demo"}} demo{{end}}{{end}}' ./... |
+	awk '$2 == "demo" {print $1}' | grep -Ev "$demo_importers" || true)
+if [ -n "$bad" ]; then
+	echo "purity: product packages import the demo data (scripts/purity.sh):"
+	echo "$bad" | sed 's/^/  /'
 	status=1
 fi
 exit $status
