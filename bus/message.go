@@ -21,3 +21,17 @@ func ToMessage(e events.Envelope) *message.Message {
 func FromMessage(msg *message.Message) (events.Envelope, error) {
 	return events.FromHeaders(msg.UUID, msg.Metadata, msg.Payload)
 }
+
+// CheckRecord reads the envelope of a record read from a log, as every
+// reader of the logs does: its headers (the record key when no "key"
+// header says otherwise), checked and upcast by events.Check.
+func CheckRecord(r Record) (events.Envelope, error) {
+	e, err := events.FromHeaders("", r.Headers, r.Value)
+	if err != nil {
+		return e, err
+	}
+	if e.Key == "" {
+		e.Key = string(r.Key)
+	}
+	return events.Check(e)
+}

@@ -273,7 +273,7 @@ func (c *Client) WaitAfter(ctx context.Context, sagaID string, seen int) (projec
 	var last projections.SagaView
 	done := false
 	err := bus.Follow(ctx, c.cfg, c.cfg.Topic(events.TopicSagaLog), func(r bus.Record) error {
-		e, err := checkRecord(r)
+		e, err := bus.CheckRecord(r)
 		if err != nil || e.SagaID != sagaID {
 			return nil
 		}
@@ -303,22 +303,11 @@ func isTerminal(status string) bool {
 // check (they are the dead-letter topic's business, not a reader's).
 func (c *Client) readChecked(ctx context.Context, topic string, fn func(events.Envelope, bus.Record)) error {
 	return bus.ReadAll(ctx, c.cfg, c.cfg.Topic(topic), func(r bus.Record) error {
-		if e, err := checkRecord(r); err == nil {
+		if e, err := bus.CheckRecord(r); err == nil {
 			fn(e, r)
 		}
 		return nil
 	})
-}
-
-func checkRecord(r bus.Record) (events.Envelope, error) {
-	e, err := events.FromHeaders("", r.Headers, r.Value)
-	if err != nil {
-		return e, err
-	}
-	if e.Key == "" {
-		e.Key = string(r.Key)
-	}
-	return events.Check(e)
 }
 
 // Retry asks the orchestrator to resume a failed saga (by id or booking

@@ -26,7 +26,7 @@ func (o *Orchestrator) assigned(ctx context.Context, claims bus.Claims) error {
 	if err != nil {
 		return fmt.Errorf("partitions of the saga log: %w", err)
 	}
-	epoch := o.store.begin(ctx, int32(len(parts)))
+	epoch := o.store.begin(ctx.Done(), int32(len(parts)))
 	owned := claims.Partitions()
 	// The partitions are read at once: reading one waits on the broker
 	// as much as it folds.

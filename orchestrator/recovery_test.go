@@ -165,13 +165,9 @@ func TestRunningOrchestratorSnapshots(t *testing.T) {
 			e.request(fmt.Sprintf("run-%d", i))
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for o.logs.count("snapshot written") < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no snapshots written:\n%s", o.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	bustest.Eventually(t, 60*time.Second, func() (bool, string) {
+		return o.logs.count("snapshot written") >= 4, "no snapshots written:\n" + o.logs.String()
+	})
 	close(stop)
 	wg.Wait()
 	cancel()

@@ -177,7 +177,7 @@ func (ps *pass) read(ctx context.Context) <-chan struct{} {
 	go func() {
 		defer close(stopped)
 		err := ps.l.log.ReadRanges(ctx, ps.reads, func(i int, r bus.Record) error {
-			env, err := checkRecord(r)
+			env, err := bus.CheckRecord(r)
 			// The envelope has what the folds read of the headers; the
 			// map is the next record's.
 			r.Headers = nil

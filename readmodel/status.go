@@ -150,6 +150,6 @@ func (st *statusReader) projection(db *DB, p *projection, key string) (Projectio
 
 // eventTime is the envelope of r as far as it reads (for its time).
 func eventTime(r bus.Record) events.Envelope {
-	env, _ := checkRecord(r)
+	env, _ := bus.CheckRecord(r)
 	return env
 }

@@ -127,10 +127,7 @@ func (r *Runtime) assigned(ctx context.Context, claims bus.Claims) error {
 
 // fold applies one record of the domain log; it reports whether it counted.
 func (part *partition) fold(rec bus.Record, log zerolog.Logger) bool {
-	e, err := events.FromHeaders("", rec.Headers, rec.Value)
-	if err == nil {
-		e, err = events.Check(e)
-	}
+	e, err := bus.CheckRecord(rec)
 	if err != nil {
 		log.Error().Err(err).Int32("partition", rec.Partition).Int64("offset", rec.Offset).Msg("skipping unreadable domain event")
 		return false
