@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -125,14 +126,12 @@ func (f *fetcher) fetch() ([]Record, error) {
 	}
 }
 
-func retriableFetch(err sarama.KError) bool {
-	switch err {
-	case sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable, sarama.ErrUnknownLeaderEpoch,
-		sarama.ErrFencedLeaderEpoch, sarama.ErrOffsetNotAvailable, sarama.ErrReplicaNotAvailable, sarama.ErrRequestTimedOut:
-		return true
-	}
-	return false
-}
+// retriableFetchErrors are the answers a fetch gets while leadership moves.
+var retriableFetchErrors = []sarama.KError{sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable,
+	sarama.ErrUnknownLeaderEpoch, sarama.ErrFencedLeaderEpoch, sarama.ErrOffsetNotAvailable,
+	sarama.ErrReplicaNotAvailable, sarama.ErrRequestTimedOut}
+
+func retriableFetch(err sarama.KError) bool { return slices.Contains(retriableFetchErrors, err) }
 
 func (f *fetcher) fetchOnce() ([]Record, error) {
 	broker, err := f.client.Leader(f.topic, f.p)
@@ -160,7 +159,6 @@ func (f *fetcher) fetchOnce() ([]Record, error) {
 		return nil, block.Err
 	}
 	var out []Record
-	grown := false
 	for _, set := range block.RecordsSet {
 		if set.RecordBatch == nil {
 			if set.MsgSet != nil && len(set.MsgSet.Messages) > 0 {
@@ -170,9 +168,8 @@ func (f *fetcher) fetchOnce() ([]Record, error) {
 		}
 		b := set.RecordBatch
 		if b.PartialTrailingRecord {
-			if len(out) == 0 && !grown {
+			if len(out) == 0 {
 				f.size *= 2 // a batch larger than the fetch: ask for more
-				grown = true
 			}
 			break
 		}

@@ -54,7 +54,7 @@ func readRawLogs(ctx context.Context, cfg bus.Config) (*rawLogs, error) {
 			}
 			if err != nil {
 				r.unreadable[topic]++
-				return nil
+				return nil //nolint:nilerr // counted as unreadable; the check goes on
 			}
 			fn(e)
 			return nil

@@ -275,7 +275,7 @@ func (c *Client) WaitAfter(ctx context.Context, sagaID string, seen int) (projec
 	err := bus.Follow(ctx, c.cfg, c.cfg.Topic(events.TopicSagaLog), func(r bus.Record) error {
 		e, err := bus.CheckRecord(r)
 		if err != nil || e.SagaID != sagaID {
-			return nil
+			return nil //nolint:nilerr // another saga's record, or one no reader can use, says nothing of this one
 		}
 		p.Add(e)
 		if v, ok := p.Find(sagaID); ok {

@@ -67,7 +67,7 @@ func (o *Orchestrator) assigned(ctx context.Context, claims bus.Claims) error {
 		return nil // revoked meanwhile: the next assignment recovers again
 	}
 	for _, ps := range snaps {
-		if !o.writeAsync(ps) {
+		if !o.writeAsync(ps) { //nolint:contextcheck // a snapshot write outlives the recovery that started it, bounded by its own timeout
 			o.store.snapshotFailed(epoch, []pendingSnapshot{ps}, time.Now(), true)
 		}
 	}

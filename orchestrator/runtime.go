@@ -319,7 +319,7 @@ func (o *Orchestrator) tickLoop(ctx context.Context) {
 		}
 		o.flushOutbox()
 		o.tick(ctx)
-		o.snapshots()
+		o.snapshots() //nolint:contextcheck // snapshot writes outlive the tick that started them, bounded by their own timeout
 	}
 }
 

@@ -41,7 +41,7 @@ type queryer interface {
 // through q (only what the cache does not have) and record their writes,
 // which the transaction then executes in order.
 type batch struct {
-	ctx    context.Context
+	ctx    context.Context //nolint:containedctx // a batch lives for one transaction, within its context
 	q      queryer
 	db     *DB
 	key    string

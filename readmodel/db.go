@@ -93,7 +93,7 @@ func WithCatalog(c catalog.Catalog) Option { return func(db *DB) { db.catalog = 
 // Open opens (creating if needed) the database at path, in WAL mode so that
 // readers never wait for the projections' writers, and makes sure every
 // projection's tables and views exist.
-func Open(path string, opts ...Option) (*DB, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -113,7 +113,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 	for _, o := range opts {
 		o(db)
 	}
-	if err := db.migrate(context.Background()); err != nil {
+	if err := db.migrate(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("readmodel: open %s: %w", path, err)
 	}

@@ -661,7 +661,7 @@ func withoutTimeline(b readmodel.Booking) readmodel.Booking {
 
 func openDB(t testing.TB) *readmodel.DB {
 	t.Helper()
-	db, err := readmodel.Open(filepath.Join(t.TempDir(), readmodel.FileName), readmodel.WithCatalog(demo.Catalog()))
+	db, err := readmodel.Open(context.Background(), filepath.Join(t.TempDir(), readmodel.FileName), readmodel.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -251,7 +251,7 @@ func seedShows(ctx context.Context, cfg bus.Config, cat catalog.Catalog) error {
 // runProjections keeps the read models up to date with the logs; their
 // offsets live in the same database, so the part needs no consumer group.
 func runProjections(ctx context.Context, c Config) error {
-	db, err := readmodel.Open(c.ReadModel, readmodel.WithCatalog(c.world().Catalog))
+	db, err := readmodel.Open(ctx, c.ReadModel, readmodel.WithCatalog(c.world().Catalog))
 	if err != nil {
 		return err
 	}

@@ -129,7 +129,7 @@ func printReceipt(ctx context.Context, g *globals, c *client.Client, rec client.
 // waitReadModel waits until the read model of the data directory, if there
 // is one, holds the saga's first events events.
 func waitReadModel(ctx context.Context, g *globals, sagaID string, events int) error {
-	db, ok, err := openReadModel(g)
+	db, ok, err := openReadModel(ctx, g)
 	if err != nil || !ok {
 		return err
 	}

@@ -60,7 +60,7 @@ func newList(g *globals) *cobra.Command {
 // is one, saying how stale it is, and from the saga log otherwise.
 func listSagas(ctx context.Context, g *globals, c *client.Client, status string) ([]listItem, staleness, error) {
 	items := []listItem{}
-	db, ok, err := openReadModel(g)
+	db, ok, err := openReadModel(ctx, g)
 	if err != nil {
 		return nil, staleness{}, err
 	}

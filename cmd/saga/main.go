@@ -27,7 +27,7 @@ func main() {
 
 // run executes the CLI and maps errors to one line on stderr and a status.
 func run(ctx context.Context, args []string) int {
-	cmd := newRoot()
+	cmd := newRoot() //nolint:contextcheck // cobra hands each command the context given to ExecuteContext below
 	cmd.SetArgs(args)
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "saga: "+oneLine(err))

@@ -103,7 +103,7 @@ func newShowsSearch(g *globals) *cobra.Command {
 // searchShows answers from the read model of the data directory when there
 // is one, and from the booking log otherwise.
 func searchShows(ctx context.Context, g *globals, c *client.Client, country, state string) ([]projections.ShowListing, staleness, error) {
-	db, ok, err := openReadModel(g)
+	db, ok, err := openReadModel(ctx, g)
 	if err != nil {
 		return nil, staleness{}, err
 	}

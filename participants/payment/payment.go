@@ -151,6 +151,8 @@ func (s *Service) charge(d events.BookingData) (typ string, out events.PaymentV1
 		return events.PaymentCharged, charged(pay.ChargeID, pay.ChargedCents, pay.Token), true
 	case Refunded:
 		return events.PaymentDeclined, declined("booking already refunded"), true
+	case Declined:
+		// Declined before: the processor is asked again.
 	}
 	ok, reason, answered := s.proc.Charge(d.PaymentToken)
 	switch {
