@@ -3,7 +3,11 @@ GO      ?= go
 BIN     := bin/saga
 PKGS    := ./...
 
-.PHONY: run build test test-race test-kafka lint contract bench clean
+.PHONY: run build test test-race test-kafka lint golangci-lint contract bench clean
+
+# golangci-lint, pinned; make lint installs it into ./bin when missing.
+GOLANGCI_VERSION ?= v2.6.2
+GOLANGCI         := bin/golangci-lint-$(GOLANGCI_VERSION)
 
 ## run: build the CLI into ./bin and run the whole system on the embedded broker
 run: build
@@ -26,11 +30,18 @@ test-kafka:
 	bash scripts/kafka.sh up
 	KAFKA_BROKERS=127.0.0.1:9092 $(GO) test -count=1 $(PKGS); status=$$?; bash scripts/kafka.sh down; exit $$status
 
-## lint: vet, formatting, and the purity of the saga state machine
-lint:
+## lint: golangci-lint (.golangci.yml), vet, formatting, a tidy module, and the layering allowlists (scripts/purity.sh)
+lint: $(GOLANGCI)
+	$(GOLANGCI) run ./...
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
-	@! $(GO) list -deps ./orchestrator/saga ./events | grep -E '^(github.com/IBM/sarama|github.com/ThreeDotsLabs/watermill-kafka/v3/.*|github.com/twmb/franz-go/.*|github.com/rs/zerolog|database/sql|modernc.org/.*)$$' || { echo "lint: the pure core imports I/O packages"; exit 1; }
+	@$(GO) mod tidy -diff || { echo "lint: go.mod or go.sum is not tidy (run go mod tidy)"; exit 1; }
+	@GO=$(GO) bash scripts/purity.sh
+
+$(GOLANGCI):
+	@mkdir -p bin
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+	mv bin/golangci-lint $(GOLANGCI)
 
 ## contract: the HTTP API against its OpenAPI document with schemathesis (on PATH, or SCHEMATHESIS=...)
 contract:

@@ -71,7 +71,7 @@ func newHarness(t *testing.T) *harness {
 			t.Errorf("system: %v", err)
 		}
 	})
-	db, err := readmodel.Open(dbPath)
+	db, err := readmodel.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

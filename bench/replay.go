@@ -35,7 +35,7 @@ func Replay(ctx context.Context, cfg bus.Config, dir string) (ReplayResult, erro
 	}
 	path := filepath.Join(dir, fmt.Sprintf("replay-%d.db", time.Now().UnixNano()))
 	defer os.Remove(path)
-	db, err := readmodel.Open(path)
+	db, err := readmodel.Open(ctx, path)
 	if err != nil {
 		return ReplayResult{}, err
 	}

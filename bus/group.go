@@ -90,7 +90,7 @@ func (g Group) Run(ctx context.Context, cfg Config, pub message.Publisher, logge
 	}
 	defer cg.Close()
 
-	h := &groupHandler{g: g, cfg: cfg, ctx: ctx, logger: logger, pub: pub, handlers: map[string]message.HandlerFunc{}, topics: map[string]string{}}
+	h := &groupHandler{g: g, cfg: cfg, logger: logger, pub: pub, handlers: map[string]message.HandlerFunc{}, topics: map[string]string{}}
 	var topics []string
 	for t, fn := range g.Handlers {
 		full := cfg.Topic(t)
@@ -119,7 +119,6 @@ func (g Group) Run(ctx context.Context, cfg Config, pub message.Publisher, logge
 type groupHandler struct {
 	g        Group
 	cfg      Config
-	ctx      context.Context
 	logger   watermill.LoggerAdapter
 	pub      message.Publisher
 	handlers map[string]message.HandlerFunc

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/IBM/sarama"
-
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
@@ -30,15 +28,20 @@ const detectSample = 64
 // ones that arrive elsewhere.
 func DetectPartitioner(ctx context.Context, cfg Config, topics ...string) (Partitioner, error) {
 	found := Partitioner("")
-	err := withConsumer(cfg, func(client sarama.Client, consumer sarama.Consumer) error {
+	l, err := OpenLog(cfg, LogOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	err = func() error {
 		for _, topic := range topics {
-			parts, err := partitions(client, topic)
+			parts, err := l.Partitions(topic)
 			if err != nil {
 				return err
 			}
 			n := int32(len(parts))
 			for _, p := range parts {
-				start, end, err := bounds(client, topic, p)
+				start, end, err := l.Bounds(topic, p)
 				if err != nil {
 					return err
 				}
@@ -46,7 +49,7 @@ func DetectPartitioner(ctx context.Context, cfg Config, topics ...string) (Parti
 				if start >= end {
 					continue
 				}
-				err = readRange(ctx, consumer, topic, p, start, end, func(r Record) error {
+				err = l.ReadRange(ctx, topic, p, start, end, func(r Record) error {
 					if len(r.Key) == 0 {
 						return nil
 					}
@@ -70,7 +73,7 @@ func DetectPartitioner(ctx context.Context, cfg Config, topics ...string) (Parti
 			}
 		}
 		return nil
-	})
+	}()
 	if err != nil {
 		return "", err
 	}

@@ -19,7 +19,7 @@ import (
 // rebuilds it from offset zero, and reports a difference between the two,
 // row for row, and how many rows it compared.
 func checkRebuild(ctx context.Context, cfg bus.Config, dir string) (int, error) {
-	db, err := readmodel.Open(filepath.Join(dir, readmodel.FileName))
+	db, err := readmodel.Open(context.Background(), filepath.Join(dir, readmodel.FileName))
 	if err != nil {
 		return 0, err
 	}

@@ -26,6 +26,7 @@ type CommandV1 struct {
 	Data         json.RawMessage `json:"data"`
 }
 
+// Validate reports what is wrong with a CommandV1 payload (events.Check calls it).
 func (p CommandV1) Validate() error {
 	var errs []error
 	if p.Step == "" {

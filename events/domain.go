@@ -31,6 +31,7 @@ type Handled struct {
 	Reply     json.RawMessage `json:"reply,omitempty"`
 }
 
+// Validate reports what is wrong with a Handled payload (events.Check calls it).
 func (h Handled) Validate() error {
 	var errs []error
 	if h.CommandID == "" {
@@ -64,6 +65,7 @@ type SeatsV1 struct {
 	AmountCents int64  `json:"amount_cents,omitempty"`
 }
 
+// Validate reports what is wrong with a SeatsV1 payload (events.Check calls it).
 func (p SeatsV1) Validate() error {
 	var errs []error
 	errs = append(errs, p.Handled.Validate())
@@ -86,6 +88,7 @@ type PaymentV1 struct {
 	AmountCents int64  `json:"amount_cents,omitempty"`
 }
 
+// Validate reports what is wrong with a PaymentV1 payload (events.Check calls it).
 func (p PaymentV1) Validate() error {
 	if p.BookingRef == "" {
 		return errors.Join(p.Handled.Validate(), errors.New("booking_ref is required"))
@@ -107,6 +110,7 @@ type NotificationSentV1 struct {
 	Channel string `json:"channel,omitempty"`
 }
 
+// Validate reports what is wrong with a NotificationSentV1 payload (events.Check calls it).
 func (p NotificationSentV1) Validate() error {
 	var errs []error
 	errs = append(errs, p.Handled.Validate())

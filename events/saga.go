@@ -39,6 +39,7 @@ type ResumeSagaV1 struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Validate reports what is wrong with a ResumeSagaV1 payload (events.Check calls it).
 func (p ResumeSagaV1) Validate() error { return nil }
 
 // StartSagaV1 asks the orchestrator to run a saga definition. Its saga id
@@ -50,6 +51,7 @@ type StartSagaV1 struct {
 	Data           json.RawMessage `json:"data"`
 }
 
+// Validate reports what is wrong with a StartSagaV1 payload (events.Check calls it).
 func (p StartSagaV1) Validate() error {
 	var errs []error
 	if p.Definition == "" {
@@ -78,6 +80,7 @@ type SagaStartedV1 struct {
 	Data           json.RawMessage `json:"data"`
 }
 
+// Validate reports what is wrong with a SagaStartedV1 payload (events.Check calls it).
 func (p SagaStartedV1) Validate() error {
 	return StartSagaV1(p).Validate()
 }
@@ -88,6 +91,7 @@ type StepV1 struct {
 	Attempt int    `json:"attempt"`
 }
 
+// Validate reports what is wrong with a StepV1 payload (events.Check calls it).
 func (p StepV1) Validate() error {
 	var errs []error
 	if p.Step == "" {
@@ -109,6 +113,7 @@ type StepStartedV1 struct {
 	Deadline  time.Time `json:"deadline"`
 }
 
+// Validate reports what is wrong with a StepStartedV1 payload (events.Check calls it).
 func (p StepStartedV1) Validate() error {
 	var errs []error
 	errs = append(errs, p.StepV1.Validate())
@@ -128,6 +133,7 @@ type StepSucceededV1 struct {
 	Result json.RawMessage `json:"result,omitempty"`
 }
 
+// Validate reports what is wrong with a StepSucceededV1 payload (events.Check calls it).
 func (p StepSucceededV1) Validate() error {
 	if !isOptionalObject(p.Result) {
 		return errors.Join(p.StepV1.Validate(), errors.New("result must be a JSON object"))
@@ -143,6 +149,7 @@ type StepFailedV1 struct {
 	RetryAt time.Time `json:"retry_at,omitzero"`
 }
 
+// Validate reports what is wrong with a StepFailedV1 payload (events.Check calls it).
 func (p StepFailedV1) Validate() error { return p.StepV1.Validate() }
 
 // SagaEndedV1 closes a saga: completed, compensated or failed.
@@ -150,6 +157,7 @@ type SagaEndedV1 struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Validate reports what is wrong with a SagaEndedV1 payload (events.Check calls it).
 func (p SagaEndedV1) Validate() error { return nil }
 
 // Outcomes of a participant's handling of a command.
@@ -170,6 +178,7 @@ type StepReplyV1 struct {
 	Data      json.RawMessage `json:"data,omitempty"`
 }
 
+// Validate reports what is wrong with a StepReplyV1 payload (events.Check calls it).
 func (p StepReplyV1) Validate() error {
 	var errs []error
 	if p.CommandID == "" {

@@ -59,6 +59,7 @@ type ShowAddedV1 struct {
 	ShowData
 }
 
+// Validate reports what is wrong with a ShowAddedV1 payload (events.Check calls it).
 func (p ShowAddedV1) Validate() error {
 	if p.Outcome != OutcomeSucceeded {
 		return errors.Join(p.Handled.Validate(), nonEmpty("show_id", p.ShowID))

@@ -184,7 +184,7 @@ func inventoryEvent(b *batch, c *invCache, e events.Envelope, getRef, isRel stri
 	}
 	p, err := events.Decode[events.SeatsV1](e)
 	if err != nil || p.Outcome != events.OutcomeSucceeded {
-		return nil
+		return nil //nolint:nilerr // events.Check validated the payload; a failed charge changes no seats
 	}
 	k := invKey{p.ShowID, p.BookingRef}
 	r, err := c.ref(b, k, getRef)

@@ -77,7 +77,7 @@ func RunWith(ctx context.Context, cfg bus.Config, db *DB, opts RunOptions, names
 			start := time.Now()
 			err := db.follow(ctx, cfg, p)
 			if ctx.Err() != nil {
-				return nil
+				return nil //nolint:nilerr // stopped: the follower ends without an error
 			}
 			if opts.OnError != nil && err != nil {
 				opts.OnError(p.name, err)

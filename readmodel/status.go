@@ -51,10 +51,10 @@ func Status(ctx context.Context, cfg bus.Config, db *DB) ([]ProjectionStatus, er
 		return nil, err
 	}
 	defer l.Close()
-	st := &statusReader{ctx: ctx, l: l, ends: map[Source]logEnd{}}
+	st := &statusReader{l: l, ends: map[Source]logEnd{}}
 	var out []ProjectionStatus
 	for _, p := range all {
-		ps, err := st.projection(db, p, p.name)
+		ps, err := st.projection(ctx, db, p, p.name)
 		if err != nil {
 			return nil, err
 		}
@@ -63,7 +63,7 @@ func Status(ctx context.Context, cfg bus.Config, db *DB) ([]ProjectionStatus, er
 			return nil, err
 		}
 		if n > 0 {
-			rb, err := st.projection(db, p, p.name+nextKey)
+			rb, err := st.projection(ctx, db, p, p.name+nextKey)
 			if err != nil {
 				return nil, err
 			}
@@ -80,12 +80,11 @@ type logEnd struct {
 }
 
 type statusReader struct {
-	ctx  context.Context
 	l    *kafkaLog
 	ends map[Source]logEnd
 }
 
-func (st *statusReader) end(s Source) (logEnd, error) {
+func (st *statusReader) end(ctx context.Context, s Source) (logEnd, error) {
 	if e, ok := st.ends[s]; ok {
 		return e, nil
 	}
@@ -95,7 +94,7 @@ func (st *statusReader) end(s Source) (logEnd, error) {
 		return e, err
 	}
 	if e.end > e.oldest {
-		r, err := st.l.recordAt(s, e.end-1)
+		r, err := st.l.recordAt(ctx, s, e.end-1)
 		if err != nil {
 			return e, err
 		}
@@ -105,9 +104,9 @@ func (st *statusReader) end(s Source) (logEnd, error) {
 	return e, nil
 }
 
-func (st *statusReader) projection(db *DB, p *projection, key string) (ProjectionStatus, error) {
+func (st *statusReader) projection(ctx context.Context, db *DB, p *projection, key string) (ProjectionStatus, error) {
 	ps := ProjectionStatus{Name: key, Topics: p.topics, Partitions: []PartitionStatus{}}
-	stored, err := loadOffsets(st.ctx, db.sql, key)
+	stored, err := loadOffsets(ctx, db.sql, key)
 	if err != nil {
 		return ps, err
 	}
@@ -116,7 +115,7 @@ func (st *statusReader) projection(db *DB, p *projection, key string) (Projectio
 		return ps, err
 	}
 	for _, s := range srcs {
-		e, err := st.end(s)
+		e, err := st.end(ctx, s)
 		if err != nil {
 			return ps, err
 		}
@@ -129,7 +128,7 @@ func (st *statusReader) projection(db *DB, p *projection, key string) (Projectio
 			last := o.LastRecordAt
 			if last.IsZero() {
 				// Nothing applied yet: behind by the whole unread log.
-				r, err := st.l.recordAt(s, next)
+				r, err := st.l.recordAt(ctx, s, next)
 				if err != nil {
 					return ps, err
 				}
@@ -150,7 +149,7 @@ func (st *statusReader) projection(db *DB, p *projection, key string) (Projectio
 
 // eventTime is the envelope of r as far as it reads (for its time).
 func eventTime(r bus.Record) events.Envelope {
-	env, _ := checkRecord(r)
+	env, _ := bus.CheckRecord(r)
 	return env
 }
 

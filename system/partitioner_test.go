@@ -80,7 +80,7 @@ func TestBookingsFromAnyPartitionerComplete(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pm, err := bus.Marshaler{}.Marshal(h.cfg.Topic(events.TopicRequests), events.ToMessage(e))
+			pm, err := bus.Marshaler{}.Marshal(h.cfg.Topic(events.TopicRequests), bus.ToMessage(e))
 			if err != nil {
 				t.Fatal(err)
 			}

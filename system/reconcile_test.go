@@ -84,7 +84,7 @@ func TestReconcileAgreesThenFindsAStrayCharge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pub.Publish(h.cfg.Topic(events.DomainTopic(events.ServicePayment)), events.ToMessage(e)); err != nil {
+	if err := pub.Publish(h.cfg.Topic(events.DomainTopic(events.ServicePayment)), bus.ToMessage(e)); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = h.c.Reconcile(ctx, time.Time{})
@@ -147,7 +147,7 @@ func TestReconcileAfterAForgedRefundAndACancellation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := pub.Publish(h.cfg.Topic(events.CommandTopic(events.ServicePayment)), events.ToMessage(forged)); err != nil {
+	if err := pub.Publish(h.cfg.Topic(events.CommandTopic(events.ServicePayment)), bus.ToMessage(forged)); err != nil {
 		t.Fatal(err)
 	}
 	// The forged command is answered (a reply the saga, long ended,

@@ -75,7 +75,7 @@ func TestShowsAddSearchAndBook(t *testing.T) {
 		t.Fatalf("search AU/VIC = %+v, want nothing", got)
 	}
 	// The SQL read model answers the same.
-	db, err := readmodel.Open(dbPath)
+	db, err := readmodel.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

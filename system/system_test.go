@@ -338,7 +338,7 @@ func TestMalformedMessagesGoToDeadLetters(t *testing.T) {
 	bad = append(bad, struct {
 		topic string
 		msg   *message.Message
-	}{events.TopicRequests, events.ToMessage(wrongRef)})
+	}{events.TopicRequests, bus.ToMessage(wrongRef)})
 	bad[0].msg.Metadata.Set(events.HeaderType, events.StartSaga)
 	bad[0].msg.Metadata.Set(events.HeaderVersion, "1")
 	bad[1].msg.Metadata.Set(events.HeaderType, "NoSuchType")

@@ -28,7 +28,7 @@ func connect(ctx context.Context, g *globals) (*client.Client, error) {
 	}
 	// Sagas already started are looked up in the data directory's read
 	// model, when there is one, rather than in the logs.
-	if db, ok, err := openReadModel(g); err == nil && ok {
+	if db, ok, err := openReadModel(ctx, g); err == nil && ok {
 		c.UseReadModel(db)
 	}
 	return c, nil
@@ -165,7 +165,7 @@ func printReceipt(ctx context.Context, g *globals, c *client.Client, rec client.
 // waitReadModel waits until the read model of the data directory, if there
 // is one, holds the saga's first events events.
 func waitReadModel(ctx context.Context, g *globals, sagaID string, events int) error {
-	db, ok, err := openReadModel(g)
+	db, ok, err := openReadModel(ctx, g)
 	if err != nil || !ok {
 		return err
 	}

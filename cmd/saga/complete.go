@@ -16,7 +16,7 @@ func completeSagas(g *globals, only ...string) func(*cobra.Command, []string, st
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		db, ok, err := openReadModel(g)
+		db, ok, err := openReadModel(cmd.Context(), g)
 		if err != nil || !ok {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

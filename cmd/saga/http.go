@@ -14,6 +14,7 @@ import (
 	"github.com/sagaflow/saga/api"
 	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/readmodel"
 	"github.com/sagaflow/saga/system"
 )
@@ -81,7 +82,7 @@ func startAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, log 
 	if err != nil {
 		return nil, err
 	}
-	db, err := readmodel.Open(g.readModelPath())
+	db, err := readmodel.Open(ctx, g.readModelPath(), readmodel.WithCatalog(demo.Catalog()))
 	if err != nil {
 		return nil, err
 	}

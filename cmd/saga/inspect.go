@@ -81,7 +81,7 @@ func printInspect(v inspectOut) {
 // inspect answers from the read model of the data directory when there is
 // one, saying how stale it is, and from the logs otherwise.
 func inspect(ctx context.Context, g *globals, c *client.Client, offline error, idOrRef string) (inspectOut, error) {
-	db, ok, err := openReadModel(g)
+	db, ok, err := openReadModel(ctx, g)
 	if err != nil {
 		return inspectOut{}, err
 	}

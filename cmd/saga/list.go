@@ -92,7 +92,7 @@ func newList(g *globals) *cobra.Command {
 // a client (offline says why) only the read model answers.
 func listSagas(ctx context.Context, g *globals, c *client.Client, offline error, status string) ([]listItem, staleness, error) {
 	items := []listItem{}
-	db, ok, err := openReadModel(g)
+	db, ok, err := openReadModel(ctx, g)
 	if err != nil {
 		return nil, staleness{}, err
 	}

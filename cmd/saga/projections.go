@@ -14,6 +14,7 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/readmodel"
 )
 
@@ -22,11 +23,11 @@ func (g *globals) readModelPath() string { return filepath.Join(g.dataDir, readm
 // openReadModel opens the read models kept by `saga up` in the data
 // directory; ok is false when there are none (the system runs elsewhere),
 // and the caller answers from the logs instead.
-func openReadModel(g *globals) (*readmodel.DB, bool, error) {
+func openReadModel(ctx context.Context, g *globals) (*readmodel.DB, bool, error) {
 	if _, err := os.Stat(g.readModelPath()); err != nil {
-		return nil, false, nil
+		return nil, false, nil //nolint:nilerr // no read models here: the caller answers from the logs
 	}
-	db, err := readmodel.Open(g.readModelPath())
+	db, err := readmodel.Open(ctx, g.readModelPath(), readmodel.WithCatalog(demo.Catalog()))
 	return db, err == nil, err
 }
 
@@ -94,7 +95,7 @@ func newProjections(g *globals) *cobra.Command {
 		Short: "Per projection: its offsets, the end of the log, and the lag in events and seconds",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, db, err := readModelAndBus(g)
+			cfg, db, err := readModelAndBus(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
@@ -129,7 +130,7 @@ func newProjections(g *globals) *cobra.Command {
 					return usagef("unknown projection %q (want one of %v)", a, readmodel.Names())
 				}
 			}
-			cfg, db, err := readModelAndBus(g)
+			cfg, db, err := readModelAndBus(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
@@ -160,7 +161,7 @@ func newProjections(g *globals) *cobra.Command {
 
 // readModelAndBus opens the read models of the data directory (creating
 // them if needed) and the connection to the logs.
-func readModelAndBus(g *globals) (bus.Config, *readmodel.DB, error) {
+func readModelAndBus(ctx context.Context, g *globals) (bus.Config, *readmodel.DB, error) {
 	cfg, err := g.busConfig()
 	if err != nil {
 		return cfg, nil, err
@@ -168,7 +169,7 @@ func readModelAndBus(g *globals) (bus.Config, *readmodel.DB, error) {
 	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
 		return cfg, nil, err
 	}
-	db, err := readmodel.Open(g.readModelPath())
+	db, err := readmodel.Open(ctx, g.readModelPath(), readmodel.WithCatalog(demo.Catalog()))
 	if err != nil {
 		return cfg, nil, errors.Join(fmt.Errorf("open read models %s", g.readModelPath()), err)
 	}

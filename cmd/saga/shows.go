@@ -119,7 +119,7 @@ func newShowsSearch(g *globals) *cobra.Command {
 // searchShows answers from the read model of the data directory when there
 // is one, and from the booking log otherwise.
 func searchShows(ctx context.Context, g *globals, c *client.Client, country, state string) ([]projections.ShowListing, staleness, error) {
-	db, ok, err := openReadModel(g)
+	db, ok, err := openReadModel(ctx, g)
 	if err != nil {
 		return nil, staleness{}, err
 	}
@@ -142,7 +142,7 @@ func searchShows(ctx context.Context, g *globals, c *client.Client, country, sta
 // findShow is the show on sale under id, from the read model when the data
 // directory has one, else from the booking log.
 func findShow(ctx context.Context, g *globals, c *client.Client, id string) (events.ShowData, bool, error) {
-	db, ok, err := openReadModel(g)
+	db, ok, err := openReadModel(ctx, g)
 	if err != nil {
 		return events.ShowData{}, false, err
 	}

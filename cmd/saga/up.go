@@ -154,7 +154,7 @@ func startEmbedded(dataDir, listen string) (*bus.Embedded, error) {
 // ctxErr hides the cancellation of a command stopped by a signal.
 func ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // a command stopped by a signal ends without an error
 	}
 	return err
 }

@@ -325,6 +325,8 @@ func (d *decision) advance() {
 			}
 			d.startCompensation(j, 1)
 			return
+		default:
+			return // a status Decide does not know: nothing to start
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 // Status is where a saga stands.
 type Status string
 
+// Saga statuses: running forward, running its compensations, and the
+// three ends.
 const (
 	StatusRunning      Status = "running"
 	StatusCompensating Status = "compensating"
@@ -28,6 +30,7 @@ func (s Status) Terminal() bool {
 // StepStatus is where one step stands.
 type StepStatus string
 
+// Step statuses, from pending to succeeded, or on to compensated.
 const (
 	StepPending      StepStatus = "pending"
 	StepRunning      StepStatus = "running"
