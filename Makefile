@@ -26,11 +26,12 @@ test-kafka:
 	bash scripts/kafka.sh up
 	KAFKA_BROKERS=127.0.0.1:9092 $(GO) test -count=1 $(PKGS); status=$$?; bash scripts/kafka.sh down; exit $$status
 
-## lint: vet, formatting, and the purity of the saga state machine
+## lint: vet, formatting, a tidy module, and the pure core linking only its allowlist (scripts/purity.sh)
 lint:
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
-	@! $(GO) list -deps ./orchestrator/saga ./events | grep -E '^(github.com/IBM/sarama|github.com/ThreeDotsLabs/watermill-kafka/v3/.*|github.com/twmb/franz-go/.*|github.com/rs/zerolog|database/sql|modernc.org/.*)$$' || { echo "lint: the pure core imports I/O packages"; exit 1; }
+	@$(GO) mod tidy -diff || { echo "lint: go.mod or go.sum is not tidy (run go mod tidy)"; exit 1; }
+	@GO=$(GO) bash scripts/purity.sh
 
 ## contract: the HTTP API against its OpenAPI document with schemathesis (on PATH, or SCHEMATHESIS=...)
 contract:

@@ -232,7 +232,7 @@ func TestAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pub.Close()
-		msg := events.ToMessage(events.Envelope{ID: "api-poison", Type: events.StartSaga, Version: 1, SagaID: "s", Key: "s", Payload: []byte("{not json")})
+		msg := bus.ToMessage(events.Envelope{ID: "api-poison", Type: events.StartSaga, Version: 1, SagaID: "s", Key: "s", Payload: []byte("{not json")})
 		if err := pub.Publish(h.cfg.Topic(events.TopicRequests), msg); err != nil {
 			t.Fatal(err)
 		}

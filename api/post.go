@@ -8,6 +8,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/readmodel"
 )
@@ -50,7 +51,7 @@ func (s *Server) withTimeout(ctx context.Context, call func() error) error {
 
 // postEnvelope publishes a StartSaga or ResumeSaga request.
 func (s *Server) postEnvelope(ctx context.Context, e events.Envelope) error {
-	return s.publish(ctx, events.TopicRequests, events.ToMessage(e))
+	return s.publish(ctx, events.TopicRequests, bus.ToMessage(e))
 }
 
 // waitEnd polls the read model until the saga has ended with more than

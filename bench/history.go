@@ -206,7 +206,7 @@ func SeedHistory(ctx context.Context, cfg bus.Config, spec HistorySpec) (History
 					return
 				}
 				for _, e := range evs {
-					pm, err := bus.Marshaler{}.Marshal(topic, events.ToMessage(e))
+					pm, err := bus.Marshaler{}.Marshal(topic, bus.ToMessage(e))
 					if err != nil {
 						cancel(err)
 						return

@@ -121,7 +121,7 @@ func historyRecords(b *testing.B, spec HistorySpec) []foldRecord {
 			b.Fatal(err)
 		}
 		for _, e := range evs {
-			pm, err := bus.Marshaler{}.Marshal("saga.events", events.ToMessage(e))
+			pm, err := bus.Marshaler{}.Marshal("saga.events", bus.ToMessage(e))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/system"
 )
 
@@ -58,9 +58,9 @@ func ParseMix(s string) (Mix, error) {
 // evenly through the run.
 func (m Mix) token(i int) string {
 	if (i*m.Compensated)/100 != ((i+1)*m.Compensated)/100 {
-		return catalog.TokenDeclined
+		return demo.TokenDeclined
 	}
-	return catalog.TokenOK
+	return demo.TokenOK
 }
 
 // SagaSpec is a run of book-ticket sagas.
@@ -291,7 +291,7 @@ func (d *driver) request(i int, at time.Time) (string, *sarama.ProducerMessage, 
 }
 
 func toProducerMessage(topic string, e events.Envelope) *sarama.ProducerMessage {
-	msg, _ := bus.Marshaler{}.Marshal(topic, events.ToMessage(e))
+	msg, _ := bus.Marshaler{}.Marshal(topic, bus.ToMessage(e))
 	return msg
 }
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/participants/catalog"
 )
 
 func TestParseMix(t *testing.T) {
@@ -53,7 +53,7 @@ func TestMixSpreadsDeclinedCards(t *testing.T) {
 		for start := 0; start < 300; start += 100 {
 			declined, run, longest := 0, 0, 0
 			for i := start; i < start+100; i++ {
-				if m.token(i) == catalog.TokenDeclined {
+				if m.token(i) == demo.TokenDeclined {
 					declined++
 					run = 0
 				} else if run++; run > longest {

@@ -45,6 +45,7 @@ func startMember(t *testing.T, cfg bus.Config, topic string, pub message.Publish
 			return nil
 		}},
 		OnAssigned: func(_ context.Context, c bus.Claims) error {
+			// A slow recovery, injected on purpose.
 			time.Sleep(setup)
 			m.mu.Lock()
 			defer m.mu.Unlock()

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/sagaflow/saga/events"
 )
 
 // Record is one Kafka record as stored, for inspection and replay.
@@ -72,15 +74,15 @@ func ReadAll(ctx context.Context, cfg Config, topic string, fn func(Record) erro
 }
 
 // ReadPartition is ReadAll for one partition, starting at offset from
-// (clamped to the oldest record still stored; 0 means "from the start").
+// (clamped to the oldest record still stored; 0 means "from the start"),
+// on a Log of its own (Log.ReadRange).
 func ReadPartition(ctx context.Context, cfg Config, topic string, partition int32, from int64, fn func(Record) error) error {
-	return withConsumer(cfg, func(client sarama.Client, consumer sarama.Consumer) error {
-		start, end, err := bounds(client, topic, partition)
-		if err != nil {
-			return err
-		}
-		return readRange(ctx, consumer, topic, partition, max(from, start), end, fn)
-	})
+	l, err := OpenLog(cfg, LogOptions{})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return l.ReadRange(ctx, topic, partition, from, -1, fn)
 }
 
 // Follow calls fn for every record of topic from the oldest on and keeps
@@ -119,7 +121,7 @@ func Follow(ctx context.Context, cfg Config, topic string, fn func(Record) error
 			case err := <-errs:
 				return fmt.Errorf("bus: follow %s: %w", topic, err)
 			case m := <-msgs:
-				if err := fn(toRecord(m)); err != nil {
+				if err := fn(toRecord(m, nil)); err != nil {
 					return err
 				}
 			}
@@ -218,16 +220,6 @@ func retriableLeadership(err error) bool {
 		errors.Is(err, sarama.ErrNotEnoughReplicas) || errors.Is(err, sarama.ErrOffsetNotAvailable)
 }
 
-// readRange delivers offsets [from, end) of one partition in order.
-func readRange(ctx context.Context, consumer sarama.Consumer, topic string, p int32, from, end int64, fn func(Record) error) error {
-	pc, err := openRange(consumer, topic, p, from, end)
-	if err != nil || pc == nil {
-		return err
-	}
-	defer pc.AsyncClose()
-	return drainRange(ctx, pc, topic, p, end, fn)
-}
-
 // openRange starts consuming at from; nil when [from, end) is empty.
 func openRange(consumer sarama.Consumer, topic string, p int32, from, end int64) (sarama.PartitionConsumer, error) {
 	if from >= end {
@@ -259,7 +251,7 @@ func drainRange(ctx context.Context, pc sarama.PartitionConsumer, topic string, 
 			if m.Offset >= end {
 				return nil
 			}
-			if err := fn(toRecord(m)); err != nil {
+			if err := fn(toRecord(m, nil)); err != nil {
 				return err
 			}
 			if m.Offset >= end-1 {
@@ -269,11 +261,17 @@ func drainRange(ctx context.Context, pc sarama.PartitionConsumer, topic string, 
 	}
 }
 
-func toRecord(m *sarama.ConsumerMessage) Record {
-	headers := make(map[string]string, len(m.Headers))
+// toRecord is m as a record. Its headers go into headers, cleared first,
+// or into a new map when headers is nil.
+func toRecord(m *sarama.ConsumerMessage, headers map[string]string) Record {
+	if headers == nil {
+		headers = make(map[string]string, len(m.Headers))
+	} else {
+		clear(headers)
+	}
 	for _, h := range m.Headers {
 		if h != nil {
-			headers[string(h.Key)] = string(h.Value)
+			headers[headerName(h.Key)] = string(h.Value)
 		}
 	}
 	return Record{
@@ -285,4 +283,27 @@ func toRecord(m *sarama.ConsumerMessage) Record {
 		Value:     m.Value,
 		Timestamp: m.Timestamp,
 	}
+}
+
+// headerName is string(k), without a copy for the names every record has.
+func headerName(k []byte) string {
+	switch string(k) {
+	case events.HeaderID:
+		return events.HeaderID
+	case events.HeaderType:
+		return events.HeaderType
+	case events.HeaderVersion:
+		return events.HeaderVersion
+	case events.HeaderSagaID:
+		return events.HeaderSagaID
+	case events.HeaderCorrelationID:
+		return events.HeaderCorrelationID
+	case events.HeaderCausationID:
+		return events.HeaderCausationID
+	case events.HeaderActor:
+		return events.HeaderActor
+	case events.HeaderOccurredAt:
+		return events.HeaderOccurredAt
+	}
+	return string(k)
 }

@@ -243,11 +243,10 @@ func startSecureKafka(t *testing.T, libs string, pki *testPKI) *secureKafka {
 	// Ready when saga can authenticate and read metadata.
 	ready := bus.Config{Brokers: []string{k.addr}, TLS: bus.TLSConfig{CAFile: pki.CAFile},
 		SASL: bus.SASLConfig{User: secureUser, Password: securePassword}}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	bustestEventually(t, 90*time.Second, func() (bool, string) {
 		err := bus.WaitReady(context.Background(), ready)
 		if err == nil {
-			break
+			return true, ""
 		}
 		select {
 		case werr := <-exited:
@@ -255,11 +254,8 @@ func startSecureKafka(t *testing.T, libs string, pki *testPKI) *secureKafka {
 			t.Fatalf("kafka exited during startup (%v); last lines of %s:\n%s", werr, k.log, tail(k.log, 40))
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kafka not ready after 90s: %v", err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("kafka not ready: %v", err)
+	})
 	t.Logf("Apache Kafka ready at %s (SASL_SSL) in %v; log %s", k.addr, time.Since(start).Round(time.Millisecond), k.log)
 	return k
 }

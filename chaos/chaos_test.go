@@ -23,6 +23,7 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/projections"
@@ -616,7 +617,7 @@ func summary(s settings, broker *brokerSide, ns string, l *load, bookings []*boo
 		after = fmt.Sprintf("%d still failed after the retry", n)
 	}
 	w("failed, retried:     %d (by kind %s), %s", retried, counts(retriedKinds), after)
-	shows := catalog.Shows()
+	shows := demo.Shows()
 	var ids []string
 	for id := range shows {
 		ids = append(ids, id)

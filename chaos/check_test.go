@@ -11,9 +11,9 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
-	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/projections"
 )
 
@@ -156,7 +156,7 @@ func check(bookings []*booking, cancelled map[string]bool, sagas *projections.Sa
 	raw *rawLogs, rec client.Reconciliation) *outcome {
 	o := &outcome{ByStatus: map[string]int{}, ByKind: map[string]map[string]int{}, CancelByStatus: map[string]int{},
 		Others: map[string]map[string]int{}, StandingSeats: map[string]int{}, HeldSeats: raw.held, MaxHeld: raw.maxHeld}
-	shows := catalog.Shows()
+	shows := demo.Shows()
 	known := map[string]bool{}
 	keys := map[string]bool{}
 	for _, b := range bookings {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/participants/catalog"
 )
 
 // Kinds of booking the load posts, each with the outcomes it may end in.
@@ -176,19 +176,19 @@ func (l *load) post(ctx context.Context, what string, do func(*client.Client) er
 
 // newBooking makes the request of a kind.
 func (l *load) newBooking(kind string, n int) *booking {
-	users := []string{"alice", "bob", catalog.UserCarol}
-	r := client.BookRequest{UserID: users[l.intn(len(users))], ShowID: "show-1", Seats: 1 + l.intn(3), PaymentToken: catalog.TokenOK}
+	users := []string{"alice", "bob", demo.UserCarol}
+	r := client.BookRequest{UserID: users[l.intn(len(users))], ShowID: "show-1", Seats: 1 + l.intn(3), PaymentToken: demo.TokenOK}
 	switch kind {
 	case kindBlocked:
 		r.UserID = "mallory"
 	case kindSmall:
 		r.ShowID, r.Seats = "show-small", 1+l.intn(2)
 	case kindDeclined:
-		r.PaymentToken = catalog.TokenDeclined
+		r.PaymentToken = demo.TokenDeclined
 	case kindTimeout:
-		r.PaymentToken = catalog.TokenTimeout
+		r.PaymentToken = demo.TokenTimeout
 	case kindRefundFails:
-		r.ShowID, r.PaymentToken = "show-cancelled", catalog.TokenRefundFails
+		r.ShowID, r.PaymentToken = "show-cancelled", demo.TokenRefundFails
 	case kindCancelledShow:
 		r.ShowID = "show-cancelled"
 	}

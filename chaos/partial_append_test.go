@@ -14,9 +14,9 @@ import (
 
 	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
-	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/system"
 )
 
@@ -86,7 +86,7 @@ func TestOrchestratorKilledBetweenAppends(t *testing.T) {
 	}
 	services := run(ctx, []string{"user", "booking", "payment", "notification"}, false, nil)
 
-	req := client.BookRequest{UserID: "alice", ShowID: "show-1", Seats: 1, PaymentToken: catalog.TokenOK,
+	req := client.BookRequest{UserID: "alice", ShowID: "show-1", Seats: 1, PaymentToken: demo.TokenOK,
 		IdempotencyKey: "killed-between-appends-" + randomHex(4)}
 	target := events.SagaIDFor(req.IdempotencyKey)
 	dying := &dyingPublisher{logTopic: cfg.Topic(events.TopicSagaLog), target: target, dead: make(chan struct{})}
@@ -149,7 +149,7 @@ func waitShows(t *testing.T, ctx context.Context, cl *client.Client) {
 				}
 			}
 		}
-		if n >= len(catalog.Shows()) {
+		if n >= len(demo.Shows()) {
 			return
 		}
 		if time.Now().After(deadline) {

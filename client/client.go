@@ -10,12 +10,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/participants/catalog"
@@ -72,7 +72,7 @@ type BookRequest struct {
 func (r BookRequest) Validate() error {
 	d := events.BookingData{UserID: r.UserID, ShowID: r.ShowID, Seats: r.Seats, PaymentToken: r.PaymentToken}
 	errs := []error{d.ValidateBooking()}
-	if _, ok := catalog.Users()[r.UserID]; r.UserID != "" && !ok {
+	if _, ok := demo.Users()[r.UserID]; r.UserID != "" && !ok {
 		errs = append(errs, fmt.Errorf("unknown user %q", r.UserID))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -84,7 +84,7 @@ func (r BookRequest) Validate() error {
 // checkShow makes sure a show is on sale: a demo show always is; another
 // one must have been added (saga shows add).
 func (c *Client) checkShow(ctx context.Context, id string) error {
-	if _, ok := catalog.Shows()[id]; ok {
+	if _, ok := demo.Shows()[id]; ok {
 		return nil
 	}
 	shows, err := c.Shows(ctx)
@@ -190,8 +190,8 @@ func startRequest(def, key, ref, actor string, data any, at time.Time) (events.E
 
 // post publishes the StartSaga request of definition def.
 func (c *Client) post(def string, e events.Envelope) (Receipt, error) {
-	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), events.ToMessage(e)); err != nil {
-		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), bus.ToMessage(e)); err != nil {
+		if errors.Is(err, bus.ErrUnknownTopic) {
 			return Receipt{}, fmt.Errorf("post %s request: topic %s does not exist: start the system (`saga up`) first", def, c.cfg.Topic(events.TopicRequests))
 		}
 		return Receipt{}, fmt.Errorf("post %s request: %w", def, err)
@@ -225,10 +225,10 @@ func (c *Client) AddShow(ctx context.Context, d events.ShowData, actor string) (
 	return c.start(ctx, flows.AddShow, "show:"+d.ShowID, d.ShowID, actor, d)
 }
 
-// SeedShows publishes the demo catalogue as add-show sagas. It is safe to
+// SeedShows publishes the shows of cat as add-show sagas. It is safe to
 // call at every start: each show's saga is started once.
-func (c *Client) SeedShows(ctx context.Context) error {
-	for _, s := range catalog.Shows() {
+func (c *Client) SeedShows(ctx context.Context, cat catalog.Catalog) error {
+	for _, s := range cat.Shows() {
 		d := events.ShowData{ShowID: s.ID, Title: s.Title, Venue: s.Venue, City: s.City, State: s.State,
 			Country: s.Country, Capacity: s.Capacity, PriceCents: s.PriceCents}
 		if _, err := c.start(ctx, flows.AddShow, "seed:"+s.ID, s.ID, "system", d); err != nil {
@@ -240,7 +240,7 @@ func (c *Client) SeedShows(ctx context.Context) error {
 
 // Inventory folds the booking log into seats per show.
 func (c *Client) Inventory(ctx context.Context) (*projections.Inventory, error) {
-	inv := projections.NewInventory(catalog.Shows())
+	inv := projections.NewInventory(demo.Shows())
 	err := c.readChecked(ctx, events.DomainTopic(events.ServiceBooking), func(e events.Envelope, _ bus.Record) { inv.Add(e) })
 	return inv, err
 }
@@ -273,7 +273,7 @@ func (c *Client) WaitAfter(ctx context.Context, sagaID string, seen int) (projec
 	var last projections.SagaView
 	done := false
 	err := bus.Follow(ctx, c.cfg, c.cfg.Topic(events.TopicSagaLog), func(r bus.Record) error {
-		e, err := checkRecord(r)
+		e, err := bus.CheckRecord(r)
 		if err != nil || e.SagaID != sagaID {
 			return nil
 		}
@@ -303,22 +303,11 @@ func isTerminal(status string) bool {
 // check (they are the dead-letter topic's business, not a reader's).
 func (c *Client) readChecked(ctx context.Context, topic string, fn func(events.Envelope, bus.Record)) error {
 	return bus.ReadAll(ctx, c.cfg, c.cfg.Topic(topic), func(r bus.Record) error {
-		if e, err := checkRecord(r); err == nil {
+		if e, err := bus.CheckRecord(r); err == nil {
 			fn(e, r)
 		}
 		return nil
 	})
-}
-
-func checkRecord(r bus.Record) (events.Envelope, error) {
-	e, err := events.FromHeaders("", r.Headers, r.Value)
-	if err != nil {
-		return e, err
-	}
-	if e.Key == "" {
-		e.Key = string(r.Key)
-	}
-	return events.Check(e)
 }
 
 // Retry asks the orchestrator to resume a failed saga (by id or booking
@@ -339,7 +328,7 @@ func (c *Client) Retry(ctx context.Context, idOrRef, actor, reason string) (Rece
 	if err != nil {
 		return Receipt{}, err
 	}
-	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), events.ToMessage(e)); err != nil {
+	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), bus.ToMessage(e)); err != nil {
 		return Receipt{}, fmt.Errorf("post retry of %s: %w", v.SagaID, err)
 	}
 	return Receipt{SagaID: v.SagaID, BookingRef: v.BookingRef, Seen: len(v.Events)}, nil

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
 )
@@ -190,10 +188,6 @@ func (c *Client) Redrive(ctx context.Context, id string) (Redriven, error) {
 	if d.origin == "" {
 		return Redriven{}, fmt.Errorf("dead letter %s does not say which topic it came from (no %s header)", id, bus.MetaTopic)
 	}
-	pm := &sarama.ProducerMessage{Topic: d.origin, Value: sarama.ByteEncoder(d.Payload)}
-	if d.Key != "" {
-		pm.Key = sarama.StringEncoder(d.Key)
-	}
 	keys := make([]string, 0, len(d.Headers))
 	for k := range d.Headers {
 		if !deadLetterOnly[k] {
@@ -201,23 +195,14 @@ func (c *Client) Redrive(ctx context.Context, id string) (Redriven, error) {
 		}
 	}
 	sort.Strings(keys)
+	headers := make([]bus.Header, 0, len(keys)+2)
 	for _, k := range keys {
-		pm.Headers = append(pm.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(d.Headers[k])})
+		headers = append(headers, bus.Header{Key: k, Value: d.Headers[k]})
 	}
-	pm.Headers = append(pm.Headers,
-		sarama.RecordHeader{Key: []byte(HeaderRedrivenFromPartition), Value: []byte(strconv.Itoa(int(d.DLQPartition)))},
-		sarama.RecordHeader{Key: []byte(HeaderRedrivenFromOffset), Value: []byte(strconv.FormatInt(d.DLQOffset, 10))})
-
-	conf, err := bus.SaramaConfig(c.cfg)
-	if err != nil {
-		return Redriven{}, err
-	}
-	prod, err := sarama.NewSyncProducer(c.cfg.Brokers, conf)
-	if err != nil {
-		return Redriven{}, fmt.Errorf("redrive %s: connect: %w", id, err)
-	}
-	defer prod.Close()
-	part, off, err := prod.SendMessage(pm)
+	headers = append(headers,
+		bus.Header{Key: HeaderRedrivenFromPartition, Value: strconv.Itoa(int(d.DLQPartition))},
+		bus.Header{Key: HeaderRedrivenFromOffset, Value: strconv.FormatInt(d.DLQOffset, 10)})
+	part, off, err := bus.Send(c.cfg, d.origin, d.Key, d.Payload, headers)
 	if err != nil {
 		return Redriven{}, fmt.Errorf("redrive %s to %s: %w", id, d.Topic, err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/projections"
 )
@@ -30,7 +31,7 @@ func TestReconcileReadsTheLogs(t *testing.T) {
 	odd.Metadata.Set(events.HeaderType, "PaymentTeleported")
 	odd.Metadata.Set(events.HeaderVersion, "1")
 	topic := cfg.Topic(events.DomainTopic(events.ServicePayment))
-	if err := pub.Publish(topic, events.ToMessage(e), odd); err != nil {
+	if err := pub.Publish(topic, bus.ToMessage(e), odd); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = c.Reconcile(ctx, time.Time{})

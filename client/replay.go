@@ -295,7 +295,7 @@ func (c *Client) ReplayEach(ctx context.Context, f ReplayFilter, fn func(LogEntr
 	var out []LogEntry
 	for _, t := range f.topics() {
 		keep := func(r bus.Record) error {
-			if e, err := checkRecord(r); err == nil && f.Match(e) {
+			if e, err := bus.CheckRecord(r); err == nil && f.Match(e) {
 				out = append(out, entryOf(t, r, e))
 			}
 			return nil
@@ -402,7 +402,7 @@ func (c *Client) follow(ctx context.Context, f ReplayFilter, fn func(LogEntry) e
 				if r.Offset < from[r.Partition] {
 					return nil
 				}
-				e, err := checkRecord(r)
+				e, err := bus.CheckRecord(r)
 				if err != nil || !f.Match(e) {
 					return nil
 				}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/ThreeDotsLabs/watermill/message"
 )
 
 // Header names. Every record carries them as Kafka headers, so a client in
@@ -88,36 +86,30 @@ func MustNew(id, typ string, payload any, trace Trace, key string, at time.Time)
 	return e
 }
 
-// ToMessage turns an envelope into a watermill message whose metadata
-// becomes the record's headers and key.
-func ToMessage(e Envelope) *message.Message {
-	msg := message.NewMessage(e.ID, []byte(e.Payload))
-	md := msg.Metadata
-	md.Set(HeaderType, e.Type)
-	md.Set(HeaderVersion, strconv.Itoa(e.Version))
-	md.Set(HeaderOccurredAt, e.OccurredAt.UTC().Format(time.RFC3339Nano))
-	setIf(md, HeaderSagaID, e.SagaID)
-	setIf(md, HeaderCorrelationID, e.CorrelationID)
-	setIf(md, HeaderCausationID, e.CausationID)
-	setIf(md, HeaderActor, e.Actor)
-	setIf(md, MetaKey, e.Key)
-	return msg
+// PutHeaders writes every header of e except its id (which the transport
+// carries in its own field) into h, leaving out the optional ones that are
+// empty. FromHeaders reads them back; the Kafka plumbing in bus turns them
+// into record headers and key.
+func PutHeaders(h map[string]string, e Envelope) {
+	h[HeaderType] = e.Type
+	h[HeaderVersion] = strconv.Itoa(e.Version)
+	h[HeaderOccurredAt] = e.OccurredAt.UTC().Format(time.RFC3339Nano)
+	setIf(h, HeaderSagaID, e.SagaID)
+	setIf(h, HeaderCorrelationID, e.CorrelationID)
+	setIf(h, HeaderCausationID, e.CausationID)
+	setIf(h, HeaderActor, e.Actor)
+	setIf(h, MetaKey, e.Key)
 }
 
-func setIf(md message.Metadata, k, v string) {
+func setIf(h map[string]string, k, v string) {
 	if v != "" {
-		md.Set(k, v)
+		h[k] = v
 	}
 }
 
-// FromMessage reads the envelope of a consumed message and checks that its
-// headers are well formed. It does not look at the payload: see Registry.
-func FromMessage(msg *message.Message) (Envelope, error) {
-	return FromHeaders(msg.UUID, msg.Metadata, msg.Payload)
-}
-
-// FromHeaders reads an envelope from raw record headers, for readers that
-// do not go through watermill.
+// FromHeaders reads an envelope from record headers and checks that they
+// are well formed; id, when not empty, wins over the "id" header. It does
+// not look at the payload: see Registry.
 func FromHeaders(id string, h map[string]string, payload []byte) (Envelope, error) {
 	if id == "" {
 		id = h[HeaderID]
@@ -148,7 +140,7 @@ func FromHeaders(id string, h map[string]string, payload []byte) (Envelope, erro
 		if err != nil {
 			return e, malformed("header %q is not an RFC 3339 time: %q", HeaderOccurredAt, at)
 		}
-		// ToMessage writes the UTC form, which RFC 3339 has for years 0-9999 only.
+		// PutHeaders writes the UTC form, which RFC 3339 has for years 0-9999 only.
 		if t = t.UTC(); t.Year() < 0 || t.Year() > 9999 {
 			return e, malformed("header %q is out of range (years 0000-9999 in UTC): %q", HeaderOccurredAt, at)
 		}

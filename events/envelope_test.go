@@ -111,13 +111,9 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		for _, ns := range nanos {
 			at := time.Date(2025, 12, 31, 23, 59, 59, ns, loc)
 			e := events.MustNew("id-1", events.StepReply, sampleReply(), fullTrace(), "key-1", at)
-			msg := events.ToMessage(e)
-			if msg.UUID != e.ID {
-				t.Fatalf("message UUID = %q, want %q", msg.UUID, e.ID)
-			}
-			got, err := events.FromMessage(msg)
+			got, err := reread(e)
 			if err != nil {
-				t.Fatalf("%v: FromMessage: %v", at, err)
+				t.Fatalf("%v: FromHeaders(PutHeaders): %v", at, err)
 			}
 			if !reflect.DeepEqual(got, e) {
 				t.Fatalf("%v: round trip =\n%#v\nwant\n%#v", at, got, e)
@@ -151,7 +147,7 @@ func TestEnvelopeRoundTripEachField(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := base
 			f(&e)
-			got, err := events.FromMessage(events.ToMessage(e))
+			got, err := reread(e)
 			if err != nil || !reflect.DeepEqual(got, e) {
 				t.Fatalf("round trip = %#v, %v; want %#v", got, err, e)
 			}
@@ -159,9 +155,9 @@ func TestEnvelopeRoundTripEachField(t *testing.T) {
 	}
 }
 
-func TestToMessageHeaders(t *testing.T) {
+func TestPutHeaders(t *testing.T) {
 	e := events.MustNew("id-1", events.StepReply, sampleReply(), fullTrace(), "key-1", t0)
-	msg := events.ToMessage(e)
+	h := headersOf(e)
 	want := map[string]string{
 		events.HeaderType:          events.StepReply,
 		events.HeaderVersion:       "1",
@@ -172,26 +168,23 @@ func TestToMessageHeaders(t *testing.T) {
 		events.HeaderActor:         "alice",
 		events.MetaKey:             "key-1",
 	}
-	if !reflect.DeepEqual(map[string]string(msg.Metadata), want) {
-		t.Fatalf("metadata = %v, want %v", msg.Metadata, want)
-	}
-	if string(msg.Payload) != string(e.Payload) {
-		t.Fatalf("payload = %s, want %s", msg.Payload, e.Payload)
+	if !reflect.DeepEqual(h, want) {
+		t.Fatalf("headers = %v, want %v", h, want)
 	}
 }
 
-func TestToMessageOmitsEmptyOptionalFields(t *testing.T) {
+func TestPutHeadersOmitsEmptyOptionalFields(t *testing.T) {
 	e := events.MustNew("id-1", events.StepReply, sampleReply(), events.Trace{}, "", t0)
-	msg := events.ToMessage(e)
-	if got, want := metadataKeys(msg.Metadata), []string{events.HeaderOccurredAt, events.HeaderType, events.HeaderVersion}; !reflect.DeepEqual(got, want) {
+	h := headersOf(e)
+	if got, want := metadataKeys(h), []string{events.HeaderOccurredAt, events.HeaderType, events.HeaderVersion}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("metadata keys = %v, want only %v", got, want)
 	}
 	for _, k := range []string{events.HeaderSagaID, events.HeaderCorrelationID, events.HeaderCausationID, events.HeaderActor, events.MetaKey, events.HeaderID} {
-		if _, ok := msg.Metadata[k]; ok {
-			t.Errorf("empty %q is set as metadata", k)
+		if _, ok := h[k]; ok {
+			t.Errorf("empty %q is set as a header", k)
 		}
 	}
-	got, err := events.FromMessage(msg)
+	got, err := events.FromHeaders(e.ID, h, e.Payload)
 	if err != nil || !reflect.DeepEqual(got, e) {
 		t.Fatalf("round trip = %#v, %v; want %#v", got, err, e)
 	}
@@ -200,7 +193,7 @@ func TestToMessageOmitsEmptyOptionalFields(t *testing.T) {
 // A zero OccurredAt is written (as year 1) and read back as the zero time.
 func TestZeroOccurredAtRoundTrip(t *testing.T) {
 	e := events.Envelope{ID: "i", Type: events.StepReply, Version: 1, Payload: json.RawMessage(`{}`)}
-	got, err := events.FromMessage(events.ToMessage(e))
+	got, err := reread(e)
 	if err != nil || !got.OccurredAt.IsZero() || !reflect.DeepEqual(got, e) {
 		t.Fatalf("round trip = %#v, %v; want %#v", got, err, e)
 	}
@@ -244,12 +237,6 @@ func TestFromHeadersIDFallback(t *testing.T) {
 	delete(h, events.HeaderID)
 	if e, err := events.FromHeaders("arg-id", h, nil); err != nil || e.ID != "arg-id" {
 		t.Errorf("FromHeaders(\"arg-id\", no id header) = %q, %v; want arg-id", e.ID, err)
-	}
-	// A watermill message without a UUID falls back to the metadata too.
-	msg := events.ToMessage(events.Envelope{Type: events.StepReply, Version: 1, OccurredAt: t0})
-	msg.Metadata.Set(events.HeaderID, "meta-id")
-	if e, err := events.FromMessage(msg); err != nil || e.ID != "meta-id" {
-		t.Errorf("FromMessage(no UUID, id metadata) = %q, %v; want meta-id", e.ID, err)
 	}
 }
 

@@ -50,7 +50,7 @@ func TestDecodersCoverRegistry(t *testing.T) {
 	}
 }
 
-// representable reports whether ToMessage can write t as a time FromHeaders
+// representable reports whether PutHeaders can write t as a time FromHeaders
 // reads back: RFC 3339 has four-digit years only. (FromHeaders accepts
 // times outside that range today: see TestFromHeadersOccurredAtOutOfRange.)
 func representable(e events.Envelope) bool {
@@ -116,7 +116,7 @@ func FuzzFromHeadersCheck(f *testing.F) {
 		if !representable(checked) {
 			return
 		}
-		back, err := events.FromMessage(events.ToMessage(checked))
+		back, err := reread(checked)
 		if err != nil {
 			t.Fatalf("re-reading an accepted envelope: %v", err)
 		}

@@ -8,6 +8,19 @@ import (
 	"github.com/sagaflow/saga/events"
 )
 
+// headersOf is what the Kafka plumbing writes for e beside its id.
+func headersOf(e events.Envelope) map[string]string {
+	h := map[string]string{}
+	events.PutHeaders(h, e)
+	return h
+}
+
+// reread writes e's headers and reads them back, as a record goes to Kafka
+// and comes back.
+func reread(e events.Envelope) (events.Envelope, error) {
+	return events.FromHeaders(e.ID, headersOf(e), e.Payload)
+}
+
 // wantMalformed fails unless err is a MalformedError (reachable with
 // errors.Is and errors.As) whose text mentions every one of wants.
 func wantMalformed(t *testing.T, err error, wants ...string) {

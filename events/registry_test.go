@@ -341,7 +341,7 @@ func TestNewCheckDecodeRoundTrip(t *testing.T) {
 func roundTrip[T events.Validator](t *testing.T, typ string, p T) {
 	t.Helper()
 	e := events.MustNew("id", typ, p, fullTrace(), "k", t0)
-	got, err := events.FromMessage(events.ToMessage(e))
+	got, err := reread(e)
 	if err == nil {
 		got, err = events.Check(got)
 	}

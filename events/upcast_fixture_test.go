@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/participants/booking"
-	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/participants/notification"
 	"github.com/sagaflow/saga/participants/payment"
 	"github.com/sagaflow/saga/participants/user"
@@ -100,8 +100,8 @@ func newSimulator(t *testing.T) *simulator {
 		now:    time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC),
 		states: map[string]saga.State{},
 		svcs: map[string]domainService{
-			events.ServiceUser: user.New(), events.ServiceBooking: booking.New(),
-			events.ServicePayment: payment.New(), events.ServiceNotification: notification.New(),
+			events.ServiceUser: user.New(demo.Catalog()), events.ServiceBooking: booking.New(demo.Catalog()),
+			events.ServicePayment: payment.New(demo.Processor{}), events.ServiceNotification: notification.New(demo.Phones{}),
 		},
 		offsets: map[string]map[int32]int64{},
 	}
@@ -267,15 +267,15 @@ func TestWriteV1Fixture(t *testing.T) {
 		got  saga.State
 		want saga.Status
 	}{
-		{s.book(keyCompleted, "alice", "show-1", 2, catalog.TokenOK), saga.StatusCompleted},
-		{s.book(keyDeclined, "bob", "show-1", 2, catalog.TokenDeclined), saga.StatusCompensated},
-		{s.book(keyBounced, catalog.UserCarol, "show-1", 1, catalog.TokenOK), saga.StatusCompleted},
+		{s.book(keyCompleted, "alice", "show-1", 2, demo.TokenOK), saga.StatusCompleted},
+		{s.book(keyDeclined, "bob", "show-1", 2, demo.TokenDeclined), saga.StatusCompensated},
+		{s.book(keyBounced, demo.UserCarol, "show-1", 1, demo.TokenOK), saga.StatusCompleted},
 	} {
 		if c.got.Status != c.want {
 			t.Fatalf("saga %s: %s, want %s", c.got.IdempotencyKey, c.got.Status, c.want)
 		}
 	}
-	booked := s.book(keyCancelled, "alice", "show-small", 1, catalog.TokenOK)
+	booked := s.book(keyCancelled, "alice", "show-small", 1, demo.TokenOK)
 	if booked.Status != saga.StatusCompleted {
 		t.Fatalf("booking to cancel: %s (%s)", booked.Status, booked.Reason)
 	}
@@ -392,11 +392,11 @@ func TestV1FixtureShape(t *testing.T) {
 func TestV1FixtureReplaysIntoReadModels(t *testing.T) {
 	recs := readFixture(t)
 	sagas := projections.NewSagas(flows.All())
-	inv := projections.NewInventory(catalog.Shows())
+	inv := projections.NewInventory(demo.Shows())
 	rec := projections.NewReconciler(flows.All())
 	svcs := map[string]domainService{
-		events.DomainTopic(events.ServiceUser): user.New(), events.DomainTopic(events.ServiceBooking): booking.New(),
-		events.DomainTopic(events.ServicePayment): payment.New(), events.DomainTopic(events.ServiceNotification): notification.New(),
+		events.DomainTopic(events.ServiceUser): user.New(demo.Catalog()), events.DomainTopic(events.ServiceBooking): booking.New(demo.Catalog()),
+		events.DomainTopic(events.ServicePayment): payment.New(demo.Processor{}), events.DomainTopic(events.ServiceNotification): notification.New(demo.Phones{}),
 	}
 	// Per topic and partition, in log order, the logs one after the other:
 	// the order a reader of the logs meets them.
@@ -530,7 +530,7 @@ func TestV1FixtureReplaysIntoReadModels(t *testing.T) {
 
 	// The services rebuild their state from the same logs.
 	nsvc := svcs[events.DomainTopic(events.ServiceNotification)].(*notification.Service)
-	if got := nsvc.Sent(catalog.UserCarol); len(got) != 1 {
+	if got := nsvc.Sent(demo.UserCarol); len(got) != 1 {
 		t.Errorf("carol was sent %q, want one message after three bounces", got)
 	}
 	if got := nsvc.Sent("alice"); len(got) != 3 {

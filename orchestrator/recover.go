@@ -26,7 +26,7 @@ func (o *Orchestrator) assigned(ctx context.Context, claims bus.Claims) error {
 	if err != nil {
 		return fmt.Errorf("partitions of the saga log: %w", err)
 	}
-	epoch := o.store.begin(ctx, int32(len(parts)))
+	epoch := o.store.begin(ctx.Done(), int32(len(parts)))
 	owned := claims.Partitions()
 	// The partitions are read at once: reading one waits on the broker
 	// as much as it folds.
@@ -169,7 +169,7 @@ func (o *Orchestrator) foldPartition(ctx context.Context, p int32, snap *snapsho
 		from, checked = snap.Covers-1, false
 		r.end, r.lastID = snap.Covers, snap.LastID
 	}
-	err := o.readRange(ctx, o.logTopic(), p, from, -1, func(rec bus.Record) error {
+	err := o.kafka.ReadRange(ctx, o.logTopic(), p, from, -1, func(rec bus.Record) error {
 		id := rec.Headers[events.HeaderID]
 		if !checked {
 			if rec.Offset != snap.Covers-1 || id != snap.LastID {
@@ -245,7 +245,7 @@ func (o *Orchestrator) resend(cmds []saga.Outgoing) {
 		wg.Go(func() {
 			msgs := make([]*message.Message, len(cs))
 			for i, c := range cs {
-				msgs[i] = events.ToMessage(c.Envelope)
+				msgs[i] = bus.ToMessage(c.Envelope)
 			}
 			if err := o.pub.Publish(o.cfg.Bus.Topic(topic), msgs...); err != nil {
 				o.log.Warn().Err(err).Str("topic", topic).Int("commands", len(cs)).Msg("commands in flight not re-sent; will retry")

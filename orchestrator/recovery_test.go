@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
@@ -76,7 +75,7 @@ func TestTornSnapshotsArePassedOver(t *testing.T) {
 	// Partition 0: a newer snapshot torn after two of its chunks.
 	e.writeTorn(first, 0, 2)
 	// Partition 1: a record that is not a chunk at the end.
-	e.writeRaw(first, 1, &sarama.ProducerMessage{Value: sarama.StringEncoder("not a snapshot")})
+	e.writeRaw(first, 1, bus.OutRecord{Value: []byte("not a snapshot")})
 
 	seen := len(g.log)
 	g.run(60, 300)
@@ -166,13 +165,9 @@ func TestRunningOrchestratorSnapshots(t *testing.T) {
 			e.request(fmt.Sprintf("run-%d", i))
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for o.logs.count("snapshot written") < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no snapshots written:\n%s", o.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	bustest.Eventually(t, 60*time.Second, func() (bool, string) {
+		return o.logs.count("snapshot written") >= 4, "no snapshots written:\n" + o.logs.String()
+	})
 	close(stop)
 	wg.Wait()
 	cancel()
@@ -234,7 +229,7 @@ func (e *env) append(g *logGen, from int) {
 			junk.Metadata.Set(bus.MetaKey, g.log[i].SagaID)
 			msgs = append(msgs, junk)
 		}
-		msgs = append(msgs, events.ToMessage(g.log[i]))
+		msgs = append(msgs, bus.ToMessage(g.log[i]))
 	}
 	if err := e.pub.Publish(e.cfg.Topic(events.TopicSagaLog), msgs...); err != nil {
 		e.t.Fatal(err)
@@ -248,7 +243,7 @@ func (e *env) request(key string) {
 	data, _ := json.Marshal(events.BookingData{BookingRef: ref, UserID: "alice", ShowID: "show-1", Seats: 1, PaymentToken: "tok_visa"})
 	p := events.StartSagaV1{Definition: flows.BookTicket, IdempotencyKey: key, BookingRef: ref, Data: data}
 	req := events.MustNew(events.DerivedID(key, "request"), events.StartSaga, p, events.Trace{SagaID: id, CorrelationID: ref, Actor: "alice"}, id, time.Now())
-	if err := e.pub.Publish(e.cfg.Topic(events.TopicRequests), events.ToMessage(req)); err != nil {
+	if err := e.pub.Publish(e.cfg.Topic(events.TopicRequests), bus.ToMessage(req)); err != nil {
 		e.t.Error(err)
 	}
 }
@@ -309,15 +304,15 @@ func (e *env) writeTorn(o testOrch, p int32, keep int) {
 	if len(msgs) <= keep {
 		e.t.Fatalf("a snapshot of %d chunks cannot be torn after %d", len(msgs), keep)
 	}
-	if err := o.snapProducer.SendMessages(msgs[:keep]); err != nil {
+	if _, err := o.kafka.Write(msgs[:keep]); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
-func (e *env) writeRaw(o testOrch, p int32, m *sarama.ProducerMessage) {
+func (e *env) writeRaw(o testOrch, p int32, m bus.OutRecord) {
 	e.t.Helper()
 	m.Topic, m.Partition = o.snapshotTopic(), p
-	if _, _, err := o.snapProducer.SendMessage(m); err != nil {
+	if _, err := o.kafka.Write([]bus.OutRecord{m}); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
@@ -98,10 +97,9 @@ type Orchestrator struct {
 	// must neither decide on them nor snapshot them then.
 	ticking sync.RWMutex
 
-	// kafka reads offsets; snapProducer writes snapshots, to the partition
-	// each names. Both are open while Run runs.
-	kafka        sarama.Client
-	snapProducer sarama.SyncProducer
+	// kafka reads the logs by offset and writes snapshots, to the
+	// partition each names; open while Run runs.
+	kafka *bus.Log
 	// writers are the snapshot writes in flight; writing has their
 	// partitions.
 	writers   sync.WaitGroup
@@ -119,26 +117,14 @@ func New(cfg Config) (*Orchestrator, error) {
 		log: cfg.Log.With().Str("service", "orchestrator").Logger(), writing: map[int32]bool{}}, nil
 }
 
-// open connects the client that reads offsets and the snapshot producer.
+// open connects the log that reads offsets and ranges and writes
+// snapshots (each to the partition of the saga log partition it is of).
 func (o *Orchestrator) open() error {
-	conf, err := bus.SaramaConfig(o.cfg.Bus)
-	if err != nil {
-		return err
-	}
-	// Each snapshot goes to the partition of the saga log partition it is of.
-	conf.Producer.Partitioner = sarama.NewManualPartitioner
-	// Snapshots repeat names and fields from saga to saga.
-	conf.Producer.Compression = sarama.CompressionLZ4
-	client, err := sarama.NewClient(o.cfg.Bus.Brokers, conf)
+	l, err := bus.OpenLog(o.cfg.Bus, bus.LogOptions{Writes: true})
 	if err != nil {
 		return fmt.Errorf("orchestrator: connect: %w", err)
 	}
-	producer, err := sarama.NewSyncProducerFromClient(client)
-	if err != nil {
-		client.Close()
-		return fmt.Errorf("orchestrator: snapshot producer: %w", err)
-	}
-	o.kafka, o.snapProducer = client, producer
+	o.kafka = l
 	return nil
 }
 
@@ -154,7 +140,6 @@ func (o *Orchestrator) close() {
 	case <-time.After(10 * time.Second):
 		o.log.Warn().Msg("stopping with a snapshot still being written; the next recovery uses an older one")
 	}
-	_ = o.snapProducer.Close()
 	_ = o.kafka.Close()
 }
 
@@ -205,7 +190,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 func isPoison(err error) bool { return errors.Is(err, events.ErrMalformed) }
 
 func (o *Orchestrator) handleRequest(msg *message.Message) error {
-	e, err := events.FromMessage(msg)
+	e, err := bus.FromMessage(msg)
 	if err != nil {
 		return err
 	}
@@ -233,7 +218,7 @@ func (o *Orchestrator) handleRequest(msg *message.Message) error {
 }
 
 func (o *Orchestrator) handleReply(msg *message.Message) error {
-	e, err := events.FromMessage(msg)
+	e, err := bus.FromMessage(msg)
 	if err != nil {
 		return err
 	}
@@ -276,7 +261,7 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 	}
 	msgs := make([]*message.Message, len(evs))
 	for i, e := range evs {
-		msgs[i] = events.ToMessage(e)
+		msgs[i] = bus.ToMessage(e)
 	}
 	bytes := 0
 	for _, e := range evs {
@@ -285,7 +270,7 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 	if box := bus.OutboxFrom(ctx); box != nil {
 		box.Add(bus.PhaseLog, o.cfg.Bus.Topic(events.TopicSagaLog), msgs...)
 		for _, c := range out {
-			box.Add(bus.PhaseSend, o.cfg.Bus.Topic(c.Topic), events.ToMessage(c.Envelope))
+			box.Add(bus.PhaseSend, o.cfg.Bus.Topic(c.Topic), bus.ToMessage(c.Envelope))
 		}
 	} else {
 		if err := o.pub.Publish(o.cfg.Bus.Topic(events.TopicSagaLog), msgs...); err != nil {
@@ -312,7 +297,7 @@ func (o *Orchestrator) logEvent(s saga.State, e events.Envelope) {
 // send publishes commands; what cannot be sent now waits in the outbox.
 func (o *Orchestrator) send(s saga.State, cmds []saga.Outgoing) {
 	for i, c := range cmds {
-		if err := o.pub.Publish(o.cfg.Bus.Topic(c.Topic), events.ToMessage(c.Envelope)); err != nil {
+		if err := o.pub.Publish(o.cfg.Bus.Topic(c.Topic), bus.ToMessage(c.Envelope)); err != nil {
 			o.log.Warn().Err(err).Str("saga_id", s.SagaID).Str("correlation_id", s.BookingRef).Str("command", c.Envelope.Type).Msg("command not sent; will retry")
 			o.outboxMu.Lock()
 			o.outbox = append(o.outbox, cmds[i:]...)

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"github.com/sagaflow/saga/bus"
@@ -119,7 +118,7 @@ func (o *Orchestrator) logTopic() string      { return o.cfg.Bus.Topic(events.To
 func (o *Orchestrator) readRecord(ctx context.Context, topic string, p int32, at int64) (bus.Record, error) {
 	var rec bus.Record
 	found := false
-	err := o.readRange(ctx, topic, p, at, at+1, func(r bus.Record) error {
+	err := o.kafka.ReadRange(ctx, topic, p, at, at+1, func(r bus.Record) error {
 		rec, found = r, r.Offset == at
 		return errStop
 	})
@@ -137,13 +136,9 @@ func (o *Orchestrator) readRecord(ctx context.Context, topic string, p int32, at
 // snapshots (torn, unreadable), why says so too.
 func (o *Orchestrator) readSnapshot(ctx context.Context, p, parts int32) (*snapshot, string) {
 	topic := o.snapshotTopic()
-	start, err := bus.Offset(o.kafka, topic, p, sarama.OffsetOldest)
+	start, end, err := o.kafka.Bounds(topic, p)
 	if err != nil {
-		return nil, fmt.Sprintf("oldest offset of %s/%d: %v", topic, p, err)
-	}
-	end, err := bus.Offset(o.kafka, topic, p, sarama.OffsetNewest)
-	if err != nil {
-		return nil, fmt.Sprintf("high-water mark of %s/%d: %v", topic, p, err)
+		return nil, err.Error()
 	}
 	if end <= start {
 		return nil, "no snapshot written"
@@ -189,7 +184,7 @@ func (o *Orchestrator) readChunks(ctx context.Context, p int32, h chunkHeaders, 
 	chunks := make([][]byte, h.chunks)
 	chunks[h.chunk] = last.Value
 	if h.chunks > 1 {
-		err := o.readRange(ctx, o.snapshotTopic(), p, h.first, last.Offset, func(r bus.Record) error {
+		err := o.kafka.ReadRange(ctx, o.snapshotTopic(), p, h.first, last.Offset, func(r bus.Record) error {
 			if r.Headers[snapHeaderID] != h.id {
 				return nil // another member's, written meanwhile
 			}
@@ -250,42 +245,41 @@ func checkSnapshot(s *snapshot, p, parts int32, h chunkHeaders) error {
 // writeSnapshot writes s as chunk records to partition s.Partition of the
 // snapshot topic; it returns the bytes and chunks written.
 func (o *Orchestrator) writeSnapshot(s *snapshot) (size, chunks int, err error) {
-	msgs, payload := o.chunkRecords(s)
-	size, chunks = len(payload), len(msgs)
-	last := msgs[chunks-1]
+	recs, payload := o.chunkRecords(s)
+	size, chunks = len(payload), len(recs)
+	last := recs[chunks-1]
 	if chunks > 1 {
-		if err := o.snapProducer.SendMessages(msgs[:chunks-1]); err != nil {
+		offs, err := o.kafka.Write(recs[:chunks-1])
+		if err != nil {
 			return size, chunks, err
 		}
-		last.Headers = append(last.Headers, header(snapHeaderFirst, strconv.FormatInt(msgs[0].Offset, 10)))
+		last.Headers = append(last.Headers, header(snapHeaderFirst, strconv.FormatInt(offs[0], 10)))
 	}
 	last.Headers = append(last.Headers, header(snapHeaderCRC, strconv.FormatUint(uint64(crc32.Checksum(payload, castagnoli)), 10)),
 		header(snapHeaderBytes, strconv.Itoa(size)))
-	_, _, err = o.snapProducer.SendMessage(last)
+	_, err = o.kafka.Write([]bus.OutRecord{last})
 	return size, chunks, err
 }
 
 // chunkRecords encodes s and cuts it into chunk records; the last one
 // still lacks the headers only the last chunk has.
-func (o *Orchestrator) chunkRecords(s *snapshot) ([]*sarama.ProducerMessage, []byte) {
+func (o *Orchestrator) chunkRecords(s *snapshot) ([]bus.OutRecord, []byte) {
 	payload := encodeSnapshot(s)
 	size := len(payload)
 	per := max(o.cfg.SnapshotChunkBytes, 1)
 	chunks := max(1, (size+per-1)/per)
 	id := uuid.NewString()
-	msgs := make([]*sarama.ProducerMessage, chunks)
-	for i := range msgs {
+	recs := make([]bus.OutRecord, chunks)
+	for i := range recs {
 		part := payload[min(i*per, size):min((i+1)*per, size)]
-		msgs[i] = &sarama.ProducerMessage{Topic: o.snapshotTopic(), Partition: s.Partition, Value: sarama.ByteEncoder(part),
-			Headers: []sarama.RecordHeader{header(snapHeaderID, id), header(snapHeaderChunk, strconv.Itoa(i)),
+		recs[i] = bus.OutRecord{Topic: o.snapshotTopic(), Partition: s.Partition, Value: part,
+			Headers: []bus.Header{header(snapHeaderID, id), header(snapHeaderChunk, strconv.Itoa(i)),
 				header(snapHeaderChunks, strconv.Itoa(chunks)), header(snapHeaderCovers, strconv.FormatInt(s.Covers, 10))}}
 	}
-	return msgs, payload
+	return recs, payload
 }
 
-func header(k, v string) sarama.RecordHeader {
-	return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)}
-}
+func header(k, v string) bus.Header { return bus.Header{Key: k, Value: v} }
 
 // capture copies the shard of partition p as a snapshot (without Covers and
 // LastID). The caller makes sure the shard equals the log meanwhile. The
@@ -369,7 +363,7 @@ func (o *Orchestrator) snapshots() {
 	var err error
 	for i := range pending {
 		s := pending[i].snap
-		if s.Covers, err = bus.Offset(o.kafka, o.logTopic(), s.Partition, sarama.OffsetNewest); err != nil {
+		if s.Covers, err = o.kafka.End(o.logTopic(), s.Partition); err != nil {
 			break
 		}
 	}
@@ -398,7 +392,7 @@ func (o *Orchestrator) snapshots() {
 func (o *Orchestrator) snapshotsDue(now time.Time) []int32 {
 	o.store.mu.RLock()
 	defer o.store.mu.RUnlock()
-	if o.store.session == nil || o.store.session.Err() != nil {
+	if !o.store.live() {
 		return nil
 	}
 	o.writingMu.Lock()
@@ -410,102 +404,4 @@ func (o *Orchestrator) snapshotsDue(now time.Time) []int32 {
 		}
 	}
 	return due
-}
-
-// writeAsync encodes and writes a captured snapshot in the background;
-// false when one of the partition is being written already.
-func (o *Orchestrator) writeAsync(ps pendingSnapshot) bool {
-	p := ps.snap.Partition
-	o.writingMu.Lock()
-	if o.writing[p] {
-		o.writingMu.Unlock()
-		return false
-	}
-	o.writing[p] = true
-	o.writingMu.Unlock()
-	o.writers.Add(1)
-	go func() {
-		defer o.writers.Done()
-		defer func() {
-			o.writingMu.Lock()
-			delete(o.writing, p)
-			o.writingMu.Unlock()
-		}()
-		o.write(ps)
-	}()
-	return true
-}
-
-func (o *Orchestrator) write(ps pendingSnapshot) {
-	s := ps.snap
-	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), snapshotWriteTimeout)
-	defer cancel()
-	var err error
-	if s.Covers <= 0 {
-		return // an empty partition: nothing to spare a recovery
-	}
-	if ps.needLastID {
-		var rec bus.Record
-		if rec, err = o.readRecord(ctx, o.logTopic(), s.Partition, s.Covers-1); err == nil {
-			s.LastID = rec.Headers[events.HeaderID]
-		}
-	}
-	var size, chunks int
-	if err == nil {
-		size, chunks, err = o.writeSnapshot(s)
-	}
-	if err != nil {
-		o.log.Warn().Err(err).Int32("partition", s.Partition).Int64("covers", s.Covers).Msg("snapshot not written; will retry")
-		o.store.snapshotFailed(ps.epoch, []pendingSnapshot{ps}, time.Now().Add(snapshotRetry), true)
-		return
-	}
-	o.store.snapshotWritten(ps.epoch, s.Partition, size)
-	o.log.Info().Int32("partition", s.Partition).Int64("covers", s.Covers).Int("running", len(s.Running)).
-		Int("ended", len(s.Ended)).Int("bytes", size).Int("chunks", chunks).Int("events_since_last", ps.changes).
-		Dur("locked", ps.capturedTook).Dur("took", time.Since(began)).Msg("snapshot written")
-}
-
-// snapshotTaken resets the partitions' counts of changes: they count from
-// the captured state on.
-func (s *store) snapshotTaken(epoch uint64, pending []pendingSnapshot, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if epoch != s.epoch {
-		return
-	}
-	for _, ps := range pending {
-		if sh := s.shards[ps.snap.Partition]; sh != nil {
-			sh.changes -= ps.changes
-			sh.changeBytes -= ps.changeBytes
-			sh.since, sh.snapshotAt = at, at
-		}
-	}
-}
-
-// snapshotFailed counts the changes of snapshots that were not written
-// again, and holds the partitions back until retryAt.
-func (s *store) snapshotFailed(epoch uint64, pending []pendingSnapshot, retryAt time.Time, taken bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if epoch != s.epoch {
-		return
-	}
-	for _, ps := range pending {
-		if sh := s.shards[ps.snap.Partition]; sh != nil {
-			if taken {
-				sh.changes += ps.changes
-				sh.changeBytes += ps.changeBytes
-			}
-			sh.retryAt = retryAt
-		}
-	}
-}
-
-func (s *store) snapshotWritten(epoch uint64, p int32, size int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sh := s.shards[p]; sh != nil && epoch == s.epoch {
-		sh.snapshotBytes = size
-	}
 }

@@ -393,7 +393,7 @@ func (g *logGen) records() []bus.Record {
 
 // eventRecord is the record the orchestrator's publisher writes for e.
 func eventRecord(e events.Envelope) bus.Record {
-	msg := events.ToMessage(e)
+	msg := bus.ToMessage(e)
 	h := map[string]string{bus.HeaderID: msg.UUID}
 	for k, v := range msg.Metadata {
 		if k != bus.MetaKey {

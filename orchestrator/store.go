@@ -1,7 +1,6 @@
 package orchestrator
 
 import (
-	"context"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -23,9 +22,9 @@ type store struct {
 	// the partition its events are keyed to (they are keyed by saga id).
 	parts  int32
 	shards map[int32]*shard
-	// session is the consumer group session the partitions were given in;
-	// once it ends they may be another member's already.
-	session context.Context
+	// session is closed when the consumer group session the partitions
+	// were given in ends (its context's Done); nil between sessions.
+	session <-chan struct{}
 	// stripes serialise the processing of one saga without serialising all.
 	stripes [64]sync.Mutex
 }
@@ -146,9 +145,23 @@ func (s *store) reset() uint64 {
 	return s.begin(nil, 0)
 }
 
+// live reports whether the store is in a session that goes on. The
+// caller holds mu.
+func (s *store) live() bool {
+	if s.session == nil {
+		return false
+	}
+	select {
+	case <-s.session:
+		return false
+	default:
+		return true
+	}
+}
+
 // begin is reset for a new session in which the saga log has parts
 // partitions; install then gives it the recovered shards.
-func (s *store) begin(session context.Context, parts int32) uint64 {
+func (s *store) begin(session <-chan struct{}, parts int32) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.epoch++
@@ -177,7 +190,7 @@ func (s *store) install(epoch uint64, shards map[int32]*shard) bool {
 func (s *store) current(epoch uint64) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return epoch == s.epoch && s.session != nil && s.session.Err() == nil
+	return epoch == s.epoch && s.live()
 }
 
 // due lists the running sagas with a deadline or retry at or before now,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/booking"
 	"github.com/sagaflow/saga/participants/catalog"
@@ -39,7 +40,7 @@ func failed(typ, show, ref string, seats int, cmd string) events.Envelope {
 	return seatsEvent(typ, show, ref, seats, events.OutcomeFailed, cmd)
 }
 
-func newInventory() *projections.Inventory { return projections.NewInventory(catalog.Shows()) }
+func newInventory() *projections.Inventory { return projections.NewInventory(demo.Shows()) }
 
 func show(t *testing.T, inv *projections.Inventory, id string) projections.ShowInventory {
 	t.Helper()
@@ -53,7 +54,7 @@ func show(t *testing.T, inv *projections.Inventory, id string) projections.ShowI
 func wantShow(t *testing.T, inv *projections.Inventory, id string, held, confirmed int) {
 	t.Helper()
 	s := show(t, inv, id)
-	capacity := catalog.Shows()[id].Capacity
+	capacity := demo.Shows()[id].Capacity
 	want := projections.ShowInventory{ShowID: id, Capacity: capacity, Held: held, Confirmed: confirmed, Available: capacity - held}
 	if s != want {
 		t.Errorf("Show(%s) = %+v, want %+v", id, s, want)
@@ -170,7 +171,7 @@ func TestInventoryIgnoresUnknownShows(t *testing.T) {
 			t.Errorf("Shows() lists %+v", s)
 		}
 	}
-	if n, want := len(inv.Shows()), len(catalog.Shows()); n != want {
+	if n, want := len(inv.Shows()), len(demo.Shows()); n != want {
 		t.Errorf("Shows() has %d shows, want the catalogue's %d", n, want)
 	}
 	// The same booking ref on a known show is a different reservation.
@@ -237,7 +238,7 @@ func TestInventoryMatchesModelOnRandomSequences(t *testing.T) {
 	shows := []string{"show-1", "show-small", "show-x"}
 	refs := []string{"BK-1", "BK-2", "BK-3", "BK-4", "BK-5"}
 	types := []string{events.SeatsReserved, events.SeatsRejected, events.SeatsReleased, events.BookingConfirmed}
-	catalogue := catalog.Shows()
+	catalogue := demo.Shows()
 	for seq := range 300 {
 		inv := projections.NewInventory(catalogue)
 		m := &model{res: map[string]map[string]*modelRes{}, released: map[string]bool{}}
@@ -285,7 +286,7 @@ func TestInventoryAgreesWithBookingService(t *testing.T) {
 	shows := []string{"show-1", "show-small"}
 	cmds := []string{events.ReserveSeats, events.ReleaseSeats, events.ConfirmBooking}
 	for seq := range 200 {
-		svc := booking.New()
+		svc := booking.New(demo.Catalog())
 		inv := newInventory()
 		refShow := map[string]string{} // a ref stays on one show, as the saga data does
 		var sent []events.Envelope

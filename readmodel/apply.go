@@ -192,18 +192,6 @@ func nextOffsets(stored map[Source]offsetRow) map[Source]int64 {
 	return out
 }
 
-// checkRecord reads a record's envelope as every reader of the logs does.
-func checkRecord(r bus.Record) (events.Envelope, error) {
-	e, err := events.FromHeaders("", r.Headers, r.Value)
-	if err != nil {
-		return e, err
-	}
-	if e.Key == "" {
-		e.Key = string(r.Key)
-	}
-	return events.Check(e)
-}
-
 // topicMap maps the cluster names of p's topics to their logical names.
 func topicMap(cfg bus.Config, p *projection) map[string]string {
 	m := make(map[string]string, len(p.topics))
@@ -221,7 +209,7 @@ func prepare(cfg bus.Config, p *projection, recs []bus.Record) ([]item, error) {
 		if !ok {
 			return nil, fmt.Errorf("readmodel: projection %s does not read topic %q", p.name, r.Topic)
 		}
-		env, err := checkRecord(r)
+		env, err := bus.CheckRecord(r)
 		items[i] = item{rec: r, src: Source{lt, r.Partition}, env: env, err: err}
 	}
 	return items, nil

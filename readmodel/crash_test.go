@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/readmodel"
 )
 
@@ -152,7 +153,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("child process of TestKilledMidBatch")
 	}
 	after, _ := strconv.Atoi(os.Getenv(envCrashAfter))
-	db, err := readmodel.Open(path)
+	db, err := readmodel.Open(path, readmodel.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestKilledMidBatch(t *testing.T) {
 		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 			t.Fatalf("round %d: child was not killed: %v\n%s", round, err, out)
 		}
-		db, err := readmodel.Open(path)
+		db, err := readmodel.Open(path, readmodel.WithCatalog(demo.Catalog()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,6 +34,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/sagaflow/saga/participants/catalog"
 )
 
 // FileName is the read-model database's file name under the data directory.
@@ -62,6 +64,8 @@ const busyTimeout = 30 * time.Second
 type DB struct {
 	sql  *sql.DB
 	path string
+	// catalog has the shows there are before the logs list any.
+	catalog catalog.Catalog
 	// wmu serialises this process's write transactions; other processes
 	// queue on SQLite's lock (BEGIN IMMEDIATE with a busy timeout).
 	wmu sync.Mutex
@@ -79,10 +83,17 @@ type DB struct {
 	beforeSwap func(projection string)
 }
 
+// Option changes how Open sets up a DB.
+type Option func(*DB)
+
+// WithCatalog gives the shows there are before the logs list any (the
+// demo's, say); without it only listed shows are known.
+func WithCatalog(c catalog.Catalog) Option { return func(db *DB) { db.catalog = c } }
+
 // Open opens (creating if needed) the database at path, in WAL mode so that
 // readers never wait for the projections' writers, and makes sure every
 // projection's tables and views exist.
-func Open(path string) (*DB, error) {
+func Open(path string, opts ...Option) (*DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -98,7 +109,10 @@ func Open(path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("readmodel: open %s: %w", path, err)
 	}
-	db := &DB{sql: sqldb, path: path, batchSize: DefaultBatchSize, rebuildBatch: DefaultRebuildBatchSize, now: time.Now}
+	db := &DB{sql: sqldb, path: path, catalog: catalog.Empty{}, batchSize: DefaultBatchSize, rebuildBatch: DefaultRebuildBatchSize, now: time.Now}
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.migrate(context.Background()); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("readmodel: open %s: %w", path, err)

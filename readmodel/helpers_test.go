@@ -13,11 +13,11 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/participants/booking"
-	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/participants/notification"
 	"github.com/sagaflow/saga/participants/payment"
 	"github.com/sagaflow/saga/participants/user"
@@ -79,8 +79,8 @@ type simSaga struct {
 func newSim(t testing.TB, seed int64) *sim {
 	s := &sim{t: t, rng: rand.New(rand.NewSource(seed)), seed: seed, now: t0.Add(time.Duration(seed) * time.Hour),
 		svcs: map[string]participant{
-			events.ServiceUser: user.New(), events.ServiceBooking: booking.New(),
-			events.ServicePayment: payment.New(), events.ServiceNotification: notification.New(),
+			events.ServiceUser: user.New(demo.Catalog()), events.ServiceBooking: booking.New(demo.Catalog()),
+			events.ServicePayment: payment.New(demo.Processor{}), events.ServiceNotification: notification.New(demo.Phones{}),
 		},
 		sagas: map[string]*simSaga{}, logs: map[string][][]bus.Record{}}
 	return s
@@ -118,9 +118,9 @@ func (s *sim) appendMsg(topic string, msg *message.Message) {
 
 // emit appends an envelope, sometimes twice (a retried append).
 func (s *sim) emit(topic string, e events.Envelope) {
-	s.appendMsg(topic, events.ToMessage(e))
+	s.appendMsg(topic, bus.ToMessage(e))
 	if s.rng.Float64() < 0.03 {
-		s.appendMsg(topic, events.ToMessage(e))
+		s.appendMsg(topic, bus.ToMessage(e))
 	}
 }
 
@@ -183,9 +183,9 @@ func (s *sim) start(def, key, ref, actor string, data events.BookingData) *simSa
 }
 
 var (
-	simUsers  = []string{"alice", "bob", catalog.UserCarol, "mallory", "alice", "bob"}
+	simUsers  = []string{"alice", "bob", demo.UserCarol, "mallory", "alice", "bob"}
 	simShows  = []string{"show-1", "show-1", "show-small", "show-cancelled"}
-	simTokens = []string{catalog.TokenOK, catalog.TokenOK, catalog.TokenOK, catalog.TokenDeclined, catalog.TokenTimeout, catalog.TokenRefundFails}
+	simTokens = []string{demo.TokenOK, demo.TokenOK, demo.TokenOK, demo.TokenDeclined, demo.TokenTimeout, demo.TokenRefundFails}
 )
 
 func (s *sim) startBooking() {
@@ -370,7 +370,7 @@ func checked(r bus.Record) (events.Envelope, bool) {
 // fold folds records (per partition in offset order) with the pure folds.
 // Topic names are taken through cfg (the namespace of a broker test).
 func fold(cfg bus.Config, recs []bus.Record) *model {
-	m := &model{sagas: projections.NewSagas(flows.All()), inventory: projections.NewInventory(catalog.Shows()),
+	m := &model{sagas: projections.NewSagas(flows.All()), inventory: projections.NewInventory(demo.Shows()),
 		reconcile: projections.NewReconciler(flows.All()), money: map[string]*modelMoney{}}
 	for _, r := range recs {
 		e, ok := checked(r)
@@ -661,7 +661,7 @@ func withoutTimeline(b readmodel.Booking) readmodel.Booking {
 
 func openDB(t testing.TB) *readmodel.DB {
 	t.Helper()
-	db, err := readmodel.Open(filepath.Join(t.TempDir(), readmodel.FileName))
+	db, err := readmodel.Open(filepath.Join(t.TempDir(), readmodel.FileName), readmodel.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatal(err)
 	}

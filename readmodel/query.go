@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sagaflow/saga/orchestrator/saga"
-	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/projections"
 )
 
@@ -240,7 +239,7 @@ func sagaView(s saga.State) projections.SagaView {
 
 // Inventory returns the seats of every show of the catalogue, by id.
 func (db *DB) Inventory(ctx context.Context) ([]projections.ShowInventory, error) {
-	shows := catalog.Shows()
+	shows := db.catalog.Shows()
 	ids := make([]string, 0, len(shows))
 	for id := range shows {
 		ids = append(ids, id)
@@ -269,7 +268,7 @@ func (db *DB) Show(ctx context.Context, showID string) (projections.ShowInventor
 			return err
 		}
 		if !listed {
-			sh, ok := catalog.Shows()[showID]
+			sh, ok := db.catalog.Shows()[showID]
 			if !ok {
 				return fmt.Errorf("%w: no show %q", ErrNotFound, showID)
 			}

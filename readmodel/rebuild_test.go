@@ -14,6 +14,7 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/readmodel"
 )
 
@@ -249,7 +250,7 @@ func TestRebuildChild(t *testing.T) {
 	}
 	after, _ := strconv.Atoi(os.Getenv(envCrashAfter))
 	cfg := bus.Config{Brokers: strings.Split(os.Getenv(envRebuildBrokers), ","), Namespace: os.Getenv(envRebuildNS)}
-	db, err := readmodel.Open(path)
+	db, err := readmodel.Open(path, readmodel.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatal(err)
 	}

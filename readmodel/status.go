@@ -95,7 +95,7 @@ func (st *statusReader) end(s Source) (logEnd, error) {
 		return e, err
 	}
 	if e.end > e.oldest {
-		r, err := st.l.recordAt(s, e.end-1)
+		r, err := st.l.recordAt(st.ctx, s, e.end-1)
 		if err != nil {
 			return e, err
 		}
@@ -129,7 +129,7 @@ func (st *statusReader) projection(db *DB, p *projection, key string) (Projectio
 			last := o.LastRecordAt
 			if last.IsZero() {
 				// Nothing applied yet: behind by the whole unread log.
-				r, err := st.l.recordAt(s, next)
+				r, err := st.l.recordAt(st.ctx, s, next)
 				if err != nil {
 					return ps, err
 				}
@@ -150,6 +150,6 @@ func (st *statusReader) projection(db *DB, p *projection, key string) (Projectio
 
 // eventTime is the envelope of r as far as it reads (for its time).
 func eventTime(r bus.Record) events.Envelope {
-	env, _ := checkRecord(r)
+	env, _ := bus.CheckRecord(r)
 	return env
 }

@@ -114,7 +114,7 @@ func TestDeadLettersCarryTheirOriginAndRedrive(t *testing.T) {
 			events.HeaderType, events.ReserveSeats, events.HeaderVersion, "99", events.HeaderSagaID, "s-version"), "version 99 is newer"},
 		"dlq-saga-id": {events.CommandTopic(events.ServicePayment), "BK-X", rawMessage("dlq-saga-id", "BK-X", command,
 			events.HeaderType, events.ChargePayment, events.HeaderVersion, "1"), "without saga_id"},
-		"dlq-wrong-topic": {events.TopicReplies, sagaID, events.ToMessage(start), "carries StartSaga, not StepReply"},
+		"dlq-wrong-topic": {events.TopicReplies, sagaID, bus.ToMessage(start), "carries StartSaga, not StepReply"},
 		"dlq-big": {events.TopicRequests, "k-big", rawMessage("dlq-big", "k-big", `{"definition":"book-ticket","pad":"`+strings.Repeat("x", 600<<10)+`"}`,
 			events.HeaderType, events.StartSaga, events.HeaderVersion, "1", events.HeaderSagaID, "s-big"), "over the limit"},
 	}

@@ -49,6 +49,7 @@ func (u *unreliable) Publish(topic string, msgs ...*message.Message) error {
 		u.wg.Add(1)
 		go func() {
 			defer u.wg.Done()
+			// The duplicate arrives late on purpose.
 			time.Sleep(delay)
 			_ = u.Publisher.Publish(topic, dup)
 		}()

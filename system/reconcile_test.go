@@ -81,7 +81,7 @@ func TestReconcileAgreesThenFindsAStrayCharge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pub.Publish(h.cfg.Topic(events.DomainTopic(events.ServicePayment)), events.ToMessage(e)); err != nil {
+	if err := pub.Publish(h.cfg.Topic(events.DomainTopic(events.ServicePayment)), bus.ToMessage(e)); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = h.c.Reconcile(ctx, time.Time{})

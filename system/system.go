@@ -15,10 +15,12 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/participants/booking"
+	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/participants/notification"
 	"github.com/sagaflow/saga/participants/participant"
 	"github.com/sagaflow/saga/participants/payment"
@@ -105,17 +107,37 @@ type Config struct {
 	Parts []string
 	// Decorate, when set, wraps every part's publisher (for tests).
 	Decorate message.PublisherDecorator
-	// SeedShows publishes the demo catalogue as add-show sagas at start
-	// (each at most once, whatever the number of starts).
+	// SeedShows publishes the shows of the catalogue as add-show sagas at
+	// start (each at most once, whatever the number of starts).
 	SeedShows bool
+	// World is what the services are given of the outside world; the
+	// demo's when zero.
+	World World
 	// ReadModel is the SQLite file the projections part keeps up to date;
 	// without it that part does not run.
 	ReadModel string
 }
 
+// World is what the services are given of the outside world: the users
+// and shows they start with, the payment processor and the phone network.
+// The demo's (package demo) is the only one there is so far; this is the
+// one place that wires it in.
+type World struct {
+	Catalog   catalog.Catalog
+	Processor payment.Processor
+	Phones    notification.Phones
+}
+
+func (c Config) world() World {
+	if c.World == (World{}) {
+		return World{Catalog: demo.Catalog(), Processor: demo.Processor{}, Phones: demo.Phones{}}
+	}
+	return c.World
+}
+
 // Parts returns the orchestrator and the participants, each ready to run.
 func Parts(c Config) ([]Part, error) {
-	cfg, log := c.Bus, c.Log
+	cfg, log, w := c.Bus, c.Log, c.world()
 	t := c.Timings
 	if t == (flows.Timings{}) {
 		t = flows.DefaultTimings()
@@ -130,10 +152,10 @@ func Parts(c Config) ([]Part, error) {
 	}
 	parts := []Part{{Name: "orchestrator", Run: orch.Run}}
 	services := []func() participant.Service{
-		func() participant.Service { return user.New() },
-		func() participant.Service { return booking.New() },
-		func() participant.Service { return payment.New() },
-		func() participant.Service { return notification.New() },
+		func() participant.Service { return user.New(w.Catalog) },
+		func() participant.Service { return booking.New(w.Catalog) },
+		func() participant.Service { return payment.New(w.Processor) },
+		func() participant.Service { return notification.New(w.Phones) },
 	}
 	for _, newService := range services {
 		rt, err := participant.New(participant.Config{Bus: cfg, Log: log, New: newService, Decorate: c.Decorate})
@@ -160,7 +182,7 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	if c.SeedShows {
-		if err := seedShows(ctx, c.Bus); err != nil {
+		if err := seedShows(ctx, c.Bus, c.world().Catalog); err != nil {
 			return err
 		}
 	}
@@ -217,19 +239,19 @@ func collect(ch <-chan error) []error {
 	return out
 }
 
-func seedShows(ctx context.Context, cfg bus.Config) error {
+func seedShows(ctx context.Context, cfg bus.Config, cat catalog.Catalog) error {
 	c, err := client.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return c.SeedShows(ctx)
+	return c.SeedShows(ctx, cat)
 }
 
 // runProjections keeps the read models up to date with the logs; their
 // offsets live in the same database, so the part needs no consumer group.
 func runProjections(ctx context.Context, c Config) error {
-	db, err := readmodel.Open(c.ReadModel)
+	db, err := readmodel.Open(c.ReadModel, readmodel.WithCatalog(c.world().Catalog))
 	if err != nil {
 		return err
 	}

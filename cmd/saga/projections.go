@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/readmodel"
 )
 
@@ -25,7 +26,7 @@ func openReadModel(g *globals) (*readmodel.DB, bool, error) {
 	if _, err := os.Stat(g.readModelPath()); err != nil {
 		return nil, false, nil
 	}
-	db, err := readmodel.Open(g.readModelPath())
+	db, err := readmodel.Open(g.readModelPath(), readmodel.WithCatalog(demo.Catalog()))
 	return db, err == nil, err
 }
 
@@ -135,7 +136,7 @@ func readModelAndBus(g *globals) (bus.Config, *readmodel.DB, error) {
 	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
 		return cfg, nil, err
 	}
-	db, err := readmodel.Open(g.readModelPath())
+	db, err := readmodel.Open(g.readModelPath(), readmodel.WithCatalog(demo.Catalog()))
 	if err != nil {
 		return cfg, nil, errors.Join(fmt.Errorf("open read models %s", g.readModelPath()), err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
 )
 
@@ -22,7 +23,7 @@ func TestReconcileCommand(t *testing.T) {
 	stray := events.PaymentV1{Handled: events.Handled{CommandID: "cmd-stray", Outcome: events.OutcomeSucceeded},
 		BookingRef: "BK-STRAY", ChargeID: "ch-stray", AmountCents: 4200}
 	e := events.MustNew("stray", events.PaymentCharged, stray, events.Trace{CorrelationID: "BK-STRAY"}, "BK-STRAY", time.Now())
-	if err := pub.Publish(events.DomainTopic(events.ServicePayment), events.ToMessage(e)); err != nil {
+	if err := pub.Publish(events.DomainTopic(events.ServicePayment), bus.ToMessage(e)); err != nil {
 		t.Fatal(err)
 	}
 	r := saga("reconcile")

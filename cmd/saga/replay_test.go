@@ -244,8 +244,13 @@ func TestReplayCLI(t *testing.T) {
 		}
 		if types := jqTypes(t, []byte(r.stdout)); types != nil {
 			t.Logf("saga replay -o json --type StepFailed | jq -c .type\n%s", strings.Join(types, "\n"))
-			if len(types) != want || strings.Trim(strings.Join(types, ""), `"StepFailed`) != "" {
-				t.Errorf("jq -c .type = %q", types)
+			if len(types) != want {
+				t.Errorf("jq -c .type = %q, want %d lines", types, want)
+			}
+			for _, typ := range types {
+				if typ != `"`+events.StepFailed+`"` {
+					t.Errorf("jq -c .type printed %q, want %q", typ, `"`+events.StepFailed+`"`)
+				}
 			}
 		}
 	})

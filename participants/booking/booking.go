@@ -51,10 +51,11 @@ type Service struct {
 	handled map[string]events.Envelope
 }
 
-// New returns a Service seeded with the catalogue's shows, all seats free.
-func New() *Service {
+// New returns a Service that starts with the shows of cat, all seats free,
+// and learns every show added since from its own log.
+func New(cat catalog.Catalog) *Service {
 	s := &Service{shows: map[string]*show{}, reservations: map[string]Reservation{}, handled: map[string]events.Envelope{}}
-	for id, sh := range catalog.Shows() {
+	for id, sh := range cat.Shows() {
 		s.shows[id] = &show{capacity: sh.Capacity, price: sh.PriceCents, cancelled: sh.Cancelled}
 	}
 	return s

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/booking"
 )
@@ -236,7 +237,7 @@ func TestMalformed(t *testing.T) {
 }
 
 func TestApplyRejectsForeignEvents(t *testing.T) {
-	s := booking.New()
+	s := booking.New(demo.Catalog())
 	bad := []events.Envelope{
 		events.MustNew("e1", events.PaymentCharged, events.PaymentV1{Handled: events.Handled{CommandID: "c", Outcome: ok}, BookingRef: "BK"}, events.Trace{}, "k", t0),
 		{ID: "e2", Type: events.SeatsReserved, Version: 1, Payload: json.RawMessage(`{"nonsense":`)},
@@ -247,16 +248,16 @@ func TestApplyRejectsForeignEvents(t *testing.T) {
 			t.Errorf("Apply(%s %s) = %v, want malformed", e.ID, e.Type, err)
 		}
 	}
-	if !reflect.DeepEqual(s, booking.New()) {
+	if !reflect.DeepEqual(s, booking.New(demo.Catalog())) {
 		t.Fatal("a rejected event changed state")
 	}
 }
 
 func TestName(t *testing.T) {
-	if booking.New().Name() != events.ServiceBooking {
+	if booking.New(demo.Catalog()).Name() != events.ServiceBooking {
 		t.Fatal("wrong name")
 	}
-	if c := booking.New().Capacity("show-small"); c != 2 {
+	if c := booking.New(demo.Catalog()).Capacity("show-small"); c != 2 {
 		t.Fatalf("capacity(show-small) = %d, want 2", c)
 	}
 }

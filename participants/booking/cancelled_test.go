@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/booking"
 )
@@ -13,7 +14,7 @@ import (
 // saga has to refund and release: the path where compensations run after
 // the charge.
 func TestCancelledShowRefusesConfirmation(t *testing.T) {
-	svc := booking.New()
+	svc := booking.New(demo.Catalog())
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	data, _ := json.Marshal(events.BookingData{BookingRef: "BK-C", UserID: "alice", ShowID: "show-cancelled", Seats: 2})
 	do := func(typ, step string) events.Envelope {

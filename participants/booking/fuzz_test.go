@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/booking"
 )
@@ -24,7 +25,7 @@ func FuzzHandle(f *testing.F) {
 	}
 	types := []string{events.ReserveSeats, events.ReleaseSeats, events.ConfirmBooking, events.VerifyUser}
 	f.Fuzz(func(t *testing.T, typ uint8, data []byte) {
-		s := booking.New()
+		s := booking.New(demo.Catalog())
 		pre, pp := build(t, cmdSpec{typ: events.ReserveSeats, saga: "s0", data: events.BookingData{BookingRef: "BK-0", ShowID: "show-1", Seats: 1}})
 		if ev, _, err := s.Handle(pre, pp, t0); err != nil || s.Apply(ev) != nil {
 			t.Fatal("seeding failed")

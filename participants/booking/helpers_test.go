@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/booking"
 )
@@ -64,12 +65,14 @@ type harness struct {
 	every int
 }
 
-func newHarness(t testing.TB) *harness { return &harness{t: t, svc: booking.New(), every: 1} }
+func newHarness(t testing.TB) *harness {
+	return &harness{t: t, svc: booking.New(demo.Catalog()), every: 1}
+}
 
 // fold rebuilds a service from scratch out of log.
 func fold(t testing.TB, log []events.Envelope) *booking.Service {
 	t.Helper()
-	s := booking.New()
+	s := booking.New(demo.Catalog())
 	for _, e := range log {
 		if err := s.Apply(e); err != nil {
 			t.Fatalf("fold %s: %v", e.Type, err)

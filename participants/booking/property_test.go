@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/booking"
 )
@@ -76,7 +77,7 @@ func checkInventory(t *testing.T, s *booking.Service, shows []string, refs int) 
 // An event decided on stale state (the runtime skipped an Apply) would
 // oversell; Apply refuses it rather than hold more seats than exist.
 func TestApplyRefusesOverselling(t *testing.T) {
-	s := booking.New()
+	s := booking.New(demo.Catalog())
 	a, pa := build(t, cmdSpec{typ: events.ReserveSeats, saga: "a", data: events.BookingData{BookingRef: "BK-A", ShowID: "show-small", Seats: 2}})
 	b, pb := build(t, cmdSpec{typ: events.ReserveSeats, saga: "b", data: events.BookingData{BookingRef: "BK-B", ShowID: "show-small", Seats: 1}})
 	ea, _, _ := s.Handle(a, pa, t0)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/booking"
 )
@@ -19,7 +20,7 @@ func addShowCmd(t *testing.T, id string, d events.ShowData) (events.Envelope, ev
 }
 
 func TestAddShow(t *testing.T) {
-	svc := booking.New()
+	svc := booking.New(demo.Catalog())
 	opera := events.ShowData{ShowID: "opera-9", Title: "Tosca", Venue: "Opera House", Country: "AU", Capacity: 3, PriceCents: 9900}
 	var log []events.Envelope
 	handle := func(id string, d events.ShowData) events.ShowAddedV1 {
@@ -50,7 +51,7 @@ func TestAddShow(t *testing.T) {
 		t.Fatalf("listing a demo show as it is: %s %q", p.Outcome, p.Reason)
 	}
 	// Folding the log from scratch gives the same shows.
-	again := booking.New()
+	again := booking.New(demo.Catalog())
 	for _, e := range log {
 		if err := again.Apply(e); err != nil {
 			t.Fatal(err)

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/participants/notification"
 )
 
@@ -18,12 +18,12 @@ const (
 // Carol's phone bounces the first CarolBounces attempts of every message;
 // she still gets exactly one message per booking and step.
 func TestCarolBounces(t *testing.T) {
-	carol := catalog.UserCarol
+	carol := demo.UserCarol
 	book := send{saga: "s1", step: "SendNotification", ref: "BK-1", user: carol}
 	cancel := send{saga: "s2", step: notification.StepNotifyCancelled, ref: "BK-1", user: carol}
 	at := func(c send, n int) send { c.attempt = n; return c }
 	in := func(c send, saga string) send { c.saga = saga; return c }
-	const last = catalog.CarolBounces
+	const last = demo.CarolBounces
 	type try struct {
 		c    send
 		want string // outcome
@@ -64,7 +64,7 @@ func TestCarolBounces(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &harness{t: t, svc: notification.New()}
+			h := &harness{t: t, svc: notification.New(demo.Phones{})}
 			answers := map[string]events.Envelope{}
 			for i, tr := range tt.tries {
 				ev, n := h.run(tr.c)
@@ -99,8 +99,8 @@ func TestCarolBounces(t *testing.T) {
 // Nobody else's messages bounce, whatever the attempt.
 func TestOthersDoNotBounce(t *testing.T) {
 	for _, user := range []string{"alice", "bob"} {
-		h := &harness{t: t, svc: notification.New()}
-		for n := 1; n <= catalog.CarolBounces+1; n++ {
+		h := &harness{t: t, svc: notification.New(demo.Phones{})}
+		for n := 1; n <= demo.CarolBounces+1; n++ {
 			if _, out := h.run(send{saga: "s-" + user, step: "SendNotification", ref: "BK-1", user: user, attempt: n}); out.Outcome != delivered {
 				t.Fatalf("%s attempt %d: %s %q", user, n, out.Outcome, out.Reason)
 			}
@@ -113,15 +113,15 @@ func TestOthersDoNotBounce(t *testing.T) {
 
 // A bounce folded alone delivers nothing and is remembered by command id.
 func TestApplyBounce(t *testing.T) {
-	h := &harness{t: t, svc: notification.New()}
-	c := send{saga: "s1", step: "SendNotification", ref: "BK-1", user: catalog.UserCarol, attempt: 1}
+	h := &harness{t: t, svc: notification.New(demo.Phones{})}
+	c := send{saga: "s1", step: "SendNotification", ref: "BK-1", user: demo.UserCarol, attempt: 1}
 	ev, _ := h.run(c)
-	s := notification.New()
+	s := notification.New(demo.Phones{})
 	if err := s.Apply(ev); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Sent(catalog.UserCarol)) != 0 || s.Delivered("BK-1", "SendNotification") {
-		t.Fatalf("a bounce delivered %q", s.Sent(catalog.UserCarol))
+	if len(s.Sent(demo.UserCarol)) != 0 || s.Delivered("BK-1", "SendNotification") {
+		t.Fatalf("a bounce delivered %q", s.Sent(demo.UserCarol))
 	}
 	cmd, p := c.build(t)
 	again, ok, err := s.Handle(cmd, p, t0)

@@ -2,9 +2,9 @@
 // participant: it tells users what happened to their bookings, once per
 // booking ref and purpose, however often the saga retries the step.
 //
-// The demo user catalog.UserCarol has a phone that bounces her first
-// catalog.CarolBounces attempts of each message: those attempts are
-// answered retryable and recorded, but deliver nothing.
+// The Phones it is given decide which attempts bounce (the demo's carol
+// bounces her first three): those attempts are answered retryable and
+// recorded, but deliver nothing.
 package notification
 
 import (
@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/participants/catalog"
 )
 
 // StepNotifyCancelled is the cancel-booking step whose message says the
@@ -29,6 +28,7 @@ type purpose struct{ ref, what string }
 
 // Service implements participant.Service for notifications.
 type Service struct {
+	phones Phones
 	// sent holds every user's delivered messages, oldest first.
 	sent map[string][]string
 	// delivered holds each purpose already told, so another attempt of the
@@ -40,8 +40,8 @@ type Service struct {
 }
 
 // New returns a Service that has sent nothing.
-func New() *Service {
-	return &Service{sent: map[string][]string{}, delivered: map[purpose]bool{}, handled: map[string]events.Envelope{}}
+func New(phones Phones) *Service {
+	return &Service{phones: phones, sent: map[string][]string{}, delivered: map[purpose]bool{}, handled: map[string]events.Envelope{}}
 }
 
 // Name is the service name; it owns notification.commands and .events.
@@ -92,19 +92,25 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
 		BookingRef: d.BookingRef, UserID: d.UserID, Step: p.Step, Message: msg, Channel: events.NotificationChannelEmail,
 	}
-	if bounces(d.UserID, p.Attempt) && !s.delivered[purposeOf(out)] {
+	if s.phones.Bounces(d.UserID, p.Attempt) && !s.delivered[purposeOf(out)] {
 		out.Outcome, out.Reason = events.OutcomeRetryable, ReasonBounced
 	}
 	ev, err := events.New(events.DerivedID(cmd.ID, "event"), events.NotificationSent, out, events.TraceOf(cmd), d.UserID, now)
 	return ev, err == nil, err
 }
 
-// bounces reports whether attempt of a message to userID bounces: the
-// first catalog.CarolBounces attempts to catalog.UserCarol do. A message
-// already delivered is not sent again, so it cannot bounce.
-func bounces(userID string, attempt int) bool {
-	return userID == catalog.UserCarol && attempt <= catalog.CarolBounces
+// Phones is the network messages go out on.
+type Phones interface {
+	// Bounces reports whether attempt of a message to userID bounces. A
+	// message already delivered is not sent again, so it cannot bounce.
+	Bounces(userID string, attempt int) bool
 }
+
+// Reliable is a network on which no message bounces.
+type Reliable struct{}
+
+// Bounces reports false.
+func (Reliable) Bounces(string, int) bool { return false }
 
 // Apply folds one of the service's own events into its state: the first
 // succeeded event for a purpose delivers its message, later ones change

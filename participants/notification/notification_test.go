@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/notification"
 )
@@ -54,7 +55,7 @@ type harness struct {
 }
 
 func fold(t *testing.T, log []events.Envelope) *notification.Service {
-	s := notification.New()
+	s := notification.New(demo.Phones{})
 	for _, e := range log {
 		if err := s.Apply(e); err != nil {
 			t.Fatal(err)
@@ -115,7 +116,7 @@ func TestSend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &harness{t: t, svc: notification.New()}
+			h := &harness{t: t, svc: notification.New(demo.Phones{})}
 			for _, c := range tt.sends {
 				_, n := h.run(c)
 				if n.Message != notification.Message(events.BookingData{BookingRef: c.ref, ShowID: "show-1", Seats: 2},
@@ -135,7 +136,7 @@ func TestSend(t *testing.T) {
 
 // A redelivered command gets the very same event back, even much later.
 func TestRedeliveryGetsSameEvent(t *testing.T) {
-	h := &harness{t: t, svc: notification.New()}
+	h := &harness{t: t, svc: notification.New(demo.Phones{})}
 	c := send{saga: "s1", step: "SendNotification", ref: "BK-1", user: "alice", attempt: 1}
 	a, _ := h.run(c)
 	b, _ := h.run(c)
@@ -173,7 +174,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := notification.New()
+			s := notification.New(demo.Phones{})
 			p := events.CommandV1{Step: "SendNotification", Attempt: 1, Data: json.RawMessage(tt.data)}
 			if tt.mod != nil {
 				tt.mod(&p)
@@ -182,12 +183,12 @@ func TestMalformed(t *testing.T) {
 			if _, ok, err := s.Handle(cmd, p, t0); !errors.Is(err, events.ErrMalformed) || ok {
 				t.Fatalf("ok=%v err=%v, want malformed", ok, err)
 			}
-			if !reflect.DeepEqual(s, notification.New()) {
+			if !reflect.DeepEqual(s, notification.New(demo.Phones{})) {
 				t.Fatal("state changed")
 			}
 		})
 	}
-	s := notification.New()
+	s := notification.New(demo.Phones{})
 	if err := s.Apply(events.MustNew("e", events.PaymentCharged, events.PaymentV1{}, events.Trace{}, "k", t0)); !errors.Is(err, events.ErrMalformed) {
 		t.Fatalf("Apply(foreign) = %v", err)
 	}

@@ -127,10 +127,7 @@ func (r *Runtime) assigned(ctx context.Context, claims bus.Claims) error {
 
 // fold applies one record of the domain log; it reports whether it counted.
 func (part *partition) fold(rec bus.Record, log zerolog.Logger) bool {
-	e, err := events.FromHeaders("", rec.Headers, rec.Value)
-	if err == nil {
-		e, err = events.Check(e)
-	}
+	e, err := bus.CheckRecord(rec)
 	if err != nil {
 		log.Error().Err(err).Int32("partition", rec.Partition).Int64("offset", rec.Offset).Msg("skipping unreadable domain event")
 		return false
@@ -164,7 +161,7 @@ func handledOf(e events.Envelope) (events.Handled, error) {
 // before the reply (in a batch, the outbox writes the log phase first), so
 // a crash in between is repaired by redelivery.
 func (r *Runtime) handle(msg *message.Message) error {
-	cmd, err := events.FromMessage(msg)
+	cmd, err := bus.FromMessage(msg)
 	if err != nil {
 		return err
 	}
@@ -215,8 +212,8 @@ func (r *Runtime) handle(msg *message.Message) error {
 	}
 	topic := r.cfg.Bus.Topic(events.DomainTopic(r.name))
 	if box != nil {
-		box.Add(bus.PhaseLog, topic, events.ToMessage(ev))
-	} else if err := r.pub.Publish(topic, events.ToMessage(ev)); err != nil {
+		box.Add(bus.PhaseLog, topic, bus.ToMessage(ev))
+	} else if err := r.pub.Publish(topic, bus.ToMessage(ev)); err != nil {
 		return fmt.Errorf("append %s: %w", ev.Type, err)
 	}
 	if err := part.svc.Apply(ev); err != nil {
@@ -259,10 +256,10 @@ func (r *Runtime) replyTo(cmd events.Envelope, h events.Handled) (events.Envelop
 func (r *Runtime) send(box *bus.Outbox, e events.Envelope) error {
 	topic := r.cfg.Bus.Topic(events.TopicReplies)
 	if box != nil {
-		box.Add(bus.PhaseSend, topic, events.ToMessage(e))
+		box.Add(bus.PhaseSend, topic, bus.ToMessage(e))
 		return nil
 	}
-	if err := r.pub.Publish(topic, events.ToMessage(e)); err != nil {
+	if err := r.pub.Publish(topic, bus.ToMessage(e)); err != nil {
 		return fmt.Errorf("reply to %s: %w", e.Type, err)
 	}
 	return nil

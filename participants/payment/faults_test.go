@@ -5,8 +5,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/participants/payment"
 )
 
@@ -31,16 +31,16 @@ func TestFaultsSameCommandIDTwice(t *testing.T) {
 		cmd    cmdSpec
 		after  []cmdSpec // between the two deliveries
 	}{
-		{"swallowed charge", nil, chargeCmd(catalog.TokenTimeout, 1), nil},
-		{"swallowed charge after other attempts", nil, chargeCmd(catalog.TokenTimeout, 3),
-			[]cmdSpec{chargeCmd(catalog.TokenTimeout, 1), chargeCmd(catalog.TokenTimeout, 2)}},
-		{"refund after a swallowed charge", []cmdSpec{chargeCmd(catalog.TokenTimeout, 1)}, refundCmd(1), nil},
-		{"charge with tok_refund_fails", nil, chargeCmd(catalog.TokenRefundFails, 1), nil},
-		{"rejected refund", []cmdSpec{chargeCmd(catalog.TokenRefundFails, 1)}, refundCmd(2), nil},
-		{"rejected refund redelivered after the refund", []cmdSpec{chargeCmd(catalog.TokenRefundFails, 1)}, refundCmd(catalog.RefundOutageAttempts),
-			[]cmdSpec{refundCmd(catalog.RefundOutageAttempts + 1)}},
-		{"the operator's refund", []cmdSpec{chargeCmd(catalog.TokenRefundFails, 1), refundCmd(1)}, refundCmd(catalog.RefundOutageAttempts + 1),
-			[]cmdSpec{refundCmd(catalog.RefundOutageAttempts + 2)}},
+		{"swallowed charge", nil, chargeCmd(demo.TokenTimeout, 1), nil},
+		{"swallowed charge after other attempts", nil, chargeCmd(demo.TokenTimeout, 3),
+			[]cmdSpec{chargeCmd(demo.TokenTimeout, 1), chargeCmd(demo.TokenTimeout, 2)}},
+		{"refund after a swallowed charge", []cmdSpec{chargeCmd(demo.TokenTimeout, 1)}, refundCmd(1), nil},
+		{"charge with tok_refund_fails", nil, chargeCmd(demo.TokenRefundFails, 1), nil},
+		{"rejected refund", []cmdSpec{chargeCmd(demo.TokenRefundFails, 1)}, refundCmd(2), nil},
+		{"rejected refund redelivered after the refund", []cmdSpec{chargeCmd(demo.TokenRefundFails, 1)}, refundCmd(demo.RefundOutageAttempts),
+			[]cmdSpec{refundCmd(demo.RefundOutageAttempts + 1)}},
+		{"the operator's refund", []cmdSpec{chargeCmd(demo.TokenRefundFails, 1), refundCmd(1)}, refundCmd(demo.RefundOutageAttempts + 1),
+			[]cmdSpec{refundCmd(demo.RefundOutageAttempts + 2)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,19 +69,19 @@ func TestFaultsSameCommandIDTwice(t *testing.T) {
 // log it moves no money, whatever comes before or after it.
 func TestApplyRejectedRefund(t *testing.T) {
 	h := newHarness(t)
-	h.run(chargeCmd(catalog.TokenRefundFails, 1))
+	h.run(chargeCmd(demo.TokenRefundFails, 1))
 	h.run(refundCmd(1))
 	ev, _ := h.run(refundCmd(2))
 	s := fold(t, h.log)
 	if s.Charged(ref) != 5000 || s.Refunded(ref) != 0 {
 		t.Fatalf("charged %d refunded %d, want 5000 0", s.Charged(ref), s.Refunded(ref))
 	}
-	if p, _ := s.Payment(ref); p.Status != payment.Charged || p.FailedRefunds != 2 || p.Token != catalog.TokenRefundFails {
+	if p, _ := s.Payment(ref); p.Status != payment.Charged || p.FailedRefunds != 2 || p.Token != demo.TokenRefundFails {
 		t.Fatalf("payment %+v", p)
 	}
 	// A rejected refund alone (a log cut short, or copied elsewhere) knows
 	// of no charge and makes no tombstone.
-	alone := payment.New()
+	alone := payment.New(demo.Processor{})
 	if err := alone.Apply(ev); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestApplyRejectedRefund(t *testing.T) {
 
 // Charges recorded before the reply named the token refund like tok_ok.
 func TestChargeWithoutRecordedToken(t *testing.T) {
-	cmd, _ := build(t, chargeCmd(catalog.TokenRefundFails, 1))
+	cmd, _ := build(t, chargeCmd(demo.TokenRefundFails, 1))
 	old := events.MustNew(events.DerivedID(cmd.ID, "event"), events.PaymentCharged, events.PaymentV1{
 		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded, Reply: []byte(`{"charge_id":"ch","amount_cents":5000}`)},
 		BookingRef: ref, ChargeID: "ch", AmountCents: 5000,
@@ -119,14 +119,14 @@ func TestChargeWithoutRecordedToken(t *testing.T) {
 // refunds at most once; a tok_refund_fails charge is refunded only by an
 // attempt beyond the outage; every successful refund answer agrees.
 func TestFaultsAnyOrder(t *testing.T) {
-	tokens := []string{catalog.TokenOK, catalog.TokenDeclined, catalog.TokenTimeout, catalog.TokenRefundFails}
+	tokens := []string{demo.TokenOK, demo.TokenDeclined, demo.TokenTimeout, demo.TokenRefundFails}
 	for _, token := range tokens {
 		t.Run(token, func(t *testing.T) {
 			var cmds []cmdSpec
 			for a := 1; a <= 3; a++ {
 				cmds = append(cmds, chargeCmd(token, a))
 			}
-			for a := 1; a <= catalog.RefundOutageAttempts+2; a++ {
+			for a := 1; a <= demo.RefundOutageAttempts+2; a++ {
 				cmds = append(cmds, refundCmd(a))
 			}
 			for seed := uint64(1); seed <= 200; seed++ {
@@ -144,7 +144,7 @@ func TestFaultsAnyOrder(t *testing.T) {
 					before, refundedBefore := h.svc.Charged(ref), h.svc.Refunded(ref)
 					wasRefunded := mustPayment(h.svc).Status == payment.Refunded
 					ev, p, answered := h.try(c)
-					if token == catalog.TokenTimeout && c.typ == events.ChargePayment && !answered != (mustPayment(h.svc).Status != payment.Refunded) {
+					if token == demo.TokenTimeout && c.typ == events.ChargePayment && !answered != (mustPayment(h.svc).Status != payment.Refunded) {
 						t.Fatalf("seed %d: tok_timeout charge answered=%v with status %q", seed, answered, mustPayment(h.svc).Status)
 					}
 					if !answered {
@@ -157,7 +157,7 @@ func TestFaultsAnyOrder(t *testing.T) {
 					}
 					if !wasRefunded && mustPayment(h.svc).Status == payment.Refunded {
 						refunds++
-						if token == catalog.TokenRefundFails && h.svc.Refunded(ref) > 0 && c.attempt <= catalog.RefundOutageAttempts {
+						if token == demo.TokenRefundFails && h.svc.Refunded(ref) > 0 && c.attempt <= demo.RefundOutageAttempts {
 							t.Fatalf("seed %d: attempt %d refunded during the outage", seed, c.attempt)
 						}
 					} else if refundedBefore != h.svc.Refunded(ref) {
@@ -170,7 +170,7 @@ func TestFaultsAnyOrder(t *testing.T) {
 							t.Fatalf("seed %d: refunds answered %d then %d", seed, *refundAnswer, p.AmountCents)
 						}
 					}
-					if p.Outcome == events.OutcomeRetryable && (token != catalog.TokenRefundFails || p.AmountCents != 0) {
+					if p.Outcome == events.OutcomeRetryable && (token != demo.TokenRefundFails || p.AmountCents != 0) {
 						t.Fatalf("seed %d: %s retryable %+v", seed, token, p)
 					}
 				}
@@ -184,7 +184,7 @@ func TestFaultsAnyOrder(t *testing.T) {
 				if st := mustPayment(h.svc).Status; st != payment.Refunded {
 					t.Fatalf("seed %d: ends %q", seed, st)
 				}
-				if token == catalog.TokenTimeout && h.svc.Charged(ref) != 0 {
+				if token == demo.TokenTimeout && h.svc.Charged(ref) != 0 {
 					t.Fatalf("seed %d: tok_timeout charged %d", seed, h.svc.Charged(ref))
 				}
 				if !reflect.DeepEqual(h.svc, fold(t, h.log)) {

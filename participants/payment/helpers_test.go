@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/payment"
 )
@@ -59,11 +60,13 @@ type harness struct {
 	every int
 }
 
-func newHarness(t testing.TB) *harness { return &harness{t: t, svc: payment.New(), every: 1} }
+func newHarness(t testing.TB) *harness {
+	return &harness{t: t, svc: payment.New(demo.Processor{}), every: 1}
+}
 
 func fold(t testing.TB, log []events.Envelope) *payment.Service {
 	t.Helper()
-	s := payment.New()
+	s := payment.New(demo.Processor{})
 	for _, e := range log {
 		if err := s.Apply(e); err != nil {
 			t.Fatalf("fold %s: %v", e.Type, err)

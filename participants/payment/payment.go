@@ -3,18 +3,15 @@
 // keyed by booking ref, so a retried or redelivered charge finds the
 // original one instead of charging the card again.
 //
-// Two demo tokens simulate faults of the payment processor (see package
-// catalog): catalog.TokenTimeout is never answered, and refunds of a
-// catalog.TokenRefundFails charge are rejected until the attempt number
-// passes catalog.RefundOutageAttempts.
+// The Processor it is given decides what a token does; the demo's
+// simulates faults too: a charge never answered, refunds rejected for a
+// while.
 package payment
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/participants/catalog"
 )
 
 // Status is where a booking ref's payment stands.
@@ -38,21 +35,32 @@ type Payment struct {
 	ChargedCents  int64
 	RefundedCents int64
 	// FailedRefunds counts the refund attempts the processor rejected
-	// (catalog.TokenRefundFails); none of them moved money.
+	// (a refund the processor rejects); none of them moved money.
 	FailedRefunds int
+}
+
+// Processor is the payment processor that charges and refunds cards.
+type Processor interface {
+	// Charge charges a card by its token. answered is false when the
+	// processor never answers; reason says why a charge was declined.
+	Charge(token string) (charged bool, reason string, answered bool)
+	// RefundRejected reports whether the processor rejects attempt of a
+	// refund of a charge made with token (it refunds nothing then).
+	RefundRejected(token string, attempt int) bool
 }
 
 // Service implements participant.Service for payments.
 type Service struct {
+	proc     Processor
 	payments map[string]Payment
 	// handled maps a command id to the event that answered it, so the same
 	// command id always gets the very same event (and reply) back.
 	handled map[string]events.Envelope
 }
 
-// New returns a Service with no payments.
-func New() *Service {
-	return &Service{payments: map[string]Payment{}, handled: map[string]events.Envelope{}}
+// New returns a Service with no payments that charges through proc.
+func New(proc Processor) *Service {
+	return &Service{proc: proc, payments: map[string]Payment{}, handled: map[string]events.Envelope{}}
 }
 
 // Name is the service name; it owns payment.commands and payment.events.
@@ -84,7 +92,7 @@ type chargeReply struct {
 }
 
 // ReasonRefundRejected is the reason of a refund attempt the payment
-// processor rejects (catalog.TokenRefundFails).
+// processor rejects (a refund the processor rejects).
 const ReasonRefundRejected = "refund rejected by the payment processor"
 
 // refundReply is what a refund adds; its own key, so the saga's amount stays.
@@ -94,7 +102,7 @@ type refundReply struct {
 
 // Handle decides the event answering cmd. It never changes state: Apply
 // does, once the event is written. A charge that would go to the processor
-// with catalog.TokenTimeout is swallowed: ok=false, no event and no reply,
+// the processor never answers is swallowed: ok=false, no event and no reply,
 // so the orchestrator's deadline passes.
 func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
 	if ev, ok := s.handled[cmd.ID]; ok {
@@ -133,7 +141,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 
 // charge charges once per ref: a retry after a charge gets the original
 // charge back; after a refund (or its tombstone) the ref cannot be charged.
-// answered is false when the processor never answers (catalog.TokenTimeout):
+// answered is false when the processor never answers (a charge the processor never answers):
 // the command is dropped. What the service already knows of the ref is
 // answered before the processor is asked, so a late charge of a
 // tombstoned ref is still refused on the record.
@@ -144,26 +152,25 @@ func (s *Service) charge(d events.BookingData) (typ string, out events.PaymentV1
 	case Refunded:
 		return events.PaymentDeclined, declined("booking already refunded"), true
 	}
-	switch d.PaymentToken {
-	case catalog.TokenOK, catalog.TokenRefundFails:
-		return events.PaymentCharged, charged(ChargeIDFor(d.BookingRef), d.AmountCents, d.PaymentToken), true
-	case catalog.TokenDeclined:
-		return events.PaymentDeclined, declined("card declined"), true
-	case catalog.TokenTimeout:
+	ok, reason, answered := s.proc.Charge(d.PaymentToken)
+	switch {
+	case !answered:
 		return "", events.PaymentV1{}, false
+	case ok:
+		return events.PaymentCharged, charged(ChargeIDFor(d.BookingRef), d.AmountCents, d.PaymentToken), true
 	default:
-		return events.PaymentDeclined, declined(fmt.Sprintf("unknown payment token %q", d.PaymentToken)), true
+		return events.PaymentDeclined, declined(reason), true
 	}
 }
 
 // refund returns the ref's charge once. Refunding nothing succeeds with 0
 // and leaves a tombstone; a second refund answers like the first. While
-// the processor rejects a catalog.TokenRefundFails charge's refunds
-// (attempts up to catalog.RefundOutageAttempts), the attempt is answered
+// the processor rejects a charge's refunds
+// (Processor.RefundRejected), the attempt is answered
 // retryable with nothing refunded and the charge stays as it is.
 func (s *Service) refund(d events.BookingData, attempt int) (string, events.PaymentV1) {
 	pay := s.payments[d.BookingRef]
-	if pay.Status == Charged && pay.Token == catalog.TokenRefundFails && attempt <= catalog.RefundOutageAttempts {
+	if pay.Status == Charged && s.proc.RefundRejected(pay.Token, attempt) {
 		return events.PaymentRefunded, events.PaymentV1{
 			Handled:  events.Handled{Outcome: events.OutcomeRetryable, Reason: ReasonRefundRejected},
 			ChargeID: pay.ChargeID,

@@ -6,8 +6,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/participants/payment"
 )
 
@@ -50,7 +50,7 @@ func (s step) is(typ, outcome, reason string) step {
 }
 
 // charged is a charge of amount made with tok_ok.
-func (s step) charged(amount int64) step { return s.chargedWith(catalog.TokenOK, amount) }
+func (s step) charged(amount int64) step { return s.chargedWith(demo.TokenOK, amount) }
 
 // chargedWith is a charge of amount made with token, as the reply records it.
 func (s step) chargedWith(token string, amount int64) step {
@@ -78,9 +78,9 @@ func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestRules(t *testing.T) {
 	const (
-		timeout = catalog.TokenTimeout
-		rfails  = catalog.TokenRefundFails
-		outage  = catalog.RefundOutageAttempts
+		timeout = demo.TokenTimeout
+		rfails  = demo.TokenRefundFails
+		outage  = demo.RefundOutageAttempts
 	)
 	tests := []struct {
 		name                   string
@@ -90,46 +90,46 @@ func TestRules(t *testing.T) {
 		wantFailedRefunds      int
 	}{
 		{"charge", []step{
-			charge(catalog.TokenOK, 5000).charged(5000),
+			charge(demo.TokenOK, 5000).charged(5000),
 		}, 5000, 0, payment.Charged, 0},
 		{"declined", []step{
-			charge(catalog.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
+			charge(demo.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
 		}, 0, 0, payment.Declined, 0},
 		{"unknown token is declined", []step{
 			charge("tok_what", 5000).is(events.PaymentDeclined, fail, `unknown payment token "tok_what"`),
 		}, 0, 0, payment.Declined, 0},
 		{"retry attempt gets the original charge", []step{
-			charge(catalog.TokenOK, 5000).charged(5000),
-			charge(catalog.TokenOK, 9999).try(2).charged(5000),
-			charge(catalog.TokenDeclined, 5000).try(3).charged(5000),
+			charge(demo.TokenOK, 5000).charged(5000),
+			charge(demo.TokenOK, 9999).try(2).charged(5000),
+			charge(demo.TokenDeclined, 5000).try(3).charged(5000),
 		}, 5000, 0, payment.Charged, 0},
 		{"declined then charged on a later attempt", []step{
-			charge(catalog.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
-			charge(catalog.TokenOK, 5000).try(2).charged(5000),
+			charge(demo.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
+			charge(demo.TokenOK, 5000).try(2).charged(5000),
 		}, 5000, 0, payment.Charged, 0},
 		{"refund", []step{
-			charge(catalog.TokenOK, 5000).charged(5000),
+			charge(demo.TokenOK, 5000).charged(5000),
 			refund().is(events.PaymentRefunded, ok, "").refunded(5000, true),
 		}, 5000, 5000, payment.Refunded, 0},
 		{"refund twice refunds once", []step{
-			charge(catalog.TokenOK, 5000).charged(5000),
+			charge(demo.TokenOK, 5000).charged(5000),
 			refund().is(events.PaymentRefunded, ok, "").refunded(5000, true),
 			refund().try(2).is(events.PaymentRefunded, ok, "").refunded(5000, true),
 		}, 5000, 5000, payment.Refunded, 0},
 		{"no charge after a refund", []step{
-			charge(catalog.TokenOK, 5000).charged(5000),
+			charge(demo.TokenOK, 5000).charged(5000),
 			refund().is(events.PaymentRefunded, ok, "").refunded(5000, true),
-			charge(catalog.TokenOK, 5000).try(2).is(events.PaymentDeclined, fail, "booking already refunded"),
+			charge(demo.TokenOK, 5000).try(2).is(events.PaymentDeclined, fail, "booking already refunded"),
 		}, 5000, 5000, payment.Refunded, 0},
 		{"refund before charge leaves a tombstone", []step{
 			refund().is(events.PaymentRefunded, ok, "").refunded(0, false),
-			charge(catalog.TokenOK, 5000).is(events.PaymentDeclined, fail, "booking already refunded"),
+			charge(demo.TokenOK, 5000).is(events.PaymentDeclined, fail, "booking already refunded"),
 			refund().try(2).is(events.PaymentRefunded, ok, "").refunded(0, false),
 		}, 0, 0, payment.Refunded, 0},
 		{"refund of a declined payment", []step{
-			charge(catalog.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
+			charge(demo.TokenDeclined, 5000).is(events.PaymentDeclined, fail, "card declined"),
 			refund().is(events.PaymentRefunded, ok, "").refunded(0, false),
-			charge(catalog.TokenOK, 5000).try(2).is(events.PaymentDeclined, fail, "booking already refunded"),
+			charge(demo.TokenOK, 5000).try(2).is(events.PaymentDeclined, fail, "booking already refunded"),
 		}, 0, 0, payment.Refunded, 0},
 
 		// tok_timeout: the processor never answers.
@@ -149,10 +149,10 @@ func TestRules(t *testing.T) {
 			charge(timeout, 5000).swallowed(),
 			refund().is(events.PaymentRefunded, ok, "").refunded(0, false),
 			charge(timeout, 5000).try(2).is(events.PaymentDeclined, fail, "booking already refunded"),
-			charge(catalog.TokenOK, 5000).try(3).is(events.PaymentDeclined, fail, "booking already refunded"),
+			charge(demo.TokenOK, 5000).try(3).is(events.PaymentDeclined, fail, "booking already refunded"),
 		}, 0, 0, payment.Refunded, 0},
 		{"a known charge is answered without asking the processor", []step{
-			charge(catalog.TokenOK, 5000).charged(5000),
+			charge(demo.TokenOK, 5000).charged(5000),
 			charge(timeout, 5000).try(2).charged(5000),
 		}, 5000, 0, payment.Charged, 0},
 
@@ -184,7 +184,7 @@ func TestRules(t *testing.T) {
 			charge(rfails, 5000).chargedWith(rfails, 5000),
 			refund().try(1).rejected(),
 			charge(rfails, 7000).try(2).chargedWith(rfails, 5000),
-			charge(catalog.TokenOK, 7000).try(3).chargedWith(rfails, 5000),
+			charge(demo.TokenOK, 7000).try(3).chargedWith(rfails, 5000),
 			refund().try(2).rejected(),
 		}, 5000, 0, payment.Charged, 2},
 		{"refund fails: a charge after the refund is refused", []step{
@@ -197,7 +197,7 @@ func TestRules(t *testing.T) {
 			charge(rfails, 5000).is(events.PaymentDeclined, fail, "booking already refunded"),
 		}, 0, 0, payment.Refunded, 0},
 		{"refund fails: a tok_ok charge refunds at once", []step{
-			charge(catalog.TokenOK, 5000).charged(5000),
+			charge(demo.TokenOK, 5000).charged(5000),
 			refund().try(1).in("saga-2").is(events.PaymentRefunded, ok, "").refunded(5000, true),
 		}, 5000, 5000, payment.Refunded, 0},
 	}
@@ -246,7 +246,7 @@ func TestRules(t *testing.T) {
 func TestRefsAreIndependent(t *testing.T) {
 	h := newHarness(t)
 	for _, r := range []string{"BK-A", "BK-B"} {
-		h.run(cmdSpec{typ: events.ChargePayment, saga: "s-" + r, data: events.BookingData{BookingRef: r, PaymentToken: catalog.TokenOK, AmountCents: 1000}})
+		h.run(cmdSpec{typ: events.ChargePayment, saga: "s-" + r, data: events.BookingData{BookingRef: r, PaymentToken: demo.TokenOK, AmountCents: 1000}})
 	}
 	h.run(cmdSpec{typ: events.RefundPayment, saga: "s-BK-A", comp: true, data: events.BookingData{BookingRef: "BK-A"}})
 	if h.svc.Refunded("BK-A") != 1000 || h.svc.Refunded("BK-B") != 0 || h.svc.Charged("BK-B") != 1000 {
@@ -260,7 +260,7 @@ func TestRefsAreIndependent(t *testing.T) {
 // The same command id twice gets the very same event and moves no money.
 func TestSameCommandIDTwice(t *testing.T) {
 	h := newHarness(t)
-	c := cmdSpec{typ: events.ChargePayment, saga: "s1", data: events.BookingData{BookingRef: ref, PaymentToken: catalog.TokenOK, AmountCents: 700}}
+	c := cmdSpec{typ: events.ChargePayment, saga: "s1", data: events.BookingData{BookingRef: ref, PaymentToken: demo.TokenOK, AmountCents: 700}}
 	a, _ := h.run(c)
 	b, _ := h.run(c)
 	r := cmdSpec{typ: events.RefundPayment, saga: "s1", comp: true, data: events.BookingData{BookingRef: ref}}
@@ -275,7 +275,7 @@ func TestSameCommandIDTwice(t *testing.T) {
 }
 
 func TestMalformed(t *testing.T) {
-	good := events.BookingData{BookingRef: ref, UserID: "alice", PaymentToken: catalog.TokenOK, AmountCents: 100}
+	good := events.BookingData{BookingRef: ref, UserID: "alice", PaymentToken: demo.TokenOK, AmountCents: 100}
 	with := func(f func(*events.BookingData)) events.BookingData { d := good; f(&d); return d }
 	tests := []struct {
 		name string
@@ -297,7 +297,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := payment.New()
+			s := payment.New(demo.Processor{})
 			cmd, p := build(t, cmdSpec{typ: tt.typ, saga: "s1", data: tt.data})
 			if tt.mod != nil {
 				tt.mod(&p)
@@ -306,7 +306,7 @@ func TestMalformed(t *testing.T) {
 			if !errors.Is(err, events.ErrMalformed) || ok || ev.ID != "" {
 				t.Fatalf("got ok=%v err=%v, want a malformed error", ok, err)
 			}
-			if !reflect.DeepEqual(s, payment.New()) {
+			if !reflect.DeepEqual(s, payment.New(demo.Processor{})) {
 				t.Fatal("a malformed command changed state")
 			}
 		})
@@ -314,7 +314,7 @@ func TestMalformed(t *testing.T) {
 }
 
 func TestApplyRejectsForeignEvents(t *testing.T) {
-	s := payment.New()
+	s := payment.New(demo.Processor{})
 	bad := []events.Envelope{
 		events.MustNew("e1", events.SeatsReserved, events.SeatsV1{Handled: events.Handled{CommandID: "c", Outcome: ok}, BookingRef: "BK", ShowID: "x"}, events.Trace{}, "k", t0),
 		{ID: "e2", Type: events.PaymentCharged, Version: 1, Payload: json.RawMessage(`{`)},
@@ -325,7 +325,7 @@ func TestApplyRejectsForeignEvents(t *testing.T) {
 			t.Errorf("Apply(%s) = %v, want malformed", e.ID, err)
 		}
 	}
-	if !reflect.DeepEqual(s, payment.New()) || s.Name() != events.ServicePayment {
+	if !reflect.DeepEqual(s, payment.New(demo.Processor{})) || s.Name() != events.ServicePayment {
 		t.Fatal("a rejected event changed state")
 	}
 }

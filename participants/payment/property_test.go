@@ -6,8 +6,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/participants/catalog"
 )
 
 // Random interleavings of charges and refunds, with retries, redeliveries,
@@ -15,7 +15,7 @@ import (
 // rejected refunds (tok_refund_fails), never charge a ref twice, never
 // refund more than was charged or twice, and fold back into the same state.
 func TestNeverChargedTwice(t *testing.T) {
-	tokens := []string{catalog.TokenOK, catalog.TokenOK, catalog.TokenDeclined, catalog.TokenTimeout, catalog.TokenRefundFails}
+	tokens := []string{demo.TokenOK, demo.TokenOK, demo.TokenDeclined, demo.TokenTimeout, demo.TokenRefundFails}
 	for seed := uint64(1); seed <= 10; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
@@ -32,13 +32,13 @@ func TestNeverChargedTwice(t *testing.T) {
 					c = cmdSpec{typ: events.ChargePayment, saga: "s-" + ref, attempt: 1 + rng.IntN(3),
 						data: events.BookingData{BookingRef: ref, PaymentToken: tokens[rng.IntN(len(tokens))], AmountCents: 100 * int64(1+rng.IntN(5))}}
 					if rng.IntN(3) == 0 {
-						c.typ, c.comp, c.attempt = events.RefundPayment, true, 1+rng.IntN(catalog.RefundOutageAttempts+2)
+						c.typ, c.comp, c.attempt = events.RefundPayment, true, 1+rng.IntN(demo.RefundOutageAttempts+2)
 					}
 				}
 				sent = append(sent, c)
 				ref := c.data.BookingRef
 				before, refundedBefore := h.svc.Charged(ref), h.svc.Refunded(ref)
-				if _, _, ok := h.try(c); !ok && (c.typ != events.ChargePayment || c.data.PaymentToken != catalog.TokenTimeout) {
+				if _, _, ok := h.try(c); !ok && (c.typ != events.ChargePayment || c.data.PaymentToken != demo.TokenTimeout) {
 					t.Fatalf("%s %s with %s dropped", c.typ, ref, c.data.PaymentToken)
 				}
 				if refundedBefore != 0 && h.svc.Refunded(ref) != refundedBefore {

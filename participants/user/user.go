@@ -1,5 +1,5 @@
 // Package user is the domain logic of the User participant: it answers
-// VerifyUser from the demo catalogue. It owns no mutable data except the
+// VerifyUser from the catalogue it is given. It owns no mutable data except the
 // commands it has answered, so a redelivered command gets the same reply.
 package user
 
@@ -19,9 +19,9 @@ type Service struct {
 	handled map[string]events.Envelope
 }
 
-// New returns a Service seeded with the catalogue's users.
-func New() *Service {
-	return &Service{users: catalog.Users(), handled: map[string]events.Envelope{}}
+// New returns a Service that knows the users of cat.
+func New(cat catalog.Catalog) *Service {
+	return &Service{users: cat.Users(), handled: map[string]events.Envelope{}}
 }
 
 // Name is the service name; it owns user.commands and user.events.

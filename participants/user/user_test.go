@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/user"
 )
@@ -64,10 +65,10 @@ func TestVerifyUser(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.user, func(t *testing.T) {
-			s := user.New()
+			s := user.New(demo.Catalog())
 			cmd, p := build(t, events.VerifyUser, tt.user, 1)
 			ev, uc := handle(t, s, cmd, p, t0)
-			if !reflect.DeepEqual(s, user.New()) {
+			if !reflect.DeepEqual(s, user.New(demo.Catalog())) {
 				t.Fatal("Handle changed state")
 			}
 			if ev.Type != tt.wantType || uc.Outcome != tt.wantOutcome || uc.Reason != tt.wantReason || uc.UserID != tt.user || uc.Reply != nil {
@@ -86,7 +87,7 @@ func TestVerifyUser(t *testing.T) {
 // A redelivered command gets the very same event, even later; another
 // attempt gets the same decision; the log folds into the live state.
 func TestIdempotentAndFoldable(t *testing.T) {
-	s := user.New()
+	s := user.New(demo.Catalog())
 	var log []events.Envelope
 	cmd, p := build(t, events.VerifyUser, "mallory", 1)
 	first, _ := handle(t, s, cmd, p, t0)
@@ -110,7 +111,7 @@ func TestIdempotentAndFoldable(t *testing.T) {
 	if err := s.Apply(second); err != nil {
 		t.Fatal(err)
 	}
-	rebuilt := user.New()
+	rebuilt := user.New(demo.Catalog())
 	for _, e := range log {
 		if err := rebuilt.Apply(e); err != nil {
 			t.Fatal(err)
@@ -136,7 +137,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := user.New()
+			s := user.New(demo.Catalog())
 			cmd, p := build(t, tt.typ, tt.user, 1)
 			if tt.mod != nil {
 				tt.mod(&p)
@@ -146,12 +147,12 @@ func TestMalformed(t *testing.T) {
 			}
 		})
 	}
-	s := user.New()
+	s := user.New(demo.Catalog())
 	foreign := events.MustNew("e", events.SeatsReserved, events.SeatsV1{}, events.Trace{}, "k", t0)
 	if err := s.Apply(foreign); !errors.Is(err, events.ErrMalformed) {
 		t.Fatalf("Apply(foreign) = %v", err)
 	}
-	if s.Name() != events.ServiceUser || !reflect.DeepEqual(s, user.New()) {
+	if s.Name() != events.ServiceUser || !reflect.DeepEqual(s, user.New(demo.Catalog())) {
 		t.Fatal("state or name wrong")
 	}
 }

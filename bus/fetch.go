@@ -1,4 +1,4 @@
-package orchestrator
+package bus
 
 import (
 	"context"
@@ -7,31 +7,28 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-
-	"github.com/sagaflow/saga/bus"
 )
 
-// readRange delivers the records of topic/p from offset from (clamped to
-// the oldest one stored) up to, not including, end; a negative end means
-// the high-water mark when the call starts. An error from fn stops the
-// read and is returned.
+// ReadRange delivers the records of topic/p (a cluster name) from offset
+// from (clamped to the oldest one stored) up to, not including, end; a
+// negative end means the high-water mark when the call starts. An error
+// from fn stops the read and is returned.
 //
 // It sends fetch requests to the partition's leader itself, through the
-// orchestrator's client, the next one while fn handles the records of the
-// last: a recovery reads three ranges per partition one after the other
-// (the snapshot's last chunk, its other chunks, the events after it), and
-// sarama's consumer, which bus.ReadPartition uses, waits 100 ms to batch
-// every new subscription, and opens a client (full metadata) per read.
-// saga writes no transactions: every offset is a record, and transaction
-// markers are skipped.
-func (o *Orchestrator) readRange(ctx context.Context, topic string, p int32, from, end int64, fn func(bus.Record) error) error {
-	start, err := bus.Offset(o.kafka, topic, p, sarama.OffsetOldest)
+// log's client, the next one while fn handles the records of the last: a
+// recovery reads three ranges per partition one after the other (the
+// snapshot's last chunk, its other chunks, the events after it), and
+// sarama's consumer waits 100 ms to batch every new subscription. saga
+// writes no transactions: every offset is a record, and transaction markers
+// are skipped.
+func (l *Log) ReadRange(ctx context.Context, topic string, p int32, from, end int64, fn func(Record) error) error {
+	start, err := Offset(l.client, topic, p, sarama.OffsetOldest)
 	if err != nil {
-		return fmt.Errorf("oldest offset of %s/%d: %w", topic, p, err)
+		return fmt.Errorf("bus: oldest offset of %s/%d: %w", topic, p, err)
 	}
 	if end < 0 {
-		if end, err = bus.Offset(o.kafka, topic, p, sarama.OffsetNewest); err != nil {
-			return fmt.Errorf("high-water mark of %s/%d: %w", topic, p, err)
+		if end, err = Offset(l.client, topic, p, sarama.OffsetNewest); err != nil {
+			return fmt.Errorf("bus: high-water mark of %s/%d: %w", topic, p, err)
 		}
 	}
 	from = max(from, start)
@@ -41,14 +38,14 @@ func (o *Orchestrator) readRange(ctx context.Context, topic string, p int32, fro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type fetched struct {
-		recs []bus.Record
+		recs []Record
 		err  error
 	}
 	// One fetch ahead of fn.
 	ch := make(chan fetched, 1)
 	go func() {
 		defer close(ch)
-		f := fetcher{client: o.kafka, topic: topic, p: p, next: from, end: end, size: fetchBytes}
+		f := fetcher{client: l.client, topic: topic, p: p, next: from, end: end, size: fetchBytes}
 		for f.next < end {
 			recs, err := f.fetch()
 			select {
@@ -64,13 +61,13 @@ func (o *Orchestrator) readRange(ctx context.Context, topic string, p int32, fro
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("read %s/%d: %w", topic, p, ctx.Err())
+			return fmt.Errorf("bus: read %s/%d: %w", topic, p, ctx.Err())
 		case f, ok := <-ch:
 			if !ok {
 				return nil
 			}
 			if f.err != nil {
-				return fmt.Errorf("read %s/%d: %w", topic, p, f.err)
+				return fmt.Errorf("bus: read %s/%d: %w", topic, p, f.err)
 			}
 			for _, r := range f.recs {
 				if err := fn(r); err != nil {
@@ -103,7 +100,7 @@ type fetcher struct {
 
 // fetch returns the next records, at least one unless an error occurs;
 // leadership changes are retried with fresh metadata for a while.
-func (f *fetcher) fetch() ([]bus.Record, error) {
+func (f *fetcher) fetch() ([]Record, error) {
 	wait := 50 * time.Millisecond
 	for try := 0; ; try++ {
 		next, size := f.next, f.size
@@ -119,7 +116,7 @@ func (f *fetcher) fetch() ([]bus.Record, error) {
 			err = errNoProgress
 		}
 		var kerr sarama.KError
-		if try >= 8 || !(errors.Is(err, errNoProgress) || (errors.As(err, &kerr) && retriable(kerr))) {
+		if try >= 8 || !(errors.Is(err, errNoProgress) || (errors.As(err, &kerr) && retriableFetch(kerr))) {
 			return nil, err
 		}
 		time.Sleep(wait)
@@ -128,7 +125,7 @@ func (f *fetcher) fetch() ([]bus.Record, error) {
 	}
 }
 
-func retriable(err sarama.KError) bool {
+func retriableFetch(err sarama.KError) bool {
 	switch err {
 	case sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable, sarama.ErrUnknownLeaderEpoch,
 		sarama.ErrFencedLeaderEpoch, sarama.ErrOffsetNotAvailable, sarama.ErrReplicaNotAvailable, sarama.ErrRequestTimedOut:
@@ -137,7 +134,7 @@ func retriable(err sarama.KError) bool {
 	return false
 }
 
-func (f *fetcher) fetchOnce() ([]bus.Record, error) {
+func (f *fetcher) fetchOnce() ([]Record, error) {
 	broker, err := f.client.Leader(f.topic, f.p)
 	if err != nil {
 		return nil, err
@@ -162,7 +159,7 @@ func (f *fetcher) fetchOnce() ([]bus.Record, error) {
 	if !errors.Is(block.Err, sarama.ErrNoError) {
 		return nil, block.Err
 	}
-	var out []bus.Record
+	var out []Record
 	grown := false
 	for _, set := range block.RecordsSet {
 		if set.RecordBatch == nil {
@@ -202,7 +199,7 @@ func (f *fetcher) fetchOnce() ([]bus.Record, error) {
 					headers[string(h.Key)] = string(h.Value)
 				}
 			}
-			out = append(out, bus.Record{Topic: f.topic, Partition: f.p, Offset: off, Key: rec.Key,
+			out = append(out, Record{Topic: f.topic, Partition: f.p, Offset: off, Key: rec.Key,
 				Headers: headers, Value: rec.Value, Timestamp: ts})
 			f.next = off + 1
 		}

@@ -1,8 +1,9 @@
-package catalog_test
+package demo_test
 
 import (
 	"testing"
 
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/participants/catalog"
 )
@@ -11,17 +12,17 @@ import (
 // outage outlasts the compensation policy, so only an operator's retry
 // (an attempt beyond the policy) gets the refund through.
 func TestFaultsMatchThePolicies(t *testing.T) {
-	if got := flows.BookTicketDefinition().CompensationRetry.MaxAttempts; got != catalog.RefundOutageAttempts {
-		t.Fatalf("compensations get %d attempts, the refund outage lasts %d", got, catalog.RefundOutageAttempts)
+	if got := flows.BookTicketDefinition().CompensationRetry.MaxAttempts; got != demo.RefundOutageAttempts {
+		t.Fatalf("compensations get %d attempts, the refund outage lasts %d", got, demo.RefundOutageAttempts)
 	}
-	if catalog.CarolBounces < 1 {
-		t.Fatalf("CarolBounces = %d", catalog.CarolBounces)
+	if demo.CarolBounces < 1 {
+		t.Fatalf("CarolBounces = %d", demo.CarolBounces)
 	}
 }
 
 func TestTokensAreDistinct(t *testing.T) {
 	seen := map[string]bool{}
-	for _, tok := range []string{catalog.TokenOK, catalog.TokenDeclined, catalog.TokenTimeout, catalog.TokenRefundFails} {
+	for _, tok := range []string{demo.TokenOK, demo.TokenDeclined, demo.TokenTimeout, demo.TokenRefundFails} {
 		if tok == "" || seen[tok] {
 			t.Fatalf("token %q empty or repeated", tok)
 		}
@@ -30,20 +31,20 @@ func TestTokensAreDistinct(t *testing.T) {
 }
 
 func TestUsers(t *testing.T) {
-	users := catalog.Users()
+	users := demo.Users()
 	for id, u := range users {
 		if u.ID != id || u.Name == "" || u.Email == "" {
 			t.Errorf("user %q = %+v", id, u)
 		}
 	}
-	if c, ok := users[catalog.UserCarol]; !ok || c.Blocked || c.Name != "Carol" {
+	if c, ok := users[demo.UserCarol]; !ok || c.Blocked || c.Name != "Carol" {
 		t.Fatalf("carol = %+v, %v", c, ok)
 	}
 	if !users["mallory"].Blocked || users["alice"].Blocked || users["bob"].Blocked {
 		t.Fatal("blocked users changed")
 	}
 	users["alice"] = catalog.User{}
-	if catalog.Users()["alice"].Name != "Alice" {
+	if demo.Users()["alice"].Name != "Alice" {
 		t.Fatal("Users returns a shared map")
 	}
 }
