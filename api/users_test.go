@@ -1,11 +1,18 @@
 package api_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
 
 	"github.com/sagaflow/saga/api"
+	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/flows"
 )
 
 // TestSignup: an anonymous visitor signs up and books with the token the
@@ -91,6 +98,30 @@ func TestSignup(t *testing.T) {
 		}
 		if b := book(frank); b["status"] != "completed" {
 			t.Errorf("frank's booking = %v, want completed", b)
+		}
+	})
+	t.Run("a malformed sign-up is a dead letter, visible and redrivable", func(t *testing.T) {
+		pub, err := bus.NewPublisher(h.cfg, watermill.NopLogger{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pub.Close()
+		key := "signup:poison-1"
+		data, _ := json.Marshal(events.UserData{UserID: "Not An Id", Name: "X", Phone: "+15555550100"})
+		e, err := events.New("signup-poison", events.StartSaga, events.StartSagaV1{Definition: flows.UserSignup, IdempotencyKey: key, BookingRef: "Not An Id", Data: data},
+			events.Trace{SagaID: events.SagaIDFor(key), CorrelationID: "Not An Id", Actor: "anonymous"}, events.SagaIDFor(key), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Publish(h.cfg.Topic(events.TopicRequests), bus.ToMessage(e)); err != nil {
+			t.Fatal(err)
+		}
+		bustest.Eventually(t, sagaTimeout, func() (bool, string) {
+			r := h.do(h.base, req{method: "GET", path: "/v1/dlq", token: staff})
+			return strings.Contains(string(r.body), "signup-poison") && strings.Contains(string(r.body), "invalid user-signup request"), string(r.body)
+		})
+		if red := h.call(202, req{method: "POST", path: "/v1/dlq/signup-poison/redrive", token: staff}).json(t); red["topic"] != events.TopicRequests {
+			t.Errorf("redriven = %v", red)
 		}
 	})
 }
