@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,6 +72,11 @@ func (s *Server) startSignup(w http.ResponseWriter, r *http.Request, d events.Us
 	if err != nil {
 		return err
 	}
+	fp := signupFingerprint(d)
+	sagaID := events.SagaIDFor("signup:" + key)
+	if err := s.sameSignup(r.Context(), sagaID, fp); err != nil {
+		return err
+	}
 	var rec client.Receipt
 	err = s.withTimeout(r.Context(), func() error {
 		rec, err = s.client.SignUp(r.Context(), d, key, actor)
@@ -78,7 +85,7 @@ func (s *Server) startSignup(w http.ResponseWriter, r *http.Request, d events.Us
 	if err != nil {
 		return err
 	}
-	s.recent.add(accepted{SagaID: rec.SagaID, BookingRef: "signup:" + rec.SagaID, Definition: flows.UserSignup, UserID: d.UserID})
+	s.recent.add(accepted{SagaID: rec.SagaID, BookingRef: "signup:" + rec.SagaID, Definition: flows.UserSignup, UserID: d.UserID, Fingerprint: fp})
 	status := http.StatusAccepted
 	if wait := preferWait(r, s.cfg.MaxWait); wait > 0 {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(wait.Seconds())))
@@ -96,6 +103,32 @@ func (s *Server) startSignup(w http.ResponseWriter, r *http.Request, d events.Us
 	}
 	w.Header().Set("Location", "/v1/signups/"+rec.SagaID)
 	return writeJSON(w, status, v)
+}
+
+// signupFingerprint is what a repeated Idempotency-Key must repeat.
+func signupFingerprint(d events.UserData) string {
+	return events.RequestFingerprint(flows.UserSignup, events.MustJSON(events.UserData{UserID: d.UserID, Name: d.Name, Phone: d.Phone}))
+}
+
+// sameSignup refuses, as 409, an Idempotency-Key used before for another
+// request; a repeat of the same sign-up starts nothing new.
+func (s *Server) sameSignup(ctx context.Context, sagaID, fp string) error {
+	prev, found := accepted{}, false
+	v, err := s.db.Saga(ctx, sagaID)
+	switch {
+	case err == nil:
+		var d events.UserData
+		_ = json.Unmarshal(v.Data, &d)
+		prev, found = accepted{Definition: v.Definition, Fingerprint: signupFingerprint(d)}, true
+	case errors.Is(err, readmodel.ErrNotFound):
+		prev, found = s.recent.saga(sagaID)
+	default:
+		return err
+	}
+	if found && (prev.Definition != flows.UserSignup || prev.Fingerprint != fp) {
+		return conflict("this Idempotency-Key was used for another request")
+	}
+	return nil
 }
 
 // getSignup is GET /v1/signups/{id}. Its id is the unguessable saga id

@@ -66,6 +66,17 @@ func TestSignup(t *testing.T) {
 			t.Errorf("sign-up as the demo's alice = %v, want taken", a)
 		}
 	})
+	t.Run("idempotency key", func(t *testing.T) {
+		key := []string{"Prefer", "wait=30", "Idempotency-Key", "signup-grace"}
+		grace := map[string]any{"user_id": "grace", "name": "Grace", "phone": "+15555550196"}
+		first := h.call(200, req{method: "POST", path: "/v1/users", body: grace, headers: key}).json(t)
+		again := h.call(200, req{method: "POST", path: "/v1/users", body: grace, headers: key}).json(t)
+		if first["status"] != "completed" || again["signup_id"] != first["signup_id"] || again["status"] != "completed" {
+			t.Errorf("a repeated key answered %v, then %v; want the same completed sign-up", first, again)
+		}
+		grace["phone"] = "+15555550195"
+		problemOf(t, h.do(h.base, req{method: "POST", path: "/v1/users", body: grace, headers: key}), 409)
+	})
 	t.Run("invalid phone", func(t *testing.T) {
 		d := signup(map[string]any{"user_id": "erin", "name": "Erin", "phone": "12"})
 		if d["status"] == "completed" || !strings.Contains(d["reason"].(string), "phone") {
