@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // User types: users are data of the user service, kept in its own log
@@ -66,10 +67,10 @@ func (d UserData) ValidateID() error {
 func (d UserData) ValidateShape() error {
 	var errs []error
 	errs = append(errs, d.ValidateID())
-	if strings.TrimSpace(d.Name) == "" || len(d.Name) > MaxUserField {
+	if strings.TrimSpace(d.Name) == "" || utf8.RuneCountInString(d.Name) > MaxUserField {
 		errs = append(errs, fmt.Errorf("name is required and at most %d characters", MaxUserField))
 	}
-	if d.Phone == "" || len(d.Phone) > MaxUserField {
+	if d.Phone == "" || utf8.RuneCountInString(d.Phone) > MaxUserField {
 		errs = append(errs, fmt.Errorf("phone is required and at most %d characters", MaxUserField))
 	}
 	return errors.Join(errs...)
