@@ -348,6 +348,12 @@ func (h *harness) stream(token, ref string) (string, map[string]any) {
 // answered 503 with Retry-After within the publish timeout, not a hang.
 func TestUnreachableKafkaIs503(t *testing.T) {
 	h := newHarness(t)
+	// The booking must get past validation, which asks whether the show is
+	// on sale: wait for the seeded show first.
+	bustest.Eventually(t, sagaTimeout, func() (bool, string) {
+		r := h.do(h.base, req{method: "GET", path: "/v1/shows/show-1"})
+		return r.status == 200, string(r.body)
+	})
 	emb := bustest.StartEmbedded(t, t.TempDir())
 	other := h.cfg
 	other.Brokers = emb.Addrs()

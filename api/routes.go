@@ -38,6 +38,12 @@ func (s *Server) table() []route {
 		{"POST", "/v1/bookings/{ref}/cancel", signedIn, s.cancel},
 		{"GET", "/v1/users/me/bookings", signedIn, s.myBookings},
 
+		{"POST", "/v1/users", anyone, s.signUp},
+		{"PUT", "/v1/users/me", signedIn, s.registerMe},
+		{"GET", "/v1/signups/{id}", anyone, s.getSignup},
+		{"POST", "/v1/users/{id}/block", backoffice, s.block},
+		{"POST", "/v1/users/{id}/unblock", backoffice, s.unblock},
+
 		{"GET", "/v1/sagas", backoffice, s.listSagas},
 		{"GET", "/v1/sagas/{id}", backoffice, s.getSaga},
 		{"POST", "/v1/sagas/{id}/retry", backoffice, s.retry},

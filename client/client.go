@@ -270,6 +270,43 @@ func (c *Client) SeedShows(ctx context.Context, cat catalog.Catalog) error {
 	return nil
 }
 
+// SignUp posts a user-signup saga under the idempotency key key (prefixed
+// "signup:", so no other saga can take it).
+func (c *Client) SignUp(ctx context.Context, d events.UserData, key, actor string) (Receipt, error) {
+	d.Blocked = false
+	if err := d.ValidateShape(); err != nil {
+		return Receipt{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return c.start(ctx, flows.UserSignup, "signup:"+key, d.UserID, actor, d)
+}
+
+// SetBlocked posts a block-user or unblock-user saga for userID; each
+// call is a new saga, so a user can be blocked again after an unblock.
+func (c *Client) SetBlocked(ctx context.Context, userID string, blocked bool, actor string) (Receipt, error) {
+	d := events.UserData{UserID: userID}
+	if err := d.ValidateID(); err != nil {
+		return Receipt{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	def := flows.Unblock
+	if blocked {
+		def = flows.BlockUser
+	}
+	return c.start(ctx, def, uuid.NewString(), userID, actor, d)
+}
+
+// SeedUsers publishes the users of cat as import-user sagas, so the user
+// log holds them. It is safe to call at every start: each user's saga is
+// started once.
+func (c *Client) SeedUsers(ctx context.Context, cat catalog.Catalog) error {
+	for _, u := range cat.Users() {
+		d := events.UserData{UserID: u.ID, Name: u.Name, Email: u.Email, Phone: u.Phone, Blocked: u.Blocked}
+		if _, err := c.start(ctx, flows.ImportUser, "seed:user:"+u.ID, u.ID, "system", d); err != nil {
+			return fmt.Errorf("seed user %s: %w", u.ID, err)
+		}
+	}
+	return nil
+}
+
 // Inventory folds the booking log into seats per show.
 func (c *Client) Inventory(ctx context.Context) (*projections.Inventory, error) {
 	inv := projections.NewInventory(demo.Shows())

@@ -64,10 +64,10 @@ const CarolBounces = 3
 // first messages. A fresh map each call: callers own what they get.
 func Users() map[string]catalog.User {
 	return map[string]catalog.User{
-		"alice":   {ID: "alice", Name: "Alice", Email: "alice@example.com"},
-		"bob":     {ID: "bob", Name: "Bob", Email: "bob@example.com"},
-		"mallory": {ID: "mallory", Name: "Mallory", Email: "mallory@example.com", Blocked: true},
-		UserCarol: {ID: UserCarol, Name: "Carol", Email: "carol@example.com"},
+		"alice":   {ID: "alice", Name: "Alice", Email: "alice@example.com", Phone: "+15555550101"},
+		"bob":     {ID: "bob", Name: "Bob", Email: "bob@example.com", Phone: "+15555550102"},
+		"mallory": {ID: "mallory", Name: "Mallory", Email: "mallory@example.com", Phone: "+15555550103", Blocked: true},
+		UserCarol: {ID: UserCarol, Name: "Carol", Email: "carol@example.com", Phone: "+15555550104"},
 	}
 }
 

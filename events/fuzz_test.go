@@ -35,6 +35,8 @@ func init() {
 	decoderOf[events.NotificationSentV1](events.NotificationSent)
 	decoderOf[events.CommandV1](events.AddShow)
 	decoderOf[events.ShowAddedV1](events.ShowAdded)
+	decoderOf[events.CommandV1](events.RegisterUser, events.RemoveUser, events.BlockUser, events.UnblockUser)
+	decoderOf[events.UserChangedV1](events.UserRegistered, events.UserRemoved, events.UserBlocked, events.UserUnblocked)
 }
 
 func TestDecodersCoverRegistry(t *testing.T) {

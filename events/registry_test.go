@@ -39,6 +39,14 @@ var validPayloads = map[string]string{
 	events.SendNotification: `{"step":"SendNotification","attempt":1,"data":{}}`,
 	events.AddShow:          `{"step":"AddShow","attempt":1,"data":{"show_id":"s9"}}`,
 	events.ShowAdded:        `{"command_id":"c1","outcome":"succeeded","show_id":"s9","title":"T","venue":"V","country":"US","capacity":5,"price_cents":100}`,
+	events.RegisterUser:     `{"step":"RegisterUser","attempt":1,"data":{"user_id":"dave","name":"Dave","phone":"+15555550100"}}`,
+	events.RemoveUser:       `{"step":"RegisterUser","attempt":1,"compensation":true,"data":{"user_id":"dave"}}`,
+	events.BlockUser:        `{"step":"BlockUser","attempt":1,"data":{"user_id":"dave"}}`,
+	events.UnblockUser:      `{"step":"UnblockUser","attempt":1,"data":{"user_id":"dave"}}`,
+	events.UserRegistered:   `{"command_id":"c1","outcome":"succeeded","user_id":"dave","name":"Dave","phone":"+15555550100"}`,
+	events.UserRemoved:      `{"command_id":"c1","outcome":"succeeded","user_id":"dave"}`,
+	events.UserBlocked:      `{"command_id":"c1","outcome":"succeeded","user_id":"dave"}`,
+	events.UserUnblocked:    `{"command_id":"c1","outcome":"failed","reason":"unknown user","user_id":"dave"}`,
 
 	events.UserVerified:     `{"command_id":"c1","outcome":"succeeded","user_id":"u1"}`,
 	events.UserRejected:     `{"command_id":"c1","outcome":"failed","reason":"banned","user_id":"u1"}`,
@@ -63,6 +71,8 @@ var allTypes = []string{
 	events.UserVerified, events.UserRejected, events.SeatsReserved, events.SeatsRejected, events.SeatsReleased,
 	events.BookingConfirmed, events.PaymentCharged, events.PaymentDeclined, events.PaymentRefunded, events.NotificationSent,
 	events.AddShow, events.ShowAdded,
+	events.RegisterUser, events.RemoveUser, events.BlockUser, events.UnblockUser,
+	events.UserRegistered, events.UserRemoved, events.UserBlocked, events.UserUnblocked,
 }
 
 func env(typ string, version int, payload string) events.Envelope {

@@ -124,8 +124,9 @@ type Config struct {
 	Parts []string
 	// Decorate, when set, wraps every part's publisher (for tests).
 	Decorate message.PublisherDecorator
-	// SeedShows publishes the shows of the catalogue as add-show sagas at
-	// start (each at most once, whatever the number of starts).
+	// SeedShows publishes the shows of the catalogue as add-show sagas and
+	// its users as import-user sagas at start (each at most once, whatever
+	// the number of starts), so the booking and user logs hold them.
 	SeedShows bool
 	// World is what the services are given of the outside world; the
 	// demo's when zero.
@@ -210,7 +211,7 @@ func Run(ctx context.Context, c Config) error {
 		c.Bus.Partitioner = rule
 	}
 	if c.SeedShows {
-		if err := seedShows(ctx, c.Bus, c.world().Catalog); err != nil {
+		if err := seedCatalog(ctx, c.Bus, c.world().Catalog); err != nil {
 			return err
 		}
 	}
@@ -267,13 +268,16 @@ func collect(ch <-chan error) []error {
 	return out
 }
 
-func seedShows(ctx context.Context, cfg bus.Config, cat catalog.Catalog) error {
+func seedCatalog(ctx context.Context, cfg bus.Config, cat catalog.Catalog) error {
 	c, err := client.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return c.SeedShows(ctx, cat)
+	if err := c.SeedShows(ctx, cat); err != nil {
+		return err
+	}
+	return c.SeedUsers(ctx, cat)
 }
 
 // runProjections keeps the read models up to date with the logs; their

@@ -89,7 +89,8 @@ func All() saga.Definitions {
 
 // AllWith returns every shipped definition with the given timings.
 func AllWith(t Timings) (saga.Definitions, error) {
-	return saga.NewDefinitions(BookTicketWith(t), CancelBookingWith(t), AddShowWith(t))
+	return saga.NewDefinitions(BookTicketWith(t), CancelBookingWith(t), AddShowWith(t),
+		UserSignupWith(t), ImportUserWith(t), BlockUserWith(t), UnblockUserWith(t))
 }
 
 // AddShowWith lists a new show: one step, at the booking service, which
@@ -116,6 +117,68 @@ func AddShowWith(t Timings) saga.Definition {
 func validate(check func(events.BookingData) error) func(json.RawMessage) error {
 	return func(raw json.RawMessage) error {
 		var d events.BookingData
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return err
+		}
+		return check(d)
+	}
+}
+
+// User definition names.
+const (
+	UserSignup = "user-signup"
+	ImportUser = "import-user"
+	BlockUser  = "block-user"
+	Unblock    = "unblock-user"
+)
+
+// UserSignupWith signs a new user up: register the user (compensated by
+// removing them again), then welcome them. A taken id or an invalid phone
+// fails the registration, and with it the saga, with its reason.
+func UserSignupWith(t Timings) saga.Definition {
+	return saga.Definition{
+		Name: UserSignup,
+		Steps: []saga.Step{
+			{Name: "RegisterUser", Service: events.ServiceUser, Command: events.RegisterUser, Compensation: events.RemoveUser, KeyField: "user_id", Timeout: t.StepTimeout, Retry: t.StepRetry},
+			{Name: events.StepWelcome, Service: events.ServiceNotification, Command: events.SendNotification, KeyField: "user_id", Timeout: t.StepTimeout, Retry: t.StepRetry},
+		},
+		CompensationRetry: t.CompensationRetry,
+		ValidateData:      validateUser(events.UserData.ValidateShape),
+	}
+}
+
+// ImportUserWith registers a user known from a directory (the demo's
+// catalogue) in the user log: one step, nothing to undo, no welcome.
+func ImportUserWith(t Timings) saga.Definition {
+	return oneUserStep(t, ImportUser, events.StepImportUser, events.RegisterUser)
+}
+
+// BlockUserWith blocks a user: VerifyUser refuses them from then on.
+func BlockUserWith(t Timings) saga.Definition {
+	return oneUserStep(t, BlockUser, "BlockUser", events.BlockUser)
+}
+
+// UnblockUserWith lets a blocked user book again.
+func UnblockUserWith(t Timings) saga.Definition {
+	return oneUserStep(t, Unblock, "UnblockUser", events.UnblockUser)
+}
+
+// oneUserStep is a definition of one step at the user service. The step
+// is the pivot: an unanswered attempt is asked again until it answers.
+func oneUserStep(t Timings, name, step, command string) saga.Definition {
+	return saga.Definition{
+		Name: name,
+		Steps: []saga.Step{
+			{Name: step, Service: events.ServiceUser, Command: command, KeyField: "user_id", Timeout: t.StepTimeout, Retry: t.StepRetry, Pivot: true},
+		},
+		CompensationRetry: t.CompensationRetry,
+		ValidateData:      validateUser(events.UserData.ValidateID),
+	}
+}
+
+func validateUser(check func(events.UserData) error) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error {
+		var d events.UserData
 		if err := json.Unmarshal(raw, &d); err != nil {
 			return err
 		}

@@ -15,10 +15,12 @@ import (
 
 func TestAllShipsValidDefinitions(t *testing.T) {
 	defs := flows.All()
-	if len(defs) != 3 {
+	names := []string{flows.BookTicket, flows.CancelBooking, flows.AddShow,
+		flows.UserSignup, flows.ImportUser, flows.BlockUser, flows.Unblock}
+	if len(defs) != len(names) {
 		t.Fatalf("All() has %d definitions", len(defs))
 	}
-	for _, name := range []string{flows.BookTicket, flows.CancelBooking, flows.AddShow} {
+	for _, name := range names {
 		d, ok := defs[name]
 		if !ok {
 			t.Fatalf("All() lacks %s", name)

@@ -9,6 +9,7 @@ type User struct {
 	ID      string
 	Name    string
 	Email   string
+	Phone   string
 	Blocked bool
 }
 

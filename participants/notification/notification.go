@@ -8,6 +8,7 @@
 package notification
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -71,6 +72,9 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	if cmd.Type != events.SendNotification {
 		return events.Envelope{}, false, events.Malformed("notification service does not handle %q", cmd.Type)
 	}
+	if p.Step == events.StepWelcome {
+		return s.welcome(cmd, p, now)
+	}
 	d, err := p.Booking()
 	if err != nil {
 		return events.Envelope{}, false, err
@@ -91,6 +95,31 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	out := events.NotificationSentV1{
 		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
 		BookingRef: d.BookingRef, UserID: d.UserID, Step: p.Step, Message: msg, Channel: events.NotificationChannelEmail,
+	}
+	if s.phones.Bounces(d.UserID, p.Attempt) && !s.delivered[purposeOf(out)] {
+		out.Outcome, out.Reason = events.OutcomeRetryable, ReasonBounced
+	}
+	ev, err := events.New(events.DerivedID(cmd.ID, "event"), events.NotificationSent, out, events.TraceOf(cmd), d.UserID, now)
+	return ev, err == nil, err
+}
+
+// welcome decides the sign-up's welcome message. Its reference is the
+// sign-up's ("signup:" and the user id), so a user is welcomed once.
+func (s *Service) welcome(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
+	var d events.UserData
+	if err := p.Validate(); err != nil {
+		return events.Envelope{}, false, events.Malformed("command: %v", err)
+	}
+	if err := json.Unmarshal(p.Data, &d); err != nil {
+		return events.Envelope{}, false, events.Malformed("command data: %v", err)
+	}
+	if d.UserID == "" {
+		return events.Envelope{}, false, events.Malformed("%s: user_id is required", cmd.Type)
+	}
+	out := events.NotificationSentV1{
+		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
+		BookingRef: "signup:" + d.UserID, UserID: d.UserID, Step: p.Step,
+		Message: fmt.Sprintf("Welcome, %s! You can book shows now.", d.Name), Channel: events.NotificationChannelEmail,
 	}
 	if s.phones.Bounces(d.UserID, p.Attempt) && !s.delivered[purposeOf(out)] {
 		out.Outcome, out.Reason = events.OutcomeRetryable, ReasonBounced

@@ -1,0 +1,154 @@
+package user_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/sagaflow/saga/demo"
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/user"
+)
+
+// userCmd is a user command of step step for d, the n-th of its saga.
+func userCmd(t *testing.T, typ, step string, d events.UserData, n int) (events.Envelope, events.CommandV1) {
+	t.Helper()
+	raw, _ := json.Marshal(d)
+	p := events.CommandV1{Step: step, Attempt: 1, Data: raw}
+	sagaID := "saga-" + d.UserID + "-" + typ + "-" + string(rune('a'+n))
+	env, err := events.New(events.CommandID(sagaID, step, false, 1), typ, p,
+		events.Trace{SagaID: sagaID, CorrelationID: d.UserID, Actor: "anonymous"}, d.UserID, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, p
+}
+
+// run handles and applies a command, returning the event's outcome.
+func run(t *testing.T, s *user.Service, typ, step string, d events.UserData, n int) events.UserChangedV1 {
+	t.Helper()
+	cmd, p := userCmd(t, typ, step, d, n)
+	ev, ok, err := s.Handle(cmd, p, t0)
+	if err != nil || !ok {
+		t.Fatalf("%s: ok=%v err=%v", typ, ok, err)
+	}
+	if _, err := events.Check(ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ev); err != nil {
+		t.Fatal(err)
+	}
+	return events.MustDecode[events.UserChangedV1](ev)
+}
+
+func TestUserCommands(t *testing.T) {
+	dave := events.UserData{UserID: "dave", Name: "Dave", Phone: "+15555550199"}
+	alice := user.Profile(demo.Users()["alice"])
+	mallory := user.Profile(demo.Users()["mallory"])
+	type cmd struct {
+		typ, step   string
+		d           events.UserData
+		wantOutcome string
+		wantReason  string
+	}
+	tests := []struct {
+		name     string
+		cmds     []cmd
+		verified map[string]bool
+	}{
+		{"sign-up registers", []cmd{{events.RegisterUser, "RegisterUser", dave, events.OutcomeSucceeded, ""}},
+			map[string]bool{"dave": true}},
+		{"a taken id is refused", []cmd{
+			{events.RegisterUser, "RegisterUser", dave, events.OutcomeSucceeded, ""},
+			{events.RegisterUser, "RegisterUser", dave, events.OutcomeFailed, `user id "dave" is taken`}},
+			map[string]bool{"dave": true}},
+		{"a catalogue id is refused to a sign-up", []cmd{{events.RegisterUser, "RegisterUser", alice, events.OutcomeFailed, "taken"}},
+			map[string]bool{"alice": true}},
+		{"an invalid phone is refused", []cmd{{events.RegisterUser, "RegisterUser", events.UserData{UserID: "erin", Name: "E", Phone: "555"}, events.OutcomeFailed, "not a valid number"}},
+			map[string]bool{"erin": false}},
+		{"a sign-up cannot register itself blocked", []cmd{{events.RegisterUser, "RegisterUser", events.UserData{UserID: "zed", Name: "Z", Phone: "+15555550111", Blocked: true}, events.OutcomeSucceeded, ""}},
+			map[string]bool{"zed": true}},
+		{"the import of a catalogue user lands once", []cmd{
+			{events.RegisterUser, events.StepImportUser, mallory, events.OutcomeSucceeded, ""},
+			{events.RegisterUser, events.StepImportUser, mallory, events.OutcomeFailed, "taken"}},
+			map[string]bool{"mallory": false}},
+		{"an import with another profile is refused", []cmd{{events.RegisterUser, events.StepImportUser, events.UserData{UserID: "alice", Name: "Eve", Phone: "+15555550100"}, events.OutcomeFailed, "taken"}},
+			map[string]bool{"alice": true}},
+		{"removal undoes a sign-up", []cmd{
+			{events.RegisterUser, "RegisterUser", dave, events.OutcomeSucceeded, ""},
+			{events.RemoveUser, "RegisterUser", events.UserData{UserID: "dave"}, events.OutcomeSucceeded, ""}},
+			map[string]bool{"dave": false}},
+		{"removing nobody succeeds", []cmd{{events.RemoveUser, "RegisterUser", events.UserData{UserID: "nobody"}, events.OutcomeSucceeded, ""}}, nil},
+		{"block and unblock", []cmd{
+			{events.BlockUser, "BlockUser", events.UserData{UserID: "bob"}, events.OutcomeSucceeded, ""},
+			{events.UnblockUser, "UnblockUser", events.UserData{UserID: "mallory"}, events.OutcomeSucceeded, ""}},
+			map[string]bool{"bob": false, "mallory": true}},
+		{"blocking nobody is refused", []cmd{{events.BlockUser, "BlockUser", events.UserData{UserID: "nobody"}, events.OutcomeFailed, `unknown user "nobody"`}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := user.New(demo.Catalog())
+			for i, c := range tt.cmds {
+				got := run(t, s, c.typ, c.step, c.d, i)
+				if got.Outcome != c.wantOutcome || !strings.Contains(got.Reason, c.wantReason) {
+					t.Errorf("%s %s: %s %q, want %s %q", c.typ, c.d.UserID, got.Outcome, got.Reason, c.wantOutcome, c.wantReason)
+				}
+			}
+			for id, want := range tt.verified {
+				if s.Verified(id) != want {
+					t.Errorf("Verified(%s) = %v, want %v", id, !want, want)
+				}
+			}
+		})
+	}
+}
+
+// TestUserStateFoldsFromTheLog: a service that folds the events another
+// produced knows the same users, so a restart loses nothing.
+func TestUserStateFoldsFromTheLog(t *testing.T) {
+	s := user.New(demo.Catalog())
+	var log []events.Envelope
+	for i, c := range []struct {
+		typ, step string
+		d         events.UserData
+	}{
+		{events.RegisterUser, "RegisterUser", events.UserData{UserID: "dave", Name: "Dave", Phone: "+15555550199"}},
+		{events.BlockUser, "BlockUser", events.UserData{UserID: "dave"}},
+		{events.BlockUser, "BlockUser", events.UserData{UserID: "alice"}},
+	} {
+		cmd, p := userCmd(t, c.typ, c.step, c.d, i)
+		ev, _, err := s.Handle(cmd, p, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(ev); err != nil {
+			t.Fatal(err)
+		}
+		log = append(log, ev)
+	}
+	again := user.New(demo.Catalog())
+	for _, ev := range log {
+		if err := again.Apply(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"dave", "alice", "bob"} {
+		if s.Verified(id) != again.Verified(id) {
+			t.Errorf("%s: verified %v before, %v after the fold", id, s.Verified(id), again.Verified(id))
+		}
+	}
+	if d, ok := again.User("dave"); !ok || !d.Blocked || d.Phone != "+15555550199" {
+		t.Errorf("dave after the fold = %+v, %v", d, ok)
+	}
+}
+
+func TestMalformedUserCommands(t *testing.T) {
+	s := user.New(demo.Catalog())
+	for _, d := range []events.UserData{{UserID: ""}, {UserID: "Bad Id"}} {
+		cmd, p := userCmd(t, events.RegisterUser, "RegisterUser", d, 0)
+		if _, _, err := s.Handle(cmd, p, t0); !errors.Is(err, events.ErrMalformed) {
+			t.Errorf("RegisterUser %q: err %v, want malformed", d.UserID, err)
+		}
+	}
+}
