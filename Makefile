@@ -13,9 +13,9 @@ GOLANGCI         := bin/golangci-lint-$(GOLANGCI_VERSION)
 run: build
 	$(BIN) up
 
-## build: build the saga binary into ./bin
+## build: build the saga binary into ./bin, stamped with its commit even where GOFLAGS says -buildvcs=false
 build:
-	$(GO) build -o $(BIN) ./cmd/saga
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/saga
 
 ## test: the whole suite, on an embedded broker (KAFKA_BROKERS=host:port runs it against that Kafka)
 test:
