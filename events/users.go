@@ -89,6 +89,7 @@ type UserChangedV1 struct {
 	UserData
 }
 
+// Validate checks the reply fields and names the user it is about.
 func (p UserChangedV1) Validate() error {
 	return errors.Join(p.Handled.Validate(), nonEmpty("user_id", p.UserID))
 }

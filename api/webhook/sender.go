@@ -153,7 +153,11 @@ func (s *Sender) follow(ctx context.Context) error {
 	return bus.Follow(ctx, s.cfg.Bus, topic, func(r bus.Record) error {
 		e, err := events.FromHeaders("", r.Headers, r.Value)
 		if err != nil {
-			return nil // the dead-letter topic's business
+			// The orchestrator dead-letters what it cannot read; a record
+			// that is no saga event creates no delivery.
+			s.log.Warn().Err(err).Str("topic", r.Topic).Int32("partition", r.Partition).Int64("offset", r.Offset).
+				Msg("webhook: skipped a record that is not a saga event")
+			return nil
 		}
 		switch e.Type {
 		case events.SagaStarted:
