@@ -295,6 +295,9 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 	if ended {
 		return nil
 	}
+	if err := conflicting(s, in); err != nil {
+		return err
+	}
 	d, err := o.machine.Next(s, in, o.cfg.Now())
 	if err != nil || len(d.Events) == 0 {
 		return err
@@ -391,4 +394,22 @@ func (o *Orchestrator) flushOutbox() {
 	for _, c := range cmds {
 		o.send(saga.State{SagaID: c.Envelope.SagaID, BookingRef: c.Envelope.CorrelationID}, []saga.Outgoing{c})
 	}
+}
+
+// conflicting refuses a request that reuses the idempotency key of a
+// running saga for something else: it goes to the dead-letter topic with
+// the reason, where a retry of the same request starts nothing new. Only
+// a running saga still holds the data to compare; the client and the API
+// compare against ended ones from the read model.
+func conflicting(s saga.State, in saga.Input) error {
+	start, ok := in.(saga.Start)
+	if !ok || !s.Started() {
+		return nil
+	}
+	p := start.Payload
+	if p.Definition == s.Definition &&
+		events.StartedFingerprint(s.Definition, p.Data, s.Data) == events.RequestFingerprint(p.Definition, p.Data) {
+		return nil
+	}
+	return events.Malformed("idempotency key %q was used for another request: saga %s (%s) started with other data", p.IdempotencyKey, s.SagaID, s.Definition)
 }
