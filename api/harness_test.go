@@ -103,7 +103,7 @@ func newHarness(t *testing.T) *harness {
 		hooks.Close()
 	})
 	h := &harness{t: t, cfg: cfg, db: db, issuer: is, ver: ver, hooks: hooks}
-	h.base = h.serve(api.Config{RateLimit: -1})
+	h.base = h.serve(api.Config{RateLimit: -1, SignupRate: -1})
 	return h
 }
 
