@@ -21,6 +21,7 @@ func ParseRole(s string) (Role, error) {
 	switch r := Role(s); r {
 	case RoleCustomer, RoleBackoffice:
 		return r, nil
+	case RoleAnonymous:
 	}
 	return "", fmt.Errorf("role must be customer or backoffice, got %q", s)
 }

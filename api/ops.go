@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -158,9 +159,9 @@ func (s *Server) listDLQ(w http.ResponseWriter, r *http.Request, _ Identity) err
 func (s *Server) redrive(w http.ResponseWriter, r *http.Request, _ Identity) error {
 	var out client.Redriven
 	var lookup error
-	err := s.withTimeout(r.Context(), func() error {
+	err := s.withTimeout(r.Context(), func(ctx context.Context) error {
 		var err error
-		out, err = s.client.Redrive(r.Context(), r.PathValue("id"))
+		out, err = s.client.Redrive(ctx, r.PathValue("id"))
 		if errors.Is(err, client.ErrNotFound) {
 			lookup = err
 			return nil

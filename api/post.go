@@ -25,14 +25,14 @@ const (
 // The publish goroutine outlives a timed-out request only until the
 // producer's own timeouts end it.
 func (s *Server) publish(ctx context.Context, topic string, msg *message.Message) error {
-	return s.withTimeout(ctx, func() error { return s.pub.Publish(s.cfg.Bus.Topic(topic), msg) })
+	return s.withTimeout(ctx, func(context.Context) error { return s.pub.Publish(s.cfg.Bus.Topic(topic), msg) })
 }
 
 // withTimeout runs a call that talks to Kafka, bounded by the publish
 // timeout.
-func (s *Server) withTimeout(ctx context.Context, call func() error) error {
+func (s *Server) withTimeout(ctx context.Context, call func(ctx context.Context) error) error {
 	done := make(chan error, 1)
-	go func() { done <- call() }()
+	go func() { done <- call(ctx) }()
 	t := time.NewTimer(s.cfg.PublishTimeout)
 	defer t.Stop()
 	select {

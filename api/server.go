@@ -259,7 +259,7 @@ func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, log zer
 		return err
 	case <-ctx.Done():
 	}
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shut)
 	return nil

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,8 +59,8 @@ func (s *Server) addShow(w http.ResponseWriter, r *http.Request, id Identity) er
 		return badRequest("the show is not valid", fieldErrors(err, "show_id", "title", "venue", "city", "state", "country", "capacity", "price")...)
 	}
 	var sagaID, ref string
-	err := s.withTimeout(r.Context(), func() error {
-		rec, err := s.client.AddShow(r.Context(), d, id.Actor())
+	err := s.withTimeout(r.Context(), func(ctx context.Context) error {
+		rec, err := s.client.AddShow(ctx, d, id.Actor())
 		sagaID, ref = rec.SagaID, rec.BookingRef
 		return err
 	})

@@ -83,8 +83,8 @@ func (s *Server) startSignup(w http.ResponseWriter, r *http.Request, d events.Us
 		return err
 	}
 	var rec client.Receipt
-	err = s.withTimeout(r.Context(), func() error {
-		rec, err = s.client.SignUp(r.Context(), d, key, actor)
+	err = s.withTimeout(r.Context(), func(ctx context.Context) error {
+		rec, err = s.client.SignUp(ctx, d, key, actor)
 		return err
 	})
 	if err != nil {
@@ -186,9 +186,9 @@ func (s *Server) setBlocked(w http.ResponseWriter, r *http.Request, id Identity,
 		return badRequest("the user id is not valid", FieldError{Field: "id", Message: err.Error()})
 	}
 	var rec client.Receipt
-	err := s.withTimeout(r.Context(), func() error {
+	err := s.withTimeout(r.Context(), func(ctx context.Context) error {
 		var err error
-		rec, err = s.client.SetBlocked(r.Context(), userID, blocked, id.Actor())
+		rec, err = s.client.SetBlocked(ctx, userID, blocked, id.Actor())
 		return err
 	})
 	if err != nil {

@@ -89,6 +89,7 @@ type UserChangedV1 struct {
 	UserData
 }
 
+// Validate checks the handled envelope and that the user is named.
 func (p UserChangedV1) Validate() error {
 	return errors.Join(p.Handled.Validate(), nonEmpty("user_id", p.UserID))
 }

@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string) int {
 
 func runTo(ctx context.Context, stderr io.Writer, args []string) int {
 	g := &globals{}
-	cmd := newRootWith(g)
+	cmd := newRootWith(g) //nolint:contextcheck // the commands take their context from ExecuteContext, through cmd.Context()
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
