@@ -103,19 +103,23 @@ func newHarness(t *testing.T) *harness {
 		hooks.Close()
 	})
 	h := &harness{t: t, cfg: cfg, db: db, issuer: is, ver: ver, hooks: hooks}
-	h.base = h.serve(api.Config{RateLimit: -1})
+	h.base = h.serve(api.Config{RateLimit: -1, SignupRate: -1})
 	return h
 }
 
 // serve starts another API server on the harness's system with c's
-// settings (the bus, read model and verifier filled in when empty), and
+// settings (the bus filled in when empty, the verifier and embedded issuer
+// when no verifier is given, the read model always), and
 // returns its base URL.
 func (h *harness) serve(c api.Config) string {
 	h.t.Helper()
 	if len(c.Bus.Brokers) == 0 {
 		c.Bus = h.cfg
 	}
-	c.ReadModel, c.Verifier, c.Issuer, c.Webhooks = h.db, h.ver, h.issuer, h.hooks
+	c.ReadModel, c.Webhooks = h.db, h.hooks
+	if c.Verifier == nil {
+		c.Verifier, c.Issuer = h.ver, h.issuer
+	}
 	c.Log = zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.WarnLevel)
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := api.New(ctx, c)

@@ -30,6 +30,11 @@ const (
 	DefaultPublishTimeout = 5 * time.Second
 	DefaultRateLimit      = 50
 	DefaultBurst          = 100
+	// DefaultSignupRate and DefaultSignupBurst bound anonymous sign-ups
+	// per address: far below the general limit, since each one starts a
+	// saga and writes a user to a log that is never compacted away.
+	DefaultSignupRate  = 0.2
+	DefaultSignupBurst = 5
 	// MaxBodyBytes bounds a request body: larger ones are 413.
 	MaxBodyBytes = 64 << 10
 )
@@ -48,6 +53,13 @@ type Config struct {
 	// DefaultRateLimit and DefaultBurst when zero, no limit when negative.
 	RateLimit float64
 	Burst     int
+	// SignupRate is each address's sustained anonymous sign-ups per
+	// second (POST /v1/users without a token), SignupBurst its bucket,
+	// kept apart from RateLimit so browsing does not use up sign-ups nor
+	// sign-ups the browsing; DefaultSignupRate and DefaultSignupBurst when
+	// zero, no limit when negative.
+	SignupRate  float64
+	SignupBurst int
 	// MaxWait caps the wait a client asks for with Prefer: wait=N.
 	MaxWait time.Duration
 	// PublishTimeout bounds a post to Kafka: past it the answer is 503.
@@ -65,6 +77,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Burst <= 0 {
 		c.Burst = DefaultBurst
+	}
+	if c.SignupRate == 0 {
+		c.SignupRate = DefaultSignupRate
+	}
+	if c.SignupBurst <= 0 {
+		c.SignupBurst = DefaultSignupBurst
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = DefaultMaxWait
@@ -97,6 +115,8 @@ type Server struct {
 	client  *client.Client
 	db      *readmodel.DB
 	limiter *limiter
+	// signups limits anonymous sign-ups per address.
+	signups *limiter
 	recent  *recentRequests
 	now     func() time.Time
 }
@@ -118,7 +138,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), pub: pub, client: c, db: cfg.ReadModel,
-		limiter: newLimiter(cfg.RateLimit, cfg.Burst), recent: newRecentRequests(recentCapacity), now: time.Now}
+		limiter: newLimiter(cfg.RateLimit, cfg.Burst), signups: newLimiter(cfg.SignupRate, cfg.SignupBurst), recent: newRecentRequests(recentCapacity), now: time.Now}
 	s.routes()
 	return s, nil
 }

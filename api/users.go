@@ -43,7 +43,12 @@ type Signup struct {
 
 // signUp is POST /v1/users: anyone may ask for an account; the
 // user-signup saga decides whether the id is free and the phone valid.
-func (s *Server) signUp(w http.ResponseWriter, r *http.Request, _ Identity) error {
+func (s *Server) signUp(w http.ResponseWriter, r *http.Request, id Identity) error {
+	if id.Anonymous() {
+		if p := s.signups.allow(limitKey(r, id)); p != nil {
+			return p
+		}
+	}
 	var req signupRequest
 	if err := decodeJSON(w, r, &req, "user_id", "name", "phone"); err != nil {
 		return err

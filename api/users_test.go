@@ -85,6 +85,28 @@ func TestSignup(t *testing.T) {
 		problemOf(t, h.do(h.base, req{method: "POST", path: "/v1/users", body: map[string]any{"user_id": "Bad Id", "name": "x", "phone": "+15555550100"}}), 400)
 		problemOf(t, h.do(h.base, req{method: "GET", path: "/v1/signups/no-such"}), 404)
 	})
+	t.Run("anonymous sign-ups have a rate limit of their own", func(t *testing.T) {
+		base := h.serve(api.Config{RateLimit: -1, SignupRate: 0.001, SignupBurst: 2})
+		body := func(id string) map[string]any {
+			return map[string]any{"user_id": id, "name": "Rate " + id, "phone": "+15555550150"}
+		}
+		for _, id := range []string{"rate-a", "rate-b"} {
+			if r := h.do(base, req{method: "POST", path: "/v1/users", body: body(id)}); r.status != 202 {
+				t.Fatalf("sign-up %s within the burst: %d %s", id, r.status, r.body)
+			}
+		}
+		r := h.do(base, req{method: "POST", path: "/v1/users", body: body("rate-c")})
+		problemOf(t, r, 429)
+		if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+			t.Errorf("429 with Retry-After %q, want seconds to wait", ra)
+		}
+		if r := h.do(base, req{method: "GET", path: "/v1/shows?country=US"}); r.status != 200 {
+			t.Errorf("browsing after the sign-up limit: %d, want 200", r.status)
+		}
+		if r := h.do(base, req{method: "PUT", path: "/v1/users/me", token: h.token("rate-d", api.RoleCustomer), body: body("rate-d")}); r.status == 429 {
+			t.Errorf("a signed-in registration was held to the anonymous sign-up limit")
+		}
+	})
 	t.Run("block and unblock", func(t *testing.T) {
 		problemOf(t, h.do(h.base, req{method: "POST", path: "/v1/users/dave/block", token: tok}), 403)
 		if v := h.call(200, req{method: "POST", path: "/v1/users/dave/block", token: staff, headers: wait}).json(t); v["status"] != "completed" {

@@ -13,7 +13,7 @@ kafka_port=$(free_port)
 http_port=$(free_port)
 go build -o "$dir/saga" ./cmd/saga
 "$dir/saga" up --data-dir "$dir/data" --listen "127.0.0.1:$kafka_port" --http "127.0.0.1:$http_port" \
-	--rate-limit -1 --log-level warn >"$dir/up.log" 2>&1 &
+	--rate-limit -1 --signup-rate -1 --log-level warn >"$dir/up.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 base="http://127.0.0.1:$http_port"

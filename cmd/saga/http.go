@@ -28,6 +28,8 @@ type httpFlags struct {
 	roleClaim string
 	rate      float64
 	burst     int
+	signup    float64
+	signBurst int
 	allow     []string
 	horizon   time.Duration
 }
@@ -41,6 +43,8 @@ func (h *httpFlags) register(cmd *cobra.Command) {
 	f.StringVar(&h.roleClaim, "role-claim", api.DefaultRoleClaim, "claim of a token that holds its role (customer or backoffice)")
 	f.Float64Var(&h.rate, "rate-limit", api.DefaultRateLimit, "requests per second each identity may make to the API (negative: no limit)")
 	f.IntVar(&h.burst, "rate-burst", api.DefaultBurst, "requests an identity may make at once above --rate-limit")
+	f.Float64Var(&h.signup, "signup-rate", api.DefaultSignupRate, "anonymous sign-ups per second each address may make (negative: no limit)")
+	f.IntVar(&h.signBurst, "signup-burst", api.DefaultSignupBurst, "anonymous sign-ups an address may make at once above --signup-rate")
 	f.StringSliceVar(&h.allow, "webhook-allow", nil, "hosts webhooks may call besides loopback, comma separated (.example.com for a domain); metadata and link-local addresses never")
 	f.DurationVar(&h.horizon, "webhook-horizon", webhook.DefaultHorizon, "how long a failing webhook delivery is retried before it is parked")
 }
@@ -100,7 +104,7 @@ func startAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, log 
 		return nil, err
 	}
 	srv, err := api.New(ctx, api.Config{Bus: cfg, ReadModel: db, Verifier: v, Issuer: issuer, Log: log,
-		RateLimit: h.rate, Burst: h.burst, Webhooks: hooks, WebhookGuard: guard})
+		RateLimit: h.rate, Burst: h.burst, SignupRate: h.signup, SignupBurst: h.signBurst, Webhooks: hooks, WebhookGuard: guard})
 	if err != nil {
 		closeAll()
 		return nil, err
