@@ -18,6 +18,7 @@ import (
 	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/readmodel"
@@ -116,6 +117,9 @@ func (h *harness) serve(c api.Config) string {
 		c.Bus = h.cfg
 	}
 	c.ReadModel, c.Verifier, c.Issuer, c.Webhooks = h.db, h.ver, h.issuer, h.hooks
+	if c.Catalog == nil {
+		c.Catalog = demo.Catalog()
+	}
 	c.Log = zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.WarnLevel)
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := api.New(ctx, c)

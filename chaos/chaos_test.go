@@ -222,7 +222,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: posted %d bookings, %d requests in %s; chaos over after %s", len(bookings), l.posts.Load(), postTime.Round(time.Millisecond), chaosTime.Round(time.Millisecond))
 
 	// Every part runs again; every saga must end.
-	cl, err := client.New(ctx, cfg)
+	cl, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}

@@ -96,7 +96,7 @@ func TestOrchestratorKilledBetweenAppends(t *testing.T) {
 		return dying, nil
 	})
 
-	cl, err := client.New(ctx, cfg)
+	cl, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatal(err)
 	}
