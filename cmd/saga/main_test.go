@@ -43,7 +43,7 @@ func TestUsageErrors(t *testing.T) {
 		{"log format xml", []string{"--brokers", unreachable, "--log-format", "xml", "list"}, []string{`--log-format must be console or json, got "xml"`}},
 		{"log level loud", []string{"--brokers", unreachable, "--log-level", "loud", "list"}, []string{"--log-level must be"}},
 		{"yaml and xml at once", []string{"--brokers", unreachable, "-o", "yaml", "--log-format", "xml", "list"}, []string{"--output", "--log-format"}},
-		{"list unknown definition", []string{"--brokers", unreachable, "list", "--definition", "nope"}, []string{`--definition must be one of add-show, book-ticket, cancel-booking, got "nope"`}},
+		{"list unknown definition", []string{"--brokers", unreachable, "list", "--definition", "nope"}, []string{`--definition must be one of add-show, block-user, book-ticket, cancel-booking, import-user, unblock-user, user-signup, got "nope"`}},
 		{"list unknown status", []string{"--brokers", unreachable, "list", "--status", "nope"}, []string{`--status must be running, compensating, completed, compensated or failed, got "nope"`}},
 		{"inspect without argument", []string{"--brokers", unreachable, "inspect"}, []string{"accepts 1 arg(s), received 0"}},
 		{"inspect two arguments", []string{"--brokers", unreachable, "inspect", "a", "b"}, []string{"accepts 1 arg(s), received 2"}},
