@@ -89,6 +89,8 @@ type UserChangedV1 struct {
 	UserData
 }
 
+// Validate checks what every user change must carry: the handled command
+// and the user it is about.
 func (p UserChangedV1) Validate() error {
 	return errors.Join(p.Handled.Validate(), nonEmpty("user_id", p.UserID))
 }

@@ -57,6 +57,13 @@ type batch struct {
 	undecodable int
 }
 
+// undecoded counts an event whose payload the projection could not decode
+// and skips it: the event changes nothing, and the batch goes on.
+func (b *batch) undecoded(error) error {
+	b.undecodable++
+	return nil
+}
+
 // op is one statement a batch writes.
 type op struct {
 	query string

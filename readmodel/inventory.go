@@ -186,8 +186,7 @@ func inventoryEvent(b *batch, c *invCache, e events.Envelope, getRef, isRel stri
 	if err != nil {
 		// events.Check validated the payload, so this is a type out of
 		// step with its payload: counted, and it changes no seats.
-		b.undecodable++
-		return nil
+		return b.undecoded(err)
 	}
 	if p.Outcome != events.OutcomeSucceeded {
 		return nil // a failed step changes no seats

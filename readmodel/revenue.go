@@ -118,16 +118,14 @@ func revenueShow(b *batch, e events.Envelope, show string) error {
 	p, err := events.Decode[events.SagaStartedV1](e)
 	if err != nil {
 		// events.Check validated the payload: counted, it earns nothing.
-		b.undecodable++
-		return nil
+		return b.undecoded(err)
 	}
 	if p.Definition != flows.BookTicket {
 		return nil // other definitions earn nothing
 	}
 	var d events.BookingData
 	if err := json.Unmarshal(p.Data, &d); err != nil {
-		b.undecodable++ // counted: a booking that cannot be read earns nothing
-		return nil
+		return b.undecoded(err) // counted: a booking that cannot be read earns nothing
 	}
 	if d.ShowID == "" {
 		return nil // a booking without a show earns nothing
@@ -143,8 +141,7 @@ func revenuePayment(b *batch, c *revCache, e events.Envelope, get string) error 
 	p, err := events.Decode[events.PaymentV1](e)
 	if err != nil {
 		// events.Check validated the payload: counted, it moves no money.
-		b.undecodable++
-		return nil
+		return b.undecoded(err)
 	}
 	if p.Outcome != events.OutcomeSucceeded {
 		return nil // a failed payment moves no money

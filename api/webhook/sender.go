@@ -153,7 +153,11 @@ func (s *Sender) follow(ctx context.Context) error {
 	return bus.Follow(ctx, s.cfg.Bus, topic, func(r bus.Record) error {
 		e, err := events.FromHeaders("", r.Headers, r.Value)
 		if err != nil {
-			return nil // the dead-letter topic's business
+			// The dead-letter topic's business; logged so it is seen, and
+			// the sender goes on.
+			s.log.Warn().Str("topic", r.Topic).Int32("partition", r.Partition).Int64("offset", r.Offset).
+				Err(err).Msg("webhooks: skipping a saga-log record that does not decode")
+			return nil
 		}
 		switch e.Type {
 		case events.SagaStarted:
