@@ -18,6 +18,7 @@ import (
 	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/readmodel"
@@ -119,6 +120,9 @@ func (h *harness) serve(c api.Config) string {
 	c.ReadModel, c.Webhooks = h.db, h.hooks
 	if c.Verifier == nil {
 		c.Verifier, c.Issuer = h.ver, h.issuer
+	}
+	if c.Catalog == nil {
+		c.Catalog = demo.Catalog()
 	}
 	c.Log = zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.WarnLevel)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -21,9 +21,9 @@ func ParseRole(s string) (Role, error) {
 	switch r := Role(s); r {
 	case RoleCustomer, RoleBackoffice:
 		return r, nil
-	case RoleAnonymous:
+	default: // anonymous among them
+		return "", fmt.Errorf("role must be customer or backoffice, got %q", s)
 	}
-	return "", fmt.Errorf("role must be customer or backoffice, got %q", s)
 }
 
 // Identity is who is acting, as verified from a token; it is never taken

@@ -20,6 +20,7 @@ import (
 	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/readmodel"
 )
 
@@ -69,6 +70,9 @@ type Config struct {
 	Webhooks *webhook.Store
 	// WebhookGuard decides which endpoint URLs may be subscribed.
 	WebhookGuard webhook.Guard
+	// Catalog is the users and shows the deployment starts with (see
+	// client.WithCatalog); none when nil.
+	Catalog catalog.Catalog
 }
 
 func (c *Config) setDefaults() {
@@ -128,7 +132,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c, err := client.New(ctx, cfg.Bus)
+	c, err := client.New(ctx, cfg.Bus, client.WithCatalog(cfg.Catalog))
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 )
 
@@ -264,7 +265,7 @@ func orchestratorArgs(cfg bus.Config) []string {
 // postBooking posts a fresh book-ticket request as `saga book` does and
 // returns its saga id.
 func postBooking(ctx context.Context, cfg bus.Config) (string, error) {
-	c, err := client.New(ctx, cfg)
+	c, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
 		return "", err
 	}

@@ -191,7 +191,7 @@ func RunSagas(ctx context.Context, cfg bus.Config, spec SagaSpec) (SagaResult, e
 // addShows lists the shows of the run at the booking service, with seats
 // enough for every booking, and waits until they are on sale.
 func addShows(ctx context.Context, cfg bus.Config, spec SagaSpec) ([]string, error) {
-	c, err := client.New(ctx, cfg)
+	c, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
 		return nil, err
 	}

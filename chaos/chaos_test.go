@@ -222,7 +222,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: posted %d bookings, %d requests in %s; chaos over after %s", len(bookings), l.posts.Load(), postTime.Round(time.Millisecond), chaosTime.Round(time.Millisecond))
 
 	// Every part runs again; every saga must end.
-	cl, err := client.New(ctx, cfg)
+	cl, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
@@ -460,7 +460,7 @@ func waitSettled(t *testing.T, ctx context.Context, cl *client.Client, bookings 
 			t.Logf("chaos: waiting: %s", why)
 			lastLog = time.Now()
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // each check reads every log: paced, not a busy loop
 	}
 }
 
@@ -531,7 +531,7 @@ func waitReady(ctx context.Context, cfg bus.Config, timeout time.Duration) error
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // a pause between tries, as a client backs off
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/bus/bustest"
 )
 
 // ghostTries is how many groups try the race at once: each try loses it
@@ -79,14 +80,10 @@ func killedWhileJoining(t *testing.T, addr, group string) {
 	}
 	defer client.Close()
 	var a *sarama.Broker // the group's coordinator (Kafka creates its offsets topic on demand)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if a, err = client.Coordinator(group); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatalf("coordinator of %s: %v", group, err)
-	}
+	bustest.Eventually(t, 30*time.Second, func() (bool, string) {
+		a, err = client.Coordinator(group)
+		return err == nil, fmt.Sprintf("coordinator of %s: %v", group, err)
+	})
 	join := func(member string) (*sarama.JoinGroupResponse, error) {
 		req := &sarama.JoinGroupRequest{Version: 3, GroupId: group, SessionTimeout: session, RebalanceTimeout: 3000,
 			MemberId: member, ProtocolType: "consumer"}
@@ -119,7 +116,7 @@ func killedWhileJoining(t *testing.T, addr, group string) {
 			!errors.Is(err, sarama.ErrConsumerCoordinatorNotAvailable) {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // a pause between joins, as a client backs off
 	}
 	if err != nil {
 		t.Fatalf("join a: %v", err)
@@ -139,6 +136,8 @@ func killedWhileJoining(t *testing.T, addr, group string) {
 	if _, err := conn.Write(kmsg.NewRequestFormatter(kmsg.FormatterClientID("b")).AppendRequest(nil, jb, 1)); err != nil {
 		t.Fatal(err)
 	}
+	// Delays on purpose: B's JoinGroup reaches the coordinator before its
+	// connection dies, and the death is noticed before A rejoins.
 	time.Sleep(500 * time.Millisecond)
 	_ = conn.Close() // what kill -9 does to it
 	time.Sleep(300 * time.Millisecond)
@@ -174,7 +173,7 @@ func killedWhileJoining(t *testing.T, addr, group string) {
 			t.Logf("killed member %s evicted %s after the sync", memberB, time.Since(synced).Round(time.Millisecond))
 			return
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // one heartbeat a second, as a member sends them
 	}
 	members, err := describeGroup(addr, conf, group)
 	t.Fatalf("member %s, killed while joining, still holds its assignment %s after the sync, 3 times its %dms session "+

@@ -109,7 +109,7 @@ func (l *load) client(ctx context.Context) (*client.Client, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	c, err := client.New(cctx, l.cfg)
+	c, err := client.New(cctx, l.cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ package chaos
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -96,7 +97,7 @@ func TestOrchestratorKilledBetweenAppends(t *testing.T) {
 		return dying, nil
 	})
 
-	cl, err := client.New(ctx, cfg)
+	cl, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,23 +139,17 @@ func TestOrchestratorKilledBetweenAppends(t *testing.T) {
 // completed), so that a booking finds its show.
 func waitShows(t *testing.T, ctx context.Context, cl *client.Client) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	bustest.Eventually(t, 60*time.Second, func() (bool, string) {
 		sagas, err := cl.Sagas(ctx)
+		if err != nil {
+			return false, fmt.Sprintf("sagas: %v", err)
+		}
 		n := 0
-		if err == nil {
-			for _, v := range sagas.List("completed") {
-				if v.Definition == flows.AddShow {
-					n++
-				}
+		for _, v := range sagas.List("completed") {
+			if v.Definition == flows.AddShow {
+				n++
 			}
 		}
-		if n >= len(demo.Shows()) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("shows not listed after 60s (%d add-show sagas completed, err %v)", n, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return n >= len(demo.Shows()), fmt.Sprintf("shows not listed (%d add-show sagas completed)", n)
+	})
 }

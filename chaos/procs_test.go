@@ -90,7 +90,8 @@ func (p *proc) startLocked() error {
 		close(done)
 		p.mu.Unlock()
 		if !expected {
-			// A supervisor restarts what died on its own.
+			// A supervisor restarts what died on its own, after a delay
+			// on purpose, as systemd's RestartSec does.
 			time.Sleep(time.Second)
 			p.mu.Lock()
 			if p.done == done && !p.stopping {
@@ -120,7 +121,7 @@ func (p *proc) kill() {
 // restart SIGKILLs the process, waits pause, and starts it again.
 func (p *proc) restart(pause time.Duration) error {
 	p.kill()
-	time.Sleep(pause)
+	time.Sleep(pause) // the outage, on purpose
 	return p.start()
 }
 

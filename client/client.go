@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sagaflow/saga/bus"
-	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/participants/catalog"
@@ -37,10 +36,27 @@ type Client struct {
 	now func() time.Time
 	// reader, when set, answers from read models instead of the logs.
 	reader ReadModel
+	// cat is the users and shows known before the logs say more.
+	cat catalog.Catalog
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithCatalog gives the client the users and shows the deployment starts
+// with: a booking's user must be one of them, and their shows are on sale
+// before the logs list them. Without it no user is known and every show
+// comes from the logs.
+func WithCatalog(cat catalog.Catalog) Option {
+	return func(c *Client) {
+		if cat != nil {
+			c.cat = cat
+		}
+	}
 }
 
 // New connects to the brokers of cfg; it fails fast when none answers.
-func New(ctx context.Context, cfg bus.Config) (*Client, error) {
+func New(ctx context.Context, cfg bus.Config, opts ...Option) (*Client, error) {
 	if err := bus.WaitReady(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -48,7 +64,11 @@ func New(ctx context.Context, cfg bus.Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, pub: pub, now: time.Now}, nil
+	c := &Client{cfg: cfg, pub: pub, now: time.Now, cat: catalog.Empty{}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
 }
 
 // Config is the connection the client uses.
@@ -77,13 +97,13 @@ type BookRequest struct {
 	Actor string
 }
 
-// Validate checks the request against its shape and the users, so a
-// mistake is reported before anything is posted; Book also checks that
+// Validate checks the request against its shape and the users of cat, so
+// a mistake is reported before anything is posted; Book also checks that
 // the show is on sale, which needs the logs.
-func (r BookRequest) Validate() error {
+func (r BookRequest) Validate(cat catalog.Catalog) error {
 	d := events.BookingData{UserID: r.UserID, ShowID: r.ShowID, Seats: r.Seats, PaymentToken: r.PaymentToken}
 	errs := []error{d.ValidateBooking()}
-	if _, ok := demo.Users()[r.UserID]; r.UserID != "" && !ok {
+	if _, ok := cat.Users()[r.UserID]; r.UserID != "" && !ok {
 		errs = append(errs, fmt.Errorf("unknown user %q", r.UserID))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -92,10 +112,10 @@ func (r BookRequest) Validate() error {
 	return nil
 }
 
-// checkShow makes sure a show is on sale: a demo show always is; another
-// one must have been added (saga shows add).
+// checkShow makes sure a show is on sale: a catalogue show always is;
+// another one must have been added (saga shows add).
 func (c *Client) checkShow(ctx context.Context, id string) error {
-	if _, ok := demo.Shows()[id]; ok {
+	if _, ok := c.cat.Shows()[id]; ok {
 		return nil
 	}
 	if c.reader != nil {
@@ -134,7 +154,7 @@ type Receipt struct {
 // Book posts a book-ticket request and returns its saga id and booking
 // reference at once; the saga runs asynchronously (see Wait).
 func (c *Client) Book(ctx context.Context, r BookRequest) (Receipt, error) {
-	if err := r.Validate(); err != nil {
+	if err := r.Validate(c.cat); err != nil {
 		return Receipt{}, err
 	}
 	if err := c.checkShow(ctx, r.ShowID); err != nil {
@@ -309,7 +329,7 @@ func (c *Client) SeedUsers(ctx context.Context, cat catalog.Catalog) error {
 
 // Inventory folds the booking log into seats per show.
 func (c *Client) Inventory(ctx context.Context) (*projections.Inventory, error) {
-	inv := projections.NewInventory(demo.Shows())
+	inv := projections.NewInventory(c.cat.Shows())
 	err := c.readChecked(ctx, events.DomainTopic(events.ServiceBooking), func(e events.Envelope, _ bus.Record) { inv.Add(e) })
 	return inv, err
 }

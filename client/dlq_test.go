@@ -13,6 +13,7 @@ import (
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/system"
 )
@@ -27,7 +28,7 @@ func newTestClient(t *testing.T) (bus.Config, *client.Client, message.Publisher)
 	if err := system.Provision(ctx, cfg); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	c, err := client.New(ctx, cfg)
+	c, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatal(err)
 	}

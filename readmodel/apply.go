@@ -53,6 +53,15 @@ type batch struct {
 	// every projection of the transaction.
 	cache *foldCache
 	memo  *batchMemo
+	// undecodable counts the events a projection skipped as undecodable.
+	undecodable int
+}
+
+// undecoded counts an event whose payload the projection could not decode
+// and skips it: the event changes nothing, and the batch goes on.
+func (b *batch) undecoded(error) error {
+	b.undecodable++
+	return nil
 }
 
 // op is one statement a batch writes.
@@ -149,6 +158,10 @@ type Applied struct {
 	// (they still advance the offsets), Seen records already applied
 	// before (ignored).
 	Applied, Skipped, Seen int
+	// Undecodable counts records that checked but whose payload a
+	// projection could not decode: folded as changing nothing, and counted
+	// so that a payload out of step with its type is seen, not lost.
+	Undecodable int
 	// Next is the next offset of each source the batch touched.
 	Next map[Source]int64
 }
@@ -339,6 +352,7 @@ func (db *DB) fold(ctx context.Context, q queryer, t *target, items []*item, bas
 	if err := t.p.apply(b, evs); err != nil {
 		return nil, fmt.Errorf("readmodel: %s: %w", t.key, err)
 	}
+	f.res.Undecodable = b.undecodable
 	now := fmtTime(db.now())
 	for _, s := range order {
 		d, n := deltas[s], next[s]

@@ -183,8 +183,13 @@ func inventoryEvent(b *batch, c *invCache, e events.Envelope, getRef, isRel stri
 		return nil
 	}
 	p, err := events.Decode[events.SeatsV1](e)
-	if err != nil || p.Outcome != events.OutcomeSucceeded {
-		return nil //nolint:nilerr // events.Check validated the payload; a failed charge changes no seats
+	if err != nil {
+		// events.Check validated the payload, so this is a type out of
+		// step with its payload: counted, and it changes no seats.
+		return b.undecoded(err)
+	}
+	if p.Outcome != events.OutcomeSucceeded {
+		return nil // a failed step changes no seats
 	}
 	k := invKey{p.ShowID, p.BookingRef}
 	r, err := c.ref(b, k, getRef)

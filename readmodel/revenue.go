@@ -116,12 +116,19 @@ func revenueShow(b *batch, e events.Envelope, show string) error {
 		return nil
 	}
 	p, err := events.Decode[events.SagaStartedV1](e)
-	if err != nil || p.Definition != flows.BookTicket {
-		return nil //nolint:nilerr // events.Check validated the payload; other definitions earn nothing
+	if err != nil {
+		// events.Check validated the payload: counted, it earns nothing.
+		return b.undecoded(err)
+	}
+	if p.Definition != flows.BookTicket {
+		return nil // other definitions earn nothing
 	}
 	var d events.BookingData
-	if json.Unmarshal(p.Data, &d) != nil || d.ShowID == "" {
-		return nil //nolint:nilerr // a booking without a show earns nothing
+	if err := json.Unmarshal(p.Data, &d); err != nil {
+		return b.undecoded(err) // counted: a booking that cannot be read earns nothing
+	}
+	if d.ShowID == "" {
+		return nil // a booking without a show earns nothing
 	}
 	b.exec(show, p.BookingRef, e.SagaID, d.ShowID)
 	return nil
@@ -132,8 +139,12 @@ func revenuePayment(b *batch, c *revCache, e events.Envelope, get string) error 
 		return nil
 	}
 	p, err := events.Decode[events.PaymentV1](e)
-	if err != nil || p.Outcome != events.OutcomeSucceeded {
-		return nil //nolint:nilerr // events.Check validated the payload; a failed payment moves no money
+	if err != nil {
+		// events.Check validated the payload: counted, it moves no money.
+		return b.undecoded(err)
+	}
+	if p.Outcome != events.OutcomeSucceeded {
+		return nil // a failed payment moves no money
 	}
 	ent, err := c.entry(b, p.BookingRef, get)
 	if err != nil {

@@ -269,7 +269,7 @@ func collect(ch <-chan error) []error {
 }
 
 func seedCatalog(ctx context.Context, cfg bus.Config, cat catalog.Catalog) error {
-	c, err := client.New(ctx, cfg)
+	c, err := client.New(ctx, cfg, client.WithCatalog(cat))
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/orchestrator/saga"
@@ -50,7 +51,7 @@ func newHarness(t *testing.T) *harness {
 	if err := system.Provision(ctx, cfg); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	c, err := client.New(ctx, cfg)
+	c, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
@@ -383,7 +384,7 @@ func TestEmbeddedBrokerRestartKeepsSagas(t *testing.T) {
 	if err := system.Provision(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(ctx, cfg)
+	c, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +397,7 @@ func TestEmbeddedBrokerRestartKeepsSagas(t *testing.T) {
 
 	emb2 := bustest.StartEmbedded(t, dir)
 	h.cfg.Brokers = emb2.Addrs()
-	if h.c, err = client.New(ctx, h.cfg); err != nil {
+	if h.c, err = client.New(ctx, h.cfg, client.WithCatalog(demo.Catalog())); err != nil {
 		t.Fatal(err)
 	}
 	defer h.c.Close()

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/readmodel"
 )
 
@@ -19,7 +20,7 @@ func connect(ctx context.Context, g *globals) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(ctx, cfg)
+	c, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
@@ -46,7 +47,7 @@ func newBook(g *globals) *cobra.Command {
   # exit status: 0 completed, 3 compensated, 4 failed, 5 still running after --wait, 2 bad input`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := r.Validate(); err != nil {
+			if err := r.Validate(demo.Catalog()); err != nil {
 				return usageError{err}
 			}
 			if wait < 0 {

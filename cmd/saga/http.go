@@ -104,7 +104,7 @@ func startAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, log 
 		return nil, err
 	}
 	srv, err := api.New(ctx, api.Config{Bus: cfg, ReadModel: db, Verifier: v, Issuer: issuer, Log: log,
-		RateLimit: h.rate, Burst: h.burst, SignupRate: h.signup, SignupBurst: h.signBurst, Webhooks: hooks, WebhookGuard: guard})
+		RateLimit: h.rate, Burst: h.burst, SignupRate: h.signup, SignupBurst: h.signBurst, Webhooks: hooks, WebhookGuard: guard, Catalog: demo.Catalog()})
 	if err != nil {
 		closeAll()
 		return nil, err

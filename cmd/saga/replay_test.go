@@ -328,7 +328,9 @@ func TestReplayCLI(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() {
-			// A record written while the CLI follows, then Ctrl-C.
+			// A record written while the CLI follows, then Ctrl-C: the
+			// delays are on purpose, so the record comes after the follow
+			// starts and is printed before the interrupt.
 			time.Sleep(time.Second)
 			msg := message.NewMessage("followed-late", []byte(`{"reason":"written while following"}`))
 			for k, v := range recs[0].Headers {

@@ -142,7 +142,7 @@ func TestRules(t *testing.T) {
 			for i, s := range tt.steps {
 				_, p := h.run(cmdSpec{typ: s.typ, saga: "saga-" + s.ref, attempt: s.attempt,
 					data: events.BookingData{BookingRef: s.ref, UserID: "alice", ShowID: s.show, Seats: s.seats}})
-				ev := h.log[len(h.log)-1]
+				ev := h.Log[len(h.Log)-1]
 				if ev.Type != s.wantType || p.Outcome != s.wantOutcome || p.Reason != s.wantReason {
 					t.Fatalf("step %d: got %s %s %q, want %s %s %q", i, ev.Type, p.Outcome, p.Reason, s.wantType, s.wantOutcome, s.wantReason)
 				}
@@ -151,12 +151,12 @@ func TestRules(t *testing.T) {
 				}
 			}
 			for show, want := range tt.wantHeld {
-				if got := h.svc.Held(show); got != want {
+				if got := h.Svc.Held(show); got != want {
 					t.Errorf("held(%s) = %d, want %d", show, got, want)
 				}
 			}
 			for ref, want := range tt.wantStatus {
-				if r, _ := h.svc.Reservation(ref); r.Status != want {
+				if r, _ := h.Svc.Reservation(ref); r.Status != want {
 					t.Errorf("status(%s) = %q, want %q", ref, r.Status, want)
 				}
 			}
@@ -174,8 +174,8 @@ func TestSameCommandIDTwice(t *testing.T) {
 	if !reflect.DeepEqual(first, second) {
 		t.Fatalf("second answer differs:\n%+v\n%+v", first, second)
 	}
-	if h.svc.Held("show-small") != 2 {
-		t.Fatalf("held = %d, want 2", h.svc.Held("show-small"))
+	if h.Svc.Held("show-small") != 2 {
+		t.Fatalf("held = %d, want 2", h.Svc.Held("show-small"))
 	}
 	// Also for a refusal: a redelivered refused command is refused the same way.
 	c2 := cmdSpec{typ: events.ReserveSeats, saga: "s2", data: events.BookingData{BookingRef: "BK-2", UserID: "bob", ShowID: "show-small", Seats: 1}}
@@ -185,8 +185,8 @@ func TestSameCommandIDTwice(t *testing.T) {
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("redelivered refusal changed: %+v vs %+v", a, b)
 	}
-	if h.svc.Held("show-small") != 0 {
-		t.Fatalf("held = %d, want 0", h.svc.Held("show-small"))
+	if h.Svc.Held("show-small") != 0 {
+		t.Fatalf("held = %d, want 0", h.Svc.Held("show-small"))
 	}
 }
 
@@ -225,11 +225,11 @@ func TestMalformed(t *testing.T) {
 			if tt.mod != nil {
 				tt.mod(&p)
 			}
-			ev, ok, err := h.svc.Handle(cmd, p, t0)
+			ev, ok, err := h.Svc.Handle(cmd, p, t0)
 			if !errors.Is(err, events.ErrMalformed) || ok || ev.ID != "" {
 				t.Fatalf("got ok=%v err=%v, want a malformed error", ok, err)
 			}
-			if !reflect.DeepEqual(h.svc, fold(t, h.log)) {
+			if !reflect.DeepEqual(h.Svc, fold(t, h.Log)) {
 				t.Fatal("a malformed command changed state")
 			}
 		})

@@ -22,7 +22,7 @@ func TestCapacityNeverExceeded(t *testing.T) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 42))
 			h := newHarness(t)
-			h.every = 37
+			h.Every = 37
 			var sent []cmdSpec
 			for i := 0; i < 400; i++ {
 				var c cmdSpec
@@ -37,13 +37,13 @@ func TestCapacityNeverExceeded(t *testing.T) {
 				}
 				sent = append(sent, c)
 				h.run(c)
-				checkInventory(t, h.svc, shows, 40)
+				checkInventory(t, h.Svc, shows, 40)
 			}
-			if !reflect.DeepEqual(h.svc, fold(t, h.log)) {
+			if !reflect.DeepEqual(h.Svc, fold(t, h.Log)) {
 				t.Fatal("folding the log from scratch does not reproduce the state")
 			}
 			seen := map[string]int{}
-			for _, e := range h.log {
+			for _, e := range h.Log {
 				seen[e.Type+"/"+events.MustDecode[events.SeatsV1](e).Outcome]++
 			}
 			for _, k := range []string{"SeatsReserved/succeeded", "SeatsRejected/failed", "SeatsReleased/succeeded",

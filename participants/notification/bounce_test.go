@@ -64,7 +64,7 @@ func TestCarolBounces(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &harness{t: t, svc: notification.New(demo.Phones{})}
+			h := newHarness(t)
 			answers := map[string]events.Envelope{}
 			for i, tr := range tt.tries {
 				ev, n := h.run(tr.c)
@@ -82,14 +82,14 @@ func TestCarolBounces(t *testing.T) {
 					t.Fatalf("try %d: the same command got another answer", i)
 				}
 				answers[ev.CausationID] = ev
-				if got := h.svc.Delivered(tr.c.ref, tr.c.step); got != slices.Contains(h.svc.Sent(carol), n.Message) {
-					t.Fatalf("try %d: Delivered=%v but sent %q", i, got, h.svc.Sent(carol))
+				if got := h.Svc.Delivered(tr.c.ref, tr.c.step); got != slices.Contains(h.Svc.Sent(carol), n.Message) {
+					t.Fatalf("try %d: Delivered=%v but sent %q", i, got, h.Svc.Sent(carol))
 				}
 			}
-			if got := h.svc.Sent(carol); !reflect.DeepEqual(got, tt.want) {
+			if got := h.Svc.Sent(carol); !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("carol got %q, want %q", got, tt.want)
 			}
-			if !reflect.DeepEqual(h.svc, fold(t, h.log)) {
+			if !reflect.DeepEqual(h.Svc, fold(t, h.Log)) {
 				t.Fatal("folding the log does not rebuild the live state")
 			}
 		})
@@ -99,13 +99,13 @@ func TestCarolBounces(t *testing.T) {
 // Nobody else's messages bounce, whatever the attempt.
 func TestOthersDoNotBounce(t *testing.T) {
 	for _, user := range []string{"alice", "bob"} {
-		h := &harness{t: t, svc: notification.New(demo.Phones{})}
+		h := newHarness(t)
 		for n := 1; n <= demo.CarolBounces+1; n++ {
 			if _, out := h.run(send{saga: "s-" + user, step: "SendNotification", ref: "BK-1", user: user, attempt: n}); out.Outcome != delivered {
 				t.Fatalf("%s attempt %d: %s %q", user, n, out.Outcome, out.Reason)
 			}
 		}
-		if got := h.svc.Sent(user); !reflect.DeepEqual(got, []string{confirmed}) {
+		if got := h.Svc.Sent(user); !reflect.DeepEqual(got, []string{confirmed}) {
 			t.Fatalf("%s got %q", user, got)
 		}
 	}
@@ -113,7 +113,7 @@ func TestOthersDoNotBounce(t *testing.T) {
 
 // A bounce folded alone delivers nothing and is remembered by command id.
 func TestApplyBounce(t *testing.T) {
-	h := &harness{t: t, svc: notification.New(demo.Phones{})}
+	h := newHarness(t)
 	c := send{saga: "s1", step: "SendNotification", ref: "BK-1", user: demo.UserCarol, attempt: 1}
 	ev, _ := h.run(c)
 	s := notification.New(demo.Phones{})

@@ -10,18 +10,12 @@ import (
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/notification"
+	"github.com/sagaflow/saga/participants/participanttest"
 )
 
-// service mirrors participant.Service without importing the runtime.
-type service interface {
-	Name() string
-	Apply(e events.Envelope) error
-	Handle(cmd events.Envelope, payload events.CommandV1, now time.Time) (events.Envelope, bool, error)
-}
+var _ participanttest.Service = (*notification.Service)(nil)
 
-var _ service = (*notification.Service)(nil)
-
-var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+var t0 = participanttest.T0
 
 const (
 	confirmed = "Your booking BK-1 for 2 seat(s) at show-1 is confirmed."
@@ -37,63 +31,41 @@ type send struct {
 
 func (c send) build(t *testing.T) (events.Envelope, events.CommandV1) {
 	t.Helper()
-	raw, _ := json.Marshal(events.BookingData{BookingRef: c.ref, UserID: c.user, ShowID: "show-1", Seats: 2})
-	p := events.CommandV1{Step: c.step, Attempt: c.attempt, Compensation: c.comp, Data: raw}
-	env, err := events.New(events.CommandID(c.saga, c.step, c.comp, c.attempt), events.SendNotification, p,
-		events.Trace{SagaID: c.saga, CorrelationID: c.ref, Actor: c.user}, c.user, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env, p
+	return participanttest.Command(t, participanttest.Cmd{Type: events.SendNotification, Saga: c.saga, Step: c.step,
+		Attempt: c.attempt, Comp: c.comp, Data: events.BookingData{BookingRef: c.ref, UserID: c.user, ShowID: "show-1", Seats: 2},
+		Actor: c.user, Correlation: c.ref, Key: c.user})
 }
 
-// harness drives the service as the runtime does and keeps its log.
+// harness drives the notification service the way the runtime does, a
+// command a minute.
 type harness struct {
-	t   *testing.T
-	svc *notification.Service
-	log []events.Envelope
+	*participanttest.Harness[*notification.Service]
+}
+
+func newHarness(t *testing.T) *harness {
+	h := participanttest.New(t, func() *notification.Service { return notification.New(demo.Phones{}) })
+	h.Tick = time.Minute
+	return &harness{h}
 }
 
 func fold(t *testing.T, log []events.Envelope) *notification.Service {
-	s := notification.New(demo.Phones{})
-	for _, e := range log {
-		if err := s.Apply(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return s
+	t.Helper()
+	return newHarness(t).Fold(log)
 }
 
-// run handles and applies one command, checking that Handle changed
-// nothing, that the event is a delivery or a bounce of the command, and
-// that folding the log from scratch gives the live state.
+// run handles and applies one command (participanttest.Harness.Run),
+// checking that the event is a delivery or a bounce of the command.
 func (h *harness) run(c send) (events.Envelope, events.NotificationSentV1) {
-	h.t.Helper()
-	cmd, p := c.build(h.t)
-	ev, ok, err := h.svc.Handle(cmd, p, t0.Add(time.Duration(len(h.log))*time.Minute))
-	if err != nil || !ok {
-		h.t.Fatalf("ok=%v err=%v", ok, err)
-	}
-	if !reflect.DeepEqual(h.svc, fold(h.t, h.log)) {
-		h.t.Fatal("Handle changed state")
-	}
-	if _, err := events.Check(ev); err != nil {
-		h.t.Fatal(err)
-	}
+	h.T.Helper()
+	cmd, p := c.build(h.T.(*testing.T))
+	ev := h.Run(cmd, p)
 	n := events.MustDecode[events.NotificationSentV1](ev)
 	answer := n.Outcome == events.OutcomeSucceeded && n.Reason == "" ||
 		n.Outcome == events.OutcomeRetryable && n.Reason == notification.ReasonBounced
 	if ev.Type != events.NotificationSent || !answer || len(n.Reply) != 0 || n.CommandID != cmd.ID ||
-		ev.ID != events.DerivedID(cmd.ID, "event") || ev.CausationID != cmd.ID || ev.SagaID != c.saga ||
-		ev.CorrelationID != c.ref || ev.Actor != c.user || ev.Key != c.user || n.UserID != c.user || n.BookingRef != c.ref {
-		h.t.Fatalf("answer wrong: %+v %+v", ev, n)
-	}
-	if err := h.svc.Apply(ev); err != nil {
-		h.t.Fatal(err)
-	}
-	h.log = append(h.log, ev)
-	if !reflect.DeepEqual(h.svc, fold(h.t, h.log)) {
-		h.t.Fatal("folding the log does not rebuild the live state")
+		ev.SagaID != c.saga || ev.CorrelationID != c.ref || ev.Actor != c.user || ev.Key != c.user ||
+		n.UserID != c.user || n.BookingRef != c.ref {
+		h.T.Fatalf("answer wrong: %+v %+v", ev, n)
 	}
 	return ev, n
 }
@@ -116,7 +88,7 @@ func TestSend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &harness{t: t, svc: notification.New(demo.Phones{})}
+			h := newHarness(t)
 			for _, c := range tt.sends {
 				_, n := h.run(c)
 				if n.Message != notification.Message(events.BookingData{BookingRef: c.ref, ShowID: "show-1", Seats: 2},
@@ -124,10 +96,10 @@ func TestSend(t *testing.T) {
 					t.Fatalf("message %q", n.Message)
 				}
 			}
-			if got := h.svc.Sent("alice"); !reflect.DeepEqual(got, tt.want) {
+			if got := h.Svc.Sent("alice"); !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("sent %q, want %q", got, tt.want)
 			}
-			if len(h.svc.Sent("bob")) != 0 {
+			if len(h.Svc.Sent("bob")) != 0 {
 				t.Fatal("bob got mail")
 			}
 		})
@@ -136,7 +108,7 @@ func TestSend(t *testing.T) {
 
 // A redelivered command gets the very same event back, even much later.
 func TestRedeliveryGetsSameEvent(t *testing.T) {
-	h := &harness{t: t, svc: notification.New(demo.Phones{})}
+	h := newHarness(t)
 	c := send{saga: "s1", step: "SendNotification", ref: "BK-1", user: "alice", attempt: 1}
 	a, _ := h.run(c)
 	b, _ := h.run(c)
@@ -145,12 +117,12 @@ func TestRedeliveryGetsSameEvent(t *testing.T) {
 	}
 	other := send{saga: "s9", step: "SendNotification", ref: "BK-2", user: "alice", attempt: 1}
 	h.run(other)
-	if len(h.svc.Sent("alice")) != 2 || !h.svc.Delivered("BK-2", "SendNotification") {
-		t.Fatalf("sent %q", h.svc.Sent("alice"))
+	if len(h.Svc.Sent("alice")) != 2 || !h.Svc.Delivered("BK-2", "SendNotification") {
+		t.Fatalf("sent %q", h.Svc.Sent("alice"))
 	}
 	// Sent returns a copy: the caller cannot change what was delivered.
-	h.svc.Sent("alice")[0] = "tampered"
-	if h.svc.Sent("alice")[0] != confirmed {
+	h.Svc.Sent("alice")[0] = "tampered"
+	if h.Svc.Sent("alice")[0] != confirmed {
 		t.Fatal("Sent exposes internal state")
 	}
 }

@@ -52,14 +52,14 @@ func TestFaultsSameCommandIDTwice(t *testing.T) {
 			for _, c := range tt.after {
 				h.try(c)
 			}
-			charged, refunded := h.svc.Charged(ref), h.svc.Refunded(ref)
+			charged, refunded := h.Svc.Charged(ref), h.Svc.Refunded(ref)
 			b, pb, okB := h.try(tt.cmd)
 			if okA != okB || !reflect.DeepEqual(a, b) || !reflect.DeepEqual(pa, pb) {
 				t.Fatalf("first answer (ok=%v) %+v\nsecond (ok=%v) %+v", okA, pa, okB, pb)
 			}
-			if h.svc.Charged(ref) != charged || h.svc.Refunded(ref) != refunded {
+			if h.Svc.Charged(ref) != charged || h.Svc.Refunded(ref) != refunded {
 				t.Fatalf("the second delivery moved money: charged %d->%d refunded %d->%d",
-					charged, h.svc.Charged(ref), refunded, h.svc.Refunded(ref))
+					charged, h.Svc.Charged(ref), refunded, h.Svc.Refunded(ref))
 			}
 		})
 	}
@@ -72,7 +72,7 @@ func TestApplyRejectedRefund(t *testing.T) {
 	h.run(chargeCmd(demo.TokenRefundFails, 1))
 	h.run(refundCmd(1))
 	ev, _ := h.run(refundCmd(2))
-	s := fold(t, h.log)
+	s := fold(t, h.Log)
 	if s.Charged(ref) != 5000 || s.Refunded(ref) != 0 {
 		t.Fatalf("charged %d refunded %d, want 5000 0", s.Charged(ref), s.Refunded(ref))
 	}
@@ -104,13 +104,13 @@ func TestChargeWithoutRecordedToken(t *testing.T) {
 		BookingRef: ref, ChargeID: "ch", AmountCents: 5000,
 	}, events.TraceOf(cmd), ref, t0)
 	h := newHarness(t)
-	if err := h.svc.Apply(old); err != nil {
+	if err := h.Svc.Apply(old); err != nil {
 		t.Fatal(err)
 	}
-	h.log = append(h.log, old)
+	h.Log = append(h.Log, old)
 	_, p := h.run(refundCmd(1))
-	if p.Outcome != events.OutcomeSucceeded || p.AmountCents != 5000 || h.svc.Refunded(ref) != 5000 {
-		t.Fatalf("refund %+v, refunded %d", p, h.svc.Refunded(ref))
+	if p.Outcome != events.OutcomeSucceeded || p.AmountCents != 5000 || h.Svc.Refunded(ref) != 5000 {
+		t.Fatalf("refund %+v, refunded %d", p, h.Svc.Refunded(ref))
 	}
 }
 
@@ -137,31 +137,31 @@ func TestFaultsAnyOrder(t *testing.T) {
 				}
 				rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 				h := newHarness(t)
-				h.every = 5
+				h.Every = 5
 				charges, refunds := 0, 0
 				var refundAnswer *int64
 				for _, c := range order {
-					before, refundedBefore := h.svc.Charged(ref), h.svc.Refunded(ref)
-					wasRefunded := mustPayment(h.svc).Status == payment.Refunded
+					before, refundedBefore := h.Svc.Charged(ref), h.Svc.Refunded(ref)
+					wasRefunded := mustPayment(h.Svc).Status == payment.Refunded
 					ev, p, answered := h.try(c)
-					if token == demo.TokenTimeout && c.typ == events.ChargePayment && !answered != (mustPayment(h.svc).Status != payment.Refunded) {
-						t.Fatalf("seed %d: tok_timeout charge answered=%v with status %q", seed, answered, mustPayment(h.svc).Status)
+					if token == demo.TokenTimeout && c.typ == events.ChargePayment && !answered != (mustPayment(h.Svc).Status != payment.Refunded) {
+						t.Fatalf("seed %d: tok_timeout charge answered=%v with status %q", seed, answered, mustPayment(h.Svc).Status)
 					}
 					if !answered {
 						continue
 					}
-					if before == 0 && h.svc.Charged(ref) > 0 {
+					if before == 0 && h.Svc.Charged(ref) > 0 {
 						charges++
-					} else if before != h.svc.Charged(ref) {
-						t.Fatalf("seed %d: charged moved %d -> %d", seed, before, h.svc.Charged(ref))
+					} else if before != h.Svc.Charged(ref) {
+						t.Fatalf("seed %d: charged moved %d -> %d", seed, before, h.Svc.Charged(ref))
 					}
-					if !wasRefunded && mustPayment(h.svc).Status == payment.Refunded {
+					if !wasRefunded && mustPayment(h.Svc).Status == payment.Refunded {
 						refunds++
-						if token == demo.TokenRefundFails && h.svc.Refunded(ref) > 0 && c.attempt <= demo.RefundOutageAttempts {
+						if token == demo.TokenRefundFails && h.Svc.Refunded(ref) > 0 && c.attempt <= demo.RefundOutageAttempts {
 							t.Fatalf("seed %d: attempt %d refunded during the outage", seed, c.attempt)
 						}
-					} else if refundedBefore != h.svc.Refunded(ref) {
-						t.Fatalf("seed %d: refunded moved %d -> %d", seed, refundedBefore, h.svc.Refunded(ref))
+					} else if refundedBefore != h.Svc.Refunded(ref) {
+						t.Fatalf("seed %d: refunded moved %d -> %d", seed, refundedBefore, h.Svc.Refunded(ref))
 					}
 					if ev.Type == events.PaymentRefunded && p.Outcome == events.OutcomeSucceeded {
 						if refundAnswer == nil {
@@ -177,17 +177,17 @@ func TestFaultsAnyOrder(t *testing.T) {
 				if charges > 1 || refunds > 1 {
 					t.Fatalf("seed %d: %d charges, %d refunds", seed, charges, refunds)
 				}
-				if r := h.svc.Refunded(ref); r != 0 && r != h.svc.Charged(ref) {
-					t.Fatalf("seed %d: refunded %d of %d", seed, r, h.svc.Charged(ref))
+				if r := h.Svc.Refunded(ref); r != 0 && r != h.Svc.Charged(ref) {
+					t.Fatalf("seed %d: refunded %d of %d", seed, r, h.Svc.Charged(ref))
 				}
 				// Every order ends refunded: the last refund attempts always succeed.
-				if st := mustPayment(h.svc).Status; st != payment.Refunded {
+				if st := mustPayment(h.Svc).Status; st != payment.Refunded {
 					t.Fatalf("seed %d: ends %q", seed, st)
 				}
-				if token == demo.TokenTimeout && h.svc.Charged(ref) != 0 {
-					t.Fatalf("seed %d: tok_timeout charged %d", seed, h.svc.Charged(ref))
+				if token == demo.TokenTimeout && h.Svc.Charged(ref) != 0 {
+					t.Fatalf("seed %d: tok_timeout charged %d", seed, h.Svc.Charged(ref))
 				}
-				if !reflect.DeepEqual(h.svc, fold(t, h.log)) {
+				if !reflect.DeepEqual(h.Svc, fold(t, h.Log)) {
 					t.Fatalf("seed %d: folding the log does not reproduce the state", seed)
 				}
 			}

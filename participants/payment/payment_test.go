@@ -228,10 +228,10 @@ func TestRules(t *testing.T) {
 					t.Fatalf("step %d: got amount %d charge %q reply %s, want %d %q %s", i, p.AmountCents, p.ChargeID, p.Reply, s.wantAmount, wantID, s.wantReply)
 				}
 			}
-			if h.svc.Charged(ref) != tt.wantCharged || h.svc.Refunded(ref) != tt.wantRefnd {
-				t.Errorf("charged %d refunded %d, want %d %d", h.svc.Charged(ref), h.svc.Refunded(ref), tt.wantCharged, tt.wantRefnd)
+			if h.Svc.Charged(ref) != tt.wantCharged || h.Svc.Refunded(ref) != tt.wantRefnd {
+				t.Errorf("charged %d refunded %d, want %d %d", h.Svc.Charged(ref), h.Svc.Refunded(ref), tt.wantCharged, tt.wantRefnd)
 			}
-			got, known := h.svc.Payment(ref)
+			got, known := h.Svc.Payment(ref)
 			if got.Status != tt.wantStatus || known != (tt.wantStatus != "") {
 				t.Errorf("status %q (known %v), want %q", got.Status, known, tt.wantStatus)
 			}
@@ -249,8 +249,8 @@ func TestRefsAreIndependent(t *testing.T) {
 		h.run(cmdSpec{typ: events.ChargePayment, saga: "s-" + r, data: events.BookingData{BookingRef: r, PaymentToken: demo.TokenOK, AmountCents: 1000}})
 	}
 	h.run(cmdSpec{typ: events.RefundPayment, saga: "s-BK-A", comp: true, data: events.BookingData{BookingRef: "BK-A"}})
-	if h.svc.Refunded("BK-A") != 1000 || h.svc.Refunded("BK-B") != 0 || h.svc.Charged("BK-B") != 1000 {
-		t.Fatalf("A refunded %d, B refunded %d charged %d", h.svc.Refunded("BK-A"), h.svc.Refunded("BK-B"), h.svc.Charged("BK-B"))
+	if h.Svc.Refunded("BK-A") != 1000 || h.Svc.Refunded("BK-B") != 0 || h.Svc.Charged("BK-B") != 1000 {
+		t.Fatalf("A refunded %d, B refunded %d charged %d", h.Svc.Refunded("BK-A"), h.Svc.Refunded("BK-B"), h.Svc.Charged("BK-B"))
 	}
 	if payment.ChargeIDFor("BK-A") == payment.ChargeIDFor("BK-B") {
 		t.Fatal("charge ids collide")
@@ -269,8 +269,8 @@ func TestSameCommandIDTwice(t *testing.T) {
 	if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(ra, rb) {
 		t.Fatal("a redelivered command got a different event")
 	}
-	if h.svc.Charged(ref) != 700 || h.svc.Refunded(ref) != 700 {
-		t.Fatalf("charged %d refunded %d, want 700 700", h.svc.Charged(ref), h.svc.Refunded(ref))
+	if h.Svc.Charged(ref) != 700 || h.Svc.Refunded(ref) != 700 {
+		t.Fatalf("charged %d refunded %d, want 700 700", h.Svc.Charged(ref), h.Svc.Refunded(ref))
 	}
 }
 

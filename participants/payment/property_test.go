@@ -20,7 +20,7 @@ func TestNeverChargedTwice(t *testing.T) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			h := newHarness(t)
-			h.every = 13
+			h.Every = 13
 			newCharges := map[string]int{}
 			var sent []cmdSpec
 			for i := 0; i < 150; i++ {
@@ -37,20 +37,20 @@ func TestNeverChargedTwice(t *testing.T) {
 				}
 				sent = append(sent, c)
 				ref := c.data.BookingRef
-				before, refundedBefore := h.svc.Charged(ref), h.svc.Refunded(ref)
+				before, refundedBefore := h.Svc.Charged(ref), h.Svc.Refunded(ref)
 				if _, _, ok := h.try(c); !ok && (c.typ != events.ChargePayment || c.data.PaymentToken != demo.TokenTimeout) {
 					t.Fatalf("%s %s with %s dropped", c.typ, ref, c.data.PaymentToken)
 				}
-				if refundedBefore != 0 && h.svc.Refunded(ref) != refundedBefore {
-					t.Fatalf("%s: refunded twice: %d then %d", ref, refundedBefore, h.svc.Refunded(ref))
+				if refundedBefore != 0 && h.Svc.Refunded(ref) != refundedBefore {
+					t.Fatalf("%s: refunded twice: %d then %d", ref, refundedBefore, h.Svc.Refunded(ref))
 				}
-				if before == 0 && h.svc.Charged(ref) > 0 {
+				if before == 0 && h.Svc.Charged(ref) > 0 {
 					newCharges[ref]++
-				} else if before != h.svc.Charged(ref) {
-					t.Fatalf("%s: charged moved from %d to %d", ref, before, h.svc.Charged(ref))
+				} else if before != h.Svc.Charged(ref) {
+					t.Fatalf("%s: charged moved from %d to %d", ref, before, h.Svc.Charged(ref))
 				}
-				if r := h.svc.Refunded(ref); r != 0 && r != h.svc.Charged(ref) {
-					t.Fatalf("%s: refunded %d of %d", ref, r, h.svc.Charged(ref))
+				if r := h.Svc.Refunded(ref); r != 0 && r != h.Svc.Charged(ref) {
+					t.Fatalf("%s: refunded %d of %d", ref, r, h.Svc.Charged(ref))
 				}
 			}
 			for ref, n := range newCharges {
@@ -58,7 +58,7 @@ func TestNeverChargedTwice(t *testing.T) {
 					t.Fatalf("%s charged %d times", ref, n)
 				}
 			}
-			if !reflect.DeepEqual(h.svc, fold(t, h.log)) {
+			if !reflect.DeepEqual(h.Svc, fold(t, h.Log)) {
 				t.Fatal("folding the log does not reproduce the state")
 			}
 		})

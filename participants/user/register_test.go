@@ -1,28 +1,22 @@
 package user_test
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/participanttest"
 	"github.com/sagaflow/saga/participants/user"
 )
 
 // userCmd is a user command of step step for d, the n-th of its saga.
 func userCmd(t *testing.T, typ, step string, d events.UserData, n int) (events.Envelope, events.CommandV1) {
 	t.Helper()
-	raw, _ := json.Marshal(d)
-	p := events.CommandV1{Step: step, Attempt: 1, Data: raw}
 	sagaID := "saga-" + d.UserID + "-" + typ + "-" + string(rune('a'+n))
-	env, err := events.New(events.CommandID(sagaID, step, false, 1), typ, p,
-		events.Trace{SagaID: sagaID, CorrelationID: d.UserID, Actor: "anonymous"}, d.UserID, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env, p
+	return participanttest.Command(t, participanttest.Cmd{Type: typ, Saga: sagaID, Step: step, Data: d,
+		Actor: "anonymous", Correlation: d.UserID, Key: d.UserID})
 }
 
 // run handles and applies a command, returning the event's outcome.
@@ -33,9 +27,7 @@ func run(t *testing.T, s *user.Service, typ, step string, d events.UserData, n i
 	if err != nil || !ok {
 		t.Fatalf("%s: ok=%v err=%v", typ, ok, err)
 	}
-	if _, err := events.Check(ev); err != nil {
-		t.Fatal(err)
-	}
+	participanttest.CheckAnswer(t, cmd, ev)
 	if err := s.Apply(ev); err != nil {
 		t.Fatal(err)
 	}

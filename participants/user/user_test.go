@@ -9,31 +9,20 @@ import (
 
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/participanttest"
 	"github.com/sagaflow/saga/participants/user"
 )
 
-// service mirrors participant.Service without importing the runtime.
-type service interface {
-	Name() string
-	Apply(e events.Envelope) error
-	Handle(cmd events.Envelope, payload events.CommandV1, now time.Time) (events.Envelope, bool, error)
-}
+var _ participanttest.Service = (*user.Service)(nil)
 
-var _ service = (*user.Service)(nil)
-
-var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+var t0 = participanttest.T0
 
 // build makes a command the orchestrator would send for attempt n.
 func build(t *testing.T, typ, userID string, n int) (events.Envelope, events.CommandV1) {
 	t.Helper()
-	raw, _ := json.Marshal(events.BookingData{BookingRef: "BK-1", UserID: userID, ShowID: "show-1", Seats: 1})
-	p := events.CommandV1{Step: typ, Attempt: n, Data: raw}
-	env, err := events.New(events.CommandID("saga-1", typ, false, n), typ, p,
-		events.Trace{SagaID: "saga-1", CorrelationID: "BK-1", Actor: userID}, "saga-1", t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env, p
+	return participanttest.Command(t, participanttest.Cmd{Type: typ, Saga: "saga-1", Attempt: n,
+		Data:  events.BookingData{BookingRef: "BK-1", UserID: userID, ShowID: "show-1", Seats: 1},
+		Actor: userID, Correlation: "BK-1", Key: "saga-1"})
 }
 
 // handle runs a command like the runtime does and checks the answer's shape.
@@ -43,12 +32,9 @@ func handle(t *testing.T, s *user.Service, cmd events.Envelope, p events.Command
 	if err != nil || !ok {
 		t.Fatalf("ok=%v err=%v", ok, err)
 	}
-	if _, err := events.Check(ev); err != nil {
-		t.Fatal(err)
-	}
+	participanttest.CheckAnswer(t, cmd, ev)
 	uc := events.MustDecode[events.UserCheckedV1](ev)
-	if ev.ID != events.DerivedID(cmd.ID, "event") || ev.CausationID != cmd.ID || ev.SagaID != cmd.SagaID ||
-		ev.CorrelationID != "BK-1" || ev.Actor != cmd.Actor || ev.Key != uc.UserID || uc.CommandID != cmd.ID {
+	if ev.CorrelationID != "BK-1" || ev.Key != uc.UserID || uc.CommandID != cmd.ID {
 		t.Fatalf("identity/trace/key wrong: %+v %+v", ev, uc)
 	}
 	return ev, uc
