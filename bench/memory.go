@@ -186,9 +186,14 @@ type gcSeen struct {
 	last, peak int64
 }
 
+// logLine matches one JSON log line, wherever it starts: the runtime
+// writes a GC trace line in pieces, and a log line written between two of
+// them splits it. Cutting the log lines out joins the pieces again.
+var logLine = regexp.MustCompile(`\{"level":[^\n]*\n`)
+
 func gcHeap(out string) gcSeen {
 	var g gcSeen
-	for _, m := range gcTrace.FindAllStringSubmatch(out, -1) {
+	for _, m := range gcTrace.FindAllStringSubmatch(logLine.ReplaceAllString(out, ""), -1) {
 		n, err1 := strconv.Atoi(m[1])
 		mb, err2 := strconv.ParseInt(m[4], 10, 64)
 		if err1 != nil || err2 != nil {

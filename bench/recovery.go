@@ -317,15 +317,25 @@ type recoveredLine struct {
 	Took    float64 `json:"took"`
 }
 
-// findRecovered finds the first recovery line in a process's output.
+// findRecovered finds the first recovery line in a process's output. The
+// runtime's GC trace writes to the same stream in small pieces, so a log
+// line may begin after a fragment of one on the same line: the JSON object
+// is looked for from each '{' on.
 func findRecovered(out string) (recoveredLine, bool) {
 	for l := range strings.Lines(out) {
 		if !strings.Contains(l, recoveredMsg) {
 			continue
 		}
-		var r recoveredLine
-		if json.Unmarshal([]byte(l), &r) == nil && r.Message == recoveredMsg {
-			return r, true
+		for i := strings.IndexByte(l, '{'); i >= 0; {
+			var r recoveredLine
+			if json.NewDecoder(strings.NewReader(l[i:])).Decode(&r) == nil && r.Message == recoveredMsg {
+				return r, true
+			}
+			next := strings.IndexByte(l[i+1:], '{')
+			if next < 0 {
+				break
+			}
+			i += 1 + next
 		}
 	}
 	return recoveredLine{}, false
