@@ -2,6 +2,9 @@
 GO      ?= go
 BIN     := bin/saga
 PKGS    := ./...
+# The tests also run the regression test of the patched kfake
+# (third_party/kfake/PATCHES.md), a package of the build list through go.mod's replace.
+TESTPKGS := $(PKGS) github.com/twmb/franz-go/pkg/kfake
 
 .PHONY: run build test test-race test-kafka lint golangci-lint contract bench clean
 
@@ -19,24 +22,25 @@ build:
 
 ## test: the whole suite, on an embedded broker (KAFKA_BROKERS=host:port runs it against that Kafka)
 test:
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 $(TESTPKGS)
 
 ## test-race: the suite under the race detector
 test-race:
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 $(TESTPKGS)
 
 ## test-kafka: start a local Apache Kafka, run the suite against it, stop it
 test-kafka:
 	bash scripts/kafka.sh up
-	KAFKA_BROKERS=127.0.0.1:9092 $(GO) test -count=1 $(PKGS); status=$$?; bash scripts/kafka.sh down; exit $$status
+	KAFKA_BROKERS=127.0.0.1:9092 $(GO) test -count=1 $(TESTPKGS); status=$$?; bash scripts/kafka.sh down; exit $$status
 
-## lint: golangci-lint (.golangci.yml), vet, formatting, a tidy module, and the layering allowlists (scripts/purity.sh)
+## lint: golangci-lint (.golangci.yml), vet, formatting, a tidy module, the layering allowlists (scripts/purity.sh), and third_party/kfake being upstream plus its patches
 lint: $(GOLANGCI)
 	$(GOLANGCI) run --allow-parallel-runners ./...
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	@$(GO) mod tidy -diff || { echo "lint: go.mod or go.sum is not tidy (run go mod tidy)"; exit 1; }
 	@GO=$(GO) bash scripts/purity.sh
+	@bash scripts/kfake-patch.sh --check
 
 $(GOLANGCI):
 	@mkdir -p bin

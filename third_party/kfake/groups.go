@@ -1705,10 +1705,10 @@ members:
 func (g *group) reply(creq *clientReq, kresp kmsg.Response, m *groupMember) {
 	if m != nil {
 		m.waitingReply = nil
-		// sagaflow patch: restart the member's session timer whether or not
-		// the reply reaches it. A client killed while its JoinGroup waited
-		// would otherwise keep its stopped timer and stay in the group for
-		// good, holding partitions nobody consumes; Apache Kafka evicts it
+		// Restart the member's session timer whether or not the reply
+		// reaches it: a client that died while its JoinGroup waited would
+		// otherwise keep a stopped timer and stay in the group for good,
+		// holding partitions nobody consumes. Kafka evicts such a member
 		// once its session times out.
 		g.updateHeartbeat(m)
 	}
