@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c, err := client.New(ctx, cfg.Bus, client.WithCatalog(cfg.Catalog))
+	c, err := client.New(ctx, cfg.Bus, client.WithCatalog(cfg.Catalog), client.WithLog(cfg.Log))
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
@@ -38,6 +39,8 @@ type Client struct {
 	reader ReadModel
 	// cat is the users and shows known before the logs say more.
 	cat catalog.Catalog
+	// log hears of records a fold skips because they do not check.
+	log zerolog.Logger
 }
 
 // Option configures a Client.
@@ -55,6 +58,14 @@ func WithCatalog(cat catalog.Catalog) Option {
 	}
 }
 
+// WithLog gives the client a logger: a record that a fold of a log skips
+// because it does not check (forged, corrupt, of an unknown type) is
+// reported there with its place, rather than dropped unseen. The
+// orchestrator dead-letters such records; a reader only skips them.
+func WithLog(log zerolog.Logger) Option {
+	return func(c *Client) { c.log = log }
+}
+
 // New connects to the brokers of cfg; it fails fast when none answers.
 func New(ctx context.Context, cfg bus.Config, opts ...Option) (*Client, error) {
 	if err := bus.WaitReady(ctx, cfg); err != nil {
@@ -64,7 +75,7 @@ func New(ctx context.Context, cfg bus.Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, pub: pub, now: time.Now, cat: catalog.Empty{}}
+	c := &Client{cfg: cfg, pub: pub, now: time.Now, cat: catalog.Empty{}, log: zerolog.Nop()}
 	for _, o := range opts {
 		o(c)
 	}
@@ -393,17 +404,25 @@ func (c *Client) Wait(ctx context.Context, sagaID string) (projections.SagaView,
 }
 
 // WaitAfter is Wait for an end reached after the saga's first seen events
-// (a resumed saga has ended once before).
+// (a resumed saga has ended once before). A record naming the saga that
+// does not check is skipped, logged, and named in the time-out's error.
 func (c *Client) WaitAfter(ctx context.Context, sagaID string, seen int) (projections.SagaView, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := projections.NewSagas(flows.All())
 	var last projections.SagaView
-	done := false
+	done, unreadable := false, 0
 	err := bus.Follow(ctx, c.cfg, c.cfg.Topic(events.TopicSagaLog), func(r bus.Record) error {
 		e, err := bus.CheckRecord(r)
-		if err != nil || e.SagaID != sagaID {
-			return nil //nolint:nilerr // another saga's record, or one no reader can use, says nothing of this one
+		if err != nil {
+			if r.Headers[events.HeaderSagaID] == sagaID {
+				unreadable++
+				c.skipped(r, err)
+			}
+			return nil //nolint:nilerr // counted and logged; the wait goes on
+		}
+		if e.SagaID != sagaID {
+			return nil
 		}
 		p.Add(e)
 		if v, ok := p.Find(sagaID); ok {
@@ -420,20 +439,33 @@ func (c *Client) WaitAfter(ctx context.Context, sagaID string, seen int) (projec
 	if err == nil || errors.Is(err, context.Canceled) {
 		err = ctx.Err()
 	}
+	if unreadable > 0 && err != nil {
+		err = fmt.Errorf("%w (%d record(s) of saga %s in %s could not be read)", err, unreadable, sagaID, events.TopicSagaLog)
+	}
 	return last, err
+}
+
+// skipped logs a record a fold leaves out because it does not check.
+func (c *Client) skipped(r bus.Record, err error) {
+	c.log.Warn().Err(err).Str("topic", r.Topic).Int32("partition", r.Partition).Int64("offset", r.Offset).
+		Msg("skipped a record that does not check")
 }
 
 func isTerminal(status string) bool {
 	return status == "completed" || status == "compensated" || status == "failed"
 }
 
-// readChecked reads a topic as it stands, skipping records that do not
-// check (they are the dead-letter topic's business, not a reader's).
+// readChecked reads a topic as it stands, skipping (and logging) records
+// that do not check: they are the dead-letter topic's business, not a
+// reader's.
 func (c *Client) readChecked(ctx context.Context, topic string, fn func(events.Envelope, bus.Record)) error {
 	return bus.ReadAll(ctx, c.cfg, c.cfg.Topic(topic), func(r bus.Record) error {
-		if e, err := bus.CheckRecord(r); err == nil {
-			fn(e, r)
+		e, err := bus.CheckRecord(r)
+		if err != nil {
+			c.skipped(r, err)
+			return nil //nolint:nilerr // logged; the fold goes on
 		}
+		fn(e, r)
 		return nil
 	})
 }

@@ -20,7 +20,7 @@ func connect(ctx context.Context, g *globals) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
+	c, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()), client.WithLog(g.logger()))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
