@@ -295,7 +295,12 @@ func (c *Client) ReplayEach(ctx context.Context, f ReplayFilter, fn func(LogEntr
 	var out []LogEntry
 	for _, t := range f.topics() {
 		keep := func(r bus.Record) error {
-			if e, err := bus.CheckRecord(r); err == nil && f.Match(e) {
+			e, err := bus.CheckRecord(r)
+			if err != nil {
+				c.skipped(r, err)
+				return nil //nolint:nilerr // logged; the replay goes on
+			}
+			if f.Match(e) {
 				out = append(out, entryOf(t, r, e))
 			}
 			return nil
@@ -403,7 +408,11 @@ func (c *Client) follow(ctx context.Context, f ReplayFilter, fn func(LogEntry) e
 					return nil
 				}
 				e, err := bus.CheckRecord(r)
-				if err != nil || !f.Match(e) {
+				if err != nil {
+					c.skipped(r, err)
+					return nil //nolint:nilerr // logged; the replay goes on
+				}
+				if !f.Match(e) {
 					return nil
 				}
 				mu.Lock()
