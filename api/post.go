@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,14 +9,6 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/readmodel"
-)
-
-// A waiting request looks at the read model after pollFirst, then ever
-// less often, up to every pollMax.
-const (
-	pollFirst = 5 * time.Millisecond
-	pollMax   = 200 * time.Millisecond
 )
 
 // publish posts a request to Kafka within the publish timeout: a broker
@@ -54,35 +45,11 @@ func (s *Server) postEnvelope(ctx context.Context, e events.Envelope) error {
 	return s.publish(ctx, events.TopicRequests, bus.ToMessage(e))
 }
 
-// waitEnd polls the read model until the saga has ended with more than
+// waitEnd waits until the read model holds the saga's end with more than
 // after events (a resumed saga has ended once before), or until d has
-// passed or the request is gone; it reports whether the saga ended. It
-// looks often at first and less often as the wait grows, so that many
-// waiting requests cost the read model little.
+// passed or the request is gone; it reports whether the saga ended.
 func (s *Server) waitEnd(ctx context.Context, sagaID string, after int, d time.Duration) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	every := pollFirst
-	for {
-		status, n, err := s.db.SagaStatus(ctx, sagaID)
-		switch {
-		case err == nil:
-			if ended(status) && n > after {
-				return true, nil
-			}
-		case errors.Is(err, readmodel.ErrNotFound):
-		case ctx.Err() != nil:
-			return false, nil
-		default:
-			return false, err
-		}
-		select {
-		case <-ctx.Done():
-			return false, nil
-		case <-time.After(every):
-		}
-		every = min(every*3/2, pollMax)
-	}
+	return s.ends.wait(ctx, sagaID, after, d), nil
 }
 
 func ended(status string) bool {

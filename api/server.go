@@ -122,7 +122,10 @@ type Server struct {
 	// signups limits anonymous sign-ups per address.
 	signups *limiter
 	recent  *recentRequests
-	now     func() time.Time
+	// ends tells waiting requests their saga has ended; stop ends it.
+	ends *endWatch
+	stop context.CancelFunc
+	now  func() time.Time
 }
 
 // New connects to Kafka (it fails fast when no broker answers) and builds
@@ -142,13 +145,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), pub: pub, client: c, db: cfg.ReadModel,
-		limiter: newLimiter(cfg.RateLimit, cfg.Burst), signups: newLimiter(cfg.SignupRate, cfg.SignupBurst), recent: newRecentRequests(recentCapacity), now: time.Now}
+		limiter: newLimiter(cfg.RateLimit, cfg.Burst), signups: newLimiter(cfg.SignupRate, cfg.SignupBurst), recent: newRecentRequests(recentCapacity), now: time.Now,
+		ends: newEndWatch(cfg.ReadModel, cfg.Log)}
+	// The watch lives as long as the server, not as long as ctx (which may
+	// be only the connecting one).
+	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = stop
+	go s.ends.run(watchCtx)
 	s.routes()
 	return s, nil
 }
 
-// Close releases the Kafka connections.
+// Close stops the watch of waiting requests and releases the Kafka
+// connections.
 func (s *Server) Close() error {
+	s.stop()
 	return errors.Join(s.pub.Close(), s.client.Close())
 }
 

@@ -64,6 +64,8 @@ const busyTimeout = 30 * time.Second
 type DB struct {
 	sql  *sql.DB
 	path string
+	// key names the file for Changed, whatever path opened it.
+	key string
 	// catalog has the shows there are before the logs list any.
 	catalog catalog.Catalog
 	// wmu serialises this process's write transactions; other processes
@@ -109,7 +111,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("readmodel: open %s: %w", path, err)
 	}
-	db := &DB{sql: sqldb, path: path, catalog: catalog.Empty{}, batchSize: DefaultBatchSize, rebuildBatch: DefaultRebuildBatchSize, now: time.Now}
+	db := &DB{sql: sqldb, path: path, key: fileKey(path), catalog: catalog.Empty{}, batchSize: DefaultBatchSize, rebuildBatch: DefaultRebuildBatchSize, now: time.Now}
 	for _, o := range opts {
 		o(db)
 	}
@@ -182,7 +184,11 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	db.committed()
+	return nil
 }
 
 // read runs fn in one read transaction: a consistent snapshot.
