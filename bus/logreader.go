@@ -91,6 +91,13 @@ func ReadPartition(ctx context.Context, cfg Config, topic string, partition int3
 // order holds within a partition only. Partitions added after the call
 // starts are not followed.
 func Follow(ctx context.Context, cfg Config, topic string, fn func(Record) error) error {
+	return FollowFrom(ctx, cfg, topic, nil, fn)
+}
+
+// FollowFrom is Follow starting each partition at from[partition] (the
+// oldest record for a partition it does not name, or whose offset is no
+// longer held): a reader that keeps its own offsets resumes where it was.
+func FollowFrom(ctx context.Context, cfg Config, topic string, from map[int32]int64, fn func(Record) error) error {
 	return withConsumer(cfg, func(client sarama.Client, consumer sarama.Consumer) error {
 		parts, err := partitions(client, topic)
 		if err != nil {
@@ -107,7 +114,14 @@ func Follow(ctx context.Context, cfg Config, topic string, fn func(Record) error
 		stop := make(chan struct{})
 		defer close(stop)
 		for _, p := range parts {
-			pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+			at, ok := from[p]
+			if !ok {
+				at = sarama.OffsetOldest
+			}
+			pc, err := consumer.ConsumePartition(topic, p, at)
+			if ok && errors.Is(err, sarama.ErrOffsetOutOfRange) {
+				pc, err = consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+			}
 			if err != nil {
 				return fmt.Errorf("bus: follow %s/%d: %w", topic, p, err)
 			}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -91,6 +92,9 @@ type Sender struct {
 	client *http.Client
 	now    func() time.Time
 
+	// records counts the saga log records read since the sender started.
+	records atomic.Int64
+
 	mu       sync.Mutex
 	inFlight map[string]bool // delivery ids
 	perSub   map[string]int
@@ -140,47 +144,81 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 }
 
-// follow reads the saga log from the oldest record on: the starts tell
-// each saga's definition (kept while the saga runs), the ends past the
-// stored offsets become deliveries.
+// follow reads the saga log from the store's resume point on (see
+// resume.go): the starts tell each saga's definition (kept while the saga
+// runs), the ends past the stored offsets become deliveries.
 func (s *Sender) follow(ctx context.Context) error {
 	topic := s.cfg.Bus.Topic(events.TopicSagaLog)
 	stored, err := s.store.offsets(ctx, topic)
 	if err != nil {
 		return err
 	}
-	defs := map[string]string{}
-	return bus.Follow(ctx, s.cfg.Bus, topic, func(r bus.Record) error {
-		e, err := events.FromHeaders("", r.Headers, r.Value)
-		if err != nil {
-			// The orchestrator dead-letters what it cannot read; a record
-			// that is no saga event creates no delivery.
-			s.log.Warn().Err(err).Str("topic", r.Topic).Int32("partition", r.Partition).Int64("offset", r.Offset).
-				Msg("webhook: skipped a record that is not a saga event")
-			return nil
+	from, defs, err := s.store.resumePoint(ctx, topic)
+	if err != nil {
+		return err
+	}
+	s.log.Info().Interface("from", from).Int("running", len(defs)).Msg("webhook: reading the saga log")
+	t := newTracker(defs, s.now())
+	err = bus.FollowFrom(ctx, s.cfg.Bus, topic, from, func(r bus.Record) error {
+		s.records.Add(1)
+		if err := s.take(ctx, topic, stored, t, r); err != nil {
+			return err
 		}
-		switch e.Type {
-		case events.SagaStarted:
-			var p events.SagaStartedV1
-			if json.Unmarshal(e.Payload, &p) == nil {
-				defs[e.SagaID] = p.Definition
+		t.read(r.Partition, r.Offset)
+		if now := s.now(); t.due(now) {
+			if err := s.store.checkpoint(ctx, topic, t.next, t.started, t.ended); err != nil {
+				return err
 			}
-			return nil
-		case events.SagaCompleted, events.SagaCompensated, events.SagaFailed:
-		default:
-			return nil
+			t.written(now)
 		}
-		def := defs[e.SagaID]
-		delete(defs, e.SagaID)
-		if r.Offset < stored[r.Partition] {
-			return nil
-		}
-		ev := eventOf(e, def)
-		if ev == nil {
-			return nil
-		}
-		return s.store.record(ctx, topic, r.Partition, r.Offset+1, ev)
+		return nil
 	})
+	if t.dirty && ctx.Err() != nil {
+		// Stopped: keep what was read, on a context of its own.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if cerr := s.store.checkpoint(cctx, topic, t.next, t.started, t.ended); cerr != nil {
+			s.log.Warn().Err(cerr).Msg("webhook: the last resume point was not written; the next start rereads a little more")
+		}
+	}
+	return err
+}
+
+// take handles one saga log record: a start is remembered, an end past the
+// stored offsets becomes its deliveries.
+func (s *Sender) take(ctx context.Context, topic string, stored map[int32]int64, t *tracker, r bus.Record) error {
+	e, err := events.FromHeaders("", r.Headers, r.Value)
+	if err != nil {
+		// The orchestrator dead-letters what it cannot read; a record
+		// that is no saga event creates no delivery.
+		s.log.Warn().Err(err).Str("topic", r.Topic).Int32("partition", r.Partition).Int64("offset", r.Offset).
+			Msg("webhook: skipped a record that is not a saga event")
+		return nil
+	}
+	switch e.Type {
+	case events.SagaStarted:
+		var p events.SagaStartedV1
+		if json.Unmarshal(e.Payload, &p) == nil {
+			t.start(e.SagaID, p.Definition)
+		}
+		return nil
+	case events.SagaCompleted, events.SagaCompensated, events.SagaFailed:
+	default:
+		return nil
+	}
+	// A failed saga may be resumed and end again: its definition is kept.
+	def := t.defs[e.SagaID]
+	if e.Type != events.SagaFailed {
+		t.end(e.SagaID)
+	}
+	if r.Offset < stored[r.Partition] {
+		return nil
+	}
+	ev := eventOf(e, def)
+	if ev == nil {
+		return nil
+	}
+	return s.store.record(ctx, topic, r.Partition, r.Offset+1, ev)
 }
 
 // eventOf is the webhook event of a saga's end, if it has one.

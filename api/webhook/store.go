@@ -90,7 +90,7 @@ func Open(path string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(4)
 	s := &Store{db: db, now: time.Now}
-	if err := s.migrate(); err != nil {
+	if err := errors.Join(s.migrate(), s.migrateResume()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("webhook store %s: %w", path, err)
 	}
