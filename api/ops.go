@@ -177,11 +177,17 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request, _ Identity) err
 	return writeJSON(w, http.StatusAccepted, out)
 }
 
-// reconcile is GET /v1/reconcile: where the services' logs disagree.
+// reconcile is GET /v1/reconcile: where the services' logs disagree, from
+// the read model (it asks Kafka only how far the logs go).
 func (s *Server) reconcile(w http.ResponseWriter, r *http.Request, _ Identity) error {
-	rec, err := s.client.Reconcile(r.Context(), time.Time{})
-	if err != nil {
+	now := s.now()
+	var rec readmodel.Reconciled
+	if err := s.withTimeout(r.Context(), func(ctx context.Context) error {
+		var err error
+		rec, err = s.db.Reconcile(ctx, s.cfg.Bus, now)
+		return err
+	}); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, rec)
+	return writeJSON(w, http.StatusOK, client.FromReadModel(rec, now))
 }

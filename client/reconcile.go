@@ -8,6 +8,7 @@ import (
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/projections"
+	"github.com/sagaflow/saga/readmodel"
 )
 
 // Reconciliation is what `saga reconcile` reports: where the services' logs
@@ -19,6 +20,45 @@ type Reconciliation struct {
 	// Unreadable counts, per log, the records that do not check (an
 	// unknown type or version, say); they were left out.
 	Unreadable map[string]int `json:"unreadable,omitempty"`
+	// Source is where the answer comes from: "read model" or "logs".
+	Source string `json:"source,omitempty"`
+	// LagEvents, for an answer from the read model, is how many log
+	// records it had still to apply: findings those may explain are left
+	// out.
+	LagEvents int64 `json:"lag_events,omitempty"`
+}
+
+// reconcileReader is a read model that keeps a reconciliation
+// (readmodel.DB).
+type reconcileReader interface {
+	Reconcile(ctx context.Context, cfg bus.Config, now time.Time) (readmodel.Reconciled, error)
+}
+
+// ReconcileFromReadModel answers from the read model the client was given
+// (UseReadModel) when it keeps a reconciliation; ok is false otherwise.
+func (c *Client) ReconcileFromReadModel(ctx context.Context, now time.Time) (rec Reconciliation, ok bool, err error) {
+	rr, ok := c.reader.(reconcileReader)
+	if !ok {
+		return Reconciliation{}, false, nil
+	}
+	if now.IsZero() {
+		now = c.now()
+	}
+	r, err := rr.Reconcile(ctx, c.cfg, now)
+	if err != nil {
+		return Reconciliation{}, true, err
+	}
+	return FromReadModel(r, now), true, nil
+}
+
+// FromReadModel is the report of a reconciliation the read model answered
+// at now.
+func FromReadModel(r readmodel.Reconciled, now time.Time) Reconciliation {
+	out := Reconciliation{CheckedAt: now.UTC(), Findings: r.Findings, Summary: r.Summary, Source: "read model", LagEvents: r.LagEvents}
+	if len(r.Skipped) > 0 {
+		out.Unreadable = r.Skipped
+	}
+	return out
 }
 
 // ReconcileTopics are the logs Reconcile reads, in the order it reads them.
@@ -35,6 +75,11 @@ func ReconcileTopics() []string {
 func (c *Client) Reconcile(ctx context.Context, now time.Time) (Reconciliation, error) {
 	if now.IsZero() {
 		now = c.now()
+	}
+	// The read model answers when it has applied everything: no log is
+	// folded then.
+	if r, ok, err := c.ReconcileFromReadModel(ctx, now); ok && err == nil && r.LagEvents == 0 {
+		return r, nil
 	}
 	rec := projections.NewReconciler(flows.All())
 	unreadable := map[string]int{}
@@ -56,7 +101,7 @@ func (c *Client) Reconcile(ctx context.Context, now time.Time) (Reconciliation, 
 	if err != nil {
 		return Reconciliation{}, err
 	}
-	out := Reconciliation{CheckedAt: now.UTC(), Findings: rec.Settle(rec.Report(now), later), Summary: rec.Summary()}
+	out := Reconciliation{CheckedAt: now.UTC(), Findings: rec.Settle(rec.Report(now), later), Summary: rec.Summary(), Source: "logs"}
 	if len(unreadable) > 0 {
 		out.Unreadable = unreadable
 	}

@@ -292,6 +292,7 @@ func TestReconcileFindings(t *testing.T) {
 			if want == nil {
 				want = []string{}
 			}
+			l.checkRestored(t, now)
 			if !reflect.DeepEqual(rcKinds(got), want) {
 				t.Fatalf("findings %v, want %v\n%+v", rcKinds(got), want, got)
 			}
@@ -325,6 +326,7 @@ func TestReconcileForgedRefundBeforeACancellation(t *testing.T) {
 			}
 			l.run(c, crecs...)
 			rec := l.reconciler()
+			l.checkRestored(t, t0.Add(time.Hour))
 			if got := rec.Report(t0.Add(time.Hour)); len(got) != 0 {
 				t.Fatalf("findings %+v, want none: the charge was refunded", got)
 			}

@@ -31,6 +31,7 @@ type foldCache struct {
 	sagas    *sagaCache
 	inv      *invCache
 	rev      *revCache
+	rec      *recCache
 }
 
 func newFoldCache() *foldCache {
@@ -46,6 +47,7 @@ func (c *foldCache) reset(complete bool) {
 	c.sagas = newSagaCache()
 	c.inv = newInvCache()
 	c.rev = newRevCache()
+	c.rec = newRecCache()
 }
 
 // folded notes the offsets a folded batch stores.
@@ -79,6 +81,10 @@ func (c *foldCache) trim() {
 	if len(c.rev.refs) > maxCachedRows {
 		c.complete = false
 		c.rev.evict()
+	}
+	if len(c.rec.refs) > maxCachedRows {
+		c.complete = false
+		c.rec.evict()
 	}
 	if len(c.sagas.entries) > maxCachedSagas {
 		c.complete = false

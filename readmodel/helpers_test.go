@@ -33,6 +33,7 @@ var (
 	topicSagaLog  = events.TopicSagaLog
 	topicBookings = events.DomainTopic(events.ServiceBooking)
 	topicPayments = events.DomainTopic(events.ServicePayment)
+	topicNotifies = events.DomainTopic(events.ServiceNotification)
 )
 
 var machine = saga.NewMachine(flows.All())
@@ -387,6 +388,8 @@ func fold(cfg bus.Config, recs []bus.Record) *model {
 		case cfg.Topic(topicPayments):
 			m.reconcile.Add(e)
 			m.addMoney(e)
+		case cfg.Topic(topicNotifies):
+			m.reconcile.Add(e)
 		}
 	}
 	return m
@@ -652,6 +655,15 @@ func assertMatches(t testing.TB, db *readmodel.DB, m *model) {
 		t.Fatalf("revenue totals charged %d (%d) refunded %d (%d), reconciler says charged %d (%d) refunded %d (%d)",
 			charged, charges, refunded, refunds, sum.ChargedCents, sum.Charges, sum.RefundedCents, sum.Refunds)
 	}
+
+	// The reconciliation restored from the read model is the fold's.
+	restored, err := db.Reconciliation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(24 * time.Hour)
+	sameJSON(t, "reconciliation", restored.Report(at), m.reconcile.Report(at))
+	sameJSON(t, "reconciliation summary", restored.Summary(), sum)
 }
 
 func withoutTimeline(b readmodel.Booking) readmodel.Booking {
@@ -701,6 +713,7 @@ var projectionTopics = map[string][]string{
 	readmodel.ProjectionInventory: {topicBookings},
 	readmodel.ProjectionRevenue:   {topicPayments, topicSagaLog},
 	readmodel.ProjectionShows:     {topicBookings},
+	readmodel.ProjectionReconcile: {topicBookings, topicPayments, topicNotifies},
 }
 
 // feed applies the records of every projection in a random interleaving

@@ -75,7 +75,7 @@ func printReconciliation(rep client.Reconciliation) {
 		_ = w.Flush()
 	}
 	s := rep.Summary
-	fmt.Printf("\nSUMMARY (checked at %s)\n", rep.CheckedAt.Local().Format("2006-01-02 15:04:05"))
+	fmt.Printf("\nSUMMARY (checked at %s, from the %s)\n", rep.CheckedAt.Local().Format("2006-01-02 15:04:05"), rep.Source)
 	fmt.Printf("  sagas:          %s\n", reconCounts(s.Sagas))
 	fmt.Printf("  seats held:     %s\n", reconCounts(s.SeatsHeld))
 	fmt.Printf("  charged:        %s (%s)\n", projections.Cents(s.ChargedCents), reconPlural(s.Charges, "charge"))
