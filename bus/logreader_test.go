@@ -191,3 +191,44 @@ func TestFollowSeesOldAndNewRecordsUntilCancelled(t *testing.T) {
 		t.Fatal("Follow did not return after cancel")
 	}
 }
+
+// TestFollowFromStartsAtTheGivenOffsets: a partition starts at its given
+// offset, clamped to the records stored; one not given starts at the
+// oldest.
+func TestFollowFromStartsAtTheGivenOffsets(t *testing.T) {
+	t.Parallel()
+	cfg := bustestStart(t)
+	provision(t, cfg, bus.TopicSpec{Name: "from", Partitions: 1})
+	topic := cfg.Topic("from")
+	var msgs []*message.Message
+	for i := range 6 {
+		msgs = append(msgs, keyed("k", fmt.Sprint(i)))
+	}
+	publish(t, cfg, topic, msgs...)
+	for _, c := range []struct {
+		from  map[int32]int64
+		first string
+	}{{map[int32]int64{0: 4}, "4"}, {map[int32]int64{0: -3}, "0"}, {nil, "0"}} {
+		ctx, cancel := context.WithCancel(t.Context())
+		got := make(chan string, 10)
+		done := make(chan error, 1)
+		go func() {
+			done <- bus.FollowFrom(ctx, cfg, topic, c.from, func(r bus.Record) error {
+				got <- string(r.Value)
+				return nil
+			})
+		}()
+		select {
+		case v := <-got:
+			if v != c.first {
+				t.Errorf("from %v: first record %q, want %q", c.from, v, c.first)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("from %v: no record", c.from)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("from %v: %v", c.from, err)
+		}
+	}
+}
