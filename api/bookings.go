@@ -207,10 +207,7 @@ func (s *Server) answerSaga(w http.ResponseWriter, r *http.Request, ref, sagaID 
 	status := http.StatusAccepted
 	if d := preferWait(r, s.cfg.MaxWait); d > 0 {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(d.Seconds())))
-		done, err := s.waitEnd(r.Context(), sagaID, 0, d)
-		if err != nil {
-			return err
-		}
+		done := s.ends.wait(r.Context(), sagaID, 0, d)
 		if done {
 			status = http.StatusCreated
 		}

@@ -40,8 +40,9 @@ func newEndWatch(db *readmodel.DB, log zerolog.Logger) *endWatch {
 	return &endWatch{db: db, log: log, nudge: make(chan struct{}, 1), waiting: map[string][]*endWaiter{}}
 }
 
-// wait blocks until the saga has ended with more than after events, d has
-// passed or ctx is done; it reports whether the saga ended.
+// wait blocks until the read model holds the saga's end with more than
+// after events (a resumed saga has ended once before), d has passed or
+// ctx is done; it reports whether the saga ended.
 func (w *endWatch) wait(ctx context.Context, sagaID string, after int, d time.Duration) bool {
 	ew := &endWaiter{after: after, done: make(chan struct{})}
 	w.mu.Lock()

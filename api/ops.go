@@ -131,10 +131,7 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request, id Identity) erro
 	status := http.StatusAccepted
 	if d := preferWait(r, s.cfg.MaxWait); d > 0 {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(d.Seconds())))
-		done, err := s.waitEnd(r.Context(), v.SagaID, len(v.Events), d)
-		if err != nil {
-			return err
-		}
+		done := s.ends.wait(r.Context(), v.SagaID, len(v.Events), d)
 		if done {
 			if v, err = s.db.Saga(r.Context(), v.SagaID); err != nil {
 				return err

@@ -45,13 +45,6 @@ func (s *Server) postEnvelope(ctx context.Context, e events.Envelope) error {
 	return s.publish(ctx, events.TopicRequests, bus.ToMessage(e))
 }
 
-// waitEnd waits until the read model holds the saga's end with more than
-// after events (a resumed saga has ended once before), or until d has
-// passed or the request is gone; it reports whether the saga ended.
-func (s *Server) waitEnd(ctx context.Context, sagaID string, after int, d time.Duration) (bool, error) {
-	return s.ends.wait(ctx, sagaID, after, d), nil
-}
-
 func ended(status string) bool {
 	return status == "completed" || status == "compensated" || status == "failed"
 }

@@ -94,10 +94,7 @@ func (s *Server) startSignup(w http.ResponseWriter, r *http.Request, d events.Us
 	status := http.StatusAccepted
 	if wait := preferWait(r, s.cfg.MaxWait); wait > 0 {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(wait.Seconds())))
-		done, err := s.waitEnd(r.Context(), rec.SagaID, 0, wait)
-		if err != nil {
-			return err
-		}
+		done := s.ends.wait(r.Context(), rec.SagaID, 0, wait)
 		if done {
 			status = http.StatusOK
 		}
@@ -203,10 +200,7 @@ func (s *Server) setBlocked(w http.ResponseWriter, r *http.Request, id Identity,
 		Actor: id.Actor(), Steps: []projections.StepView{}}
 	if wait := preferWait(r, s.cfg.MaxWait); wait > 0 {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(wait.Seconds())))
-		done, err := s.waitEnd(r.Context(), rec.SagaID, 0, wait)
-		if err != nil {
-			return err
-		}
+		done := s.ends.wait(r.Context(), rec.SagaID, 0, wait)
 		if done {
 			if v, err = s.db.Saga(r.Context(), rec.SagaID); err != nil {
 				return err

@@ -1,39 +1,20 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
+	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 )
-
-// syncBuffer is a log sink the client writes to from its reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A record in the saga log that names the awaited saga but does not check
 // is neither obeyed nor dropped unseen: the wait logs it with its place and
@@ -41,7 +22,7 @@ func (s *syncBuffer) String() string {
 // business.
 func TestWaitReportsUnreadableRecordsOfItsSaga(t *testing.T) {
 	cfg, _, pub := newTestClient(t)
-	var logs syncBuffer
+	var logs bustest.LogBuffer
 	ctx := context.Background()
 	c, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()), client.WithLog(zerolog.New(&logs)))
 	if err != nil {

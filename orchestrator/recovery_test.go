@@ -1,7 +1,6 @@
 package orchestrator
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -344,22 +343,7 @@ func allRunning(o testOrch) map[string]saga.State {
 }
 
 // logBuffer keeps an orchestrator's JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ bustest.LogBuffer }
 
 func (b *logBuffer) count(msg string) int {
 	return strings.Count(b.String(), `"message":"`+msg)

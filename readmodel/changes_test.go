@@ -52,9 +52,9 @@ func TestChangedWakesOnCommitOnly(t *testing.T) {
 	}
 }
 
-// SagaStatuses answers for many sagas at once, across its chunks, as
-// SagaStatus does for each; sagas it does not hold are absent.
-func TestSagaStatusesMatchesSagaStatus(t *testing.T) {
+// SagaStatuses answers for many sagas at once, across its chunks, with
+// each saga's status and event count; sagas it does not hold are absent.
+func TestSagaStatusesAcrossChunks(t *testing.T) {
 	ctx := context.Background()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "readmodel.db"))
 	if err != nil {
@@ -92,13 +92,9 @@ func TestSagaStatusesMatchesSagaStatus(t *testing.T) {
 	if _, ok := got["no-such-saga"]; ok {
 		t.Error("a saga the read model does not hold is answered")
 	}
-	for _, id := range ids {
-		status, events, err := db.SagaStatus(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if g := got[id]; g.Status != status || g.Events != events {
-			t.Fatalf("%s: SagaStatuses says %+v, SagaStatus says %s with %d events", id, g, status, events)
+	for i, id := range ids {
+		if g, want := got[id], (SagaEnd{Status: statuses[i%len(statuses)], Events: i % 5}); g != want {
+			t.Fatalf("%s: SagaStatuses says %+v, the rows say %+v", id, g, want)
 		}
 	}
 }

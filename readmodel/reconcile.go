@@ -109,10 +109,15 @@ func loadRefFacts(b *batch, get, ref string) (*projections.Reconciler, error) {
 	case err != nil:
 		return nil, err
 	}
+	return r, restoreFacts(r, ref, raw)
+}
+
+// restoreFacts gives r the stored facts of ref.
+func restoreFacts(r *projections.Reconciler, ref, raw string) error {
 	var f projections.RefFacts
 	if err := json.Unmarshal([]byte(raw), &f); err != nil {
-		return nil, fmt.Errorf("stored facts of %s: %w", ref, err)
+		return fmt.Errorf("stored facts of %s: %w", ref, err)
 	}
 	r.Restore(ref, f)
-	return r, nil
+	return nil
 }

@@ -3,8 +3,6 @@ package readmodel
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/sagaflow/saga/bus"
@@ -15,7 +13,7 @@ import (
 // Reconciliation is a reconciler restored from the read model, in one read
 // transaction: every booking ref's facts (the reconcile projection) and
 // every saga's state (the sagas projection). The two projections read
-// their logs independently; Settled drops what only their different
+// their logs independently; settled drops what only their different
 // progress may explain.
 func (db *DB) Reconciliation(ctx context.Context) (*projections.Reconciler, error) {
 	r := projections.NewReconciler(flows.All())
@@ -30,12 +28,10 @@ func (db *DB) Reconciliation(ctx context.Context) (*projections.Reconciler, erro
 				rows.Close()
 				return err
 			}
-			var f projections.RefFacts
-			if err := json.Unmarshal([]byte(raw), &f); err != nil {
+			if err := restoreFacts(r, ref, raw); err != nil {
 				rows.Close()
-				return fmt.Errorf("stored facts of %s: %w", ref, err)
+				return err
 			}
-			r.Restore(ref, f)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -65,12 +61,12 @@ func (db *DB) Reconciliation(ctx context.Context) (*projections.Reconciler, erro
 	return r, nil
 }
 
-// Settled keeps the findings of a reconciliation restored from the read
+// settled keeps the findings of a reconciliation restored from the read
 // model that its projections' progress cannot explain: a finding about a
 // saga (or any saga of its booking ref) that moved after the newest record
 // the reconcile projection has applied may only mean that the service
 // logs are read less far than the saga log, so it is dropped.
-func Settled(r *projections.Reconciler, findings []projections.Finding, servicesAt time.Time) []projections.Finding {
+func settled(r *projections.Reconciler, findings []projections.Finding, servicesAt time.Time) []projections.Finding {
 	out := []projections.Finding{}
 	sagas := r.Sagas()
 	for _, f := range findings {
@@ -141,7 +137,7 @@ func (db *DB) Reconcile(ctx context.Context, cfg bus.Config, now time.Time) (Rec
 	if err != nil {
 		return Reconciled{}, err
 	}
-	out.Findings = Settled(r, r.Report(now), servicesAt.Add(-settleSkew))
+	out.Findings = settled(r, r.Report(now), servicesAt.Add(-settleSkew))
 	out.Summary = r.Summary()
 	return out, nil
 }

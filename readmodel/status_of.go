@@ -2,22 +2,8 @@ package readmodel
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
+	"strings"
 )
-
-// SagaStatus returns a saga's status and how many events of it the read
-// model holds: a cheap look for callers that wait for a saga's end (the
-// HTTP API's synchronous requests poll it).
-func (db *DB) SagaStatus(ctx context.Context, sagaID string) (status string, events int, err error) {
-	err = db.sql.QueryRowContext(ctx, `SELECT s.status, (SELECT COUNT(*) FROM saga_events e WHERE e.saga_id = s.saga_id)
-		FROM sagas s WHERE s.saga_id = ?`, sagaID).Scan(&status, &events)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", 0, fmt.Errorf("%w: no saga %q", ErrNotFound, sagaID)
-	}
-	return status, events, err
-}
 
 // SagaEnd is how far the read model has a saga: its status and how many
 // of its events it holds.
@@ -26,9 +12,10 @@ type SagaEnd struct {
 	Events int
 }
 
-// SagaStatuses is SagaStatus for many sagas in one query per few hundred
-// ids, for a caller that watches many waiting requests at once; sagas the
-// read model does not hold are absent from the map.
+// SagaStatuses is how far the read model has each of ids, in one query per
+// few hundred ids: the HTTP API watches every request that waits for a
+// saga's end with it. Sagas the read model does not hold are absent from
+// the map.
 func (db *DB) SagaStatuses(ctx context.Context, ids []string) (map[string]SagaEnd, error) {
 	const chunk = 500 // well inside SQLite's limit on bound parameters
 	out := make(map[string]SagaEnd, len(ids))
@@ -37,17 +24,13 @@ func (db *DB) SagaStatuses(ctx context.Context, ids []string) (map[string]SagaEn
 		part := ids[:n]
 		ids = ids[n:]
 		args := make([]any, len(part))
-		marks := make([]byte, 0, 2*len(part))
 		for i, id := range part {
 			args[i] = id
-			if i > 0 {
-				marks = append(marks, ',')
-			}
-			marks = append(marks, '?')
 		}
+		marks := strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")
 		rows, err := db.sql.QueryContext(ctx, `SELECT s.saga_id, s.status,
 			(SELECT COUNT(*) FROM saga_events e WHERE e.saga_id = s.saga_id)
-			FROM sagas s WHERE s.saga_id IN (`+string(marks)+`)`, args...)
+			FROM sagas s WHERE s.saga_id IN (`+marks+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
