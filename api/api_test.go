@@ -13,6 +13,7 @@ import (
 	"github.com/sagaflow/saga/api"
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
 )
 
@@ -234,17 +235,68 @@ func TestAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pub.Close()
-		msg := bus.ToMessage(events.Envelope{ID: "api-poison", Type: events.StartSaga, Version: 1, SagaID: "s", Key: "s", Payload: []byte("{not json")})
+		// A truncated request that holds a payment token, and more letters
+		// than a page.
+		poison := `{"definition":"book-ticket","data":{"payment_token":"tok_api_secret"`
+		msg := bus.ToMessage(events.Envelope{ID: "api-poison", Type: events.StartSaga, Version: 1, SagaID: "s", Key: "s", Payload: []byte(poison)})
 		if err := pub.Publish(h.cfg.Topic(events.TopicRequests), msg); err != nil {
 			t.Fatal(err)
 		}
+		for i := range 3 {
+			msg := bus.ToMessage(events.Envelope{ID: fmt.Sprintf("api-poison-%d", i), Type: events.StartSaga, Version: 1, SagaID: "s", Key: "s", Payload: []byte("{not json")})
+			if err := pub.Publish(h.cfg.Topic(events.TopicRequests), msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var letters []any
 		bustest.Eventually(t, sagaTimeout, func() (bool, string) {
-			r := h.do(h.base, req{method: "GET", path: "/v1/dlq", token: staff})
-			return strings.Contains(string(r.body), "api-poison"), string(r.body)
+			letters = nil
+			path := "/v1/dlq?limit=2"
+			for range 20 {
+				r := h.do(h.base, req{method: "GET", path: path, token: staff})
+				page := r.json(t)
+				got, _ := page["letters"].([]any)
+				if len(got) > 2 {
+					t.Fatalf("a page of limit 2 holds %d letters", len(got))
+				}
+				letters = append(letters, got...)
+				next, _ := page["next_cursor"].(string)
+				if next == "" {
+					break
+				}
+				path = "/v1/dlq?limit=2&cursor=" + next
+			}
+			return len(letters) >= 4, fmt.Sprint(letters)
 		})
+		ids := map[string]map[string]any{}
+		for _, l := range letters {
+			ids[l.(map[string]any)["id"].(string)] = l.(map[string]any)
+		}
+		if len(ids) != len(letters) {
+			t.Errorf("the pages list a letter twice: %v", letters)
+		}
+		d := ids["api-poison"]
+		if d == nil || strings.Contains(fmt.Sprint(d), "tok_api_secret") || !strings.Contains(d["payload"].(string), events.Redacted) {
+			t.Errorf("the letter of a request with a payment token, as listed: %v", d)
+		}
+		problemOf(t, h.do(h.base, req{method: "GET", path: "/v1/dlq?cursor=bm9wZQ", token: staff}), 400)
 		red := h.call(202, req{method: "POST", path: "/v1/dlq/api-poison/redrive", token: staff}).json(t)
 		if red["topic"] != events.TopicRequests {
 			t.Errorf("redriven = %v", red)
+		}
+		// The redrive sent the message as it was, token and all: the
+		// record on the requests topic is the original.
+		var sent []byte
+		if err := bus.ReadAll(t.Context(), h.cfg, h.cfg.Topic(events.TopicRequests), func(r bus.Record) error {
+			if r.Headers[client.HeaderRedrivenFromOffset] != "" && r.Headers[bus.HeaderID] == "api-poison" {
+				sent = r.Value
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if string(sent) != poison {
+			t.Errorf("the redriven record holds %q, want the original %q", sent, poison)
 		}
 		problemOf(t, h.do(h.base, req{method: "POST", path: "/v1/dlq/no-such-letter/redrive", token: staff}), 404)
 		rec := h.call(200, req{method: "GET", path: "/v1/reconcile", token: staff}).json(t)

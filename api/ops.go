@@ -16,7 +16,7 @@ import (
 	"github.com/sagaflow/saga/readmodel"
 )
 
-// Paging of GET /v1/sagas.
+// Paging of GET /v1/sagas and GET /v1/dlq.
 const (
 	DefaultPageSize = 50
 	MaxPageSize     = 500
@@ -35,15 +35,8 @@ func (s *Server) listSagas(w http.ResponseWriter, r *http.Request, _ Identity) e
 	if q.Has("status") && !contains(sagaStatuses, status) {
 		fields = append(fields, FieldError{Field: "status", Message: fmt.Sprintf("status must be one of %v, got %q", sagaStatuses, status)})
 	}
-	limit := DefaultPageSize
-	if q.Has("limit") {
-		l := q.Get("limit")
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > MaxPageSize {
-			fields = append(fields, FieldError{Field: "limit", Message: fmt.Sprintf("limit must be between 1 and %d, got %q", MaxPageSize, l)})
-		}
-		limit = n
-	}
+	limit, bad := pageLimit(r)
+	fields = append(fields, bad...)
 	after := ""
 	if q.Has("cursor") {
 		c := q.Get("cursor")
@@ -143,30 +136,72 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request, id Identity) erro
 	return writeJSON(w, status, v)
 }
 
-// listDLQ is GET /v1/dlq: the dead letters, oldest first.
+// listDLQ is GET /v1/dlq?limit=&cursor=: the dead letters, oldest first,
+// a page at a time, from the read model, with the secrets of their
+// payloads redacted. The cursor is the last letter of the previous page.
 func (s *Server) listDLQ(w http.ResponseWriter, r *http.Request, _ Identity) error {
-	letters, err := s.client.DeadLetters(r.Context())
+	limit, fields := pageLimit(r)
+	var after *readmodel.LetterCursor
+	if q := r.URL.Query(); q.Has("cursor") {
+		raw, err := base64.RawURLEncoding.DecodeString(q.Get("cursor"))
+		c, perr := readmodel.ParseLetterCursor(string(raw))
+		if err != nil || perr != nil {
+			fields = append(fields, FieldError{Field: "cursor", Message: "cursor is not one this server gave"})
+		}
+		after = &c
+	}
+	if len(fields) > 0 {
+		return badRequest("the query is not valid", fields...)
+	}
+	letters, next, err := s.db.DeadLetters(r.Context(), s.cfg.Bus.Namespace, after, limit)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"letters": letters})
+	out := map[string]any{"letters": letters}
+	if next != nil {
+		out["next_cursor"] = base64.RawURLEncoding.EncodeToString([]byte(next.String()))
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
-// redrive is POST /v1/dlq/{id}/redrive.
+// pageLimit reads the limit parameter of a listing.
+func pageLimit(r *http.Request) (int, []FieldError) {
+	q := r.URL.Query()
+	if !q.Has("limit") {
+		return DefaultPageSize, nil
+	}
+	l := q.Get("limit")
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > MaxPageSize {
+		return DefaultPageSize, []FieldError{{Field: "limit", Message: fmt.Sprintf("limit must be between 1 and %d, got %q", MaxPageSize, l)}}
+	}
+	return n, nil
+}
+
+// redrive is POST /v1/dlq/{id}/redrive: the letter is looked up in the
+// read model and sent from its place on the dead-letter topic.
 func (s *Server) redrive(w http.ResponseWriter, r *http.Request, _ Identity) error {
+	id := r.PathValue("id")
+	d, err := s.db.DeadLetter(r.Context(), s.cfg.Bus.Namespace, id)
+	if errors.Is(err, readmodel.ErrNotFound) {
+		return notFound("no dead letter " + id)
+	}
+	if err != nil {
+		return err
+	}
 	var out client.Redriven
-	var lookup error
-	err := s.withTimeout(r.Context(), func(ctx context.Context) error {
+	var gone error
+	err = s.withTimeout(r.Context(), func(ctx context.Context) error {
 		var err error
-		out, err = s.client.Redrive(ctx, r.PathValue("id"))
+		out, err = s.client.RedriveAt(ctx, d.DLQPartition, d.DLQOffset)
 		if errors.Is(err, client.ErrNotFound) {
-			lookup = err
+			gone = err
 			return nil
 		}
 		return err
 	})
-	if lookup != nil {
-		return notFound("no dead letter " + r.PathValue("id"))
+	if gone != nil {
+		return notFound(gone.Error())
 	}
 	if err != nil {
 		return err

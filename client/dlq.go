@@ -2,94 +2,96 @@ package client
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/readmodel"
 )
 
-// Headers the poison middleware (watermill's) adds to a dead letter, besides
-// bus.MetaTopic, bus.MetaPartition and bus.MetaOffset.
+// Headers of a dead letter and of a redriven record (readmodel's).
 const (
-	HeaderReason     = "reason_poisoned"
-	headerTopic      = "topic_poisoned"
-	headerHandler    = "handler_poisoned"
-	headerSubscriber = "subscriber_poisoned"
-)
-
-// Headers a redriven record carries: the place on the dead-letter topic of
-// the letter it was redriven from. A redriven message that fails again
-// comes back as a new letter with these headers (DeadLetter.RedrivenFrom).
-const (
-	HeaderRedrivenFromPartition = "redriven_from_dlq_partition"
-	HeaderRedrivenFromOffset    = "redriven_from_dlq_offset"
+	HeaderReason                = readmodel.HeaderReason
+	HeaderRedrivenFromPartition = readmodel.HeaderRedrivenFromPartition
+	HeaderRedrivenFromOffset    = readmodel.HeaderRedrivenFromOffset
 )
 
 // deadLetterOnly are the headers that describe the letter, not the
 // message: a redrive drops them.
 var deadLetterOnly = map[string]bool{
-	HeaderReason: true, headerTopic: true, headerHandler: true, headerSubscriber: true,
+	readmodel.HeaderReason: true, readmodel.HeaderTopic: true, readmodel.HeaderHandler: true, readmodel.HeaderSubscriber: true,
 	bus.MetaTopic: true, bus.MetaPartition: true, bus.MetaOffset: true,
 	HeaderRedrivenFromPartition: true, HeaderRedrivenFromOffset: true,
 }
 
-// DeadLetter is a message that could never be processed, as the
-// dead-letter topic holds it: why, where it was read, and the message.
-//
-// Kafka records cannot be deleted, so the topic keeps every letter, also
-// after a redrive; a redriven message that fails again is a new letter
-// with the same id (and RedrivenFrom set).
-type DeadLetter struct {
-	// ID is the message's id, or "dlq:PARTITION:OFFSET" (its place on the
-	// dead-letter topic) for a message that had none.
-	ID     string `json:"id"`
-	Type   string `json:"type,omitempty"`
-	Reason string `json:"reason"`
-	// Topic, Partition and Offset say where the message was read; Topic
-	// without the namespace prefix. Partition and Offset are -1 when the
-	// letter does not say.
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
-	Key       string `json:"key,omitempty"`
-	// DLQPartition and DLQOffset are the letter's place on the dead-letter
-	// topic; DeadAt is when it was written there.
-	DLQPartition int32     `json:"dlq_partition"`
-	DLQOffset    int64     `json:"dlq_offset"`
-	DeadAt       time.Time `json:"dead_at"`
-	// RedrivenFrom is "PARTITION:OFFSET" of the letter this message was
-	// redriven from, when it failed again after a redrive.
-	RedrivenFrom string `json:"redriven_from,omitempty"`
-	// Headers are the letter's headers: the message's own and the ones
-	// above.
-	Headers map[string]string `json:"headers"`
-	// Payload is the message as it was, byte for byte (JSON shows it as a
-	// string: it may not be JSON at all).
-	Payload []byte `json:"-"`
+// DeadLetter is a message that could never be processed (readmodel's).
+type DeadLetter = readmodel.DeadLetter
 
-	// origin is the topic on the cluster, namespace and all.
-	origin string
+// letterReader is a read model that keeps the dead letters
+// (readmodel.DB).
+type letterReader interface {
+	DeadLetters(ctx context.Context, namespace string, after *readmodel.LetterCursor, limit int) ([]readmodel.DeadLetter, *readmodel.LetterCursor, error)
+	DeadLetter(ctx context.Context, namespace, id string) (readmodel.DeadLetter, error)
+	DeadLettersLag(ctx context.Context, cfg bus.Config) (int64, error)
 }
 
-// MarshalJSON writes the payload as a string.
-func (d DeadLetter) MarshalJSON() ([]byte, error) {
-	type plain DeadLetter
-	return json.Marshal(struct {
-		plain
-		Payload string `json:"payload"`
-	}{plain(d), string(d.Payload)})
+// caughtUpLetters is the read model's dead letters when the client was
+// given one (UseReadModel) and it has applied the whole topic; nil when
+// the topic must be read instead.
+func (c *Client) caughtUpLetters(ctx context.Context) (letterReader, error) {
+	lr, ok := c.reader.(letterReader)
+	if !ok {
+		return nil, nil
+	}
+	lag, err := lr.DeadLettersLag(ctx, c.cfg)
+	if err != nil || lag > 0 {
+		return nil, err
+	}
+	return lr, nil
 }
 
-// DeadLetters reads the dead-letter topic as it stands, oldest first.
+// letterPage is how many letters one read of the read model lists.
+const letterPage = 500
+
+// DeadLetters lists the dead letters, oldest first, with the secrets of
+// their payloads redacted: from the read model when it has applied the
+// whole dead-letter topic, else from the topic.
 func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	lr, err := c.caughtUpLetters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if lr != nil {
+		out := []DeadLetter{}
+		var after *readmodel.LetterCursor
+		for {
+			page, next, err := lr.DeadLetters(ctx, c.cfg.Namespace, after, letterPage)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, page...)
+			if next == nil {
+				return out, nil
+			}
+			after = next
+		}
+	}
+	out, err := c.readLetters(ctx)
+	for i := range out {
+		out[i].Payload = events.Redact(out[i].Payload)
+	}
+	return out, err
+}
+
+// readLetters reads the dead-letter topic as it stands, oldest first,
+// payloads as they are.
+func (c *Client) readLetters(ctx context.Context) ([]DeadLetter, error) {
 	out := []DeadLetter{}
 	err := bus.ReadAll(ctx, c.cfg, c.cfg.Topic(events.TopicDLQ), func(r bus.Record) error {
-		out = append(out, c.letterOf(r))
+		out = append(out, readmodel.LetterOf(r, c.cfg.Namespace))
 		return nil
 	})
 	if err != nil {
@@ -108,49 +110,6 @@ func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	return out, nil
 }
 
-func (c *Client) letterOf(r bus.Record) DeadLetter {
-	h := r.Headers
-	d := DeadLetter{
-		ID:           h[bus.HeaderID],
-		Type:         h[events.HeaderType],
-		Reason:       h[HeaderReason],
-		origin:       h[bus.MetaTopic],
-		Topic:        c.unprefixed(h[bus.MetaTopic]),
-		Partition:    int32(headerInt(h, bus.MetaPartition, 32)),
-		Offset:       headerInt(h, bus.MetaOffset, 64),
-		Key:          string(r.Key),
-		DLQPartition: r.Partition,
-		DLQOffset:    r.Offset,
-		DeadAt:       r.Timestamp,
-		Headers:      h,
-		Payload:      r.Value,
-	}
-	if d.ID == "" {
-		d.ID = fmt.Sprintf("dlq:%d:%d", r.Partition, r.Offset)
-	}
-	if p, o := h[HeaderRedrivenFromPartition], h[HeaderRedrivenFromOffset]; o != "" {
-		d.RedrivenFrom = p + ":" + o
-	}
-	return d
-}
-
-// unprefixed maps a cluster topic name back to the name saga uses.
-func (c *Client) unprefixed(topic string) string {
-	if c.cfg.Namespace != "" {
-		return strings.TrimPrefix(topic, c.cfg.Namespace+".")
-	}
-	return topic
-}
-
-// headerInt reads a numeric header; -1 when it is missing or not a number.
-func headerInt(h map[string]string, k string, bits int) int64 {
-	n, err := strconv.ParseInt(h[k], 10, bits)
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 // Redriven says where a redriven message went.
 type Redriven struct {
 	ID        string `json:"id"`
@@ -165,28 +124,65 @@ type Redriven struct {
 
 // Redrive sends a dead-lettered message back to the topic it was read
 // from, once whatever made it fail has been fixed (a build that reads its
-// version, say): the same key, payload and headers, less the ones that
-// describe the letter, plus HeaderRedrivenFromPartition and
-// HeaderRedrivenFromOffset. When several letters have the id (a message
-// that failed again after a redrive), the latest is sent. The letter stays
-// on the dead-letter topic; if the message fails again it becomes a new
-// letter. An unknown id is ErrNotFound.
+// version, say). When several letters have the id (a message that failed
+// again after a redrive), the latest is sent. The letter is looked up in
+// the read model when it has applied the whole dead-letter topic, else in
+// the topic. An unknown id is ErrNotFound. See RedriveAt.
 func (c *Client) Redrive(ctx context.Context, id string) (Redriven, error) {
-	letters, err := c.DeadLetters(ctx)
+	lr, err := c.caughtUpLetters(ctx)
 	if err != nil {
 		return Redriven{}, err
 	}
-	var d *DeadLetter
-	for i := range letters {
-		if letters[i].ID == id {
-			d = &letters[i]
+	var d DeadLetter
+	if lr != nil {
+		d, err = lr.DeadLetter(ctx, c.cfg.Namespace, id)
+		if errors.Is(err, readmodel.ErrNotFound) {
+			return Redriven{}, fmt.Errorf("%w: no dead letter %q", ErrNotFound, id)
+		}
+		if err != nil {
+			return Redriven{}, err
+		}
+	} else {
+		letters, err := c.readLetters(ctx)
+		if err != nil {
+			return Redriven{}, err
+		}
+		found := false
+		for _, l := range letters {
+			if l.ID == id {
+				d, found = l, true
+			}
+		}
+		if !found {
+			return Redriven{}, fmt.Errorf("%w: no dead letter %q", ErrNotFound, id)
 		}
 	}
-	if d == nil {
-		return Redriven{}, fmt.Errorf("%w: no dead letter %q", ErrNotFound, id)
+	return c.RedriveAt(ctx, d.DLQPartition, d.DLQOffset)
+}
+
+// RedriveAt sends the message of the letter at partition/offset of the
+// dead-letter topic back to the topic it was read from: its key, payload
+// and headers as the letter holds them (read from the topic, so byte for
+// byte), less the headers that describe the letter, plus
+// HeaderRedrivenFromPartition and HeaderRedrivenFromOffset. The letter
+// stays on the dead-letter topic; if the message fails again it becomes a
+// new letter.
+func (c *Client) RedriveAt(ctx context.Context, partition int32, offset int64) (Redriven, error) {
+	l, err := bus.OpenLog(c.cfg, bus.LogOptions{})
+	if err != nil {
+		return Redriven{}, err
 	}
-	if d.origin == "" {
-		return Redriven{}, fmt.Errorf("dead letter %s does not say which topic it came from (no %s header)", id, bus.MetaTopic)
+	r, err := l.RecordAt(ctx, c.cfg.Topic(events.TopicDLQ), partition, offset)
+	l.Close()
+	if err != nil {
+		return Redriven{}, fmt.Errorf("read dead letter %d:%d: %w", partition, offset, err)
+	}
+	if r.Offset != offset {
+		return Redriven{}, fmt.Errorf("%w: dead letter %d:%d is no longer on the topic", ErrNotFound, partition, offset)
+	}
+	d := readmodel.LetterOf(r, c.cfg.Namespace)
+	if d.Origin == "" {
+		return Redriven{}, fmt.Errorf("dead letter %s does not say which topic it came from (no %s header)", d.ID, bus.MetaTopic)
 	}
 	keys := make([]string, 0, len(d.Headers))
 	for k := range d.Headers {
@@ -202,9 +198,9 @@ func (c *Client) Redrive(ctx context.Context, id string) (Redriven, error) {
 	headers = append(headers,
 		bus.Header{Key: HeaderRedrivenFromPartition, Value: strconv.Itoa(int(d.DLQPartition))},
 		bus.Header{Key: HeaderRedrivenFromOffset, Value: strconv.FormatInt(d.DLQOffset, 10)})
-	part, off, err := bus.Send(c.cfg, d.origin, d.Key, d.Payload, headers)
+	part, off, err := bus.Send(c.cfg, d.Origin, d.Key, d.Payload, headers)
 	if err != nil {
-		return Redriven{}, fmt.Errorf("redrive %s to %s: %w", id, d.Topic, err)
+		return Redriven{}, fmt.Errorf("redrive %s to %s: %w", d.ID, d.Topic, err)
 	}
 	return Redriven{ID: d.ID, Topic: d.Topic, Partition: part, Offset: off, Key: d.Key,
 		FromDLQPartition: d.DLQPartition, FromDLQOffset: d.DLQOffset}, nil

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/readmodel"
 	"github.com/sagaflow/saga/system"
 )
 
@@ -146,3 +150,90 @@ func TestDeadLettersAndRedrive(t *testing.T) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// countingReadModel is the read model, counting the listings it answers.
+type countingReadModel struct {
+	*readmodel.DB
+	listings int
+}
+
+func (c *countingReadModel) DeadLetters(ctx context.Context, ns string, after *readmodel.LetterCursor, limit int) ([]readmodel.DeadLetter, *readmodel.LetterCursor, error) {
+	c.listings++
+	return c.DB.DeadLetters(ctx, ns, after, limit)
+}
+
+// With a read model that has applied the whole dead-letter topic, the
+// letters are listed and looked up there, secrets redacted; a redrive
+// still sends the record as the topic holds it. A read model behind the
+// topic is passed over for the topic itself.
+func TestDeadLettersFromTheReadModel(t *testing.T) {
+	cfg, c, pub := newTestClient(t)
+	ctx := context.Background()
+	secret := `{"definition":"book-ticket","data":{"payment_token":"tok_secret_1","user_id":"alice"}}`
+	for i := range 3 {
+		letter(t, cfg, pub, fmt.Sprintf("msg-%d", i), "saga-1", secret, map[string]string{client.HeaderReason: "malformed message",
+			bus.MetaTopic: cfg.Topic(events.TopicRequests), bus.MetaPartition: "0", bus.MetaOffset: fmt.Sprint(i)})
+	}
+	db, err := readmodel.Open(ctx, filepath.Join(t.TempDir(), readmodel.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := readmodel.CatchUp(ctx, cfg, db, readmodel.ProjectionDLQ); err != nil {
+		t.Fatal(err)
+	}
+	rm := &countingReadModel{DB: db}
+	c.UseReadModel(rm)
+
+	letters, err := c.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rm.listings != 1 || len(letters) != 3 {
+		t.Fatalf("%d letters in %d listings of the read model, want 3 in 1", len(letters), rm.listings)
+	}
+	for _, d := range letters {
+		if strings.Contains(string(d.Payload), "tok_secret_1") || !strings.Contains(string(d.Payload), events.Redacted) ||
+			d.Topic != events.TopicRequests || d.Reason != "malformed message" {
+			t.Errorf("letter from the read model: %+v (payload %s)", d, d.Payload)
+		}
+	}
+	got, err := c.Redrive(ctx, "msg-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FromDLQOffset != letters[1].DLQOffset || got.FromDLQPartition != letters[1].DLQPartition {
+		t.Errorf("redrive of msg-1 = %+v, want the letter at %d:%d", got, letters[1].DLQPartition, letters[1].DLQOffset)
+	}
+	var sent string
+	if err := bus.ReadAll(ctx, cfg, cfg.Topic(events.TopicRequests), func(r bus.Record) error {
+		sent = string(r.Value)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if sent != secret {
+		t.Errorf("redriven payload %s, want the letter's own %s", sent, secret)
+	}
+	if _, err := c.Redrive(ctx, "no-such-id"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("redrive of an unknown id: %v", err)
+	}
+
+	// A letter the read model has not applied: the topic answers.
+	letter(t, cfg, pub, "msg-late", "", "{}", map[string]string{client.HeaderReason: "late", bus.MetaTopic: cfg.Topic(events.TopicReplies)})
+	rm.listings = 0
+	letters, err = c.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rm.listings != 0 || len(letters) != 4 || letters[3].ID != "msg-late" {
+		t.Fatalf("behind the topic: %d listings of the read model, letters %+v", rm.listings, letters)
+	}
+	for _, d := range letters {
+		if strings.Contains(string(d.Payload), "tok_secret_1") {
+			t.Errorf("letter read from the topic keeps its token: %s", d.Payload)
+		}
+	}
+	if got, err := c.Redrive(ctx, "msg-late"); err != nil || got.ID != "msg-late" {
+		t.Errorf("redrive of a letter the read model lacks: %+v, %v", got, err)
+	}
+}

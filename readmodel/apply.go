@@ -333,7 +333,7 @@ func (db *DB) fold(ctx context.Context, q queryer, t *target, items []*item, bas
 			order = append(order, it.src)
 		}
 		d.last = recordTime(it.rec, it.env)
-		if it.err != nil {
+		if it.err != nil && !t.p.raw {
 			d.skipped++
 			f.res.Skipped++
 			continue

@@ -19,7 +19,7 @@ func startBroker(t testing.TB) bus.Config {
 	cfg := bustest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	specs := []bus.TopicSpec{{Name: topicSagaLog}, {Name: topicBookings}, {Name: topicPayments}}
+	specs := []bus.TopicSpec{{Name: topicSagaLog}, {Name: topicBookings}, {Name: topicPayments}, {Name: topicDLQ}}
 	if err := bus.Provision(ctx, cfg, specs); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func newProducer(t testing.TB, cfg bus.Config) *producer {
 // send publishes the sim's messages of the folded topics.
 func (pr *producer) send(msgs []published) {
 	for _, m := range msgs {
-		if m.topic != topicSagaLog && m.topic != topicBookings && m.topic != topicPayments {
+		if m.topic != topicSagaLog && m.topic != topicBookings && m.topic != topicPayments && m.topic != topicDLQ {
 			continue
 		}
 		pm, err := bus.Marshaler{}.Marshal(pr.cfg.Topic(m.topic), m.msg)
@@ -112,13 +112,26 @@ func publishSims(t testing.TB, cfg bus.Config, seed int64, n int) int {
 	return pr.sent
 }
 
+// publishLetters publishes a sim with n dead letters more than it would
+// write, for tests that need the dead-letter topic to span batches.
+func publishLetters(t testing.TB, cfg bus.Config, seed int64, n int) {
+	t.Helper()
+	s := newSim(t, seed).run(20)
+	for range n {
+		s.deadLetter()
+	}
+	pr := newProducer(t, cfg)
+	pr.send(s.published)
+	pr.close()
+}
+
 // readBack reads the folded topics as the broker holds them.
 func readBack(t testing.TB, cfg bus.Config) []bus.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var recs []bus.Record
-	for _, topic := range []string{topicSagaLog, topicBookings, topicPayments} {
+	for _, topic := range []string{topicSagaLog, topicBookings, topicPayments, topicDLQ} {
 		if err := bus.ReadAll(ctx, cfg, cfg.Topic(topic), func(r bus.Record) error {
 			recs = append(recs, r)
 			return nil

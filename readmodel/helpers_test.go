@@ -3,10 +3,12 @@ package readmodel_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +36,7 @@ var (
 	topicBookings = events.DomainTopic(events.ServiceBooking)
 	topicPayments = events.DomainTopic(events.ServicePayment)
 	topicNotifies = events.DomainTopic(events.ServiceNotification)
+	topicDLQ      = events.TopicDLQ
 )
 
 var machine = saga.NewMachine(flows.All())
@@ -64,7 +67,9 @@ type sim struct {
 	logs map[string][][]bus.Record
 	// published lists every message in the order it was appended.
 	published []published
-	n         int
+	// letters are the records appended to the dead-letter topic.
+	letters []bus.Record
+	n       int
 }
 
 type published struct {
@@ -144,6 +149,50 @@ func (s *sim) garbage() {
 	s.n++
 	msg.Metadata.Set(bus.MetaKey, fmt.Sprintf("junk-%d", s.rng.Intn(10)))
 	s.appendMsg(topic, msg)
+}
+
+// deadLetter appends a letter to the dead-letter topic as the poison
+// middleware writes one: a saga's command (which holds its payment token),
+// a message without an id that is not JSON, or a letter again of a
+// message redriven before.
+func (s *sim) deadLetter() {
+	var msg *message.Message
+	origin, at := events.TopicReplies, s.rng.Intn(1000)
+	switch r := s.rng.Intn(4); {
+	case r == 0 && len(s.letters) > 0:
+		before := s.letters[s.rng.Intn(len(s.letters))]
+		msg = message.NewMessage(before.Headers[bus.HeaderID], before.Value)
+		msg.Metadata.Set(readmodel.HeaderRedrivenFromPartition, fmt.Sprint(before.Partition))
+		msg.Metadata.Set(readmodel.HeaderRedrivenFromOffset, fmt.Sprint(before.Offset))
+	case r == 1:
+		msg = message.NewMessage("", []byte(fmt.Sprintf(`{not json "payment_token": "%s"`, simTokens[s.rng.Intn(len(simTokens))])))
+		origin = events.TopicRequests
+	default:
+		var cmd *events.Envelope
+		for _, id := range s.order {
+			if ss := s.sagas[id]; len(ss.pending) > 0 {
+				cmd = &ss.pending[s.rng.Intn(len(ss.pending))]
+			}
+		}
+		if cmd == nil {
+			msg = message.NewMessage(fmt.Sprintf("dead-%d-%d", s.seed, s.n), []byte(`{"x":1}`))
+		} else {
+			msg = bus.ToMessage(*cmd)
+			origin = events.CommandTopic(events.ServicePayment)
+		}
+	}
+	s.n++
+	msg.Metadata.Set(readmodel.HeaderReason, fmt.Sprintf("malformed message: case %d", s.n))
+	msg.Metadata.Set(bus.MetaTopic, origin)
+	msg.Metadata.Set(bus.MetaPartition, fmt.Sprint(s.rng.Intn(partitions)))
+	msg.Metadata.Set(bus.MetaOffset, fmt.Sprint(at))
+	s.appendMsg(topicDLQ, msg)
+	part := s.logs[topicDLQ]
+	for _, p := range part {
+		if len(p) > 0 && p[len(p)-1].Headers[readmodel.HeaderReason] == msg.Metadata.Get(readmodel.HeaderReason) {
+			s.letters = append(s.letters, p[len(p)-1])
+		}
+	}
 }
 
 func (s *sim) tick(d time.Duration) { s.now = s.now.Add(time.Millisecond + d) }
@@ -286,6 +335,9 @@ func (s *sim) run(n int) *sim {
 		if s.rng.Float64() < 0.004 {
 			s.garbage()
 		}
+		if s.rng.Float64() < 0.004 {
+			s.deadLetter()
+		}
 		active := s.active()
 		if len(active) == 0 {
 			if started >= n {
@@ -332,7 +384,7 @@ func (s *sim) active() []*simSaga {
 // partition (the order bus.ReadAll delivers).
 func (s *sim) records() []bus.Record {
 	var out []bus.Record
-	for _, topic := range []string{topicSagaLog, topicBookings, topicPayments} {
+	for _, topic := range []string{topicSagaLog, topicBookings, topicPayments, topicDLQ} {
 		for _, part := range s.logs[topic] {
 			out = append(out, part...)
 		}
@@ -346,6 +398,7 @@ type model struct {
 	inventory *projections.Inventory
 	reconcile *projections.Reconciler
 	money     map[string]*modelMoney
+	letters   []bus.Record
 }
 
 type modelMoney struct {
@@ -374,6 +427,10 @@ func fold(cfg bus.Config, recs []bus.Record) *model {
 	m := &model{sagas: projections.NewSagas(flows.All()), inventory: projections.NewInventory(demo.Shows()),
 		reconcile: projections.NewReconciler(flows.All()), money: map[string]*modelMoney{}}
 	for _, r := range recs {
+		if r.Topic == cfg.Topic(topicDLQ) {
+			m.letters = append(m.letters, r)
+			continue
+		}
 		e, ok := checked(r)
 		if !ok {
 			continue
@@ -664,6 +721,75 @@ func assertMatches(t testing.TB, db *readmodel.DB, m *model) {
 	at := t0.Add(24 * time.Hour)
 	sameJSON(t, "reconciliation", restored.Report(at), m.reconcile.Report(at))
 	sameJSON(t, "reconciliation summary", restored.Summary(), sum)
+
+	assertLetters(t, db, m)
+}
+
+// wantLetters is every dead letter, oldest first, payload redacted.
+func (m *model) wantLetters() []readmodel.DeadLetter {
+	out := make([]readmodel.DeadLetter, 0, len(m.letters))
+	for _, r := range m.letters {
+		d := readmodel.LetterOf(r, "")
+		d.Payload = events.Redact(d.Payload)
+		d.DeadAt = d.DeadAt.UTC()
+		out = append(out, d)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.DeadAt.Equal(b.DeadAt) {
+			return a.DeadAt.Before(b.DeadAt)
+		}
+		if a.DLQPartition != b.DLQPartition {
+			return a.DLQPartition < b.DLQPartition
+		}
+		return a.DLQOffset < b.DLQOffset
+	})
+	return out
+}
+
+// assertLetters: the dead letters listed a page at a time are the fold's,
+// the latest letter of an id is found by it, and no payload holds a
+// payment token.
+func assertLetters(t testing.TB, db *readmodel.DB, m *model) {
+	t.Helper()
+	ctx := context.Background()
+	want := m.wantLetters()
+	got := []readmodel.DeadLetter{}
+	var after *readmodel.LetterCursor
+	for pages := 0; ; pages++ {
+		page, next, err := db.DeadLetters(ctx, "", after, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 7 || next != nil && len(page) != 7 || pages > len(want) {
+			t.Fatalf("page %d: %d letters, next %v", pages, len(page), next)
+		}
+		got = append(got, page...)
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	sameJSON(t, "dead letters", got, want)
+	latest := map[string]readmodel.DeadLetter{}
+	for _, d := range want {
+		latest[d.ID] = d
+		for _, tok := range simTokens {
+			if strings.Contains(string(d.Payload), tok) {
+				t.Fatalf("dead letter %s keeps payment token %q: %s", d.ID, tok, d.Payload)
+			}
+		}
+	}
+	for id, w := range latest {
+		d, err := db.DeadLetter(ctx, "", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameJSON(t, "latest dead letter "+id, d, w)
+	}
+	if _, err := db.DeadLetter(ctx, "", "no-such-letter"); !errors.Is(err, readmodel.ErrNotFound) {
+		t.Fatalf("DeadLetter of an unknown id: %v", err)
+	}
 }
 
 func withoutTimeline(b readmodel.Booking) readmodel.Booking {
@@ -714,6 +840,7 @@ var projectionTopics = map[string][]string{
 	readmodel.ProjectionRevenue:   {topicPayments, topicSagaLog},
 	readmodel.ProjectionShows:     {topicBookings},
 	readmodel.ProjectionReconcile: {topicBookings, topicPayments, topicNotifies},
+	readmodel.ProjectionDLQ:       {topicDLQ},
 }
 
 // feed applies the records of every projection in a random interleaving

@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -174,13 +175,24 @@ func (ps *pass) read(ctx context.Context) <-chan struct{} {
 		}
 	}
 	stopped := make(chan struct{})
+	keep := map[string]bool{}
+	for _, t := range ps.ts {
+		for _, topic := range t.p.topics {
+			keep[topic] = keep[topic] || t.p.raw
+		}
+	}
 	go func() {
 		defer close(stopped)
 		err := ps.l.log.ReadRanges(ctx, ps.reads, func(i int, r bus.Record) error {
 			env, err := bus.CheckRecord(r)
 			// The envelope has what the folds read of the headers; the
-			// map is the next record's.
-			r.Headers = nil
+			// map is the next record's. A raw projection reads the
+			// headers themselves.
+			if keep[ps.from[i].Topic] {
+				r.Headers = maps.Clone(r.Headers)
+			} else {
+				r.Headers = nil
+			}
 			return send(delivery{it: item{rec: r, src: ps.from[i], env: env, err: err}})
 		})
 		if ctx.Err() != nil {

@@ -37,6 +37,9 @@ type projection struct {
 	// topics are logical (unprefixed) topic names.
 	topics []string
 	tables []table
+	// raw projections are given every record, checked or not (it.err set):
+	// the dead-letter topic holds what failed the check.
+	raw bool
 	// apply folds a batch of checked events into the tables of b.
 	apply func(b *batch, evs []*event) error
 }
@@ -59,7 +62,7 @@ type table struct {
 type view struct{ name, query string }
 
 // all lists every projection, in the order status reports them.
-var all = []*projection{sagasProjection, bookingsProjection, inventoryProjection, revenueProjection, showsProjection, reconcileProjection}
+var all = []*projection{sagasProjection, bookingsProjection, inventoryProjection, revenueProjection, showsProjection, reconcileProjection, dlqProjection}
 
 var views = []view{
 	{"user_bookings", `SELECT user_id, booking_ref, status, show_id, seats, amount_cents, started_at, updated_at, saga_id

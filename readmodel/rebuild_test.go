@@ -26,6 +26,7 @@ func TestRebuildInterruptedIsIdentical(t *testing.T) {
 	t.Parallel()
 	cfg := startBroker(t)
 	publishSims(t, cfg, 700, 6000)
+	publishLetters(t, cfg, 799, 800)
 	recs := readBack(t, cfg)
 	m := fold(cfg, recs)
 	// quarter[key] is a quarter of the records the projection reads.

@@ -147,7 +147,9 @@ func TestDeadLettersCarryTheirOriginAndRedrive(t *testing.T) {
 			t.Errorf("%s: letter says it came from %s/%d@%d key %q, it was written to %s/%d@%d key %q",
 				id, d.Topic, d.Partition, d.Offset, d.Key, b.topic, where[0].partition, where[0].offset, b.key)
 		}
-		if string(d.Payload) != string(b.msg.Payload) || d.Type != b.msg.Metadata.Get(events.HeaderType) || d.DeadAt.IsZero() {
+		// Listed with the payment token redacted (the redrive below sends
+		// the record itself).
+		if string(d.Payload) != string(events.Redact(b.msg.Payload)) || d.Type != b.msg.Metadata.Get(events.HeaderType) || d.DeadAt.IsZero() {
 			t.Errorf("%s: letter %+v does not hold the message", id, d)
 		}
 	}

@@ -32,7 +32,9 @@ func newDLQList(g *globals) *cobra.Command {
 		Short: "List the dead letters, oldest first: id, type, where each was read, why it failed",
 		Long: "List every record of the dead-letter topic, oldest first. Kafka cannot delete a record, so a\n" +
 			"letter stays listed after a redrive; a redriven message that fails again is listed once more,\n" +
-			"as a new letter with the same id (REDRIVEN FROM names the letter it was sent back from).",
+			"as a new letter with the same id (REDRIVEN FROM names the letter it was sent back from).\n" +
+			"Payment tokens in payloads are shown as [redacted]. The data directory's read model answers\n" +
+			"when it has applied the whole topic; otherwise the topic is read.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := connect(cmd.Context(), g)
