@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
+	"unicode/utf8"
 
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
@@ -13,15 +13,22 @@ import (
 	"github.com/sagaflow/saga/readmodel"
 )
 
+// isCountryCode reports whether s is two ASCII capitals, as the OpenAPI
+// document's pattern says (a letter such as Å is two bytes and its own
+// upper case, so length and case alone do not tell).
+func isCountryCode(s string) bool {
+	return len(s) == 2 && 'A' <= s[0] && s[0] <= 'Z' && 'A' <= s[1] && s[1] <= 'Z'
+}
+
 // searchShows is GET /v1/shows?country=CC&state=S.
 func (s *Server) searchShows(w http.ResponseWriter, r *http.Request, _ Identity) error {
 	q := r.URL.Query()
 	country, state := q.Get("country"), q.Get("state")
-	if len(country) != 2 || strings.ToUpper(country) != country {
+	if !isCountryCode(country) {
 		return badRequest("the search needs a country", FieldError{Field: "country",
 			Message: fmt.Sprintf("country must be a two-letter code such as US, got %q", country)})
 	}
-	if len(state) > 64 {
+	if utf8.RuneCountInString(state) > 64 {
 		return badRequest("the search is not valid", FieldError{Field: "state", Message: "state must be at most 64 characters"})
 	}
 	shows, err := s.db.SearchShows(r.Context(), country, state)
