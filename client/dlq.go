@@ -97,16 +97,7 @@ func (c *Client) readLetters(ctx context.Context) ([]DeadLetter, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if !a.DeadAt.Equal(b.DeadAt) {
-			return a.DeadAt.Before(b.DeadAt)
-		}
-		if a.DLQPartition != b.DLQPartition {
-			return a.DLQPartition < b.DLQPartition
-		}
-		return a.DLQOffset < b.DLQOffset
-	})
+	readmodel.SortLetters(out)
 	return out, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -142,6 +143,21 @@ func LetterOf(r bus.Record, namespace string) DeadLetter {
 		d.RedrivenFrom = p + ":" + o
 	}
 	return d
+}
+
+// SortLetters puts letters in the order a listing gives them: oldest
+// first, then by place on the dead-letter topic.
+func SortLetters(letters []DeadLetter) {
+	sort.SliceStable(letters, func(i, j int) bool {
+		a, b := letters[i], letters[j]
+		if !a.DeadAt.Equal(b.DeadAt) {
+			return a.DeadAt.Before(b.DeadAt)
+		}
+		if a.DLQPartition != b.DLQPartition {
+			return a.DLQPartition < b.DLQPartition
+		}
+		return a.DLQOffset < b.DLQOffset
+	})
 }
 
 // unprefixed maps a cluster topic name back to the name saga uses.

@@ -734,16 +734,7 @@ func (m *model) wantLetters() []readmodel.DeadLetter {
 		d.DeadAt = d.DeadAt.UTC()
 		out = append(out, d)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if !a.DeadAt.Equal(b.DeadAt) {
-			return a.DeadAt.Before(b.DeadAt)
-		}
-		if a.DLQPartition != b.DLQPartition {
-			return a.DLQPartition < b.DLQPartition
-		}
-		return a.DLQOffset < b.DLQOffset
-	})
+	readmodel.SortLetters(out)
 	return out
 }
 
