@@ -1,0 +1,111 @@
+package events
+
+import "slices"
+
+// Principals are the parts of the system that write records. Each signs
+// what it writes with its own key, and in a deployment each can connect to
+// Kafka as its own SASL user of the same name. A participant's principal
+// is its service name.
+const (
+	PrincipalOrchestrator = "orchestrator"
+	// PrincipalClient posts requests: the HTTP API and the CLI's saga book.
+	PrincipalClient = "client"
+	// PrincipalOperator is the back office's hand on the system: it
+	// resumes failed sagas and redrives dead letters (which go back, as
+	// they were, to the topic they came from).
+	PrincipalOperator = "operator"
+)
+
+// Principals lists every principal: the orchestrator, the services, the
+// client and the operator.
+func Principals() []string {
+	return append(append([]string{PrincipalOrchestrator}, Services()...), PrincipalClient, PrincipalOperator)
+}
+
+// IsService reports whether name is a participant service.
+func IsService(name string) bool { return slices.Contains(Services(), name) }
+
+// Access is what a principal does on Kafka: the topics it reads and
+// writes (unprefixed names) and the consumer groups it joins.
+type Access struct {
+	Reads  []string
+	Writes []string
+	Groups []string
+}
+
+// AccessOf returns what principal p needs and nothing more; the zero
+// Access for an unknown name. A part writes the dead-letter topic when it
+// consumes, and the topic it consumes when it forwards a record that
+// arrived on another partition than its key's.
+func AccessOf(p string) Access {
+	switch {
+	case p == PrincipalOrchestrator:
+		writes := []string{TopicSagaLog, TopicSagaSnapshots, TopicRequests, TopicReplies, TopicDLQ}
+		for _, s := range Services() {
+			writes = append(writes, CommandTopic(s))
+		}
+		return Access{
+			Reads:  []string{TopicRequests, TopicReplies, TopicSagaLog, TopicSagaSnapshots},
+			Writes: writes,
+			Groups: []string{PrincipalOrchestrator},
+		}
+	case IsService(p):
+		return Access{
+			Reads:  []string{CommandTopic(p), DomainTopic(p)},
+			Writes: []string{DomainTopic(p), TopicReplies, CommandTopic(p), TopicDLQ},
+			Groups: []string{p},
+		}
+	case p == PrincipalClient:
+		return Access{Reads: readModelTopics(), Writes: []string{TopicRequests}}
+	case p == PrincipalOperator:
+		// A dead letter goes back to where it came from: any consumed topic.
+		writes := []string{TopicRequests, TopicReplies}
+		for _, s := range Services() {
+			writes = append(writes, CommandTopic(s))
+		}
+		return Access{Reads: append(readModelTopics(), TopicDLQ), Writes: writes}
+	}
+	return Access{}
+}
+
+// readModelTopics are the logs the read models fold.
+func readModelTopics() []string {
+	out := []string{TopicSagaLog, TopicDLQ}
+	for _, s := range Services() {
+		out = append(out, DomainTopic(s))
+	}
+	return out
+}
+
+// MayWrite reports whether principal p may sign a record of type typ on
+// topic (an unprefixed name). It is the rule every consumer applies before
+// it acts: commands and the saga's own log come from the orchestrator, a
+// service's domain events and replies from that service, requests from
+// the client or the operator. A part may also sign the records it forwards
+// to the partition of their key, on the topic it consumes.
+func MayWrite(p, topic, typ string) bool {
+	switch topic {
+	case TopicSagaLog, TopicSagaSnapshots:
+		return p == PrincipalOrchestrator
+	case TopicRequests:
+		switch typ {
+		case StartSaga:
+			return p == PrincipalClient || p == PrincipalOperator || p == PrincipalOrchestrator
+		case ResumeSaga:
+			// The API resumes for a back-office user it has authenticated.
+			return p == PrincipalClient || p == PrincipalOperator || p == PrincipalOrchestrator
+		}
+		return false
+	case TopicReplies:
+		return typ == StepReply && (IsService(p) || p == PrincipalOrchestrator)
+	}
+	for _, s := range Services() {
+		switch topic {
+		case CommandTopic(s):
+			return p == PrincipalOrchestrator || p == s
+		case DomainTopic(s):
+			return p == s
+		}
+	}
+	return false
+}
