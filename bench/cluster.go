@@ -37,7 +37,7 @@ func StartCluster(ctx context.Context, exe string, cfg bus.Config, dataDir, cpuP
 // arguments of its `saga up`.
 func startCluster(ctx context.Context, exe string, cfg bus.Config, dataDir, cpuProfile, parts string, extra ...string) (*Cluster, error) {
 	c := &Cluster{Bus: cfg}
-	env := []string{"SAGA_NAMESPACE=" + cfg.Namespace}
+	env := procEnv(cfg)
 	if len(cfg.Brokers) == 0 {
 		if err := c.startBroker(ctx, exe, dataDir, env); err != nil {
 			return nil, err

@@ -142,6 +142,8 @@ func SeedHistory(ctx context.Context, cfg bus.Config, spec HistorySpec) (History
 		return res, err
 	}
 	res.Partitions = n
+	// The history is the orchestrator's, signed as it would be.
+	marshaler := bus.Marshaler{Signer: as(cfg, events.PrincipalOrchestrator).Signer}
 
 	timings := flows.DefaultTimings()
 	timings.StepTimeout = spec.StepTimeout
@@ -206,7 +208,7 @@ func SeedHistory(ctx context.Context, cfg bus.Config, spec HistorySpec) (History
 					return
 				}
 				for _, e := range evs {
-					pm, err := bus.Marshaler{}.Marshal(topic, bus.ToMessage(e))
+					pm, err := marshaler.Marshal(topic, bus.ToMessage(e))
 					if err != nil {
 						cancel(err)
 						return

@@ -19,7 +19,7 @@ import (
 // orchestrator's recovery does: every record is a saga log event in order
 // on its saga's partition, and the sagas are the ones promised.
 func TestSeedHistory(t *testing.T) {
-	cfg := bustest.Start(t)
+	cfg := signed(t, bustest.Start(t))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	now := time.Now()

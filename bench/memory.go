@@ -126,7 +126,7 @@ func memoryPoint(ctx context.Context, cfg bus.Config, exe string, opts MemoryOpt
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
 	defer cancel()
 	began := time.Now()
-	proc, err := StartProc("orchestrator", exe, orchestratorArgs(cfg), []string{"SAGA_NAMESPACE=" + cfg.Namespace, "GODEBUG=gctrace=1"})
+	proc, err := StartProc("orchestrator", exe, orchestratorArgs(cfg), append(procEnv(cfg), "GODEBUG=gctrace=1"))
 	if err != nil {
 		return pt, err
 	}

@@ -154,7 +154,7 @@ func MeasureRecovery(ctx context.Context, cfg bus.Config, exe string, opts Recov
 	}()
 
 	began := time.Now()
-	proc, err := StartProc("orchestrator", exe, orchestratorArgs(cfg), append([]string{"SAGA_NAMESPACE=" + cfg.Namespace}, opts.Env...))
+	proc, err := StartProc("orchestrator", exe, orchestratorArgs(cfg), append(procEnv(cfg), opts.Env...))
 	if err != nil {
 		return rec, err
 	}

@@ -62,7 +62,7 @@ func asJSON(v any) string {
 // commands, and decides on the request posted before it started.
 func TestMeasureRecovery(t *testing.T) {
 	exe := recoveryBinary(t)
-	cfg := bustest.Start(t)
+	cfg := signed(t, bustest.Start(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	h, err := SeedHistory(ctx, cfg, HistorySpec{Events: 2000, Running: 50})
@@ -93,7 +93,7 @@ func TestMeasureRecovery(t *testing.T) {
 // sagas, and 2000 ended ones.
 func TestMeasureMemory(t *testing.T) {
 	exe := recoveryBinary(t)
-	cfg := bustest.Start(t)
+	cfg := signed(t, bustest.Start(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	m, err := MeasureMemory(ctx, cfg, exe, 2000)
@@ -156,7 +156,7 @@ func TestRecoveryBench(t *testing.T) {
 	running, memRunning, repeat := envInt("RECOVERY_BENCH_RUNNING", 10_000), envInt("RECOVERY_BENCH_MEMORY", 100_000), envInt("RECOVERY_BENCH_REPEAT", 3)
 	ctx := context.Background()
 	for _, n := range sizes {
-		cfg := bustest.Start(t)
+		cfg := signed(t, bustest.Start(t))
 		h, err := SeedHistory(ctx, cfg, HistorySpec{Events: n, Running: running})
 		if err != nil {
 			t.Fatal(err)
@@ -186,7 +186,7 @@ func TestRecoveryBench(t *testing.T) {
 			med(func(r Recovery) float64 { return r.CPUMS }))
 	}
 	if memRunning > 0 {
-		cfg := bustest.Start(t)
+		cfg := signed(t, bustest.Start(t))
 		settle, err := time.ParseDuration(cmp.Or(os.Getenv("RECOVERY_BENCH_SETTLE"), "2s"))
 		if err != nil {
 			t.Fatalf("RECOVERY_BENCH_SETTLE: %v", err)

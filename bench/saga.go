@@ -287,11 +287,11 @@ func (d *driver) request(i int, at time.Time) (string, *sarama.ProducerMessage, 
 	if err != nil {
 		return "", nil, err
 	}
-	return e.SagaID, toProducerMessage(d.cfg.Topic(events.TopicRequests), e), nil
+	return e.SagaID, toProducerMessage(d.cfg, d.cfg.Topic(events.TopicRequests), e), nil
 }
 
-func toProducerMessage(topic string, e events.Envelope) *sarama.ProducerMessage {
-	msg, _ := bus.Marshaler{}.Marshal(topic, bus.ToMessage(e))
+func toProducerMessage(cfg bus.Config, topic string, e events.Envelope) *sarama.ProducerMessage {
+	msg, _ := bus.Marshaler{Signer: cfg.Signer}.Marshal(topic, bus.ToMessage(e))
 	return msg
 }
 

@@ -89,9 +89,9 @@ func TestSpecValidate(t *testing.T) {
 func TestRun(t *testing.T) {
 	exe := recoveryBinary(t)
 	// Without KAFKA_BROKERS the run starts its own broker, in a process of its own.
-	cfg := bus.Config{Namespace: bustest.Namespace()}
+	cfg := signed(t, bus.Config{Namespace: bustest.Namespace()})
 	if os.Getenv(bustest.EnvBrokers) != "" {
-		cfg = bustest.Start(t)
+		cfg = signed(t, bustest.Start(t))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/sagaflow/saga/sign"
 )
 
 // Defaults applied by setDefaults; exported so callers can document them.
@@ -46,6 +48,13 @@ type Config struct {
 	// empty. A deployment whose logs were written with FNV1a keeps it:
 	// DetectPartitioner says which one a cluster's logs use.
 	Partitioner Partitioner
+	// Signer signs every record this part writes (see Marshaler); nil
+	// writes them unsigned.
+	Signer *sign.Key
+	// Trust holds the public keys of the parts whose records this part
+	// obeys (see Verify); nil obeys records without checking who wrote
+	// them, which only a benchmark of the checks' cost should do.
+	Trust *sign.Keyring
 }
 
 // setDefaults fills zero values; Config is passed by value so this only
@@ -100,6 +109,15 @@ func (c Config) Topic(name string) string { return c.prefixed(name) }
 
 // Group maps a logical consumer group name to the name used on the cluster.
 func (c Config) Group(name string) string { return c.prefixed(name) }
+
+// Unprefixed is the name of a topic of this namespace without its prefix;
+// false when topic is not of this namespace.
+func (c Config) Unprefixed(topic string) (string, bool) {
+	if c.Namespace == "" {
+		return topic, true
+	}
+	return strings.CutPrefix(topic, c.Namespace+".")
+}
 
 func (c Config) prefixed(name string) string {
 	if c.Namespace == "" {

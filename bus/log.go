@@ -6,6 +6,9 @@ import (
 	"fmt"
 
 	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/sagaflow/saga/sign"
 )
 
 // Log is one connection to the cluster for reading logs by offset:
@@ -132,9 +135,16 @@ func (l *Log) Write(recs []OutRecord) ([]int64, error) {
 	}
 	msgs := make([]*sarama.ProducerMessage, len(recs))
 	for i, r := range recs {
-		hs := make([]sarama.RecordHeader, len(r.Headers))
+		hs := make([]sarama.RecordHeader, len(r.Headers), len(r.Headers)+2)
+		md := make(message.Metadata, len(r.Headers))
 		for j, h := range r.Headers {
 			hs[j] = sarama.RecordHeader{Key: []byte(h.Key), Value: []byte(h.Value)}
+			md[h.Key] = h.Value
+		}
+		if signs(l.cfg.Signer, md) {
+			sig, kid := signatureOf(l.cfg.Signer, r.Topic, "", "", md, r.Value)
+			hs = append(hs, sarama.RecordHeader{Key: []byte(sign.HeaderSignature), Value: []byte(sig)},
+				sarama.RecordHeader{Key: []byte(sign.HeaderKeyID), Value: []byte(kid)})
 		}
 		msgs[i] = &sarama.ProducerMessage{Topic: r.Topic, Partition: r.Partition, Value: sarama.ByteEncoder(r.Value), Headers: hs}
 	}

@@ -7,6 +7,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/sagaflow/saga/sign"
 )
 
 // Metadata keys and header names shared by every saga message.
@@ -26,14 +28,17 @@ const (
 
 // Marshaler maps Watermill messages to Kafka records and back:
 // metadata "key" <-> record key, UUID <-> header "id", any other metadata
-// <-> header of the same name.
-type Marshaler struct{}
+// <-> header of the same name. With a Signer, every record it builds is
+// signed (see signs), the signature and key id in headers.
+type Marshaler struct {
+	Signer *sign.Key
+}
 
 var _ kafka.MarshalerUnmarshaler = Marshaler{}
 
 // Marshal builds the record for topic. It refuses a metadata "id" that
 // contradicts the UUID rather than writing two ids.
-func (Marshaler) Marshal(topic string, msg *message.Message) (*sarama.ProducerMessage, error) {
+func (m Marshaler) Marshal(topic string, msg *message.Message) (*sarama.ProducerMessage, error) {
 	if id, ok := msg.Metadata[HeaderID]; ok && id != msg.UUID {
 		return nil, fmt.Errorf("bus: message %s: metadata %q=%q conflicts with the message UUID", msg.UUID, HeaderID, id)
 	}
@@ -45,6 +50,12 @@ func (Marshaler) Marshal(topic string, msg *message.Message) (*sarama.ProducerMe
 		}
 		headers = append(headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
 	}
+	key := msg.Metadata.Get(MetaKey)
+	if signs(m.Signer, msg.Metadata) {
+		sig, kid := signatureOf(m.Signer, topic, key, msg.UUID, msg.Metadata, msg.Payload)
+		headers = append(headers, sarama.RecordHeader{Key: []byte(sign.HeaderSignature), Value: []byte(sig)},
+			sarama.RecordHeader{Key: []byte(sign.HeaderKeyID), Value: []byte(kid)})
+	}
 	pm := &sarama.ProducerMessage{
 		Topic:   topic,
 		Value:   sarama.ByteEncoder(msg.Payload),
@@ -52,7 +63,7 @@ func (Marshaler) Marshal(topic string, msg *message.Message) (*sarama.ProducerMe
 	}
 	// An empty key means "no key": sarama then spreads records randomly
 	// instead of piling every unkeyed record onto hash("").
-	if key := msg.Metadata.Get(MetaKey); key != "" {
+	if key != "" {
 		pm.Key = sarama.StringEncoder(key)
 	}
 	return pm, nil

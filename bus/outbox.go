@@ -95,7 +95,8 @@ const batchLinger = time.Millisecond
 // requests too. It has the product's producer settings (idempotent,
 // acks from every in-sync replica), and returns once all are acknowledged.
 type BatchPublisher struct {
-	producer sarama.SyncProducer
+	producer  sarama.SyncProducer
+	marshaler Marshaler
 }
 
 // NewBatchPublisher connects a BatchPublisher.
@@ -116,14 +117,14 @@ func NewBatchPublisher(cfg Config) (*BatchPublisher, error) {
 	if err != nil {
 		return nil, unreachable(cfg, fmt.Errorf("create publisher: %w", err))
 	}
-	return &BatchPublisher{producer: p}, nil
+	return &BatchPublisher{producer: p, marshaler: Marshaler{Signer: cfg.Signer}}, nil
 }
 
 // Publish writes msgs to topic (a cluster name) and waits for all of them.
 func (p *BatchPublisher) Publish(topic string, msgs ...*message.Message) error {
 	pms := make([]*sarama.ProducerMessage, len(msgs))
 	for i, m := range msgs {
-		pm, err := Marshaler{}.Marshal(topic, m)
+		pm, err := p.marshaler.Marshal(topic, m)
 		if err != nil {
 			return fmt.Errorf("marshal message %s: %w", m.UUID, err)
 		}

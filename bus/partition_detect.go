@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/sagaflow/saga/sign"
 )
 
 // detectSample is how many of the oldest records of each partition
@@ -105,6 +107,11 @@ func Rekeyed(msg *message.Message, key string) *message.Message {
 			continue
 		}
 		out.Metadata[k] = v
+	}
+	if key != msg.Metadata.Get(MetaKey) {
+		// The signature covers the key: the forwarding part signs the copy.
+		delete(out.Metadata, sign.HeaderSignature)
+		delete(out.Metadata, sign.HeaderKeyID)
 	}
 	out.Metadata[MetaKey] = key
 	out.Metadata[MetaReroutedFromPartition] = msg.Metadata.Get(MetaPartition)

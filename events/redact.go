@@ -84,3 +84,41 @@ func isSecret(field string) bool {
 // secretText finds a secret field with a string value (or the start of
 // one) in text that is not JSON.
 var secretText = regexp.MustCompile(`(?i)"(payment_token)"\s*:\s*"(?:[^"\\]|\\.)*"?`)
+
+// WithoutSecrets returns the saga data object without its secret members
+// (SecretFields, in any case) other than those named in keep: what a
+// command to a service that does not need them carries. Data that holds
+// no secret, or is not an object, comes back unchanged.
+func WithoutSecrets(data json.RawMessage, keep ...string) json.RawMessage {
+	if !mentionsSecret(data) {
+		return data
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return data
+	}
+	dropped := false
+	for k := range fields {
+		if isSecret(k) && !kept(k, keep) {
+			delete(fields, k)
+			dropped = true
+		}
+	}
+	if !dropped {
+		return data
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return data
+	}
+	return out
+}
+
+func kept(field string, keep []string) bool {
+	for _, k := range keep {
+		if strings.EqualFold(field, k) {
+			return true
+		}
+	}
+	return false
+}

@@ -82,3 +82,40 @@ func findSecret(v any) string {
 	}
 	return ""
 }
+
+func TestWithoutSecrets(t *testing.T) {
+	cases := []struct {
+		name, in string
+		keep     []string
+		want     string
+	}{
+		{"no secret", `{"user_id":"alice", "seats":2}`, nil, `{"user_id":"alice", "seats":2}`},
+		{"token dropped", `{"user_id":"alice","payment_token":"tok_ok","seats":2}`, nil, `{"seats":2,"user_id":"alice"}`},
+		{"token kept for its service", `{"user_id":"alice","payment_token":"tok_ok"}`, []string{"payment_token"}, `{"user_id":"alice","payment_token":"tok_ok"}`},
+		{"any case", `{"Payment_TOKEN":"tok_ok","user_id":"a"}`, nil, `{"user_id":"a"}`},
+		{"escaped name", `{"payment\u005ftoken":"tok_ok","user_id":"a"}`, nil, `{"user_id":"a"}`},
+		{"not an object", `["payment_token"]`, nil, `["payment_token"]`},
+		{"not JSON", `payment_token`, nil, `payment_token`},
+		{"nested is left to its owner", `{"x":{"payment_token":"t"}}`, nil, `{"x":{"payment_token":"t"}}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := string(events.WithoutSecrets(json.RawMessage(c.in), c.keep...)); got != c.want {
+				t.Errorf("WithoutSecrets(%s) = %s, want %s", c.in, got, c.want)
+			}
+		})
+	}
+}
+
+// FuzzWithoutSecrets: what a service that does not need the token decodes
+// from its command's data holds no token.
+func FuzzWithoutSecrets(f *testing.F) {
+	f.Add([]byte(`{"user_id":"alice","payment_token":"tok_ok"}`))
+	f.Add([]byte(`{"PAYMENT_token":"x","payment_token":"y"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d events.BookingData
+		if json.Unmarshal(events.WithoutSecrets(data), &d) == nil && d.PaymentToken != "" {
+			t.Fatalf("%q: the token %q came through", data, d.PaymentToken)
+		}
+	})
+}

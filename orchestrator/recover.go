@@ -193,6 +193,10 @@ func (o *Orchestrator) foldPartition(ctx context.Context, p int32, snap *snapsho
 // foldRecord folds one saga log record into the shard; what cannot be read
 // or folded is logged and skipped.
 func (o *Orchestrator) foldRecord(sh *shard, r bus.Record) {
+	if _, err := o.cfg.Bus.VerifyLogged(r); err != nil {
+		o.log.Error().Err(err).Int32("partition", r.Partition).Int64("offset", r.Offset).Msg("skipping saga log record the orchestrator did not write")
+		return
+	}
 	e, err := readEvent(r)
 	if err != nil {
 		o.log.Error().Err(err).Int32("partition", r.Partition).Int64("offset", r.Offset).Msg("skipping unreadable saga log record")

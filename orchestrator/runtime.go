@@ -194,6 +194,9 @@ func (o *Orchestrator) handleRequest(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
+	if _, err := o.cfg.Bus.VerifyMessage(msg, o.cfg.Now()); err != nil {
+		return err
+	}
 	switch e.Type {
 	case events.ResumeSaga:
 		e, p, err := events.CheckAs[events.ResumeSagaV1](e)
@@ -229,6 +232,10 @@ func (o *Orchestrator) handleReply(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
+	signer, err := o.cfg.Bus.VerifyMessage(msg, o.cfg.Now())
+	if err != nil {
+		return err
+	}
 	if e.Type != events.StepReply {
 		if _, err := events.Check(e); err != nil {
 			return err
@@ -245,7 +252,7 @@ func (o *Orchestrator) handleReply(msg *message.Message) error {
 	if done, err := o.reroute(msg, events.TopicReplies, e.SagaID); done || err != nil {
 		return err
 	}
-	return o.process(msg.Context(), e.SagaID, saga.Reply{Envelope: e, Payload: p})
+	return o.process(msg.Context(), e.SagaID, saga.Reply{Envelope: e, Payload: p, Signer: signer})
 }
 
 // reroute forwards a request or reply that arrived on another partition

@@ -76,6 +76,14 @@ type chunkHeaders struct {
 	hasFirst, last bool
 }
 
+// parseChunk reads the headers of a chunk the orchestrator wrote.
+func (o *Orchestrator) parseChunk(r bus.Record) (chunkHeaders, error) {
+	if _, err := o.cfg.Bus.VerifyLogged(r); err != nil {
+		return chunkHeaders{}, err
+	}
+	return parseChunk(r)
+}
+
 func parseChunk(r bus.Record) (chunkHeaders, error) {
 	h := chunkHeaders{id: r.Headers[snapHeaderID]}
 	if h.id == "" {
@@ -151,7 +159,7 @@ func (o *Orchestrator) readSnapshot(ctx context.Context, p, parts int32) (*snaps
 			passed = append(passed, err.Error())
 			break
 		}
-		h, err := parseChunk(rec)
+		h, err := o.parseChunk(rec)
 		if err != nil {
 			passed = append(passed, fmt.Sprintf("record at offset %d: %v", at, err))
 			break
@@ -188,7 +196,7 @@ func (o *Orchestrator) readChunks(ctx context.Context, p int32, h chunkHeaders, 
 			if r.Headers[snapHeaderID] != h.id {
 				return nil // another member's, written meanwhile
 			}
-			c, err := parseChunk(r)
+			c, err := o.parseChunk(r)
 			if err != nil {
 				return err
 			}
@@ -219,7 +227,11 @@ func (o *Orchestrator) readChunks(ctx context.Context, p int32, h chunkHeaders, 
 	if sum := crc32.Checksum(payload, castagnoli); sum != h.crc {
 		return nil, fmt.Errorf("checksum %08x, the last chunk says %08x", sum, h.crc)
 	}
-	s, err := decodeSnapshot(payload)
+	plain, err := openSnapshot(o.cfg.Bus.Signer, payload)
+	if err != nil {
+		return nil, err
+	}
+	s, err := decodeSnapshot(plain)
 	if s != nil {
 		s.size = size
 	}
@@ -264,7 +276,7 @@ func (o *Orchestrator) writeSnapshot(s *snapshot) (size, chunks int, err error) 
 // chunkRecords encodes s and cuts it into chunk records; the last one
 // still lacks the headers only the last chunk has.
 func (o *Orchestrator) chunkRecords(s *snapshot) ([]bus.OutRecord, []byte) {
-	payload := encodeSnapshot(s)
+	payload := sealSnapshot(o.cfg.Bus.Signer, encodeSnapshot(s))
 	size := len(payload)
 	per := max(o.cfg.SnapshotChunkBytes, 1)
 	chunks := max(1, (size+per-1)/per)

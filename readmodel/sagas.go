@@ -122,7 +122,7 @@ func (b *batch) foldSaga(ev *event, load func(id string) (*sagaEntry, error)) (e
 	return ent, r, nil
 }
 
-// stateJSON is the stored form of s.
+// stateJSON is the stored form of s, its secrets redacted.
 func (b *batch) stateJSON(s *saga.State) (string, error) {
 	if raw, ok := b.memo.states[s]; ok {
 		return raw, nil
@@ -131,6 +131,8 @@ func (b *batch) stateJSON(s *saga.State) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// A read model is for people to read: the payment token is not theirs.
+	raw = events.Redact(raw)
 	b.memo.states[s] = string(raw)
 	return string(raw), nil
 }

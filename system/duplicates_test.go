@@ -75,7 +75,7 @@ func TestDuplicatedAndReorderedMessages(t *testing.T) {
 	done := make(chan error, 1)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel)
 	go func() {
-		done <- system.Run(ctx, system.Config{Bus: h.cfg, Log: log, Timings: testTimings, Decorate: decorate})
+		done <- system.Run(ctx, system.Config{Bus: h.cfg, Keys: h.keys, Log: log, Timings: testTimings, Decorate: decorate})
 	}()
 	defer func() {
 		cancel()

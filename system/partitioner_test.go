@@ -25,6 +25,9 @@ func (h *harness) runWith(c system.Config) (stop func()) {
 	if c.Bus.Brokers == nil {
 		c.Bus = h.cfg
 	}
+	if c.Keys == nil {
+		c.Keys = h.keys
+	}
 	c.Log = zerolog.New(zerolog.NewTestWriter(h.t)).Level(testLogLevel).With().Timestamp().Logger()
 	c.Timings = testTimings
 	ctx, cancel := context.WithCancel(context.Background())
@@ -80,7 +83,7 @@ func TestBookingsFromAnyPartitionerComplete(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pm, err := bus.Marshaler{}.Marshal(h.cfg.Topic(events.TopicRequests), bus.ToMessage(e))
+			pm, err := bus.Marshaler{Signer: h.cfg.Signer}.Marshal(h.cfg.Topic(events.TopicRequests), bus.ToMessage(e))
 			if err != nil {
 				t.Fatal(err)
 			}

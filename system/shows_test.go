@@ -25,7 +25,7 @@ func TestShowsAddSearchAndBook(t *testing.T) {
 	done := make(chan error, 1)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel)
 	go func() {
-		done <- system.Run(ctx, system.Config{Bus: h.cfg, Log: log, Timings: testTimings, SeedShows: true, ReadModel: dbPath})
+		done <- system.Run(ctx, system.Config{Bus: h.cfg, Keys: h.keys, Log: log, Timings: testTimings, SeedShows: true, ReadModel: dbPath})
 	}()
 	defer func() {
 		cancel()

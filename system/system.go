@@ -26,6 +26,7 @@ import (
 	"github.com/sagaflow/saga/participants/payment"
 	"github.com/sagaflow/saga/participants/user"
 	"github.com/sagaflow/saga/readmodel"
+	"github.com/sagaflow/saga/sign"
 )
 
 // DLQRetention is how long dead letters are kept for an operator to see.
@@ -134,6 +135,27 @@ type Config struct {
 	// ReadModel is the SQLite file the projections part keeps up to date;
 	// without it that part does not run.
 	ReadModel string
+	// Keys are the signing keys of the parts, by principal; each part
+	// signs what it writes with its own. Bus.Trust checks what they read.
+	Keys map[string]*sign.Key
+}
+
+// as is the bus configuration of the part that is principal: signing with
+// its key. A system that checks signatures needs a key for every part.
+func (c Config) as(principal string) (bus.Config, error) {
+	cfg := c.Bus
+	if c.Keys == nil && cfg.Trust == nil {
+		return cfg, nil
+	}
+	k := c.Keys[principal]
+	if k == nil {
+		return cfg, fmt.Errorf("no signing key for %s: each part signs what it writes", principal)
+	}
+	if k.Principal != principal {
+		return cfg, fmt.Errorf("the key given to %s is %s's", principal, k.Principal)
+	}
+	cfg.Signer = k
+	return cfg, nil
 }
 
 // World is what the services are given of the outside world: the users
@@ -155,12 +177,16 @@ func (c Config) world() World {
 
 // Parts returns the orchestrator and the participants, each ready to run.
 func Parts(c Config) ([]Part, error) {
-	cfg, log, w := c.Bus, c.Log, c.world()
+	log, w := c.Log, c.world()
 	t := c.Timings
 	if t == (flows.Timings{}) {
 		t = flows.DefaultTimings()
 	}
 	defs, err := flows.AllWith(t)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := c.as(events.PrincipalOrchestrator)
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +202,10 @@ func Parts(c Config) ([]Part, error) {
 		func() participant.Service { return notification.New(w.Phones) },
 	}
 	for _, newService := range services {
+		cfg, err := c.as(newService().Name())
+		if err != nil {
+			return nil, err
+		}
 		rt, err := participant.New(participant.Config{Bus: cfg, Log: log, New: newService, Decorate: c.Decorate})
 		if err != nil {
 			return nil, err
@@ -211,7 +241,11 @@ func Run(ctx context.Context, c Config) error {
 		c.Bus.Partitioner = rule
 	}
 	if c.SeedShows {
-		if err := seedCatalog(ctx, c.Bus, c.world().Catalog); err != nil {
+		cfg, err := c.as(events.PrincipalClient)
+		if err != nil {
+			return err
+		}
+		if err := seedCatalog(ctx, cfg, c.world().Catalog); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/projections"
+	"github.com/sagaflow/saga/sign"
 	"github.com/sagaflow/saga/system"
 )
 
@@ -38,14 +39,22 @@ var testTimings = flows.Timings{
 
 // harness is a running system on a fresh namespace and a client for it.
 type harness struct {
-	t   *testing.T
+	t *testing.T
+	// cfg is the client's: signing as the client, trusting every part.
 	cfg bus.Config
 	c   *client.Client
+	// keys are the parts' signing keys, which the system is run with.
+	keys map[string]*sign.Key
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	keys, ring, err := sign.EnsureDir(t.TempDir(), events.Principals(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := bustest.Start(t)
+	cfg.Trust, cfg.Signer = ring, keys[events.PrincipalClient]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := system.Provision(ctx, cfg); err != nil {
@@ -56,7 +65,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatalf("client: %v", err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return &harness{t: t, cfg: cfg, c: c}
+	return &harness{t: t, cfg: cfg, c: c, keys: keys}
 }
 
 // run starts the named parts (all when none) and returns a stop function
@@ -67,7 +76,7 @@ func (h *harness) run(parts ...string) (stop func()) {
 	done := make(chan error, 1)
 	log := zerolog.New(zerolog.NewTestWriter(h.t)).Level(testLogLevel).With().Timestamp().Logger()
 	go func() {
-		done <- system.Run(ctx, system.Config{Bus: h.cfg, Log: log, Parts: parts, Timings: testTimings})
+		done <- system.Run(ctx, system.Config{Bus: h.cfg, Log: log, Parts: parts, Timings: testTimings, Keys: h.keys})
 	}()
 	var once sync.Once
 	stop = func() {

@@ -135,6 +135,11 @@ func (g *globals) prepareBench(partitions int32) (*benchEnv, error) {
 	if e.cfg.Namespace == "" {
 		e.cfg.Namespace = "bench-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
 	}
+	if g.signatures {
+		if e.cfg, err = bench.Signed(e.cfg); err != nil {
+			return nil, err
+		}
+	}
 	e.broker = "Kafka at " + strings.Join(e.cfg.Brokers, ",")
 	e.dir = g.dataDir
 	if !g.flags.Changed("data-dir") {

@@ -166,7 +166,7 @@ func readModelAndBus(ctx context.Context, g *globals) (bus.Config, *readmodel.DB
 	if err != nil {
 		return cfg, nil, err
 	}
-	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
+	if err := ensureDataDir(g.dataDir); err != nil {
 		return cfg, nil, err
 	}
 	db, err := readmodel.Open(ctx, g.readModelPath(), readmodel.WithCatalog(demo.Catalog()))

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/events"
 )
 
 // DefaultListen is where the embedded broker listens: not 9092, so that it
@@ -29,14 +30,25 @@ const addrFile = "broker.addr"
 // envNamespace names the environment variable of the hidden --namespace.
 const envNamespace = "SAGA_NAMESPACE"
 
+// Environment variables of --keys and --signatures.
+const (
+	envKeys       = "SAGA_KEYS"
+	envSignatures = "SAGA_SIGNATURES"
+)
+
 // globals are the flags every command shares.
 type globals struct {
-	brokers   string
-	dataDir   string
-	output    string
-	logFormat string
-	logLevel  string
-	clientID  string
+	brokers string
+	dataDir string
+	// keysDir holds a deployment's signing keys; empty means the data
+	// directory's own.
+	keysDir string
+	// signatures is false only to measure what signing and checking cost.
+	signatures bool
+	output     string
+	logFormat  string
+	logLevel   string
+	clientID   string
 	// namespace prefixes every topic and consumer group (hidden: for tests
 	// that share one cluster, e.g. the chaos test).
 	namespace string
@@ -83,6 +95,8 @@ func newRootWith(g *globals) *cobra.Command {
 	f := root.PersistentFlags()
 	f.StringVar(&g.brokers, "brokers", "", "Kafka bootstrap brokers, comma separated (default $"+envBrokers+", else the config file, else the embedded broker)")
 	f.StringVar(&g.dataDir, "data-dir", "./.saga", "directory of the embedded broker's data")
+	f.StringVar(&g.keysDir, "keys", "", "`DIR` of a deployment's signing keys: keyring.json and the <principal>.key files of the parts this process runs (default $"+envKeys+", else the data directory's own, made on first use)")
+	f.BoolVar(&g.signatures, "signatures", true, "sign every record written and check every record read; turn off only to measure what that costs (default $"+envSignatures+" unless \"off\")")
 	f.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	f.StringVar(&g.logFormat, "log-format", "console", "log format: console or json")
 	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -118,6 +132,10 @@ func (g *globals) validate() error {
 	}
 	conn, err := g.resolveConnection()
 	conn.Namespace = first(g.flag("namespace", g.namespace), g.env(envNamespace))
+	g.keysDir = first(g.flag("keys", g.keysDir), g.env(envKeys))
+	if g.flag("signatures", "given") == "" && g.env(envSignatures) == "off" {
+		g.signatures = false
+	}
 	if err == nil {
 		err = checkConnection(conn)
 	}
@@ -162,6 +180,11 @@ func (g *globals) busConfig() (bus.Config, error) {
 		}
 		cfg.Brokers = []string{strings.TrimSpace(string(raw))}
 	}
+	keys, ring, err := g.signing()
+	if err != nil {
+		return bus.Config{}, err
+	}
+	cfg = withKeys(cfg, keys, ring, events.PrincipalClient)
 	return cfg, cfg.Validate()
 }
 

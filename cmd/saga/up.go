@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/system"
 )
@@ -53,6 +54,11 @@ func newUp(g *globals) *cobra.Command {
 			if err := bus.WaitReady(ctx, cfg); err != nil {
 				return err
 			}
+			keys, ring, err := g.signing()
+			if err != nil {
+				return err
+			}
+			cfg.Trust = ring
 			var names []string
 			if parts != "" {
 				names = strings.Split(parts, ",")
@@ -64,13 +70,13 @@ func newUp(g *globals) *cobra.Command {
 			names, web.addr = apiPart(names, web.addr)
 			onlyAPI = onlyAPI && len(names) == 0
 			log.Info().Strs("brokers", cfg.Brokers).Msg("saga system starting")
-			err := runWithAPI(ctx, g, web, cfg, log, func(ctx context.Context) error {
+			err = runWithAPI(ctx, g, web, withKeys(cfg, keys, ring, events.PrincipalClient), log, func(ctx context.Context) error {
 				if onlyAPI {
 					<-ctx.Done()
 					return nil
 				}
 				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings,
-					SeedShows: seeds(names), ReadModel: readModel(g, names)})
+					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys})
 			})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")
@@ -137,14 +143,14 @@ func (t topicFlags) apply(cfg bus.Config) bus.Config {
 // startEmbedded starts the broker and records its address for the other
 // commands run against the same data directory.
 func startEmbedded(dataDir, listen string) (*bus.Embedded, error) {
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := ensureDataDir(dataDir); err != nil {
+		return nil, err
 	}
 	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{DataDir: filepath.Join(dataDir, "kafka"), ListenAddr: listen})
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dataDir, addrFile), []byte(strings.Join(emb.Addrs(), ",")+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dataDir, addrFile), []byte(strings.Join(emb.Addrs(), ",")+"\n"), 0o600); err != nil {
 		emb.Close()
 		return nil, fmt.Errorf("record broker address: %w", err)
 	}
@@ -171,7 +177,7 @@ func readModel(g *globals, parts []string) string {
 	if len(parts) > 0 && !slices.Contains(parts, "projections") {
 		return ""
 	}
-	_ = os.MkdirAll(g.dataDir, 0o755)
+	_ = ensureDataDir(g.dataDir)
 	return g.readModelPath()
 }
 

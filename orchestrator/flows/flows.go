@@ -49,7 +49,8 @@ func BookTicketWith(t Timings) saga.Definition {
 		Steps: []saga.Step{
 			{Name: "VerifyUser", Service: events.ServiceUser, Command: events.VerifyUser, KeyField: "user_id", Timeout: stepTimeout, Retry: stepRetry},
 			{Name: "ReserveSeats", Service: events.ServiceBooking, Command: events.ReserveSeats, Compensation: events.ReleaseSeats, KeyField: "show_id", Timeout: stepTimeout, Retry: stepRetry},
-			{Name: "ChargePayment", Service: events.ServicePayment, Command: events.ChargePayment, Compensation: events.RefundPayment, KeyField: "booking_ref", Timeout: stepTimeout, Retry: stepRetry},
+			{Name: "ChargePayment", Service: events.ServicePayment, Command: events.ChargePayment, Compensation: events.RefundPayment, KeyField: "booking_ref", Timeout: stepTimeout, Retry: stepRetry,
+				Secrets: []string{"payment_token"}},
 			{Name: "ConfirmBooking", Service: events.ServiceBooking, Command: events.ConfirmBooking, KeyField: "show_id", Timeout: stepTimeout, Retry: stepRetry, Pivot: true},
 			{Name: "SendNotification", Service: events.ServiceNotification, Command: events.SendNotification, KeyField: "user_id", Timeout: stepTimeout, Retry: stepRetry},
 		},

@@ -33,6 +33,9 @@ type Start struct {
 type Reply struct {
 	Envelope events.Envelope
 	Payload  events.StepReplyV1
+	// Signer is the principal whose signature the reply carries; empty
+	// when signatures are not checked.
+	Signer string
 }
 
 // Tick lets time act: deadlines pass and scheduled retries start.
@@ -92,7 +95,10 @@ func (m Machine) decide(s State, in Input, now time.Time) (*decision, error) {
 			return nil, err
 		}
 	case Reply:
-		if !s.Started() || s.Status.Terminal() {
+		if err := m.answers(s, in); err != nil {
+			return nil, err
+		}
+		if s.Status.Terminal() {
 			return d, nil
 		}
 		d.cause = in.Envelope.ID
@@ -407,6 +413,7 @@ func (m Machine) commandFor(s State, p events.StepStartedV1, comp bool, cause st
 		}
 	}
 	trace := events.Trace{SagaID: s.SagaID, CorrelationID: s.BookingRef, CausationID: cause, Actor: s.Actor}
-	env := events.MustNew(p.CommandID, p.Command, events.CommandV1{Step: p.Step, Attempt: p.Attempt, Compensation: comp, Data: s.Data}, trace, key, at)
+	data := events.WithoutSecrets(s.Data, step.Secrets...)
+	env := events.MustNew(p.CommandID, p.Command, events.CommandV1{Step: p.Step, Attempt: p.Attempt, Compensation: comp, Data: data}, trace, key, at)
 	return Outgoing{Topic: events.CommandTopic(step.Service), Envelope: env}
 }

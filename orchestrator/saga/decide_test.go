@@ -115,12 +115,16 @@ func TestStartRejectsMalformedRequests(t *testing.T) {
 	})
 }
 
-func TestInputsBeforeStartAreIgnored(t *testing.T) {
+func TestInputsBeforeStartAreIgnoredOrRefused(t *testing.T) {
+	if out, err := machine.Decide(saga.State{}, saga.Tick{}, t0); err != nil || len(out) != 0 {
+		t.Errorf("Decide(State{}, Tick) = %v, %v; want nothing", summary(out), err)
+	}
+	// A reply to a saga that has not started answers no command it sent.
 	r := replyFor(saga.State{}, events.CommandID(events.SagaIDFor(idemKey), "VerifyUser", false, 1), events.VerifyUser, events.OutcomeSucceeded, "", "", t0)
-	for _, in := range []saga.Input{saga.Tick{}, r} {
-		if out, err := machine.Decide(saga.State{}, in, t0); err != nil || len(out) != 0 {
-			t.Errorf("Decide(State{}, %T) = %v, %v; want nothing", in, summary(out), err)
-		}
+	out, err := machine.Decide(saga.State{}, r, t0)
+	var re *events.RefusedError
+	if !errors.As(err, &re) || re.Code != events.RefusedUnknownCommand || len(out) != 0 {
+		t.Errorf("Decide(State{}, Reply) = %v, %v; want it refused as %s", summary(out), err, events.RefusedUnknownCommand)
 	}
 	if _, err := machine.Decide(saga.State{}, nil, t0); err == nil {
 		t.Error("Decide(nil input) did not fail")

@@ -67,6 +67,10 @@ type Step struct {
 	// Pivot marks the point of no return: once it succeeds the saga only
 	// goes forward, retrying later steps until they succeed.
 	Pivot bool
+	// Secrets are the secret fields of the saga data (events.SecretFields)
+	// this step's service needs; the commands of every other step go
+	// without them. The payment token goes to the charge alone.
+	Secrets []string
 }
 
 // Definition is a saga as data: ordered steps and how compensations retry.

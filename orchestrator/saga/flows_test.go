@@ -240,12 +240,25 @@ func TestSagaFlows(t *testing.T) {
 			steps:  "VerifyUser=succeeded ReserveSeats=succeeded ChargePayment=compensating ConfirmBooking=failed SendNotification=skipped",
 		},
 		{
-			name: "duplicate, late and unknown replies are ignored",
+			name: "duplicate and late replies are ignored; unknown or forged ones refused",
 			acts: flat(book, ok(""), dup, retry("busy"), dup, wake, late, ok(amount), dup, late,
-				ignored("unknown command id", func(d *driver) saga.Input {
+				refused("unknown command id", events.RefusedUnknownCommand, func(d *driver) saga.Input {
 					return replyFor(d.s, events.DerivedID("nope", "x"), events.ChargePayment, events.OutcomeSucceeded, "", "", d.now)
 				}),
-				ok(""), ok(""), ok(""), dup,
+				refused("an attempt not yet made", events.RefusedUnknownCommand, func(d *driver) saga.Input {
+					return replyFor(d.s, events.CommandID(d.s.SagaID, "ChargePayment", false, 2), events.ChargePayment, events.OutcomeSucceeded, "", "", d.now)
+				}),
+				refused("a compensation never sent", events.RefusedUnknownCommand, func(d *driver) saga.Input {
+					return replyFor(d.s, events.CommandID(d.s.SagaID, "ReserveSeats", true, 1), events.ReleaseSeats, events.OutcomeSucceeded, "", "", d.now)
+				}),
+				refused("the command's id with another command", events.RefusedUnknownCommand, func(d *driver) saga.Input {
+					r := d.replyTo(events.OutcomeSucceeded, "", "")
+					return replyFor(d.s, r.Payload.CommandID, events.RefundPayment, events.OutcomeSucceeded, "", "", d.now)
+				}),
+				refused("signed by another service", events.RefusedSignerNotAllowed, signedBy(events.ServiceNotification)),
+				refused("signed by the orchestrator", events.RefusedSignerNotAllowed, signedBy(events.PrincipalOrchestrator)),
+				act{"signed by payment", func(d *driver) { d.feed(signedBy(events.ServicePayment)(d)) }},
+				ok(""), ok(""), dup,
 				ignored("new reply to a finished saga", func(d *driver) saga.Input {
 					return replyFor(d.s, events.CommandID(d.s.SagaID, "SendNotification", false, 1), events.SendNotification, events.OutcomeFailed, "", "", d.now)
 				})),

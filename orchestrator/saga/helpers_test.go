@@ -2,6 +2,7 @@ package saga_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -355,6 +356,30 @@ func ignored(name string, in func(d *driver) saga.Input) act {
 			d.t.Fatalf("%s: emitted %v, want nothing", name, summary(out))
 		}
 	}}
+}
+
+// refused feeds an input the machine must refuse with code (see
+// events.RefusedError), emitting nothing.
+func refused(name, code string, in func(d *driver) saga.Input) act {
+	return act{name, func(d *driver) { d.refuse(in(d), code) }}
+}
+
+func (d *driver) refuse(in saga.Input, code string) {
+	d.t.Helper()
+	out, err := d.m.Decide(d.s, in, d.now)
+	var re *events.RefusedError
+	if !errors.As(err, &re) || re.Code != code || !errors.Is(err, events.ErrMalformed) {
+		d.t.Fatalf("Decide(%T) = %v, %v; want it refused with %s", in, summary(out), err, code)
+	}
+}
+
+// signedBy is the running step's reply signed by signer.
+func signedBy(signer string) func(d *driver) saga.Input {
+	return func(d *driver) saga.Input {
+		r := d.replyTo(events.OutcomeSucceeded, "", "")
+		r.Signer = signer
+		return r
+	}
 }
 
 // dup feeds the last reply again.

@@ -133,9 +133,9 @@ func randomSaga(t testing.TB, rng *rand.Rand, refold bool) *driver {
 			if old, found := settledCommand(d, rng); found {
 				step(replyFor(d.s, old.ID, old.Command, outcome(rng, pOK), "late", "", d.now), true)
 			}
-		case 4: // a reply nobody asked for
+		case 4: // a reply nobody asked for is refused
 			id := events.DerivedID(fmt.Sprint(rng.Int63()), "unknown")
-			step(replyFor(d.s, id, events.ChargePayment, events.OutcomeSucceeded, "", "", d.now), true)
+			d.refuse(replyFor(d.s, id, events.ChargePayment, events.OutcomeSucceeded, "", "", d.now), events.RefusedUnknownCommand)
 		case 5: // time passes a little
 			d.now = d.now.Add(time.Duration(rng.Int63n(int64(12 * time.Second))))
 			step(saga.Tick{}, false)

@@ -115,7 +115,7 @@ func (r *Runtime) assigned(ctx context.Context, claims bus.Claims) error {
 	for _, p := range claims.Partitions() {
 		part := &partition{svc: r.cfg.New(), handled: map[string]events.Handled{}}
 		err := bus.ReadPartition(ctx, r.cfg.Bus, r.cfg.Bus.Topic(events.DomainTopic(r.name)), p, 0, func(rec bus.Record) error {
-			if part.fold(rec, r.log) {
+			if part.fold(r.cfg.Bus, rec, r.log) {
 				n++
 			}
 			return nil
@@ -133,7 +133,11 @@ func (r *Runtime) assigned(ctx context.Context, claims bus.Claims) error {
 }
 
 // fold applies one record of the domain log; it reports whether it counted.
-func (part *partition) fold(rec bus.Record, log zerolog.Logger) bool {
+func (part *partition) fold(cfg bus.Config, rec bus.Record, log zerolog.Logger) bool {
+	if _, err := cfg.VerifyLogged(rec); err != nil {
+		log.Error().Err(err).Int32("partition", rec.Partition).Int64("offset", rec.Offset).Msg("skipping domain event the service did not write")
+		return false
+	}
 	e, err := bus.CheckRecord(rec)
 	if err != nil {
 		log.Error().Err(err).Int32("partition", rec.Partition).Int64("offset", rec.Offset).Msg("skipping unreadable domain event")
@@ -170,6 +174,10 @@ func handledOf(e events.Envelope) (events.Handled, error) {
 func (r *Runtime) handle(msg *message.Message) error {
 	cmd, err := bus.FromMessage(msg)
 	if err != nil {
+		return err
+	}
+	// Only the orchestrator commands (or this service, forwarding one).
+	if _, err := r.cfg.Bus.VerifyMessage(msg, r.cfg.Now()); err != nil {
 		return err
 	}
 	cmd, p, err := events.CheckAs[events.CommandV1](cmd)
