@@ -134,6 +134,18 @@ type Config struct {
 	// ReadModel is the SQLite file the projections part keeps up to date;
 	// without it that part does not run.
 	ReadModel string
+	// PartBus, when set, is the connection each part runs with, given
+	// its name and Bus: a part may be its own SASL user, allowed only
+	// what it needs. Provisioning and seeding keep Bus.
+	PartBus func(part string, cfg bus.Config) bus.Config
+}
+
+// busFor is the connection of one part.
+func (c Config) busFor(part string) bus.Config {
+	if c.PartBus == nil {
+		return c.Bus
+	}
+	return c.PartBus(part, c.Bus)
 }
 
 // World is what the services are given of the outside world: the users
@@ -155,7 +167,7 @@ func (c Config) world() World {
 
 // Parts returns the orchestrator and the participants, each ready to run.
 func Parts(c Config) ([]Part, error) {
-	cfg, log, w := c.Bus, c.Log, c.world()
+	log, w := c.Log, c.world()
 	t := c.Timings
 	if t == (flows.Timings{}) {
 		t = flows.DefaultTimings()
@@ -164,7 +176,7 @@ func Parts(c Config) ([]Part, error) {
 	if err != nil {
 		return nil, err
 	}
-	orch, err := orchestrator.New(orchestrator.Config{Bus: cfg, Log: log, Definitions: defs, Decorate: c.Decorate})
+	orch, err := orchestrator.New(orchestrator.Config{Bus: c.busFor(events.PrincipalOrchestrator), Log: log, Definitions: defs, Decorate: c.Decorate})
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +188,7 @@ func Parts(c Config) ([]Part, error) {
 		func() participant.Service { return notification.New(w.Phones) },
 	}
 	for _, newService := range services {
+		cfg := c.busFor(newService().Name())
 		rt, err := participant.New(participant.Config{Bus: cfg, Log: log, New: newService, Decorate: c.Decorate})
 		if err != nil {
 			return nil, err
@@ -290,7 +303,7 @@ func runProjections(ctx context.Context, c Config) error {
 	defer db.Close()
 	log := c.Log.With().Str("service", "projections").Logger()
 	log.Info().Str("db", c.ReadModel).Strs("projections", readmodel.Names()).Msg("projecting the logs into read models")
-	return readmodel.RunWith(ctx, c.Bus, db, readmodel.RunOptions{OnError: func(name string, err error) {
+	return readmodel.RunWith(ctx, c.busFor("projections"), db, readmodel.RunOptions{OnError: func(name string, err error) {
 		log.Warn().Err(err).Str("projection", name).Msg("projection stopped; will retry")
 	}})
 }

@@ -51,6 +51,10 @@ type globals struct {
 	saslMechanism string
 	saslUser      string
 	saslPassword  string
+	// saslCredentials is the file of each part's own SASL user; creds is
+	// what it holds, by principal (see credentials.go).
+	saslCredentials string
+	creds           map[string]bus.SASLConfig
 
 	// flags tells a flag given on the command line from its default.
 	flags *pflag.FlagSet
@@ -95,6 +99,7 @@ func newRootWith(g *globals) *cobra.Command {
 	f.StringVar(&g.saslMechanism, "sasl-mechanism", "", "SASL mechanism: SCRAM-SHA-512 (default with a user), SCRAM-SHA-256 or PLAIN (default $"+envSASLMechanism+")")
 	f.StringVar(&g.saslUser, "sasl-user", "", "SASL user; turns authentication on (default $"+envSASLUser+")")
 	f.StringVar(&g.saslPassword, "sasl-password", "", "SASL password; prefer $"+envSASLPassword+" or the config file, which other users cannot see in ps")
+	f.StringVar(&g.saslCredentials, "sasl-credentials", "", "JSON `FILE` of each part's own SASL user and password, by principal, e.g. {\"payment\": {\"user\": \"payment\", \"password\": \"...\"}}; mode 600 (default $"+envSASLCredentials+")")
 	f.StringVar(&g.namespace, "namespace", "", "prefix of every topic and consumer group name, so several systems can share one cluster (default $"+envNamespace+")")
 	_ = f.MarkHidden("namespace")
 	g.flags = f
