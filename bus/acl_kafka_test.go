@@ -131,6 +131,8 @@ func TestKafkaACLs(t *testing.T) {
 		})
 	}
 
+	t.Run("the system runs as its principals", func(t *testing.T) { runAsPrincipals(t, admin, users) })
+
 	t.Run("consumer groups", func(t *testing.T) {
 		payment := as(events.ServicePayment)
 		topic := admin.Topic(events.CommandTopic(events.ServicePayment))
