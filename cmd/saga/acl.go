@@ -48,13 +48,19 @@ func newACL(g *globals) *cobra.Command {
 		Short: "Create or check the Kafka ACLs each principal needs (orchestrator, services, client, operator) and nothing more",
 		Long: "Each part of the system may connect to Kafka as its own SASL user, allowed exactly the topics it\n" +
 			"reads and writes and its consumer group. These commands run with an administrator's credentials\n" +
-			"(--sasl-user, or the config file). A principal's Kafka user is its name unless --sasl-users maps it.",
+			"(--sasl-user, or the config file). A principal's Kafka user is its name unless --sasl-users, else the\n" +
+			"--sasl-credentials file, names another.",
 	}
-	cmd.PersistentFlags().StringVar(&users, "sasl-users", "", "Kafka user of each principal whose user has another name, e.g. payment=svc-payment,client=api")
+	cmd.PersistentFlags().StringVar(&users, "sasl-users", "", "Kafka user of each principal whose user has another name, e.g. payment=svc-payment,client=api (default: the users of --sasl-credentials)")
 	wanted := func() ([]bus.ACL, bus.Config, error) {
 		m, err := parseSASLUsers(users)
 		if err != nil {
 			return nil, bus.Config{}, err
+		}
+		for p, c := range g.creds { // the users the parts will run as
+			if m[p] == "" {
+				m[p] = c.User
+			}
 		}
 		cfg, err := g.busConfig()
 		return bus.ACLsFor(cfg, m), cfg, err

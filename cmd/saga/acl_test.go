@@ -65,6 +65,17 @@ func TestACLCommands(t *testing.T) {
 		t.Errorf("renamed payment user: %d missing (first %+v), %d excess; want payment's 11 missing, none excess", len(rep.Missing), rep.Missing, len(rep.Excess))
 	}
 
+	// The users of the credentials file, unless --sasl-users says otherwise.
+	creds := writeCredentials(t, `{"payment": {"user": "svc-payment", "password": "p"}}`, 0o600)
+	r = saga("-o", "json", "acl", "check", "--sasl-credentials", creds)
+	rep.Missing, rep.Excess = nil, nil
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Missing) != 11 || rep.Missing[0].Principal != "User:svc-payment" {
+		t.Errorf("check with a credentials file: exit %d, %v, missing %+v", r.code, err, rep.Missing)
+	}
+	if out := saga("acl", "check", "--sasl-credentials", creds, "--sasl-users", "payment=payment").wantOK(t); !strings.HasPrefix(out, "ACLs in place") {
+		t.Errorf("--sasl-users over the credentials file: %q", out)
+	}
+
 	saga("acl", "check", "--sasl-users", "paymnt=x").wantFailure(t, exitUsage, `unknown principal "paymnt"`)
 	saga("acl", "apply", "extra").wantFailure(t, exitUsage, `"extra"`)
 }
