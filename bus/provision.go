@@ -83,17 +83,30 @@ func Provision(ctx context.Context, cfg Config, specs []TopicSpec) error {
 		if parts == 0 {
 			parts = cfg.Partitions
 		}
-		retention := s.retentionMs()
 		err := admin.CreateTopic(name, &sarama.TopicDetail{
 			NumPartitions:     parts,
 			ReplicationFactor: rf,
-			ConfigEntries:     map[string]*string{"retention.ms": &retention},
+			ConfigEntries:     topicConfig(s, rf),
 		}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return fmt.Errorf("bus: create topic %s (%d partitions, replication %d): %w", name, parts, rf, err)
 		}
 	}
 	return waitTopicsVisible(ctx, admin, names)
+}
+
+// topicConfig is what a new topic is created with. With three replicas
+// or more, acks=all needs two in sync, so one broker may be down and an
+// acknowledged record is still on two; with fewer the broker's default
+// stays, or a single broker could not take a write.
+func topicConfig(s TopicSpec, rf int16) map[string]*string {
+	retention := s.retentionMs()
+	conf := map[string]*string{"retention.ms": &retention}
+	if rf >= 3 {
+		two := "2"
+		conf["min.insync.replicas"] = &two
+	}
+	return conf
 }
 
 func validateProvision(cfg Config, specs []TopicSpec) error {

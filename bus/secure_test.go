@@ -7,10 +7,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,17 +36,7 @@ const (
 // with the right credentials and is refused, clearly and at once, with
 // wrong ones. One broker serves every subtest: it takes seconds to start.
 func TestSecureKafka(t *testing.T) {
-	libs := os.Getenv(EnvKafkaLibs)
-	if libs == "" {
-		t.Skipf("%s is not set; to run against Apache Kafka: %s=$(bash scripts/kafka.sh libs) go test -run Secure ./bus/", EnvKafkaLibs, EnvKafkaLibs)
-	}
-	if jars, _ := filepath.Glob(filepath.Join(libs, "kafka_*.jar")); len(jars) == 0 {
-		t.Fatalf("%s=%s holds no Kafka jars (kafka_*.jar); `bash scripts/kafka.sh libs` prints the right directory", EnvKafkaLibs, libs)
-	}
-	if _, err := exec.LookPath("java"); err != nil {
-		t.Fatalf("%s is set but java is not on PATH: %v", EnvKafkaLibs, err)
-	}
-
+	libs := kafkaLibs(t, "Secure")
 	pki := newTestPKI(t)
 	k := startSecureKafka(t, libs, pki)
 
@@ -136,6 +128,32 @@ func TestSecureKafka(t *testing.T) {
 	})
 }
 
+// kafkaLibs is $KAFKA_LIBS, checked; the test is skipped when it is not
+// set. run is the -run pattern the skip message suggests.
+func kafkaLibs(t *testing.T, run string) string {
+	t.Helper()
+	libs := os.Getenv(EnvKafkaLibs)
+	if libs == "" {
+		t.Skipf("%s is not set; to run against Apache Kafka: %s=$(bash scripts/kafka.sh libs) go test -run %s ./bus/", EnvKafkaLibs, EnvKafkaLibs, run)
+	}
+	if jars, _ := filepath.Glob(filepath.Join(libs, "kafka_*.jar")); len(jars) == 0 {
+		t.Fatalf("%s=%s holds no Kafka jars (kafka_*.jar); `bash scripts/kafka.sh libs` prints the right directory", EnvKafkaLibs, libs)
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		t.Fatalf("%s is set but java is not on PATH: %v", EnvKafkaLibs, err)
+	}
+	return libs
+}
+
+// secureOptions add to the broker of startSecureKafka.
+type secureOptions struct {
+	// props are more server.properties lines.
+	props []string
+	// users are more SCRAM-SHA-512 users, name to password, besides
+	// secureUser.
+	users map[string]string
+}
+
 type secureKafka struct {
 	addr     string // the SASL_SSL listener
 	internal string // the PLAINTEXT broker-to-broker listener
@@ -146,8 +164,18 @@ type secureKafka struct {
 // the test ends. Its settings follow scripts/kafka.sh; the client listener
 // is SASL_SSL, while the controller and broker-to-broker listeners stay
 // PLAINTEXT on loopback.
-func startSecureKafka(t *testing.T, libs string, pki *testPKI) *secureKafka {
+func startSecureKafka(t *testing.T, libs string, pki *testPKI, opts ...secureOptions) *secureKafka {
 	t.Helper()
+	var opt secureOptions
+	for _, o := range opts {
+		opt.props = append(opt.props, o.props...)
+		for u, p := range o.users {
+			if opt.users == nil {
+				opt.users = map[string]string{}
+			}
+			opt.users[u] = p
+		}
+	}
 	dir := t.TempDir()
 	ports := freePorts(t, 3)
 	controller, internal, client := ports[0], ports[1], ports[2]
@@ -192,7 +220,7 @@ func startSecureKafka(t *testing.T, libs string, pki *testPKI) *secureKafka {
 		"num.io.threads=4",
 		"num.recovery.threads.per.data.dir=1",
 		"",
-	}, "\n")
+	}, "\n") + strings.Join(append(opt.props, ""), "\n")
 	propsFile := writeFile(t, dir, "server.properties", []byte(props))
 	log4j := writeFile(t, dir, "log4j2.properties", []byte(strings.Join([]string{
 		"status = warn",
@@ -209,10 +237,14 @@ func startSecureKafka(t *testing.T, libs string, pki *testPKI) *secureKafka {
 	// Format storage with the SCRAM user in its first metadata records.
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	format := exec.CommandContext(ctx, "java", "-Xmx128m", "-XX:TieredStopAtLevel=1",
-		"-Dlog4j2.configurationFile="+log4j, "-cp", cp,
+	args := []string{"-Xmx128m", "-XX:TieredStopAtLevel=1",
+		"-Dlog4j2.configurationFile=" + log4j, "-cp", cp,
 		"kafka.tools.StorageTool", "format", "--cluster-id", newClusterID(t), "--config", propsFile,
-		"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", secureUser, securePassword))
+		"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", secureUser, securePassword)}
+	for _, u := range slices.Sorted(maps.Keys(opt.users)) {
+		args = append(args, "--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", u, opt.users[u]))
+	}
+	format := exec.CommandContext(ctx, "java", args...)
 	if out, err := format.CombinedOutput(); err != nil {
 		t.Fatalf("format storage: %v\n%s", err, out)
 	}

@@ -138,12 +138,25 @@ type Config struct {
 	// Keys are the signing keys of the parts, by principal; each part
 	// signs what it writes with its own. Bus.Trust checks what they read.
 	Keys map[string]*sign.Key
+	// PartBus, when set, is the connection each part runs with, given
+	// its name and Bus: a part may be its own SASL user, allowed only
+	// what it needs. Provisioning and seeding keep Bus.
+	PartBus func(part string, cfg bus.Config) bus.Config
 }
 
-// as is the bus configuration of the part that is principal: signing with
-// its key. A system that checks signatures needs a key for every part.
+// busFor is the connection of one part.
+func (c Config) busFor(part string) bus.Config {
+	if c.PartBus == nil {
+		return c.Bus
+	}
+	return c.PartBus(part, c.Bus)
+}
+
+// as is the bus configuration of the part that is principal: its
+// connection, signing with its key. A system that checks signatures needs
+// a key for every part.
 func (c Config) as(principal string) (bus.Config, error) {
-	cfg := c.Bus
+	cfg := c.busFor(principal)
 	if c.Keys == nil && cfg.Trust == nil {
 		return cfg, nil
 	}
@@ -324,7 +337,7 @@ func runProjections(ctx context.Context, c Config) error {
 	defer db.Close()
 	log := c.Log.With().Str("service", "projections").Logger()
 	log.Info().Str("db", c.ReadModel).Strs("projections", readmodel.Names()).Msg("projecting the logs into read models")
-	return readmodel.RunWith(ctx, c.Bus, db, readmodel.RunOptions{OnError: func(name string, err error) {
+	return readmodel.RunWith(ctx, c.busFor("projections"), db, readmodel.RunOptions{OnError: func(name string, err error) {
 		log.Warn().Err(err).Str("projection", name).Msg("projection stopped; will retry")
 	}})
 }

@@ -90,9 +90,10 @@ func (g *globals) resolveConnection() (bus.Config, error) {
 	if len(cfg.Brokers) == 0 {
 		cfg.Brokers = fc.Brokers
 	}
-	var err error
-	cfg.TLS.Enabled, err = g.tlsEnabled(fc)
-	return cfg, err
+	var tlsErr, credErr error
+	cfg.TLS.Enabled, tlsErr = g.tlsEnabled(fc)
+	g.creds, credErr = loadCredentials(first(g.flag("sasl-credentials", g.saslCredentials), g.env(envSASLCredentials)))
+	return cfg, errors.Join(tlsErr, credErr)
 }
 
 // tlsEnabled is --tls, else $KAFKA_TLS, else tls.enabled of the file. A

@@ -150,7 +150,7 @@ func runWithAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, lo
 		cancel()
 		return errors.Join(ctxErr(ctx, err), <-sysErr)
 	}
-	serve, err := startAPI(ctx, g, h, cfg, log)
+	serve, err := startAPI(ctx, g, h, g.partBus("api", cfg), log)
 	if err != nil {
 		cancel()
 		<-sysErr

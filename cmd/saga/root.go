@@ -63,6 +63,10 @@ type globals struct {
 	saslMechanism string
 	saslUser      string
 	saslPassword  string
+	// saslCredentials is the file of each part's own SASL user; creds is
+	// what it holds, by principal (see credentials.go).
+	saslCredentials string
+	creds           map[string]bus.SASLConfig
 
 	// flags tells a flag given on the command line from its default.
 	flags *pflag.FlagSet
@@ -109,11 +113,12 @@ func newRootWith(g *globals) *cobra.Command {
 	f.StringVar(&g.saslMechanism, "sasl-mechanism", "", "SASL mechanism: SCRAM-SHA-512 (default with a user), SCRAM-SHA-256 or PLAIN (default $"+envSASLMechanism+")")
 	f.StringVar(&g.saslUser, "sasl-user", "", "SASL user; turns authentication on (default $"+envSASLUser+")")
 	f.StringVar(&g.saslPassword, "sasl-password", "", "SASL password; prefer $"+envSASLPassword+" or the config file, which other users cannot see in ps")
+	f.StringVar(&g.saslCredentials, "sasl-credentials", "", "JSON `FILE` of each part's own SASL user and password, by principal, e.g. {\"payment\": {\"user\": \"payment\", \"password\": \"...\"}}; mode 600 (default $"+envSASLCredentials+")")
 	f.StringVar(&g.namespace, "namespace", "", "prefix of every topic and consumer group name, so several systems can share one cluster (default $"+envNamespace+")")
 	_ = f.MarkHidden("namespace")
 	g.flags = f
 	root.AddCommand(newUp(g), newBroker(g), newBook(g), newCancel(g), newInspect(g), newList(g), newReplay(g), newRetry(g))
-	root.AddCommand(newDLQ(g), newReconcile(g), newShows(g), newProjections(g), newBench(g), newVersion(), newToken(g))
+	root.AddCommand(newDLQ(g), newReconcile(g), newShows(g), newProjections(g), newBench(g), newVersion(), newToken(g), newACL(g))
 	root.SetVersionTemplate("saga {{.Version}}\n")
 	registerGlobalCompletions(root)
 	return root

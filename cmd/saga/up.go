@@ -76,7 +76,7 @@ func newUp(g *globals) *cobra.Command {
 					return nil
 				}
 				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings,
-					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys})
+					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys, PartBus: g.partBus})
 			})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")
