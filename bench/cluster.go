@@ -82,7 +82,7 @@ func (c *Cluster) startBroker(ctx context.Context, exe, dataDir string, env []st
 func StartBroker(ctx context.Context, exe string, cfg bus.Config, dataDir string, env []string) (*Proc, []string, error) {
 	addrFile := filepath.Join(dataDir, "broker.addr")
 	_ = os.Remove(addrFile)
-	b, err := StartProc("broker", exe, []string{"broker", "--data-dir", dataDir, "--listen", "127.0.0.1:0",
+	b, err := StartProc("broker", exe, []string{"broker", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--broker-auth=false",
 		"--log-level", "info", "--log-format", "json", "--partitions", partitions(cfg)}, env)
 	if err != nil {
 		return nil, nil, err

@@ -21,7 +21,7 @@ type EmbeddedOptions struct {
 	DataDir string
 	// ListenAddr is the loopback "host:port" to listen on, e.g.
 	// "127.0.0.1:9092". Default "127.0.0.1:0" (any free port). Non-loopback
-	// hosts are rejected: the embedded broker has no authentication.
+	// hosts are rejected: the embedded broker is for this machine.
 	ListenAddr string
 	// Partitions is used when a CreateTopics request asks for the broker
 	// default (-1). Default 4.
@@ -29,6 +29,9 @@ type EmbeddedOptions struct {
 	// Logger receives the broker's warnings and errors (e.g. failed disk
 	// writes). The zero value discards them.
 	Logger zerolog.Logger
+	// Users are the SCRAM-SHA-512 users the broker accepts, user to
+	// password. Without any it accepts every connection of this machine.
+	Users map[string]string
 }
 
 func (o *EmbeddedOptions) setDefaults() {
@@ -101,7 +104,7 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	}
 
 	listenAddr := opts.ListenAddr
-	cluster, err := kfake.NewCluster(
+	kopts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.DataDir(opts.DataDir),
 		kfake.SyncWrites(),
@@ -112,7 +115,14 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 			return net.Listen(network, listenAddr)
 		}),
 		kfake.WithLogger(kfakeLogger{log: opts.Logger}),
-	)
+	}
+	if len(opts.Users) > 0 {
+		kopts = append(kopts, kfake.EnableSASL())
+		for u, p := range opts.Users {
+			kopts = append(kopts, kfake.Superuser(MechanismSCRAMSHA512, u, p))
+		}
+	}
+	cluster, err := kfake.NewCluster(kopts...)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("bus: start embedded broker on %s with data in %s: %w", listenAddr, opts.DataDir, err), unlock())
 	}

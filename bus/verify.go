@@ -50,8 +50,8 @@ func (c Config) VerifyMessage(msg *message.Message, at time.Time) (string, error
 }
 
 // VerifyRecord checks, before anything acts on r, that it is signed by a
-// key of the keyring (valid at time at) whose principal may write its type
-// on the topic it was read from, and returns that principal. A record that
+// key of the keyring (valid at time at) whose principal may write the
+// topic it was read from, and returns that principal. A record that
 // fails is refused (events.RefusedError): unsigned, bad_signature or
 // signer_not_allowed. Without a keyring it returns "" and no error.
 func (c Config) VerifyRecord(r Record, at time.Time) (string, error) {
@@ -72,7 +72,7 @@ func (c Config) verify(r sign.Record, at time.Time) (string, error) {
 		return "", events.Refused(events.RefusedBadSignature, "%s on %s: %v", typ, r.Topic, err)
 	}
 	topic, ok := c.Unprefixed(r.Topic)
-	if !ok || !events.MayWrite(signer, topic, typ) {
+	if !ok || !events.MayWrite(signer, topic) {
 		return signer, events.Refused(events.RefusedSignerNotAllowed, "%s may not write %s on %s", signer, typ, r.Topic)
 	}
 	return signer, nil

@@ -63,7 +63,7 @@ func AccessOf(p string) Access {
 		for _, s := range Services() {
 			writes = append(writes, CommandTopic(s))
 		}
-		return Access{Reads: append(readModelTopics(), TopicDLQ), Writes: writes}
+		return Access{Reads: readModelTopics(), Writes: writes}
 	}
 	return Access{}
 }
@@ -77,27 +77,22 @@ func readModelTopics() []string {
 	return out
 }
 
-// MayWrite reports whether principal p may sign a record of type typ on
-// topic (an unprefixed name). It is the rule every consumer applies before
-// it acts: commands and the saga's own log come from the orchestrator, a
-// service's domain events and replies from that service, requests from
-// the client or the operator. A part may also sign the records it forwards
-// to the partition of their key, on the topic it consumes.
-func MayWrite(p, topic, typ string) bool {
+// MayWrite reports whether principal p may sign a record for topic (an
+// unprefixed name). It is the rule every consumer applies before it acts:
+// commands and the saga's own log come from the orchestrator, a service's
+// domain events and replies from that service, requests from the client or
+// the operator. A part may also sign the records it forwards to the
+// partition of their key, on the topic it consumes. What a record of a
+// topic may be is the consumer's to check once it knows who wrote it.
+func MayWrite(p, topic string) bool {
 	switch topic {
 	case TopicSagaLog, TopicSagaSnapshots:
 		return p == PrincipalOrchestrator
 	case TopicRequests:
-		switch typ {
-		case StartSaga:
-			return p == PrincipalClient || p == PrincipalOperator || p == PrincipalOrchestrator
-		case ResumeSaga:
-			// The API resumes for a back-office user it has authenticated.
-			return p == PrincipalClient || p == PrincipalOperator || p == PrincipalOrchestrator
-		}
-		return false
+		// The API resumes for a back-office user it has authenticated.
+		return p == PrincipalClient || p == PrincipalOperator || p == PrincipalOrchestrator
 	case TopicReplies:
-		return typ == StepReply && (IsService(p) || p == PrincipalOrchestrator)
+		return IsService(p) || p == PrincipalOrchestrator
 	}
 	for _, s := range Services() {
 		switch topic {

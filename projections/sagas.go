@@ -117,10 +117,11 @@ func (p *Sagas) List(status string) []SagaView {
 	return out
 }
 
+// view is saga id as people see it: its payment token redacted.
 func (p *Sagas) view(id string) SagaView {
 	s := p.states[id]
 	v := SagaView{SagaID: s.SagaID, BookingRef: s.BookingRef, Definition: s.Definition, Status: string(s.Status),
-		Actor: s.Actor, Reason: s.Reason, StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt, Data: s.Data,
+		Actor: s.Actor, Reason: s.Reason, StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt, Data: events.Redact(s.Data),
 		Events: append([]EventView(nil), p.events[id]...)}
 	for _, st := range s.Steps {
 		v.Steps = append(v.Steps, StepView{Name: st.Name, Status: string(st.Status), Attempts: st.Attempt,

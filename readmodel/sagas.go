@@ -127,12 +127,13 @@ func (b *batch) stateJSON(s *saga.State) (string, error) {
 	if raw, ok := b.memo.states[s]; ok {
 		return raw, nil
 	}
-	raw, err := json.Marshal(s)
+	// A read model is for people to read: the payment token is not theirs.
+	stored := *s
+	stored.Data = events.Redact(s.Data)
+	raw, err := json.Marshal(&stored)
 	if err != nil {
 		return "", err
 	}
-	// A read model is for people to read: the payment token is not theirs.
-	raw = events.Redact(raw)
 	b.memo.states[s] = string(raw)
 	return string(raw), nil
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/sagaflow/saga/bus"
@@ -87,11 +86,6 @@ func lettersByID(t *testing.T, h *harness, want int, ids ...string) map[string][
 func TestDeadLettersCarryTheirOriginAndRedrive(t *testing.T) {
 	h := newHarness(t)
 	h.run()
-	pub, err := bus.NewPublisher(h.cfg, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
 
 	// A valid booking request sent to the replies topic: nothing is wrong
 	// with it but where it went.
@@ -120,9 +114,7 @@ func TestDeadLettersCarryTheirOriginAndRedrive(t *testing.T) {
 	}
 	var ids []string
 	for id, b := range bad {
-		if err := pub.Publish(h.cfg.Topic(b.topic), b.msg); err != nil {
-			t.Fatal(err)
-		}
+		h.publish(b.topic, b.msg)
 		ids = append(ids, id)
 	}
 	// The consumers carry on: a booking posted after the poison completes.

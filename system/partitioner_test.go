@@ -2,6 +2,7 @@ package system_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/system"
 )
 
@@ -113,8 +115,23 @@ func TestBookingsFromAnyPartitionerComplete(t *testing.T) {
 // as participants or an orchestrator with another partitioner would.
 type splitPublisher struct {
 	message.Publisher
-	other message.Publisher
+	// other are FNV-1a publishers, by the principal they sign as.
+	other map[string]message.Publisher
 	cfg   bus.Config
+}
+
+// serviceOf is the service that answered the command a reply names.
+func serviceOf(reply *message.Message) string {
+	var p events.StepReplyV1
+	_ = json.Unmarshal(reply.Payload, &p)
+	for _, d := range flows.All() {
+		for _, st := range d.Steps {
+			if st.Command == p.Command || st.Compensation == p.Command {
+				return st.Service
+			}
+		}
+	}
+	return ""
 }
 
 // Copies forwarded to their partition go the usual way.
@@ -123,7 +140,10 @@ func (p splitPublisher) Publish(topic string, msgs ...*message.Message) error {
 		return p.Publisher.Publish(topic, msgs...)
 	}
 	for _, m := range msgs {
-		pub := p.other
+		pub := p.other[events.PrincipalOrchestrator]
+		if topic == p.cfg.Topic(events.TopicReplies) {
+			pub = p.other[serviceOf(m)]
+		}
 		if m.Metadata.Get(bus.MetaReroutedFromPartition) != "" {
 			pub = p.Publisher
 		}
@@ -139,13 +159,17 @@ func (p splitPublisher) Publish(topic string, msgs ...*message.Message) error {
 // the seats of one show are counted in one place.
 func TestCommandsAndRepliesFromAnotherPartitioner(t *testing.T) {
 	h := newHarness(t)
-	fnvCfg := h.cfg
-	fnvCfg.Partitioner = bus.FNV1a
-	other, err := bus.NewPublisher(fnvCfg, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
+	other := map[string]message.Publisher{}
+	for _, p := range append(events.Services(), events.PrincipalOrchestrator) {
+		fnvCfg := h.cfg
+		fnvCfg.Partitioner, fnvCfg.Signer = bus.FNV1a, h.keys[p]
+		pub, err := bus.NewPublisher(fnvCfg, watermill.NopLogger{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pub.Close() })
+		other[p] = pub
 	}
-	t.Cleanup(func() { _ = other.Close() })
 	decorate := func(p message.Publisher) (message.Publisher, error) {
 		return splitPublisher{Publisher: p, other: other, cfg: h.cfg}, nil
 	}

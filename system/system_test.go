@@ -325,11 +325,6 @@ func TestOrchestratorRestartMidSaga(t *testing.T) {
 func TestMalformedMessagesGoToDeadLetters(t *testing.T) {
 	h := newHarness(t)
 	h.run()
-	pub, err := bus.NewPublisher(h.cfg, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
 	bad := []struct {
 		topic string
 		msg   *message.Message
@@ -357,9 +352,7 @@ func TestMalformedMessagesGoToDeadLetters(t *testing.T) {
 	bad[2].msg.Metadata.Set(events.HeaderType, events.ReserveSeats)
 	bad[2].msg.Metadata.Set(events.HeaderVersion, "1") // no saga id
 	for _, b := range bad {
-		if err := pub.Publish(h.cfg.Topic(b.topic), b.msg); err != nil {
-			t.Fatal(err)
-		}
+		h.publish(b.topic, b.msg)
 	}
 	// The consumers carry on: a booking after the poison still completes.
 	if v := h.wait(h.book("alice", "show-1", 1, "tok_ok")); v.Status != "completed" {
@@ -463,5 +456,31 @@ func TestScaleOut(t *testing.T) {
 	}
 	if s := h.seats("show-1"); s.Held != completed {
 		t.Errorf("show-1 holds %d seats for %d completed one-seat bookings", s.Held, completed)
+	}
+}
+
+// publish writes msgs to topic signed by the part that may write it (the
+// client for requests, a service for replies and its events, the
+// orchestrator for commands and the saga log), as that part would.
+func (h *harness) publish(topic string, msgs ...*message.Message) {
+	h.t.Helper()
+	writer := events.PrincipalOrchestrator
+	switch {
+	case topic == events.TopicRequests:
+		writer = events.PrincipalClient
+	case topic == events.TopicReplies:
+		writer = events.ServicePayment
+	case strings.HasSuffix(topic, ".events") && topic != events.TopicSagaLog:
+		writer = strings.TrimSuffix(topic, ".events")
+	}
+	cfg := h.cfg
+	cfg.Signer = h.keys[writer]
+	pub, err := bus.NewPublisher(cfg, watermill.NopLogger{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.Publish(h.cfg.Topic(topic), msgs...); err != nil {
+		h.t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/sagaflow/saga/bus"
@@ -75,7 +76,7 @@ func (g *globals) keyDir() string {
 // until retire from now, so that records signed meanwhile (and processes
 // not yet restarted) stay trusted; it returns the old and the new key ids.
 func rotateKey(dir, principal string, retire time.Duration, now time.Time) (string, string, error) {
-	if !slicesContains(events.Principals(), principal) {
+	if !slices.Contains(events.Principals(), principal) {
 		return "", "", fmt.Errorf("unknown principal %q (want one of %v)", principal, events.Principals())
 	}
 	ringPath := filepath.Join(dir, sign.KeyringFile)
@@ -108,13 +109,4 @@ func rotateKey(dir, principal string, retire time.Duration, now time.Time) (stri
 		return "", "", err
 	}
 	return oldID, k.ID, sign.SaveKey(path, k)
-}
-
-func slicesContains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

@@ -118,7 +118,7 @@ func newRootWith(g *globals) *cobra.Command {
 	_ = f.MarkHidden("namespace")
 	g.flags = f
 	root.AddCommand(newUp(g), newBroker(g), newBook(g), newCancel(g), newInspect(g), newList(g), newReplay(g), newRetry(g))
-	root.AddCommand(newDLQ(g), newReconcile(g), newShows(g), newProjections(g), newBench(g), newVersion(), newToken(g), newACL(g))
+	root.AddCommand(newDLQ(g), newReconcile(g), newShows(g), newProjections(g), newBench(g), newVersion(), newToken(g), newACL(g), newKeys(g))
 	root.SetVersionTemplate("saga {{.Version}}\n")
 	registerGlobalCompletions(root)
 	return root
@@ -184,6 +184,15 @@ func (g *globals) busConfig() (bus.Config, error) {
 			return bus.Config{}, fmt.Errorf("no broker: start one with `saga up` (data dir %s) or set --brokers, %s or brokers in the config file", g.dataDir, envBrokers)
 		}
 		cfg.Brokers = []string{strings.TrimSpace(string(raw))}
+	}
+	if cfg.SASL.User == "" && isEmbedded(g.dataDir, cfg.Brokers) {
+		login, ok, err := embeddedLogin(g.dataDir)
+		if err != nil {
+			return bus.Config{}, err
+		}
+		if ok {
+			cfg.SASL = login
+		}
 	}
 	keys, ring, err := g.signing()
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 func newUp(g *globals) *cobra.Command {
 	var listen, parts, cpuProfile string
+	brokerAuth := true
 	var topics topicFlags
 	var web httpFlags
 	timings := flows.DefaultTimings()
@@ -43,13 +44,18 @@ func newUp(g *globals) *cobra.Command {
 			}
 			cfg := topics.apply(g.connection())
 			if len(cfg.Brokers) == 0 {
-				emb, err := startEmbedded(g.dataDir, listen)
+				emb, err := g.startEmbedded(listen, brokerAuth)
 				if err != nil {
 					return err
 				}
 				defer emb.Close()
 				cfg.Brokers = emb.Addrs()
-				log.Info().Str("data_dir", g.dataDir).Strs("brokers", cfg.Brokers).Msg("embedded Kafka broker started")
+				if brokerAuth {
+					if cfg.SASL, err = g.embeddedParts(); err != nil {
+						return err
+					}
+				}
+				log.Info().Str("data_dir", g.dataDir).Strs("brokers", cfg.Brokers).Bool("broker_auth", brokerAuth).Msg("embedded Kafka broker started")
 			}
 			if err := bus.WaitReady(ctx, cfg); err != nil {
 				return err
@@ -86,6 +92,7 @@ func newUp(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address of the embedded broker")
+	cmd.Flags().BoolVar(&brokerAuth, "broker-auth", true, brokerAuthUsage)
 	topics.register(cmd)
 	cmd.Flags().DurationVar(&timings.StepTimeout, "step-timeout", timings.StepTimeout, "deadline of one attempt of a saga step")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to `FILE` when it stops (read it with go tool pprof)")
@@ -96,6 +103,7 @@ func newUp(g *globals) *cobra.Command {
 
 func newBroker(g *globals) *cobra.Command {
 	var listen string
+	brokerAuth := true
 	var topics topicFlags
 	cmd := &cobra.Command{
 		Use:     "broker",
@@ -103,13 +111,18 @@ func newBroker(g *globals) *cobra.Command {
 		Short:   "Run only the embedded Kafka-protocol broker, for separate processes and Kafka tools",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			emb, err := startEmbedded(g.dataDir, listen)
+			emb, err := g.startEmbedded(listen, brokerAuth)
 			if err != nil {
 				return err
 			}
 			defer emb.Close()
 			cfg := topics.apply(g.connection())
 			cfg.Brokers = emb.Addrs()
+			if brokerAuth {
+				if cfg.SASL, err = g.embeddedParts(); err != nil {
+					return err
+				}
+			}
 			if err := system.Provision(cmd.Context(), cfg); err != nil {
 				return err
 			}
@@ -120,6 +133,7 @@ func newBroker(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address to listen on")
+	cmd.Flags().BoolVar(&brokerAuth, "broker-auth", true, brokerAuthUsage)
 	topics.register(cmd)
 	return cmd
 }
@@ -140,13 +154,32 @@ func (t topicFlags) apply(cfg bus.Config) bus.Config {
 	return cfg
 }
 
-// startEmbedded starts the broker and records its address for the other
-// commands run against the same data directory.
-func startEmbedded(dataDir, listen string) (*bus.Embedded, error) {
+// brokerAuthUsage is the help of --broker-auth.
+const brokerAuthUsage = "ask every connection for a SCRAM user of the data directory (one per part, made on first use); false accepts any local connection, for Kafka tools and tests"
+
+// startEmbedded starts the data directory's broker, with a SCRAM user of
+// each part when auth is on, and records its address (and whether it asks
+// for a login) for the other commands run on the same data directory.
+func (g *globals) startEmbedded(listen string, auth bool) (*bus.Embedded, error) {
+	dataDir := g.dataDir
 	if err := ensureDataDir(dataDir); err != nil {
 		return nil, err
 	}
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{DataDir: filepath.Join(dataDir, "kafka"), ListenAddr: listen})
+	opts := bus.EmbeddedOptions{DataDir: filepath.Join(dataDir, "kafka"), ListenAddr: listen}
+	marker := filepath.Join(dataDir, brokerAuthFile)
+	if auth {
+		users, err := brokerUsers(dataDir)
+		if err != nil {
+			return nil, err
+		}
+		opts.Users = embeddedUsers(users)
+		if err := os.WriteFile(marker, []byte(bus.MechanismSCRAMSHA512+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("record the broker's login: %w", err)
+		}
+	} else if err := os.Remove(marker); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	emb, err := bus.StartEmbedded(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +188,22 @@ func startEmbedded(dataDir, listen string) (*bus.Embedded, error) {
 		return nil, fmt.Errorf("record broker address: %w", err)
 	}
 	return emb, nil
+}
+
+// embeddedParts gives each part of this process its own user of the
+// embedded broker (unless --sasl-credentials named others) and returns the
+// shared login, the operator's, which provisions and seeds.
+func (g *globals) embeddedParts() (bus.SASLConfig, error) {
+	users, err := brokerUsers(g.dataDir)
+	if err != nil {
+		return bus.SASLConfig{}, err
+	}
+	if g.creds == nil {
+		g.creds = users
+	}
+	login := users[events.PrincipalOperator]
+	login.Mechanism = bus.MechanismSCRAMSHA512
+	return login, nil
 }
 
 // ctxErr hides the cancellation of a command stopped by a signal.

@@ -413,7 +413,11 @@ func (m Machine) commandFor(s State, p events.StepStartedV1, comp bool, cause st
 		}
 	}
 	trace := events.Trace{SagaID: s.SagaID, CorrelationID: s.BookingRef, CausationID: cause, Actor: s.Actor}
-	data := events.WithoutSecrets(s.Data, step.Secrets...)
+	var secrets []string
+	if !comp {
+		secrets = step.Secrets
+	}
+	data := events.WithoutSecrets(s.Data, secrets...)
 	env := events.MustNew(p.CommandID, p.Command, events.CommandV1{Step: p.Step, Attempt: p.Attempt, Compensation: comp, Data: data}, trace, key, at)
 	return Outgoing{Topic: events.CommandTopic(step.Service), Envelope: env}
 }

@@ -68,8 +68,9 @@ type Step struct {
 	// goes forward, retrying later steps until they succeed.
 	Pivot bool
 	// Secrets are the secret fields of the saga data (events.SecretFields)
-	// this step's service needs; the commands of every other step go
-	// without them. The payment token goes to the charge alone.
+	// this step's command needs; its compensation and the commands of
+	// every other step go without them. The payment token goes to the
+	// charge alone.
 	Secrets []string
 }
 
