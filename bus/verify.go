@@ -82,3 +82,13 @@ func (c Config) verify(r sign.Record, at time.Time) (string, error) {
 // model) as VerifyRecord does, at the time the log says it was written:
 // the history a key signed before it was retired stays readable.
 func (c Config) VerifyLogged(r Record) (string, error) { return c.VerifyRecord(r, r.Timestamp) }
+
+// CheckLogged is CheckRecord for a part that trusts only signed records:
+// a record of a log that VerifyLogged refuses is refused before it is read.
+func (c Config) CheckLogged(r Record) (events.Envelope, error) {
+	if _, err := c.VerifyLogged(r); err != nil {
+		env, _ := events.FromHeaders("", r.Headers, r.Value)
+		return env, err
+	}
+	return CheckRecord(r)
+}

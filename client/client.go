@@ -413,7 +413,7 @@ func (c *Client) WaitAfter(ctx context.Context, sagaID string, seen int) (projec
 	var last projections.SagaView
 	done, unreadable := false, 0
 	err := bus.Follow(ctx, c.cfg, c.cfg.Topic(events.TopicSagaLog), func(r bus.Record) error {
-		e, err := bus.CheckRecord(r)
+		e, err := c.cfg.CheckLogged(r)
 		if err != nil {
 			if r.Headers[events.HeaderSagaID] == sagaID {
 				unreadable++
@@ -460,7 +460,7 @@ func isTerminal(status string) bool {
 // reader's.
 func (c *Client) readChecked(ctx context.Context, topic string, fn func(events.Envelope, bus.Record)) error {
 	return bus.ReadAll(ctx, c.cfg, c.cfg.Topic(topic), func(r bus.Record) error {
-		e, err := bus.CheckRecord(r)
+		e, err := c.cfg.CheckLogged(r)
 		if err != nil {
 			c.skipped(r, err)
 			return nil //nolint:nilerr // logged; the fold goes on

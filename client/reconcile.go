@@ -85,7 +85,7 @@ func (c *Client) Reconcile(ctx context.Context, now time.Time) (Reconciliation, 
 	unreadable := map[string]int{}
 	for _, t := range ReconcileTopics() {
 		err := bus.ReadAll(ctx, c.cfg, c.cfg.Topic(t), func(r bus.Record) error {
-			e, err := bus.CheckRecord(r)
+			e, err := c.cfg.CheckLogged(r)
 			if err != nil {
 				unreadable[t]++
 				return nil //nolint:nilerr // counted as unreadable; the reconciliation goes on

@@ -222,7 +222,7 @@ func prepare(cfg bus.Config, p *projection, recs []bus.Record) ([]item, error) {
 		if !ok {
 			return nil, fmt.Errorf("readmodel: projection %s does not read topic %q", p.name, r.Topic)
 		}
-		env, err := bus.CheckRecord(r)
+		env, err := cfg.CheckLogged(r)
 		items[i] = item{rec: r, src: Source{lt, r.Partition}, env: env, err: err}
 	}
 	return items, nil

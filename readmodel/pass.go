@@ -184,7 +184,7 @@ func (ps *pass) read(ctx context.Context) <-chan struct{} {
 	go func() {
 		defer close(stopped)
 		err := ps.l.log.ReadRanges(ctx, ps.reads, func(i int, r bus.Record) error {
-			env, err := bus.CheckRecord(r)
+			env, err := ps.l.cfg.CheckLogged(r)
 			// The envelope has what the folds read of the headers; the
 			// map is the next record's. A raw projection reads the
 			// headers themselves.

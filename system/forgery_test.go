@@ -148,6 +148,13 @@ func TestForgedRecordsChangeNothing(t *testing.T) {
 	req.ID = "forged-request-2"
 	want[h.forge(events.TopicRequests, req, h.keys[events.ServicePayment])] = events.RefusedSignerNotAllowed
 
+	// A saga the orchestrator never started, written to its log.
+	ghost := events.SagaIDFor("forged-saga")
+	started := events.MustNew(events.SagaEventID(ghost, 1), events.SagaStarted, events.SagaStartedV1{Definition: "book-ticket",
+		IdempotencyKey: "forged-saga", BookingRef: events.BookingRefFor(ghost), Data: json.RawMessage(`{"user_id":"mallory"}`)},
+		events.Trace{SagaID: ghost, CorrelationID: events.BookingRefFor(ghost), Actor: "mallory"}, ghost, time.Now())
+	h.forge(events.TopicSagaLog, started, h.keys[events.PrincipalClient])
+
 	// alice's genuine charge, its amount raised, sent with its signature.
 	var genuine bus.Record
 	err = bus.ReadAll(ctx, h.cfg, h.cfg.Topic(events.CommandTopic(events.ServicePayment)), func(r bus.Record) error {
@@ -182,8 +189,10 @@ func TestForgedRecordsChangeNothing(t *testing.T) {
 	if w := []string{events.PaymentCharged + " " + alice.BookingRef, events.PaymentDeclined + " " + bob.BookingRef}; !slices.Equal(payments, w) {
 		t.Errorf("the payment log holds %v, want %v", payments, w)
 	}
-	if v, err := h.c.Inspect(ctx, req.SagaID); err == nil {
-		t.Errorf("the forged request started saga %s (%s)", v.SagaID, v.Status)
+	for _, id := range []string{req.SagaID, ghost} {
+		if v, err := h.c.Inspect(ctx, id); err == nil {
+			t.Errorf("a forged record made saga %s (%s) appear", v.SagaID, v.Status)
+		}
 	}
 	rep, err := h.c.Reconcile(ctx, time.Time{})
 	if err != nil {

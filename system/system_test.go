@@ -43,13 +43,16 @@ type harness struct {
 	// cfg is the client's: signing as the client, trusting every part.
 	cfg bus.Config
 	c   *client.Client
-	// keys are the parts' signing keys, which the system is run with.
-	keys map[string]*sign.Key
+	// keys are the parts' signing keys, which the system is run with,
+	// from keyDir.
+	keys   map[string]*sign.Key
+	keyDir string
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	keys, ring, err := sign.EnsureDir(t.TempDir(), events.Principals(), time.Now())
+	keyDir := t.TempDir()
+	keys, ring, err := sign.EnsureDir(keyDir, events.Principals(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +68,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatalf("client: %v", err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return &harness{t: t, cfg: cfg, c: c, keys: keys}
+	return &harness{t: t, cfg: cfg, c: c, keys: keys, keyDir: keyDir}
 }
 
 // run starts the named parts (all when none) and returns a stop function

@@ -187,6 +187,13 @@ func (s *Sender) follow(ctx context.Context) error {
 // take handles one saga log record: a start is remembered, an end past the
 // stored offsets becomes its deliveries.
 func (s *Sender) take(ctx context.Context, topic string, stored map[int32]int64, t *tracker, r bus.Record) error {
+	if _, err := s.cfg.Bus.VerifyLogged(r); err != nil {
+		// Only the orchestrator writes the saga log: a record it did not
+		// sign tells subscribers nothing.
+		s.log.Warn().Err(err).Str("topic", r.Topic).Int32("partition", r.Partition).Int64("offset", r.Offset).
+			Msg("webhook: skipped a saga log record the orchestrator did not write")
+		return nil
+	}
 	e, err := events.FromHeaders("", r.Headers, r.Value)
 	if err != nil {
 		// The orchestrator dead-letters what it cannot read; a record

@@ -20,6 +20,7 @@ func newBench(g *globals) *cobra.Command {
 	var mix, chart, cpuProfile, report, systemExe, via string
 	var raw, replay bool
 	var partitions int32
+	var rounds int
 	cmd := &cobra.Command{
 		Use: "bench",
 		Example: `  saga bench --sagas 2000 --rate 500
@@ -76,8 +77,26 @@ same broker, and rebuilds the read models from the run's logs.`,
 				rep.WriteText(cmd.OutOrStdout())
 				return nil
 			}
-			rep, err := bench.Run(cmd.Context(), bench.Options{Exe: exe, Bus: cfg, DataDir: dir, Spec: spec, Raw: raw,
-				Replay: replay, Chart: chart, CPUProfile: cpuProfile, Progress: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) }})
+			opts := bench.Options{Exe: exe, Bus: cfg, DataDir: dir, Spec: spec, Raw: raw,
+				Replay: replay, Chart: chart, CPUProfile: cpuProfile, Progress: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) }}
+			if rounds > 0 {
+				if !g.signatures {
+					return usagef("--signatures-cost compares signatures on and off: leave --signatures on")
+				}
+				res, err := runSignatureCost(cmd.Context(), opts, rounds, opts.Progress)
+				if err != nil {
+					return err
+				}
+				if err := writeReport(report, res); err != nil {
+					return err
+				}
+				if g.json() {
+					return printJSON(res)
+				}
+				res.WriteText(cmd.OutOrStdout())
+				return nil
+			}
+			rep, err := bench.Run(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
@@ -107,6 +126,7 @@ same broker, and rebuilds the read models from the run's logs.`,
 	f.StringVar(&systemExe, "system-binary", "", "run the system (and embedded broker) from this saga binary, e.g. an older build to compare with")
 	f.BoolVar(&raw, "raw", true, "also measure the raw producer-to-consumer pipeline of the same broker")
 	f.BoolVar(&replay, "replay", true, "also rebuild the read models from the run's logs, beside a raw consume")
+	f.IntVar(&rounds, "signatures-cost", 0, "run `N` rounds of the same run with signatures on and then off, each on a system of its own, and print the medians side by side")
 	return cmd
 }
 

@@ -175,7 +175,7 @@ func TestConnectionReachesCommands(t *testing.T) {
 
 	g = &globals{getenv: func(string) string { return "" }}
 	root = newRootWith(g)
-	if err := root.PersistentFlags().Parse([]string{"--config", good}); err != nil {
+	if err := root.PersistentFlags().Parse([]string{"--config", good, "--data-dir", t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.validate(); err != nil {

@@ -32,7 +32,9 @@ func quietBroker(t *testing.T) (string, bus.Config, message.Publisher) {
 	if err := system.Provision(ctx, cfg); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	pub, err := bus.NewPublisher(cfg, watermill.NopLogger{})
+	// The publisher writes as the payment service would (a test of
+	// reconcile plants what a payment service gone wrong writes).
+	pub, err := bus.NewPublisher(trusted(cfg, events.ServicePayment), watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
 	}

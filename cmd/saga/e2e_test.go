@@ -33,7 +33,7 @@ func startSystem(t *testing.T) string {
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	go func() { done <- system.Run(runCtx, system.Config{Bus: cfg, Log: log}) }()
+	go func() { done <- system.Run(runCtx, system.Config{Bus: trusted(cfg, ""), Keys: testKeys, Log: log}) }()
 	t.Cleanup(func() {
 		stop()
 		select {

@@ -14,7 +14,9 @@ import (
 
 func newKeys(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "keys",
+		Use: "keys",
+		Example: `  saga keys list
+  saga keys rotate --principal payment --retire-after 24h`,
 		Short: "List and rotate the keys the parts sign their records with",
 		Long: `Every part signs what it writes with a key of its own, and every part checks
 what it reads against the keyring: keyring.json and <principal>.key files in
@@ -27,7 +29,9 @@ the key directory (--keys, else the data directory's keys/).`,
 
 func newKeysList(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "list",
+		Use: "list",
+		Example: `  saga keys list
+  saga keys list --keys /etc/saga/keys -o json`,
 		Short: "List the trusted keys: id, principal and end of validity",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -90,7 +90,7 @@ func TestReadmeSession(t *testing.T) {
 	done := make(chan error, 1)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	go func() {
-		done <- system.Run(ctx, system.Config{Bus: cfg, Log: log, SeedShows: true, ReadModel: filepath.Join(dataDir, readmodel.FileName)})
+		done <- system.Run(ctx, system.Config{Bus: trusted(cfg, ""), Keys: testKeys, Log: log, SeedShows: true, ReadModel: filepath.Join(dataDir, readmodel.FileName)})
 	}()
 	defer func() {
 		stop()

@@ -28,7 +28,7 @@ func TestCLIReadsTheReadModel(t *testing.T) {
 	done := make(chan error, 1)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	go func() {
-		done <- system.Run(ctx, system.Config{Bus: cfg, Log: log, ReadModel: filepath.Join(dataDir, readmodel.FileName)})
+		done <- system.Run(ctx, system.Config{Bus: trusted(cfg, ""), Keys: testKeys, Log: log, ReadModel: filepath.Join(dataDir, readmodel.FileName)})
 	}()
 	defer func() {
 		stop()
@@ -117,7 +117,7 @@ func TestCLIAnswersFromTheReadModelWhenTheBrokerIsDown(t *testing.T) {
 	done := make(chan error, 1)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	go func() {
-		done <- system.Run(ctx, system.Config{Bus: cfg, Log: log, ReadModel: filepath.Join(dataDir, readmodel.FileName)})
+		done <- system.Run(ctx, system.Config{Bus: trusted(cfg, ""), Keys: testKeys, Log: log, ReadModel: filepath.Join(dataDir, readmodel.FileName)})
 	}()
 	t.Setenv("SAGA_NAMESPACE", cfg.Namespace)
 	brokers := strings.Join(emb.Addrs(), ",")
