@@ -143,7 +143,7 @@ func SeedHistory(ctx context.Context, cfg bus.Config, spec HistorySpec) (History
 	}
 	res.Partitions = n
 	// The history is the orchestrator's, signed as it would be.
-	marshaler := bus.Marshaler{Signer: as(cfg, events.PrincipalOrchestrator).Signer}
+	marshaler := bus.MarshalerFor(as(cfg, events.PrincipalOrchestrator))
 
 	timings := flows.DefaultTimings()
 	timings.StepTimeout = spec.StepTimeout

@@ -291,7 +291,7 @@ func (d *driver) request(i int, at time.Time) (string, *sarama.ProducerMessage, 
 }
 
 func toProducerMessage(cfg bus.Config, topic string, e events.Envelope) *sarama.ProducerMessage {
-	msg, _ := bus.Marshaler{Signer: cfg.Signer}.Marshal(topic, bus.ToMessage(e))
+	msg, _ := bus.MarshalerFor(cfg).Marshal(topic, bus.ToMessage(e))
 	return msg
 }
 

@@ -7,8 +7,6 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill/message"
-
-	"github.com/sagaflow/saga/sign"
 )
 
 // Log is one connection to the cluster for reading logs by offset:
@@ -141,10 +139,14 @@ func (l *Log) Write(recs []OutRecord) ([]int64, error) {
 			hs[j] = sarama.RecordHeader{Key: []byte(h.Key), Value: []byte(h.Value)}
 			md[h.Key] = h.Value
 		}
-		if signs(l.cfg.Signer, md) {
-			sig, kid := signatureOf(l.cfg.Signer, r.Topic, "", "", md, r.Value)
-			hs = append(hs, sarama.RecordHeader{Key: []byte(sign.HeaderSignature), Value: []byte(sig)},
-				sarama.RecordHeader{Key: []byte(sign.HeaderKeyID), Value: []byte(kid)})
+		if m := MarshalerFor(l.cfg); m.signs(md) {
+			sigs, err := m.signatureOf(r.Topic, "", "", md, r.Value)
+			if err != nil {
+				return nil, err
+			}
+			for k, v := range sigs {
+				hs = append(hs, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+			}
 		}
 		msgs[i] = &sarama.ProducerMessage{Topic: r.Topic, Partition: r.Partition, Value: sarama.ByteEncoder(r.Value), Headers: hs}
 	}

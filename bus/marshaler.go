@@ -31,7 +31,17 @@ const (
 // <-> header of the same name. With a Signer, every record it builds is
 // signed (see signs), the signature and key id in headers.
 type Marshaler struct {
-	Signer *sign.Key
+	// Signer is the writing part's key; the records of a Marshaler without
+	// one go unsigned. Trust holds the readers' keys; Namespace prefixes
+	// the topics (a topic's readers are named by its unprefixed name).
+	Signer    *sign.Key
+	Trust     *sign.Keyring
+	Namespace string
+}
+
+// MarshalerFor is the Marshaler of the part cfg is the connection of.
+func MarshalerFor(cfg Config) Marshaler {
+	return Marshaler{Signer: cfg.Signer, Trust: cfg.Trust, Namespace: cfg.Namespace}
 }
 
 var _ kafka.MarshalerUnmarshaler = Marshaler{}
@@ -51,10 +61,14 @@ func (m Marshaler) Marshal(topic string, msg *message.Message) (*sarama.Producer
 		headers = append(headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
 	}
 	key := msg.Metadata.Get(MetaKey)
-	if signs(m.Signer, msg.Metadata) {
-		sig, kid := signatureOf(m.Signer, topic, key, msg.UUID, msg.Metadata, msg.Payload)
-		headers = append(headers, sarama.RecordHeader{Key: []byte(sign.HeaderSignature), Value: []byte(sig)},
-			sarama.RecordHeader{Key: []byte(sign.HeaderKeyID), Value: []byte(kid)})
+	if m.signs(msg.Metadata) {
+		sigs, err := m.signatureOf(topic, key, msg.UUID, msg.Metadata, msg.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("bus: sign message %s: %w", msg.UUID, err)
+		}
+		for k, v := range sigs {
+			headers = append(headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+		}
 	}
 	pm := &sarama.ProducerMessage{
 		Topic:   topic,

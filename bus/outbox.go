@@ -117,7 +117,7 @@ func NewBatchPublisher(cfg Config) (*BatchPublisher, error) {
 	if err != nil {
 		return nil, unreachable(cfg, fmt.Errorf("create publisher: %w", err))
 	}
-	return &BatchPublisher{producer: p, marshaler: Marshaler{Signer: cfg.Signer}}, nil
+	return &BatchPublisher{producer: p, marshaler: MarshalerFor(cfg)}, nil
 }
 
 // Publish writes msgs to topic (a cluster name) and waits for all of them.

@@ -110,8 +110,11 @@ func Rekeyed(msg *message.Message, key string) *message.Message {
 	}
 	if key != msg.Metadata.Get(MetaKey) {
 		// The signature covers the key: the forwarding part signs the copy.
-		delete(out.Metadata, sign.HeaderSignature)
-		delete(out.Metadata, sign.HeaderKeyID)
+		for k := range out.Metadata {
+			if sign.IsHeader(k) {
+				delete(out.Metadata, k)
+			}
+		}
 	}
 	out.Metadata[MetaKey] = key
 	out.Metadata[MetaReroutedFromPartition] = msg.Metadata.Get(MetaPartition)

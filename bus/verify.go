@@ -12,9 +12,10 @@ import (
 )
 
 // signedHeaders returns the headers a signature covers, read from get,
-// with the id given apart (a watermill message carries it as its UUID).
-func signedHeaders(id string, get func(string) string) map[string]string {
-	h := make(map[string]string, len(sign.Signed)+2)
+// with the id given apart (a watermill message carries it as its UUID),
+// and the signature headers themselves.
+func signedHeaders(id string, get func(string) string, sigs map[string]string) map[string]string {
+	h := make(map[string]string, len(sign.Signed)+len(sigs))
 	for _, k := range sign.Signed {
 		if v := get(k); v != "" {
 			h[k] = v
@@ -23,40 +24,60 @@ func signedHeaders(id string, get func(string) string) map[string]string {
 	if id != "" {
 		h[HeaderID] = id
 	}
-	h[sign.HeaderSignature], h[sign.HeaderKeyID] = get(sign.HeaderSignature), get(sign.HeaderKeyID)
+	for k, v := range sigs {
+		h[k] = v
+	}
 	return h
 }
 
-// signs reports whether a message about to be written to topic is signed
-// by its writer: not when signer is nil, and not when the message is a
-// copy passed on as it was received (a dead letter, a redrive, a record
-// forwarded to its key's partition), which keeps its writer's signature.
-func signs(signer *sign.Key, md message.Metadata) bool {
-	if signer == nil || md.Get(sign.HeaderSignature) != "" {
+// signatures are the signature headers of md.
+func signatures(md map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range md {
+		if sign.IsHeader(k) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// signs reports whether a message about to be written is signed by its
+// writer: not without a key, and not when the message is a copy passed on
+// as it was received (a dead letter, a redrive, a record forwarded to its
+// key's partition), which keeps its writer's signature.
+func (m Marshaler) signs(md message.Metadata) bool {
+	if m.Signer == nil || md.Get(sign.HeaderKeyID) != "" {
 		return false
 	}
 	return md.Get(middleware.ReasonForPoisonedKey) == ""
 }
 
-// signatureOf returns the signature headers of a record written to topic.
-func signatureOf(signer *sign.Key, topic, key, id string, md message.Metadata, payload []byte) (sig, kid string) {
-	return signer.Sign(sign.Record{Topic: topic, Key: key, Headers: signedHeaders(id, md.Get), Payload: payload})
+// signatureOf returns the headers that sign a record written to topic, for
+// every principal that reads the topic.
+func (m Marshaler) signatureOf(topic, key, id string, md message.Metadata, payload []byte) (map[string]string, error) {
+	if m.Trust == nil {
+		return nil, errors.New("bus: signing needs the keyring of the readers")
+	}
+	logical, _ := Config{Namespace: m.Namespace}.Unprefixed(topic)
+	return m.Trust.Sign(m.Signer, sign.Record{Topic: topic, Key: key, Headers: signedHeaders(id, md.Get, nil), Payload: payload},
+		events.ReadersOf(logical), time.Now())
 }
 
 // VerifyMessage checks a consumed message as VerifyRecord does.
 func (c Config) VerifyMessage(msg *message.Message, at time.Time) (string, error) {
 	return c.verify(sign.Record{Topic: msg.Metadata.Get(MetaTopic), Key: msg.Metadata.Get(MetaKey),
-		Headers: signedHeaders(msg.UUID, msg.Metadata.Get), Payload: msg.Payload}, at)
+		Headers: signedHeaders(msg.UUID, msg.Metadata.Get, signatures(msg.Metadata)), Payload: msg.Payload}, at)
 }
 
 // VerifyRecord checks, before anything acts on r, that it is signed by a
-// key of the keyring (valid at time at) whose principal may write the
-// topic it was read from, and returns that principal. A record that
+// key of the keyring (valid at time at), for this part (whose own key,
+// Signer, checks it), by a principal that may write the topic it was read
+// from, and returns that principal. A record that
 // fails is refused (events.RefusedError): unsigned, bad_signature or
 // signer_not_allowed. Without a keyring it returns "" and no error.
 func (c Config) VerifyRecord(r Record, at time.Time) (string, error) {
 	get := func(k string) string { return r.Headers[k] }
-	return c.verify(sign.Record{Topic: r.Topic, Key: string(r.Key), Headers: signedHeaders("", get), Payload: r.Value}, at)
+	return c.verify(sign.Record{Topic: r.Topic, Key: string(r.Key), Headers: signedHeaders("", get, signatures(r.Headers)), Payload: r.Value}, at)
 }
 
 func (c Config) verify(r sign.Record, at time.Time) (string, error) {
@@ -64,7 +85,10 @@ func (c Config) verify(r sign.Record, at time.Time) (string, error) {
 		return "", nil
 	}
 	typ := r.Headers[events.HeaderType]
-	signer, err := c.Trust.Verify(r, at)
+	if c.Signer == nil {
+		return "", events.Refused(events.RefusedBadSignature, "%s on %s: this part has no key to check signatures with", typ, r.Topic)
+	}
+	signer, err := c.Trust.Verify(c.Signer, r, at)
 	switch {
 	case errors.Is(err, sign.ErrUnsigned):
 		return "", events.Refused(events.RefusedUnsigned, "%s on %s carries no signature", typ, r.Topic)

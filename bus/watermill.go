@@ -31,7 +31,7 @@ func NewPublisher(cfg Config, logger watermill.LoggerAdapter) (message.Publisher
 	}
 	pub, err := kafka.NewPublisher(kafka.PublisherConfig{
 		Brokers:               cfg.Brokers,
-		Marshaler:             Marshaler{Signer: cfg.Signer},
+		Marshaler:             MarshalerFor(cfg),
 		OverwriteSaramaConfig: conf,
 	}, logger)
 	if err != nil {

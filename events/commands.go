@@ -73,6 +73,18 @@ type BookingData struct {
 	PaymentToken string `json:"payment_token,omitempty"`
 	AmountCents  int64  `json:"amount_cents,omitempty"`
 	ChargeID     string `json:"charge_id,omitempty"`
+	// Reservation is the booking service's receipt for AmountCents: the
+	// payment service charges no other amount than the one it signed.
+	Reservation *Receipt `json:"reservation,omitempty"`
+}
+
+// Receipt is a service's signature over a fact another service acts on,
+// made and checked by the runtime's keys (the payload names neither).
+type Receipt struct {
+	// KeyID is the signer's key; Signatures are by the key id of each
+	// reader it was signed for.
+	KeyID      string            `json:"kid"`
+	Signatures map[string]string `json:"sigs"`
 }
 
 // MaxSeats is the most seats one booking may hold.

@@ -104,3 +104,18 @@ func MayWrite(p, topic string) bool {
 	}
 	return false
 }
+
+// ReadersOf returns the principals that read topic (an unprefixed name):
+// a record is signed for each of them.
+func ReadersOf(topic string) []string {
+	var out []string
+	for _, p := range Principals() {
+		for _, t := range AccessOf(p).Reads {
+			if t == topic {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}

@@ -1,7 +1,7 @@
 package sign
 
 import (
-	"crypto/ed25519"
+	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -22,14 +22,14 @@ const KeyringFile = "keyring.json"
 type keyFile struct {
 	ID         string `json:"kid"`
 	Principal  string `json:"principal"`
-	PrivateKey []byte `json:"private_key"` // the Ed25519 seed, base64
+	PrivateKey []byte `json:"private_key"` // the X25519 private key, base64
 }
 
 // publicFile is one key of a keyring on disk.
 type publicFile struct {
 	ID        string     `json:"kid"`
 	Principal string     `json:"principal"`
-	PublicKey []byte     `json:"public_key"` // base64
+	PublicKey []byte     `json:"public_key"` // X25519, base64
 	NotAfter  *time.Time `json:"not_after,omitempty"`
 }
 
@@ -48,15 +48,16 @@ func LoadKey(path string) (*Key, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("sign: key file %s: %w", path, err)
 	}
-	if f.ID == "" || f.Principal == "" || len(f.PrivateKey) != ed25519.SeedSize {
-		return nil, fmt.Errorf("sign: key file %s needs kid, principal and a %d-byte private_key", path, ed25519.SeedSize)
+	priv, err := ecdh.X25519().NewPrivateKey(f.PrivateKey)
+	if f.ID == "" || f.Principal == "" || err != nil {
+		return nil, fmt.Errorf("sign: key file %s needs kid, principal and a 32-byte X25519 private_key", path)
 	}
-	return &Key{ID: f.ID, Principal: f.Principal, private: ed25519.NewKeyFromSeed(f.PrivateKey)}, nil
+	return &Key{ID: f.ID, Principal: f.Principal, private: priv}, nil
 }
 
 // SaveKey writes k to path, readable by its owner alone.
 func SaveKey(path string, k *Key) error {
-	b, err := json.MarshalIndent(keyFile{ID: k.ID, Principal: k.Principal, PrivateKey: k.private.Seed()}, "", "  ")
+	b, err := json.MarshalIndent(keyFile{ID: k.ID, Principal: k.Principal, PrivateKey: k.private.Bytes()}, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -17,13 +17,23 @@ func record() sign.Record {
 	}}
 }
 
-func signed(t *testing.T, k *sign.Key, r sign.Record) sign.Record {
+// signed is r as writer signs it for readers, with the keyring ring.
+func signed(t *testing.T, ring *sign.Keyring, writer *sign.Key, r sign.Record, readers ...string) sign.Record {
 	t.Helper()
+	if len(readers) == 0 {
+		readers = []string{"payment"}
+	}
+	sigs, err := ring.Sign(writer, r, readers, time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := map[string]string{}
 	for n, v := range r.Headers {
 		h[n] = v
 	}
-	h[sign.HeaderSignature], h[sign.HeaderKeyID] = k.Sign(r)
+	for n, v := range sigs {
+		h[n] = v
+	}
 	r.Headers = h
 	return r
 }
@@ -41,7 +51,8 @@ func TestVerify(t *testing.T) {
 	orch := newKey(t, "orch-1", "orchestrator")
 	pay := newKey(t, "pay-1", "payment")
 	old := newKey(t, "pay-0", "payment")
-	ring, err := sign.NewKeyring(orch.Public(), pay.Public(), old.Public())
+	notif := newKey(t, "notif-1", "notification")
+	ring, err := sign.NewKeyring(orch.Public(), pay.Public(), old.Public(), notif.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +62,7 @@ func TestVerify(t *testing.T) {
 	}
 	now := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
 
-	good := signed(t, orch, record())
+	good := signed(t, ring, orch, record())
 	tamper := func(f func(r *sign.Record)) sign.Record {
 		r := good
 		r.Headers = map[string]string{}
@@ -61,51 +72,49 @@ func TestVerify(t *testing.T) {
 		f(&r)
 		return r
 	}
-	cases := []struct {
+	// notification signs as itself, then claims to be the orchestrator.
+	posing := signed(t, ring, notif, record())
+	posing.Headers[sign.HeaderKeyID] = "orch-1"
+	type tc struct {
 		name   string
 		rec    sign.Record
+		me     *sign.Key
 		at     time.Time
 		signer string
 		err    error
-	}{
-		{name: "signed", rec: good, at: now, signer: "orchestrator"},
-		{name: "other principal's key", rec: signed(t, pay, record()), at: now, signer: "payment"},
-		{name: "unsigned", rec: record(), at: now, err: sign.ErrUnsigned},
-		{name: "topic changed", rec: tamper(func(r *sign.Record) { r.Topic = "booking.commands" }), at: now, err: sign.ErrBadSignature},
-		{name: "key changed", rec: tamper(func(r *sign.Record) { r.Key = "BK-2" }), at: now, err: sign.ErrBadSignature},
-		{name: "payload changed", rec: tamper(func(r *sign.Record) { r.Payload = []byte(`{"amount_cents":99999900}`) }), at: now, err: sign.ErrBadSignature},
-		{name: "payload emptied", rec: tamper(func(r *sign.Record) { r.Payload = nil }), at: now, err: sign.ErrBadSignature},
-		{name: "bytes moved between fields", rec: tamper(func(r *sign.Record) { r.Topic, r.Key = "payment.command", "sBK-1" }), at: now, err: sign.ErrBadSignature},
-		{name: "kid of another key", rec: tamper(func(r *sign.Record) { r.Headers[sign.HeaderKeyID] = "pay-1" }), at: now, err: sign.ErrBadSignature},
-		{name: "unknown kid", rec: tamper(func(r *sign.Record) { r.Headers[sign.HeaderKeyID] = "nobody" }), at: now, err: sign.ErrBadSignature},
-		{name: "signature without kid", rec: tamper(func(r *sign.Record) { delete(r.Headers, sign.HeaderKeyID) }), at: now, err: sign.ErrBadSignature},
-		{name: "kid without signature", rec: tamper(func(r *sign.Record) { delete(r.Headers, sign.HeaderSignature) }), at: now, err: sign.ErrBadSignature},
-		{name: "signature not base64", rec: tamper(func(r *sign.Record) { r.Headers[sign.HeaderSignature] = "!!" }), at: now, err: sign.ErrBadSignature},
-		{name: "signature truncated", rec: tamper(func(r *sign.Record) { r.Headers[sign.HeaderSignature] = r.Headers[sign.HeaderSignature][:40] }), at: now, err: sign.ErrBadSignature},
-		{name: "retired key before its end", rec: signed(t, old, record()), at: retired.Add(-time.Second), signer: "payment"},
-		{name: "retired key after its end", rec: signed(t, old, record()), at: now, err: sign.ErrBadSignature},
-		{name: "unsigned header added", rec: tamper(func(r *sign.Record) { r.Headers["traceparent"] = "00-abc" }), at: now, signer: "orchestrator"},
+	}
+	cases := []tc{
+		{name: "signed", rec: good, me: pay, at: now, signer: "orchestrator"},
+		{name: "for the reader's older key too", rec: good, me: old, at: now, signer: "orchestrator"},
+		{name: "not for this reader", rec: good, me: notif, at: now, err: sign.ErrBadSignature},
+		{name: "another writer", rec: signed(t, ring, notif, record()), me: pay, at: now, signer: "notification"},
+		{name: "a writer posing as another", rec: posing, me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "unsigned", rec: record(), me: pay, at: now, err: sign.ErrUnsigned},
+		{name: "topic changed", rec: tamper(func(r *sign.Record) { r.Topic = "booking.commands" }), me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "key changed", rec: tamper(func(r *sign.Record) { r.Key = "BK-2" }), me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "payload changed", rec: tamper(func(r *sign.Record) { r.Payload = []byte(`{"amount_cents":99999900}`) }), me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "payload emptied", rec: tamper(func(r *sign.Record) { r.Payload = nil }), me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "bytes moved between fields", rec: tamper(func(r *sign.Record) { r.Topic, r.Key = "payment.command", "sBK-1" }), me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "kid of another key", rec: tamper(func(r *sign.Record) { r.Headers[sign.HeaderKeyID] = "notif-1" }), me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "unknown kid", rec: tamper(func(r *sign.Record) { r.Headers[sign.HeaderKeyID] = "nobody" }), me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "signature without kid", rec: tamper(func(r *sign.Record) { delete(r.Headers, sign.HeaderKeyID) }), me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "kid without signature", rec: tamper(func(r *sign.Record) { delete(r.Headers, sign.HeaderSignaturePrefix+"pay-1") }), me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "signature garbled", rec: tamper(func(r *sign.Record) { r.Headers[sign.HeaderSignaturePrefix+"pay-1"] = "!!" }), me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "signature of the older key", rec: tamper(func(r *sign.Record) {
+			r.Headers[sign.HeaderSignaturePrefix+"pay-1"] = r.Headers[sign.HeaderSignaturePrefix+"pay-0"]
+		}), me: pay, at: now, err: sign.ErrBadSignature},
+		{name: "retired writer key before its end", rec: signed(t, ring, old, record(), "orchestrator"), me: orch, at: retired.Add(-time.Second), signer: "payment"},
+		{name: "retired writer key after its end", rec: signed(t, ring, old, record(), "orchestrator"), me: orch, at: now, err: sign.ErrBadSignature},
+		{name: "unsigned header added", rec: tamper(func(r *sign.Record) { r.Headers["traceparent"] = "00-abc" }), me: pay, at: now, signer: "orchestrator"},
 	}
 	for _, h := range sign.Signed {
 		cases = append(cases,
-			struct {
-				name   string
-				rec    sign.Record
-				at     time.Time
-				signer string
-				err    error
-			}{name: "header " + h + " changed", rec: tamper(func(r *sign.Record) { r.Headers[h] += "x" }), at: now, err: sign.ErrBadSignature},
-			struct {
-				name   string
-				rec    sign.Record
-				at     time.Time
-				signer string
-				err    error
-			}{name: "header " + h + " removed", rec: tamper(func(r *sign.Record) { delete(r.Headers, h) }), at: now, err: sign.ErrBadSignature})
+			tc{name: "header " + h + " changed", rec: tamper(func(r *sign.Record) { r.Headers[h] += "x" }), me: pay, at: now, err: sign.ErrBadSignature},
+			tc{name: "header " + h + " removed", rec: tamper(func(r *sign.Record) { delete(r.Headers, h) }), me: pay, at: now, err: sign.ErrBadSignature})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := ring.Verify(c.rec, c.at)
+			got, err := ring.Verify(c.me, c.rec, c.at)
 			if c.err != nil {
 				if !errors.Is(err, c.err) {
 					t.Fatalf("Verify = %q, %v; want %v", got, err, c.err)
@@ -116,6 +125,9 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("Verify = %q, %v; want %q", got, err, c.signer)
 			}
 		})
+	}
+	if _, err := ring.Sign(orch, record(), []string{"nobody"}, now); err == nil {
+		t.Error("signed for a reader the keyring has no key of")
 	}
 }
 
@@ -151,8 +163,8 @@ func TestEnsureDir(t *testing.T) {
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s.key: %v, mode %v; want 0600", p, err, fi)
 		}
-		r := signed(t, keys[p], record())
-		if got, err := ring.Verify(r, now); err != nil || got != p {
+		r := signed(t, ring, keys[p], record(), "orchestrator")
+		if got, err := ring.Verify(keys["orchestrator"], r, now); err != nil || got != p {
 			t.Errorf("a record signed by %s verifies as %q, %v", p, got, err)
 		}
 	}
@@ -172,7 +184,7 @@ func TestEnsureDir(t *testing.T) {
 	if err != nil || len(loaded.Keys()) != 3 {
 		t.Fatalf("LoadKeyring: %v, %d keys", err, len(loaded.Keys()))
 	}
-	if got, err := loaded.Verify(signed(t, again["client"], record()), now); err != nil || got != "client" {
+	if got, err := loaded.Verify(again["payment"], signed(t, loaded, again["client"], record()), now); err != nil || got != "client" {
 		t.Errorf("the saved keyring verifies client's record as %q, %v", got, err)
 	}
 
@@ -189,7 +201,8 @@ func TestEnsureDir(t *testing.T) {
 func TestRetiredKeyInKeyringFile(t *testing.T) {
 	dir := t.TempDir()
 	k := newKey(t, "pay-0", "payment")
-	ring, _ := sign.NewKeyring(k.Public())
+	reader := newKey(t, "orch-1", "orchestrator")
+	ring, _ := sign.NewKeyring(k.Public(), reader.Public())
 	end := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	if err := ring.Retire("pay-0", end); err != nil {
 		t.Fatal(err)
@@ -202,11 +215,11 @@ func TestRetiredKeyInKeyringFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := signed(t, k, record())
-	if _, err := loaded.Verify(r, end.Add(time.Hour)); !errors.Is(err, sign.ErrBadSignature) {
+	r := signed(t, loaded, k, record(), "orchestrator")
+	if _, err := loaded.Verify(reader, r, end.Add(time.Hour)); !errors.Is(err, sign.ErrBadSignature) {
 		t.Errorf("retired key after its end: %v", err)
 	}
-	if _, err := loaded.Verify(r, end.Add(-time.Hour)); err != nil {
+	if _, err := loaded.Verify(reader, r, end.Add(-time.Hour)); err != nil {
 		t.Errorf("retired key before its end: %v", err)
 	}
 }
@@ -215,20 +228,38 @@ func TestRetiredKeyInKeyringFile(t *testing.T) {
 // signed exactly it, and none makes Verify panic.
 func FuzzVerify(f *testing.F) {
 	k, _ := sign.NewKey("k", "orchestrator")
-	ring, _ := sign.NewKeyring(k.Public())
+	me, _ := sign.NewKey("p", "payment")
+	ring, _ := sign.NewKeyring(k.Public(), me.Public())
 	base := record()
-	sig, _ := k.Sign(base)
-	f.Add("payment.commands", "BK-1", "ChargePayment", []byte(`{"amount_cents":1200}`), sig)
+	sigs, _ := ring.Sign(k, base, []string{"payment"}, time.Now())
+	f.Add("payment.commands", "BK-1", "ChargePayment", []byte(`{"amount_cents":1200}`), sigs["sig.p"])
 	f.Add("", "", "", []byte{}, "")
 	f.Fuzz(func(t *testing.T, topic, key, typ string, payload []byte, sig string) {
 		r := record()
 		r.Topic, r.Key, r.Payload = topic, key, payload
 		r.Headers["type"] = typ
-		r.Headers[sign.HeaderSignature], r.Headers[sign.HeaderKeyID] = sig, "k"
-		_, err := ring.Verify(r, time.Now())
+		r.Headers["sig.p"], r.Headers[sign.HeaderKeyID] = sig, "k"
+		_, err := ring.Verify(me, r, time.Now())
 		same := topic == base.Topic && key == base.Key && typ == base.Headers["type"] && string(payload) == string(base.Payload)
 		if err == nil && !same {
 			t.Fatalf("a record the key did not sign verified: %q %q %q %q", topic, key, typ, payload)
 		}
 	})
+}
+
+// A key that claims another's id, used first in the same process, leaves
+// the genuine key's signatures as they were.
+func TestImpostorDoesNotPoisonTheGenuineKey(t *testing.T) {
+	pay := newKey(t, "pay-1", "payment")
+	orch := newKey(t, "orch-1", "orchestrator")
+	impostor := newKey(t, "pay-1", "payment")
+	ring, _ := sign.NewKeyring(pay.Public(), orch.Public())
+	fake := signed(t, ring, impostor, record(), "orchestrator")
+	if _, err := ring.Verify(orch, fake, time.Now()); !errors.Is(err, sign.ErrBadSignature) {
+		t.Errorf("the impostor's record: %v, want a bad signature", err)
+	}
+	real := signed(t, ring, pay, record(), "orchestrator")
+	if p, err := ring.Verify(orch, real, time.Now()); err != nil || p != "payment" {
+		t.Errorf("the genuine key's record after the impostor's: %q, %v", p, err)
+	}
 }

@@ -23,7 +23,13 @@ func (h *harness) forge(topic string, e events.Envelope, k *sign.Key) string {
 	events.PutHeaders(hdr, e)
 	delete(hdr, events.MetaKey)
 	if k != nil {
-		hdr[sign.HeaderSignature], hdr[sign.HeaderKeyID] = k.Sign(sign.Record{Topic: h.cfg.Topic(topic), Key: e.Key, Headers: hdr, Payload: e.Payload})
+		sigs, err := h.cfg.Trust.Sign(k, sign.Record{Topic: h.cfg.Topic(topic), Key: e.Key, Headers: hdr, Payload: e.Payload}, events.ReadersOf(topic), time.Now())
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		for n, v := range sigs {
+			hdr[n] = v
+		}
 	}
 	h.send(topic, e.Key, e.Payload, hdr)
 	return e.ID

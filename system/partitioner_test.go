@@ -85,7 +85,7 @@ func TestBookingsFromAnyPartitionerComplete(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pm, err := bus.Marshaler{Signer: h.cfg.Signer}.Marshal(h.cfg.Topic(events.TopicRequests), bus.ToMessage(e))
+			pm, err := bus.MarshalerFor(h.cfg).Marshal(h.cfg.Topic(events.TopicRequests), bus.ToMessage(e))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -36,7 +36,8 @@ func TestPythonSignsARequest(t *testing.T) {
 	events.PutHeaders(hdr, req)
 	delete(hdr, events.MetaKey)
 	topic := h.cfg.Topic(events.TopicRequests)
-	args := []string{"../examples/sign.py", "--key-file", filepath.Join(h.keyDir, events.PrincipalClient+".key"), "--topic", topic, "--record-key", req.Key}
+	args := []string{"../examples/sign.py", "--key-file", filepath.Join(h.keyDir, events.PrincipalClient+".key"),
+		"--keyring", filepath.Join(h.keyDir, sign.KeyringFile), "--reader", events.PrincipalOrchestrator, "--topic", topic, "--record-key", req.Key}
 	for k, v := range hdr {
 		args = append(args, "-H", k+"="+v)
 	}
@@ -50,7 +51,7 @@ func TestPythonSignsARequest(t *testing.T) {
 		k, v, _ := strings.Cut(line, "=")
 		hdr[k] = v
 	}
-	if hdr[sign.HeaderSignature] == "" || hdr[sign.HeaderKeyID] != h.keys[events.PrincipalClient].ID {
+	if hdr[sign.HeaderSignaturePrefix+h.keys[events.PrincipalOrchestrator].ID] == "" || hdr[sign.HeaderKeyID] != h.keys[events.PrincipalClient].ID {
 		t.Fatalf("sign.py printed %q", out)
 	}
 	h.send(events.TopicRequests, req.Key, req.Payload, hdr)

@@ -208,10 +208,26 @@ func Parts(c Config) ([]Part, error) {
 		return nil, err
 	}
 	parts := []Part{{Name: "orchestrator", Run: orch.Run}}
+	bookingCfg, err := c.as(events.ServiceBooking)
+	if err != nil {
+		return nil, err
+	}
+	paymentCfg, err := c.as(events.ServicePayment)
+	if err != nil {
+		return nil, err
+	}
+	var bookingOpts []booking.Option
+	if sign := signReservations(bookingCfg.Signer, bookingCfg.Trust); sign != nil {
+		bookingOpts = append(bookingOpts, booking.SignReservations(sign))
+	}
+	var paymentOpts []payment.Option
+	if check := checkReservations(paymentCfg.Signer, paymentCfg.Trust, time.Now); check != nil {
+		paymentOpts = append(paymentOpts, payment.CheckReservations(check))
+	}
 	services := []func() participant.Service{
 		func() participant.Service { return user.New(w.Catalog) },
-		func() participant.Service { return booking.New(w.Catalog) },
-		func() participant.Service { return payment.New(w.Processor) },
+		func() participant.Service { return booking.New(w.Catalog, bookingOpts...) },
+		func() participant.Service { return payment.New(w.Processor, paymentOpts...) },
 		func() participant.Service { return notification.New(w.Phones) },
 	}
 	for _, newService := range services {
@@ -337,7 +353,15 @@ func runProjections(ctx context.Context, c Config) error {
 	defer db.Close()
 	log := c.Log.With().Str("service", "projections").Logger()
 	log.Info().Str("db", c.ReadModel).Strs("projections", readmodel.Names()).Msg("projecting the logs into read models")
-	return readmodel.RunWith(ctx, c.busFor("projections"), db, readmodel.RunOptions{OnError: func(name string, err error) {
+	// The read models check what they fold as the client, whose key the
+	// records of their logs are signed for.
+	cfg := c.busFor("projections")
+	if cfg.Trust != nil {
+		if cfg.Signer = c.Keys[events.PrincipalClient]; cfg.Signer == nil {
+			return fmt.Errorf("no key of %s to check the logs with", events.PrincipalClient)
+		}
+	}
+	return readmodel.RunWith(ctx, cfg, db, readmodel.RunOptions{OnError: func(name string, err error) {
 		log.Warn().Err(err).Str("projection", name).Msg("projection stopped; will retry")
 	}})
 }

@@ -34,11 +34,18 @@ func TestRotateKey(t *testing.T) {
 			keys[events.ServicePayment].ID, fresh, keys[events.ServiceBooking].ID)
 	}
 	rec := sign.Record{Topic: "payment.events", Headers: map[string]string{"id": "1"}, Payload: []byte("{}")}
-	rec.Headers[sign.HeaderSignature], rec.Headers[sign.HeaderKeyID] = before[events.ServicePayment].Sign(rec)
-	if p, err := ring.Verify(rec, now.Add(59*time.Minute)); err != nil || p != events.ServicePayment {
+	sigs, err := ring.Sign(before[events.ServicePayment], rec, []string{events.PrincipalClient}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range sigs {
+		rec.Headers[k] = v
+	}
+	reader := keys[events.PrincipalClient]
+	if p, err := ring.Verify(reader, rec, now.Add(59*time.Minute)); err != nil || p != events.ServicePayment {
 		t.Errorf("the old key within its hour: %q, %v", p, err)
 	}
-	if _, err := ring.Verify(rec, now.Add(61*time.Minute)); !errors.Is(err, sign.ErrBadSignature) {
+	if _, err := ring.Verify(reader, rec, now.Add(61*time.Minute)); !errors.Is(err, sign.ErrBadSignature) {
 		t.Errorf("the old key after its hour: %v, want it refused", err)
 	}
 	if _, _, err := rotateKey(dir, "mallory", time.Hour, now); err == nil {

@@ -49,12 +49,35 @@ type Service struct {
 	// handled maps a command id to the event that answered it, so the same
 	// command id always gets the very same event (and reply) back.
 	handled map[string]events.Envelope
+	// receipt signs a reservation's amount for the payment service; nil
+	// when nothing is signed.
+	receipt *receipts
+}
+
+// receipts is shared by the services one Option makes, so that two of
+// them (a fold and the live one) compare equal.
+type receipts struct {
+	sign func(bookingRef string, amountCents int64) *events.Receipt
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// SignReservations makes every reservation's reply carry a receipt for
+// its amount, made by sign: the payment service charges that amount and no
+// other, whoever asks it to.
+func SignReservations(sign func(bookingRef string, amountCents int64) *events.Receipt) Option {
+	r := &receipts{sign}
+	return func(s *Service) { s.receipt = r }
 }
 
 // New returns a Service that starts with the shows of cat, all seats free,
 // and learns every show added since from its own log.
-func New(cat catalog.Catalog) *Service {
+func New(cat catalog.Catalog, opts ...Option) *Service {
 	s := &Service{shows: map[string]*show{}, reservations: map[string]Reservation{}, handled: map[string]events.Envelope{}}
+	for _, o := range opts {
+		o(s)
+	}
 	for id, sh := range cat.Shows() {
 		s.shows[id] = &show{capacity: sh.Capacity, price: sh.PriceCents, cancelled: sh.Cancelled}
 	}
@@ -88,5 +111,15 @@ func (s *Service) Reservation(ref string) (Reservation, bool) {
 
 // amountReply is what a reservation adds to the saga data.
 type amountReply struct {
-	AmountCents int64 `json:"amount_cents"`
+	AmountCents int64           `json:"amount_cents"`
+	Reservation *events.Receipt `json:"reservation,omitempty"`
+}
+
+// amountOf is the reply of a reservation of amount for ref.
+func (s *Service) amountOf(ref string, amount int64) amountReply {
+	r := amountReply{AmountCents: amount}
+	if s.receipt != nil {
+		r.Reservation = s.receipt.sign(ref, amount)
+	}
+	return r
 }

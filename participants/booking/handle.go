@@ -69,7 +69,7 @@ func (s *Service) reserve(d events.BookingData) (string, events.SeatsV1) {
 	r, ok := s.reservations[d.BookingRef]
 	switch {
 	case ok && r.Status.holds():
-		return events.SeatsReserved, held(r, events.Handled{Outcome: events.OutcomeSucceeded, Reply: events.MustJSON(amountReply{r.AmountCents})})
+		return events.SeatsReserved, held(r, events.Handled{Outcome: events.OutcomeSucceeded, Reply: events.MustJSON(s.amountOf(d.BookingRef, r.AmountCents))})
 	case ok && r.Status == Released:
 		return events.SeatsRejected, refused(d.Seats, "booking already released")
 	}
@@ -82,7 +82,7 @@ func (s *Service) reserve(d events.BookingData) (string, events.SeatsV1) {
 	}
 	amount := int64(d.Seats) * sh.price
 	return events.SeatsReserved, events.SeatsV1{
-		Handled:     events.Handled{Outcome: events.OutcomeSucceeded, Reply: events.MustJSON(amountReply{amount})},
+		Handled:     events.Handled{Outcome: events.OutcomeSucceeded, Reply: events.MustJSON(s.amountOf(d.BookingRef, amount))},
 		Seats:       d.Seats,
 		AmountCents: amount,
 	}

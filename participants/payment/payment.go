@@ -9,6 +9,7 @@
 package payment
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/sagaflow/saga/events"
@@ -56,11 +57,35 @@ type Service struct {
 	// handled maps a command id to the event that answered it, so the same
 	// command id always gets the very same event (and reply) back.
 	handled map[string]events.Envelope
+	// reservation checks a charge's amount against the booking service's
+	// receipt; nil charges what the command says.
+	reservation *reservationCheck
+}
+
+// reservationCheck is shared by the services one Option makes, so that
+// two of them (a fold and the live one) compare equal.
+type reservationCheck struct {
+	check func(events.BookingData) error
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// CheckReservations makes every charge wait on check, which compares its
+// amount with the booking service's receipt for the reservation it names:
+// a charge it refuses is declined, whoever signed the command.
+func CheckReservations(check func(events.BookingData) error) Option {
+	c := &reservationCheck{check}
+	return func(s *Service) { s.reservation = c }
 }
 
 // New returns a Service with no payments that charges through proc.
-func New(proc Processor) *Service {
-	return &Service{proc: proc, payments: map[string]Payment{}, handled: map[string]events.Envelope{}}
+func New(proc Processor, opts ...Option) *Service {
+	s := &Service{proc: proc, payments: map[string]Payment{}, handled: map[string]events.Envelope{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Name is the service name; it owns payment.commands and payment.events.
@@ -95,6 +120,10 @@ type chargeReply struct {
 // processor rejects (a refund the processor rejects).
 const ReasonRefundRejected = "refund rejected by the payment processor"
 
+// ReasonAmountUnconfirmed starts the reason of a charge refused because
+// the booking service's receipt does not confirm its amount.
+const ReasonAmountUnconfirmed = "amount not confirmed by the reservation"
+
 // refundReply is what a refund adds; its own key, so the saga's amount stays.
 type refundReply struct {
 	RefundedCents int64 `json:"refunded_cents"`
@@ -128,7 +157,9 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 			return events.Envelope{}, false, events.Malformed("%s: payment_token is required", cmd.Type)
 		}
 		var answered bool
-		if typ, out, answered = s.charge(d); !answered {
+		if err := s.checkReservation(d); err != nil {
+			typ, out = events.PaymentDeclined, declined(err.Error())
+		} else if typ, out, answered = s.charge(d); !answered {
 			return events.Envelope{}, false, nil
 		}
 	} else {
@@ -137,6 +168,18 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	out.CommandID, out.BookingRef, out.UserID = cmd.ID, d.BookingRef, d.UserID
 	ev, err := events.New(events.DerivedID(cmd.ID, "event"), typ, out, events.TraceOf(cmd), d.BookingRef, now)
 	return ev, err == nil, err
+}
+
+// checkReservation refuses a charge whose amount the booking service did
+// not sign for its booking reference, when reservations are checked.
+func (s *Service) checkReservation(d events.BookingData) error {
+	if s.reservation == nil {
+		return nil
+	}
+	if err := s.reservation.check(d); err != nil {
+		return fmt.Errorf("%s: %w", ReasonAmountUnconfirmed, err)
+	}
+	return nil
 }
 
 // charge charges once per ref: a retry after a charge gets the original

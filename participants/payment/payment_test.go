@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/participanttest"
 	"github.com/sagaflow/saga/participants/payment"
 )
 
@@ -327,5 +329,41 @@ func TestApplyRejectsForeignEvents(t *testing.T) {
 	}
 	if !reflect.DeepEqual(s, payment.New(demo.Processor{})) || s.Name() != events.ServicePayment {
 		t.Fatal("a rejected event changed state")
+	}
+}
+
+// With reservations checked, a charge the check refuses is declined with
+// its reason and charges nothing; one it accepts is charged as before.
+func TestChargesWaitOnTheReservation(t *testing.T) {
+	receipt := &events.Receipt{KeyID: "booking-1", Signatures: map[string]string{"payment-1": "ok"}}
+	check := func(d events.BookingData) error {
+		if d.Reservation == nil || d.AmountCents != 5000 {
+			return errors.New("the receipt does not confirm it")
+		}
+		return nil
+	}
+	opt := payment.CheckReservations(check)
+	h := &harness{participanttest.New(t, func() *payment.Service { return payment.New(demo.Processor{}, opt) })}
+	for _, c := range []struct {
+		name    string
+		amount  int64
+		receipt *events.Receipt
+		want    string
+	}{
+		{"no receipt", 5000, nil, events.PaymentDeclined},
+		{"another amount", 999_999_900, receipt, events.PaymentDeclined},
+		{"the reserved amount", 5000, receipt, events.PaymentCharged},
+	} {
+		ev, p := h.run(cmdSpec{typ: events.ChargePayment, saga: "saga-" + c.name, data: events.BookingData{BookingRef: ref, UserID: "alice",
+			PaymentToken: demo.TokenOK, AmountCents: c.amount, Reservation: c.receipt}})
+		if ev.Type != c.want {
+			t.Fatalf("%s: %s (%s), want %s", c.name, ev.Type, p.Reason, c.want)
+		}
+		if c.want == events.PaymentDeclined && !strings.HasPrefix(p.Reason, payment.ReasonAmountUnconfirmed+": ") {
+			t.Errorf("%s: reason %q", c.name, p.Reason)
+		}
+	}
+	if got := h.Svc.Charged(ref); got != 5000 {
+		t.Errorf("charged %d, want the reserved 5000 alone", got)
 	}
 }
