@@ -1,6 +1,9 @@
 package events
 
-import "slices"
+import (
+	"slices"
+	"sync"
+)
 
 // Principals are the parts of the system that write records. Each signs
 // what it writes with its own key, and in a deployment each can connect to
@@ -105,17 +108,25 @@ func MayWrite(p, topic string) bool {
 	return false
 }
 
-// ReadersOf returns the principals that read topic (an unprefixed name):
-// a record is signed for each of them.
-func ReadersOf(topic string) []string {
-	var out []string
+// ReadersOf returns the principals that check what they read of topic
+// (an unprefixed name): a record is signed for each of them. The operator
+// reads the logs as the client does, with the client's key, so nothing is
+// signed for it. The caller must not change the slice.
+func ReadersOf(topic string) []string { return readers()[topic] }
+
+// readers is every topic's readers, worked out once: every record written
+// asks.
+var readers = sync.OnceValue(func() map[string][]string {
+	out := map[string][]string{}
 	for _, p := range Principals() {
+		if p == PrincipalOperator {
+			continue
+		}
 		for _, t := range AccessOf(p).Reads {
-			if t == topic {
-				out = append(out, p)
-				break
+			if !slices.Contains(out[t], p) {
+				out[t] = append(out[t], p)
 			}
 		}
 	}
 	return out
-}
+})

@@ -11,8 +11,9 @@ sig.<reader key id>=<signature> for each key of each reader.
 The signed bytes are length-prefixed fields (each a 4-byte big-endian length, then its
 bytes): "saga-record-v1", the topic, the record key, the headers id, type, version, saga_id,
 correlation_id, causation_id, actor and occurred_at (absent ones empty), and the payload.
-The signature for one reader key is HMAC-SHA256 over them, base64 without padding, under the
-pair key HKDF-SHA256(X25519(your private key, the reader's public key), no salt,
+The signature for one reader key is HMAC-SHA256 of their SHA-256, its first 16 bytes, base64
+without padding,
+under the pair key HKDF-SHA256(X25519(your private key, the reader's public key), no salt,
 info "saga-record-mac-v1" NUL <your key id> NUL <reader key id>, 32 bytes).
 Needs the `cryptography` package (pip install cryptography).
 """
@@ -60,7 +61,7 @@ def sign(key_file, keyring_file, readers, topic, key, headers, payload):
         shared = priv.exchange(X25519PublicKey.from_public_bytes(b64(k["public_key"])))
         info = b"saga-record-mac-v1\x00" + me["kid"].encode() + b"\x00" + k["kid"].encode()
         pair = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(shared)
-        mac = hmac.new(pair, msg, hashlib.sha256).digest()
+        mac = hmac.new(pair, hashlib.sha256(msg).digest(), hashlib.sha256).digest()[:16]
         out["sig." + k["kid"]] = base64.b64encode(mac).decode().rstrip("=")
     return out
 

@@ -52,7 +52,7 @@ func LoadKey(path string) (*Key, error) {
 	if f.ID == "" || f.Principal == "" || err != nil {
 		return nil, fmt.Errorf("sign: key file %s needs kid, principal and a 32-byte X25519 private_key", path)
 	}
-	return &Key{ID: f.ID, Principal: f.Principal, private: priv}, nil
+	return newKey(f.ID, f.Principal, priv), nil
 }
 
 // SaveKey writes k to path, readable by its owner alone.

@@ -14,8 +14,8 @@
 // The signed bytes are a fixed sequence of length-prefixed fields, so no
 // two different records sign the same bytes: a version tag, the topic, the
 // record key, the identifying headers in the order of Signed, and the
-// payload. Other headers (tracing, a forwarded record's origin) are not
-// signed.
+// payload; a signature is the HMAC of their SHA-256. Other headers
+// (tracing, a forwarded record's origin) are not signed.
 package sign
 
 import (
@@ -28,6 +28,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,9 @@ func IsHeader(name string) bool {
 // key and the payload; an absent header is signed as empty.
 var Signed = []string{"id", "type", "version", "saga_id", "correlation_id", "causation_id", "actor", "occurred_at"}
 
+// macBytes is the length of a signature: HMAC-SHA256 truncated to 128 bits.
+const macBytes = 16
+
 // tag starts the signed bytes; a new layout gets a new tag.
 const tag = "saga-record-v1"
 
@@ -68,24 +72,27 @@ type Record struct {
 	Payload []byte
 }
 
-// message returns the bytes a signature covers.
-func (r Record) message() []byte {
-	n := len(tag) + len(r.Topic) + len(r.Key) + len(r.Payload) + 4*(3+len(Signed))
-	for _, h := range Signed {
-		n += len(r.Headers[h])
+// digest is the SHA-256 of the bytes a signature covers, hashed as they
+// are laid out, without building them: each reader's signature is an HMAC
+// of the digest, so a record is hashed once however many read it.
+func (r Record) digest() []byte {
+	h := sha256.New()
+	var n [4]byte
+	field := func(s string) {
+		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
 	}
-	b := make([]byte, 0, n)
-	field := func(s []byte) []byte {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-		return append(b, s...)
+	field(tag)
+	field(r.Topic)
+	field(r.Key)
+	for _, k := range Signed {
+		field(r.Headers[k])
 	}
-	b = field([]byte(tag))
-	b = field([]byte(r.Topic))
-	b = field([]byte(r.Key))
-	for _, h := range Signed {
-		b = field([]byte(r.Headers[h]))
-	}
-	return field(r.Payload)
+	binary.BigEndian.PutUint32(n[:], uint32(len(r.Payload)))
+	h.Write(n[:])
+	h.Write(r.Payload)
+	return h.Sum(nil)
 }
 
 // Key is a principal's private key.
@@ -94,6 +101,11 @@ type Key struct {
 	ID        string
 	Principal string
 	private   *ecdh.PrivateKey
+	public    []byte
+}
+
+func newKey(id, principal string, priv *ecdh.PrivateKey) *Key {
+	return &Key{ID: id, Principal: principal, private: priv, public: priv.PublicKey().Bytes()}
 }
 
 // NewKey returns a fresh key for principal, with id.
@@ -102,12 +114,12 @@ func NewKey(id, principal string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign: generate key: %w", err)
 	}
-	return &Key{ID: id, Principal: principal, private: priv}, nil
+	return newKey(id, principal, priv), nil
 }
 
 // Public returns the key's entry for a keyring.
 func (k *Key) Public() PublicKey {
-	return PublicKey{ID: k.ID, Principal: k.Principal, Key: k.private.PublicKey().Bytes()}
+	return PublicKey{ID: k.ID, Principal: k.Principal, Key: k.public}
 }
 
 // Derive returns a secret key of n bytes for one purpose, derived from the
@@ -179,13 +191,35 @@ func (r *Keyring) Keys() []PublicKey {
 	return out
 }
 
+// pairMAC computes the MACs of one pair key; keyed HMACs are pooled, as
+// keying one costs as much as hashing a record.
+type pairMAC struct{ pool sync.Pool }
+
+func newPairMAC(key []byte) *pairMAC {
+	p := &pairMAC{}
+	p.pool.New = func() any { return hmac.New(sha256.New, key) }
+	return p
+}
+
+func (p *pairMAC) sum(msg []byte) string {
+	h := p.pool.Get().(hash.Hash)
+	h.Reset()
+	h.Write(msg)
+	var buf [sha256.Size]byte
+	// Truncated to 128 bits (as HMAC-SHA256-128 is): a forger still has a
+	// chance in 2^128, and every record carries one per reader.
+	out := base64.RawStdEncoding.EncodeToString(h.Sum(buf[:0])[:macBytes])
+	p.pool.Put(h)
+	return out
+}
+
 // pair is the key that mine and the key theirs share for records written
 // by writer (one of the two): only the holders of the two private keys can
 // compute it.
-func (r *Keyring) pair(mine *Key, theirs PublicKey, writer string) ([]byte, error) {
-	id := pairID{mine.ID, string(mine.private.PublicKey().Bytes()), theirs.ID, string(theirs.Key), writer}
+func (r *Keyring) pair(mine *Key, theirs PublicKey, writer string) (*pairMAC, error) {
+	id := pairID{mine.ID, string(mine.public), theirs.ID, string(theirs.Key), writer}
 	if k, ok := r.pairs.Load(id); ok {
-		return k.([]byte), nil
+		return k.(*pairMAC), nil
 	}
 	pub, err := ecdh.X25519().NewPublicKey(theirs.Key)
 	if err != nil {
@@ -203,20 +237,14 @@ func (r *Keyring) pair(mine *Key, theirs PublicKey, writer string) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	r.pairs.Store(id, k)
-	return k, nil
-}
-
-func mac(key, msg []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write(msg)
-	return base64.RawStdEncoding.EncodeToString(m.Sum(nil))
+	m, _ := r.pairs.LoadOrStore(id, newPairMAC(k))
+	return m.(*pairMAC), nil
 }
 
 // Sign returns the headers that sign rec as written by k for the readers
 // (principals): the key id, and a signature for every valid key of each.
 func (r *Keyring) Sign(k *Key, rec Record, readers []string, now time.Time) (map[string]string, error) {
-	msg := rec.message()
+	msg := rec.digest()
 	out := map[string]string{HeaderKeyID: k.ID}
 	for _, p := range readers {
 		found := false
@@ -224,11 +252,11 @@ func (r *Keyring) Sign(k *Key, rec Record, readers []string, now time.Time) (map
 			if pk.Principal != p || (!pk.NotAfter.IsZero() && now.After(pk.NotAfter)) {
 				continue
 			}
-			key, err := r.pair(k, pk, k.ID)
+			m, err := r.pair(k, pk, k.ID)
 			if err != nil {
 				return nil, err
 			}
-			out[HeaderSignaturePrefix+pk.ID] = mac(key, msg)
+			out[HeaderSignaturePrefix+pk.ID] = m.sum(msg)
 			found = true
 		}
 		if !found {
@@ -258,11 +286,11 @@ func (r *Keyring) Verify(me *Key, rec Record, at time.Time) (string, error) {
 	if sig == "" {
 		return "", fmt.Errorf("%w: %s signed it for other readers than %s (key %s)", ErrBadSignature, k.Principal, me.Principal, me.ID)
 	}
-	key, err := r.pair(me, k, k.ID)
+	m, err := r.pair(me, k, k.ID)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
-	if !hmac.Equal([]byte(sig), []byte(mac(key, rec.message()))) {
+	if !hmac.Equal([]byte(sig), []byte(m.sum(rec.digest()))) {
 		return "", fmt.Errorf("%w: the record is not what key %s of %s signed", ErrBadSignature, kid, k.Principal)
 	}
 	return k.Principal, nil
