@@ -7,7 +7,6 @@
 package demo
 
 import (
-	"fmt"
 
 	"github.com/sagaflow/saga/participants/catalog"
 )
@@ -107,7 +106,9 @@ func (Processor) Charge(token string) (charged bool, reason string, answered boo
 	case TokenTimeout:
 		return false, "", false
 	default:
-		return false, fmt.Sprintf("unknown payment token %q", token), true
+		// A decline's reason reaches the saga log and the read models:
+		// it never names the token.
+		return false, "unknown payment token", true
 	}
 }
 
