@@ -7,7 +7,6 @@
 package demo
 
 import (
-
 	"github.com/sagaflow/saga/participants/catalog"
 )
 
