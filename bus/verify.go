@@ -11,34 +11,25 @@ import (
 	"github.com/sagaflow/saga/sign"
 )
 
-// signedHeaders returns the headers a signature covers, read from get,
-// with the id given apart (a watermill message carries it as its UUID),
-// and the signature headers themselves.
-func signedHeaders(id string, get func(string) string, sigs map[string]string) map[string]string {
-	h := make(map[string]string, len(sign.Signed)+len(sigs))
+// signedHeaders returns the headers of md a signature covers, and the
+// signature headers themselves, with the id given apart (a watermill
+// message carries it as its UUID).
+func signedHeaders(id string, md map[string]string) map[string]string {
+	h := make(map[string]string, len(sign.Signed)+4)
 	for _, k := range sign.Signed {
-		if v := get(k); v != "" {
+		if v := md[k]; v != "" {
+			h[k] = v
+		}
+	}
+	for k, v := range md {
+		if sign.IsHeader(k) {
 			h[k] = v
 		}
 	}
 	if id != "" {
 		h[HeaderID] = id
 	}
-	for k, v := range sigs {
-		h[k] = v
-	}
 	return h
-}
-
-// signatures are the signature headers of md.
-func signatures(md map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range md {
-		if sign.IsHeader(k) {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // signs reports whether a message about to be written is signed by its
@@ -59,14 +50,14 @@ func (m Marshaler) signatureOf(topic, key, id string, md message.Metadata, paylo
 		return nil, errors.New("bus: signing needs the keyring of the readers")
 	}
 	logical, _ := Config{Namespace: m.Namespace}.Unprefixed(topic)
-	return m.Trust.Sign(m.Signer, sign.Record{Topic: topic, Key: key, Headers: signedHeaders(id, md.Get, nil), Payload: payload},
+	return m.Trust.Sign(m.Signer, sign.Record{Topic: topic, Key: key, Headers: signedHeaders(id, md), Payload: payload},
 		events.ReadersOf(logical), time.Now())
 }
 
 // VerifyMessage checks a consumed message as VerifyRecord does.
 func (c Config) VerifyMessage(msg *message.Message, at time.Time) (string, error) {
 	return c.verify(sign.Record{Topic: msg.Metadata.Get(MetaTopic), Key: msg.Metadata.Get(MetaKey),
-		Headers: signedHeaders(msg.UUID, msg.Metadata.Get, signatures(msg.Metadata)), Payload: msg.Payload}, at)
+		Headers: signedHeaders(msg.UUID, msg.Metadata), Payload: msg.Payload}, at)
 }
 
 // VerifyRecord checks, before anything acts on r, that it is signed by a
@@ -76,8 +67,7 @@ func (c Config) VerifyMessage(msg *message.Message, at time.Time) (string, error
 // fails is refused (events.RefusedError): unsigned, bad_signature or
 // signer_not_allowed. Without a keyring it returns "" and no error.
 func (c Config) VerifyRecord(r Record, at time.Time) (string, error) {
-	get := func(k string) string { return r.Headers[k] }
-	return c.verify(sign.Record{Topic: r.Topic, Key: string(r.Key), Headers: signedHeaders("", get, signatures(r.Headers)), Payload: r.Value}, at)
+	return c.verify(sign.Record{Topic: r.Topic, Key: string(r.Key), Headers: signedHeaders("", r.Headers), Payload: r.Value}, at)
 }
 
 func (c Config) verify(r sign.Record, at time.Time) (string, error) {

@@ -135,7 +135,7 @@ func LetterOf(r bus.Record, namespace string) DeadLetter {
 		Headers:      h,
 		Payload:      r.Value,
 	}
-	d.Topic = unprefixed(namespace, d.Origin)
+	d.Topic, _ = bus.Config{Namespace: namespace}.Unprefixed(d.Origin)
 	if d.ID == "" {
 		d.ID = fmt.Sprintf("dlq:%d:%d", r.Partition, r.Offset)
 	}
@@ -158,14 +158,6 @@ func SortLetters(letters []DeadLetter) {
 		}
 		return a.DLQOffset < b.DLQOffset
 	})
-}
-
-// unprefixed maps a cluster topic name back to the name saga uses.
-func unprefixed(namespace, topic string) string {
-	if namespace != "" {
-		return strings.TrimPrefix(topic, namespace+".")
-	}
-	return topic
 }
 
 // headerInt reads a numeric header; -1 when it is missing or not a number.
@@ -286,7 +278,7 @@ func (db *DB) letters(ctx context.Context, namespace, query string, args ...any)
 			return nil, err
 		}
 		d.DeadAt = parseTime(sql.NullString{String: at, Valid: true})
-		d.Topic = unprefixed(namespace, d.Origin)
+		d.Topic, _ = bus.Config{Namespace: namespace}.Unprefixed(d.Origin)
 		if err := json.Unmarshal([]byte(headers), &d.Headers); err != nil {
 			return nil, fmt.Errorf("stored headers of dead letter %d:%d: %w", d.DLQPartition, d.DLQOffset, err)
 		}

@@ -10,8 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -87,14 +85,10 @@ func LoadKeyring(path string) (*Keyring, error) {
 	return r, nil
 }
 
-// SaveKeyring writes r to path, sorted by principal and id.
+// SaveKeyring writes r to path, its keys by principal and id.
 func SaveKeyring(path string, r *Keyring) error {
-	keys := r.Keys()
-	slices.SortFunc(keys, func(a, b PublicKey) int {
-		return strings.Compare(a.Principal+"\x00"+a.ID, b.Principal+"\x00"+b.ID)
-	})
 	var f keyringFile
-	for _, k := range keys {
+	for _, k := range r.Keys() {
 		pf := publicFile{ID: k.ID, Principal: k.Principal, PublicKey: k.Key}
 		if !k.NotAfter.IsZero() {
 			t := k.NotAfter.UTC()

@@ -19,6 +19,7 @@
 package sign
 
 import (
+	"cmp"
 	"crypto/ecdh"
 	"crypto/hkdf"
 	"crypto/hmac"
@@ -29,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -182,12 +184,15 @@ func (r *Keyring) Add(k PublicKey) error {
 	return nil
 }
 
-// Keys returns the trusted keys.
+// Keys returns the trusted keys, by principal and id.
 func (r *Keyring) Keys() []PublicKey {
 	out := make([]PublicKey, 0, len(r.keys))
 	for _, k := range r.keys {
 		out = append(out, k)
 	}
+	slices.SortFunc(out, func(a, b PublicKey) int {
+		return cmp.Or(strings.Compare(a.Principal, b.Principal), strings.Compare(a.ID, b.ID))
+	})
 	return out
 }
 

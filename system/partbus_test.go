@@ -24,7 +24,6 @@ func TestPartsAskPartBus(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(asked)
-	asked = slices.Compact(asked) // a part may ask more than once
 	if want := []string{"booking", "notification", "orchestrator", "payment", "user"}; !slices.Equal(asked, want) {
 		t.Errorf("PartBus asked for %v, want %v", asked, want)
 	}

@@ -155,14 +155,18 @@ func (c Config) busFor(part string) bus.Config {
 // as is the bus configuration of the part that is principal: its
 // connection, signing with its key. A system that checks signatures needs
 // a key for every part.
-func (c Config) as(principal string) (bus.Config, error) {
-	cfg := c.busFor(principal)
+func (c Config) as(principal string) (bus.Config, error) { return c.partAs(principal, principal) }
+
+// partAs is the bus configuration of part, which signs and checks records
+// with principal's key (the read models check as the client).
+func (c Config) partAs(part, principal string) (bus.Config, error) {
+	cfg := c.busFor(part)
 	if c.Keys == nil && cfg.Trust == nil {
 		return cfg, nil
 	}
 	k := c.Keys[principal]
 	if k == nil {
-		return cfg, fmt.Errorf("no signing key for %s: each part signs what it writes", principal)
+		return cfg, fmt.Errorf("no signing key for %s: each part signs what it writes and checks what it reads", principal)
 	}
 	if k.Principal != principal {
 		return cfg, fmt.Errorf("the key given to %s is %s's", principal, k.Principal)
@@ -208,20 +212,19 @@ func Parts(c Config) ([]Part, error) {
 		return nil, err
 	}
 	parts := []Part{{Name: "orchestrator", Run: orch.Run}}
-	bookingCfg, err := c.as(events.ServiceBooking)
-	if err != nil {
-		return nil, err
+	buses := map[string]bus.Config{}
+	for _, name := range events.Services() {
+		if buses[name], err = c.as(name); err != nil {
+			return nil, err
+		}
 	}
-	paymentCfg, err := c.as(events.ServicePayment)
-	if err != nil {
-		return nil, err
-	}
+	booker, payer := buses[events.ServiceBooking], buses[events.ServicePayment]
 	var bookingOpts []booking.Option
-	if sign := signReservations(bookingCfg.Signer, bookingCfg.Trust); sign != nil {
+	if sign := signReservations(booker.Signer, booker.Trust); sign != nil {
 		bookingOpts = append(bookingOpts, booking.SignReservations(sign))
 	}
 	var paymentOpts []payment.Option
-	if check := checkReservations(paymentCfg.Signer, paymentCfg.Trust, time.Now); check != nil {
+	if check := checkReservations(payer.Signer, payer.Trust, time.Now); check != nil {
 		paymentOpts = append(paymentOpts, payment.CheckReservations(check))
 	}
 	services := []func() participant.Service{
@@ -231,11 +234,7 @@ func Parts(c Config) ([]Part, error) {
 		func() participant.Service { return notification.New(w.Phones) },
 	}
 	for _, newService := range services {
-		cfg, err := c.as(newService().Name())
-		if err != nil {
-			return nil, err
-		}
-		rt, err := participant.New(participant.Config{Bus: cfg, Log: log, New: newService, Decorate: c.Decorate})
+		rt, err := participant.New(participant.Config{Bus: buses[newService().Name()], Log: log, New: newService, Decorate: c.Decorate})
 		if err != nil {
 			return nil, err
 		}
@@ -355,11 +354,9 @@ func runProjections(ctx context.Context, c Config) error {
 	log.Info().Str("db", c.ReadModel).Strs("projections", readmodel.Names()).Msg("projecting the logs into read models")
 	// The read models check what they fold as the client, whose key the
 	// records of their logs are signed for.
-	cfg := c.busFor("projections")
-	if cfg.Trust != nil {
-		if cfg.Signer = c.Keys[events.PrincipalClient]; cfg.Signer == nil {
-			return fmt.Errorf("no key of %s to check the logs with", events.PrincipalClient)
-		}
+	cfg, err := c.partAs("projections", events.PrincipalClient)
+	if err != nil {
+		return err
 	}
 	return readmodel.RunWith(ctx, cfg, db, readmodel.RunOptions{OnError: func(name string, err error) {
 		log.Warn().Err(err).Str("projection", name).Msg("projection stopped; will retry")

@@ -64,12 +64,18 @@ func embeddedLogin(dataDir string) (bus.SASLConfig, bool, error) {
 	if err != nil {
 		return bus.SASLConfig{}, false, err
 	}
+	c, err := operatorLogin(dataDir, users)
+	return c, err == nil, err
+}
+
+// operatorLogin is the operator's login among the embedded broker's users.
+func operatorLogin(dataDir string, users map[string]bus.SASLConfig) (bus.SASLConfig, error) {
 	c, ok := users[events.PrincipalOperator]
 	if !ok {
-		return bus.SASLConfig{}, false, fmt.Errorf("%s has no %s user", filepath.Join(dataDir, brokerUsersFile), events.PrincipalOperator)
+		return bus.SASLConfig{}, fmt.Errorf("%s has no %s user", filepath.Join(dataDir, brokerUsersFile), events.PrincipalOperator)
 	}
 	c.Mechanism = bus.MechanismSCRAMSHA512
-	return c, true, nil
+	return c, nil
 }
 
 // embeddedUsers are the users the broker is started with: user to password.

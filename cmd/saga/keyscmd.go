@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -44,17 +42,13 @@ func newKeysList(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			keys := ring.Keys()
-			slices.SortFunc(keys, func(a, b sign.PublicKey) int {
-				return strings.Compare(a.Principal+"\x00"+a.ID, b.Principal+"\x00"+b.ID)
-			})
 			type row struct {
 				ID        string `json:"kid"`
 				Principal string `json:"principal"`
 				NotAfter  string `json:"not_after,omitempty"`
 			}
 			var rows []row
-			for _, k := range keys {
+			for _, k := range ring.Keys() {
 				r := row{ID: k.ID, Principal: k.Principal}
 				if !k.NotAfter.IsZero() {
 					r.NotAfter = k.NotAfter.UTC().Format(time.RFC3339)

@@ -201,9 +201,7 @@ func (g *globals) embeddedParts() (bus.SASLConfig, error) {
 	if g.creds == nil {
 		g.creds = users
 	}
-	login := users[events.PrincipalOperator]
-	login.Mechanism = bus.MechanismSCRAMSHA512
-	return login, nil
+	return operatorLogin(g.dataDir, users)
 }
 
 // ctxErr hides the cancellation of a command stopped by a signal.
