@@ -13,6 +13,7 @@ import (
 
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/projections"
 	"github.com/sagaflow/saga/readmodel"
 )
 
@@ -22,7 +23,7 @@ const (
 	MaxPageSize     = 500
 )
 
-var sagaStatuses = []string{"running", "completed", "compensated", "failed"}
+var sagaStatuses = []string{"running", "compensating", "completed", "compensated", "failed", projections.StatusStuck}
 
 // listSagas is GET /v1/sagas?status=&definition=&limit=&cursor=: the
 // sagas in the order they started, a page at a time. The cursor is the

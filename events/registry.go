@@ -55,6 +55,7 @@ var kinds = map[string]kind{
 	SagaCompensated:     kindOf[SagaEndedV1](1, nil),
 	SagaFailed:          kindOf[SagaEndedV1](1, nil),
 	SagaResumed:         kindOf[SagaEndedV1](1, nil),
+	SagaStuck:           kindOf[SagaStuckV1](1, nil),
 
 	VerifyUser:       kindOf[CommandV1](1, nil),
 	ReserveSeats:     kindOf[CommandV1](1, nil),

@@ -28,6 +28,7 @@ var validPayloads = map[string]string{
 	events.SagaCompensated:     `{"reason":"payment declined"}`,
 	events.SagaFailed:          `{"reason":"compensation failed"}`,
 	events.SagaResumed:         `{"reason":"refunds fixed"}`,
+	events.SagaStuck:           `{"reason":"slo","step":"ChargePayment","slo":"1m3s","since":"2025-03-14T09:00:00Z"}`,
 	events.ResumeSaga:          `{"reason":"refunds fixed"}`,
 
 	events.VerifyUser:       `{"step":"VerifyUser","attempt":1,"data":{"user_id":"u1"}}`,
@@ -62,7 +63,7 @@ var validPayloads = map[string]string{
 
 // allTypes is every type constant of the package, registered or not.
 var allTypes = []string{
-	events.StartSaga, events.StepReply, events.ResumeSaga, events.SagaResumed,
+	events.StartSaga, events.StepReply, events.ResumeSaga, events.SagaResumed, events.SagaStuck,
 	events.SagaStarted, events.StepStarted, events.StepSucceeded, events.StepFailed, events.StepTimedOut,
 	events.CompensationStarted, events.StepCompensated, events.CompensationFailed,
 	events.SagaCompleted, events.SagaCompensated, events.SagaFailed,
@@ -240,6 +241,9 @@ func TestCheckInvalidPayloads(t *testing.T) {
 		{"payment: all missing", events.PaymentCharged, `{}`, []string{"invalid events.PaymentV1", "command_id is required", "outcome must be", "booking_ref is required"}},
 		{"payment: no booking ref", events.PaymentDeclined, `{"command_id":"c","outcome":"failed"}`, []string{"booking_ref is required"}},
 		{"payment: handled only", events.PaymentRefunded, `{"booking_ref":"b","outcome":"succeeded"}`, []string{"command_id is required"}},
+		{"stuck: all missing", events.SagaStuck, `{}`, []string{"invalid events.SagaStuckV1", "reason must be slo or failed", "since is required"}},
+		{"stuck: slo without its duration", events.SagaStuck, `{"reason":"slo","since":"2025-03-14T09:00:00Z"}`, []string{`slo must be a duration, got ""`}},
+		{"stuck: unknown reason", events.SagaStuck, `{"reason":"bored","since":"2025-03-14T09:00:00Z"}`, []string{`got "bored"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,11 @@ const (
 	// SagaResumed records an operator's retry of a failed saga: its
 	// compensation starts again.
 	SagaResumed = "SagaResumed"
+	// SagaStuck records the watchdog's finding that a saga needs an
+	// operator: it ran past its SLO, or it was parked as failed. It is
+	// reported once until an operator resumes the saga, and it is in the
+	// log so that the history and every replay show it.
+	SagaStuck = "SagaStuck"
 )
 
 // Request and reply types.
@@ -159,6 +164,44 @@ type SagaEndedV1 struct {
 
 // Validate reports what is wrong with a SagaEndedV1 payload (events.Check calls it).
 func (p SagaEndedV1) Validate() error { return nil }
+
+// Why a saga is stuck (SagaStuckV1.Reason).
+const (
+	// StuckSLO: the saga, or one of its steps, has run longer than its SLO.
+	StuckSLO = "slo"
+	// StuckFailed: a compensation could not be done and the saga is parked.
+	StuckFailed = "failed"
+)
+
+// SagaStuckV1 says why a saga is stuck: the SLO it ran past (the saga's
+// when Step is empty, else that step's), since when it has been running,
+// or that it was parked as failed.
+type SagaStuckV1 struct {
+	Reason string `json:"reason"`
+	Step   string `json:"step,omitempty"`
+	// SLO is the duration that was exceeded, as Go writes it ("5m15s");
+	// empty for a failed saga.
+	SLO   string    `json:"slo,omitempty"`
+	Since time.Time `json:"since"`
+}
+
+// Validate reports what is wrong with a SagaStuckV1 payload (events.Check calls it).
+func (p SagaStuckV1) Validate() error {
+	var errs []error
+	switch p.Reason {
+	case StuckSLO:
+		if _, err := time.ParseDuration(p.SLO); err != nil {
+			errs = append(errs, fmt.Errorf("slo must be a duration, got %q", p.SLO))
+		}
+	case StuckFailed:
+	default:
+		errs = append(errs, fmt.Errorf("reason must be %s or %s, got %q", StuckSLO, StuckFailed, p.Reason))
+	}
+	if p.Since.IsZero() {
+		errs = append(errs, errors.New("since is required"))
+	}
+	return errors.Join(errs...)
+}
 
 // Outcomes of a participant's handling of a command.
 const (

@@ -380,7 +380,8 @@ func (o *Orchestrator) tickLoop(ctx context.Context) {
 // tick decides on every due saga, while no batch is between its decisions
 // and their writing.
 func (o *Orchestrator) tick(ctx context.Context) {
-	due := o.store.due(o.cfg.Now())
+	now := o.cfg.Now()
+	due := o.store.due(now, func(s saga.State) bool { return o.machine.Overdue(s, now) })
 	if len(due) == 0 {
 		return
 	}

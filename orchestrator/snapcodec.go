@@ -36,9 +36,14 @@ type endedSaga struct {
 	Status saga.Status
 }
 
-// snapshotMagic starts every encoded snapshot; the last byte is the
-// format's version.
-const snapshotMagic = "SGSN\x01"
+// snapshotMagic starts every encoded snapshot; the byte after it is the
+// format's version: 2 adds the watchdog's fields of a saga (Stuck,
+// StuckStep, StuckAt, ResumedAt). Version 1 is still read, so that the
+// snapshots written before an upgrade keep recoveries short.
+const (
+	snapshotMagic   = "SGSN"
+	snapshotVersion = 2
+)
 
 // The encoding is a flat binary one, written and read by hand: snapshots
 // are encoded while batches wait and decoded while a recovery waits, and
@@ -55,6 +60,7 @@ func encodeSnapshot(s *snapshot) []byte {
 	size += len(s.Ended) * 40
 	b := make([]byte, 0, size)
 	b = append(b, snapshotMagic...)
+	b = append(b, snapshotVersion)
 	b = binary.AppendVarint(b, int64(s.Partition))
 	b = binary.AppendVarint(b, int64(s.Partitions))
 	b = binary.AppendVarint(b, s.Covers)
@@ -107,6 +113,10 @@ func appendState(b []byte, s *saga.State) []byte {
 	b = appendTime(b, s.StartedAt)
 	b = appendTime(b, s.UpdatedAt)
 	b = appendString(b, s.Reason)
+	b = appendString(b, s.Stuck)
+	b = appendString(b, s.StuckStep)
+	b = appendTime(b, s.StuckAt)
+	b = appendTime(b, s.ResumedAt)
 	return b
 }
 
@@ -171,13 +181,16 @@ type decoder struct {
 	// definitions and steps, actors), as the states folded from the log
 	// share their definitions' names.
 	intern map[string]string
+	// version is the format's (snapshotVersion or an older one).
+	version byte
 }
 
 func decodeSnapshot(b []byte) (*snapshot, error) {
-	if len(b) < len(snapshotMagic) || string(b[:len(snapshotMagic)]) != snapshotMagic {
+	if len(b) <= len(snapshotMagic) || string(b[:len(snapshotMagic)]) != snapshotMagic ||
+		b[len(snapshotMagic)] < 1 || b[len(snapshotMagic)] > snapshotVersion {
 		return nil, fmt.Errorf("%w: not a snapshot of this format", errSnapshotCorrupt)
 	}
-	d := &decoder{b: b[len(snapshotMagic):], intern: map[string]string{}}
+	d := &decoder{b: b[len(snapshotMagic)+1:], version: b[len(snapshotMagic)], intern: map[string]string{}}
 	s := &snapshot{}
 	s.Partition = int32(d.varint())
 	s.Partitions = int32(d.varint())
@@ -236,6 +249,12 @@ func (d *decoder) state(s *saga.State) {
 	s.StartedAt = d.time()
 	s.UpdatedAt = d.time()
 	s.Reason = d.string()
+	if d.version >= 2 {
+		s.Stuck = d.interned()
+		s.StuckStep = d.interned()
+		s.StuckAt = d.time()
+		s.ResumedAt = d.time()
+	}
 }
 
 func (d *decoder) fail(format string, args ...any) {

@@ -209,17 +209,21 @@ func (s *store) current(epoch uint64) bool {
 // due lists the running sagas with a deadline or retry at or before now,
 // and those with nothing in flight and nothing scheduled: a process killed
 // between two appends of one decision leaves such a saga in the log, and a
-// tick lets Decide start what comes next.
-func (s *store) due(now time.Time) []string {
+// tick lets Decide start what comes next. It also lists the sagas the
+// watchdog has to report (overdue), failed ones included.
+func (s *store) due(now time.Time, overdue func(saga.State) bool) []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var ids []string
 	for _, sh := range s.shards {
 		for id, st := range sh.running {
 			if st.Status.Terminal() {
+				if overdue(st) {
+					ids = append(ids, id)
+				}
 				continue
 			}
-			if w := st.NextWake(); w.IsZero() || !w.After(now) {
+			if w := st.NextWake(); w.IsZero() || !w.After(now) || overdue(st) {
 				ids = append(ids, id)
 			}
 		}

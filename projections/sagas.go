@@ -22,6 +22,30 @@ type SagaView struct {
 	Steps      []StepView      `json:"steps"`
 	Events     []EventView     `json:"events"`
 	Data       json.RawMessage `json:"data,omitempty"`
+	// Stuck is set while the saga needs an operator (StuckOf).
+	Stuck *StuckView `json:"stuck,omitempty"`
+}
+
+// StuckView says why a saga needs an operator: the watchdog's report
+// (events.StuckSLO with the step whose SLO it ran past, or
+// events.StuckFailed) and when it was made.
+type StuckView struct {
+	Reason string    `json:"reason"`
+	Step   string    `json:"step,omitempty"`
+	At     time.Time `json:"at,omitzero"`
+}
+
+// StuckOf is the saga's StuckView while it needs an operator, else nil. A
+// failed saga of a log written before the watchdog has no report yet and
+// is stuck all the same.
+func StuckOf(s saga.State) *StuckView {
+	if !s.StuckNow() {
+		return nil
+	}
+	if s.Status == saga.StatusFailed && s.Stuck != events.StuckFailed {
+		return &StuckView{Reason: events.StuckFailed, At: s.StuckAt}
+	}
+	return &StuckView{Reason: s.Stuck, Step: s.StuckStep, At: s.StuckAt}
 }
 
 // StepView is one step of a saga.
@@ -104,12 +128,17 @@ func (p *Sagas) ByRef(ref string) []SagaView {
 	return out
 }
 
+// StatusStuck is the status that, given to List, selects the sagas that need an operator
+// (StuckOf) whatever their status.
+const StatusStuck = "stuck"
+
 // List returns the sagas in the order they started, filtered by status
 // when status is not empty.
 func (p *Sagas) List(status string) []SagaView {
 	out := []SagaView{}
 	for _, id := range p.order {
-		if status == "" || string(p.states[id].Status) == status {
+		st := p.states[id]
+		if status == "" || string(st.Status) == status || (status == StatusStuck && st.StuckNow()) {
 			out = append(out, p.view(id))
 		}
 	}
@@ -122,7 +151,7 @@ func (p *Sagas) view(id string) SagaView {
 	s := p.states[id]
 	v := SagaView{SagaID: s.SagaID, BookingRef: s.BookingRef, Definition: s.Definition, Status: string(s.Status),
 		Actor: s.Actor, Reason: s.Reason, StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt, Data: events.Redact(s.Data),
-		Events: append([]EventView(nil), p.events[id]...)}
+		Events: append([]EventView(nil), p.events[id]...), Stuck: StuckOf(s)}
 	for _, st := range s.Steps {
 		v.Steps = append(v.Steps, StepView{Name: st.Name, Status: string(st.Status), Attempts: st.Attempt,
 			CompensationTries: st.CompAttempt, StartedAt: st.StartedAt, EndedAt: st.EndedAt, Reason: st.Reason})

@@ -37,7 +37,7 @@ func TestChangedWakesOnCommitOnly(t *testing.T) {
 	default:
 	}
 	if err := a.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO sagas VALUES ('s1', 'BK-1', 'book-ticket', 'running', 'VerifyUser', 'alice', '', 1, NULL, 'SagaStarted', NULL, '{}')`)
+		_, err := tx.ExecContext(ctx, `INSERT INTO sagas VALUES ('s1', 'BK-1', 'book-ticket', 'running', 'VerifyUser', 'alice', '', 1, NULL, 'SagaStarted', NULL, '', '', '{}')`)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestSagaStatusesAcrossChunks(t *testing.T) {
 		for i := range n {
 			id := fmt.Sprintf("saga-%04d", i)
 			ids = append(ids, id)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO sagas VALUES (?, 'BK', 'book-ticket', ?, '', 'alice', '', 1, NULL, 'x', NULL, '{}')`,
+			if _, err := tx.ExecContext(ctx, `INSERT INTO sagas VALUES (?, 'BK', 'book-ticket', ?, '', 'alice', '', 1, NULL, 'x', NULL, '', '', '{}')`,
 				id, statuses[i%len(statuses)]); err != nil {
 				return err
 			}

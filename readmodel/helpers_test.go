@@ -505,6 +505,9 @@ func (m *model) wantSagaRows() []readmodel.SagaRow {
 	for _, v := range m.sagas.List("") {
 		r := readmodel.SagaRow{SagaID: v.SagaID, BookingRef: v.BookingRef, Definition: v.Definition, Status: v.Status,
 			Actor: v.Actor, Reason: v.Reason, StartedAt: v.StartedAt, LastEventAt: v.UpdatedAt}
+		if v.Stuck != nil {
+			r.Stuck, r.StuckStep = v.Stuck.Reason, v.Stuck.Step
+		}
 		for _, e := range v.Events {
 			r.LastEventType = e.Type
 			if e.Step != "" {
@@ -630,7 +633,7 @@ func assertMatches(t testing.TB, db *readmodel.DB, m *model) {
 		rows[i].AgeSeconds = 0
 	}
 	sameJSON(t, "saga list", rows, m.wantSagaRows())
-	for _, status := range []string{"running", "compensating", "completed", "compensated", "failed"} {
+	for _, status := range []string{"running", "compensating", "completed", "compensated", "failed", projections.StatusStuck} {
 		got, err := db.Sagas(ctx, status)
 		if err != nil {
 			t.Fatal(err)

@@ -57,6 +57,10 @@ type SagaRow struct {
 	StartedAt     time.Time `json:"started_at"`
 	LastEventType string    `json:"last_event_type"`
 	LastEventAt   time.Time `json:"last_event_at"`
+	// Stuck is why the saga needs an operator (events.StuckSLO or
+	// events.StuckFailed), empty when it does not.
+	Stuck     string `json:"stuck,omitempty"`
+	StuckStep string `json:"stuck_step,omitempty"`
 	// AgeSeconds is how long ago the saga started, when asked.
 	AgeSeconds float64 `json:"age_seconds"`
 }
@@ -152,12 +156,17 @@ func (db *DB) bookings(ctx context.Context, query string, args ...any) ([]Bookin
 }
 
 // Sagas returns the sagas in the order they started, only those with the
-// given status unless status is empty.
+// given status unless status is empty; projections.StatusStuck gives
+// those that need an operator.
 func (db *DB) Sagas(ctx context.Context, status string) ([]SagaRow, error) {
 	q := `SELECT saga_id, booking_ref, definition, status, current_step, actor, reason, started_at,
-		last_event_type, last_event_at FROM sagas`
+		last_event_type, last_event_at, stuck, stuck_step FROM sagas`
 	var args []any
-	if status != "" {
+	switch status {
+	case "":
+	case projections.StatusStuck:
+		q += ` WHERE stuck != ''`
+	default:
 		q += ` WHERE status = ?`
 		args = append(args, status)
 	}
@@ -172,7 +181,7 @@ func (db *DB) Sagas(ctx context.Context, status string) ([]SagaRow, error) {
 		var r SagaRow
 		var started, last sql.NullString
 		if err := rows.Scan(&r.SagaID, &r.BookingRef, &r.Definition, &r.Status, &r.CurrentStep, &r.Actor, &r.Reason,
-			&started, &r.LastEventType, &last); err != nil {
+			&started, &r.LastEventType, &last, &r.Stuck, &r.StuckStep); err != nil {
 			return nil, err
 		}
 		r.StartedAt, r.LastEventAt = parseTime(started), parseTime(last)
@@ -229,7 +238,7 @@ func (db *DB) Saga(ctx context.Context, idOrRef string) (projections.SagaView, e
 // sagaView is projections' view of a folded saga, without its events.
 func sagaView(s saga.State) projections.SagaView {
 	v := projections.SagaView{SagaID: s.SagaID, BookingRef: s.BookingRef, Definition: s.Definition, Status: string(s.Status),
-		Actor: s.Actor, Reason: s.Reason, StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt, Data: s.Data}
+		Actor: s.Actor, Reason: s.Reason, StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt, Data: s.Data, Stuck: projections.StuckOf(s)}
 	for _, st := range s.Steps {
 		v.Steps = append(v.Steps, projections.StepView{Name: st.Name, Status: string(st.Status), Attempts: st.Attempt,
 			CompensationTries: st.CompAttempt, StartedAt: st.StartedAt, EndedAt: st.EndedAt, Reason: st.Reason})

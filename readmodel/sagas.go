@@ -9,6 +9,7 @@ import (
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/orchestrator/saga"
+	"github.com/sagaflow/saga/projections"
 )
 
 // machine folds the saga log exactly as the orchestrator and
@@ -161,7 +162,7 @@ func (b *batch) bookingData(s *saga.State) events.BookingData {
 
 var sagasProjection = &projection{
 	name:    ProjectionSagas,
-	version: 1,
+	version: 2, // 2: the watchdog's stuck column
 	topics:  []string{topicSagaLog},
 	tables: []table{
 		{name: "sagas", columns: `
@@ -176,8 +177,10 @@ var sagasProjection = &projection{
 			started_at      TEXT,
 			last_event_type TEXT NOT NULL,
 			last_event_at   TEXT,
+			stuck           TEXT NOT NULL,
+			stuck_step      TEXT NOT NULL,
 			state           TEXT NOT NULL`,
-			indexes: []string{"status, started_at", "booking_ref, started_at", "started_at"}},
+			indexes: []string{"status, started_at", "booking_ref, started_at", "started_at", "stuck, started_at"}},
 		{name: "saga_events", columns: `
 			saga_id TEXT NOT NULL,
 			seq     INTEGER NOT NULL,
@@ -216,20 +219,25 @@ func applySagas(b *batch, evs []*event) error {
 	}
 	insEvents.flush()
 	upsert := fmt.Sprintf(`INSERT INTO %s (saga_id, booking_ref, definition, status, current_step, actor, reason, seq,
-			started_at, last_event_type, last_event_at, state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			started_at, last_event_type, last_event_at, stuck, stuck_step, state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (saga_id) DO UPDATE SET booking_ref = excluded.booking_ref, definition = excluded.definition,
 			status = excluded.status, current_step = excluded.current_step, actor = excluded.actor,
 			reason = excluded.reason, seq = excluded.seq, started_at = excluded.started_at,
-			last_event_type = excluded.last_event_type, last_event_at = excluded.last_event_at, state = excluded.state`, b.t("sagas"))
+			last_event_type = excluded.last_event_type, last_event_at = excluded.last_event_at, stuck = excluded.stuck,
+			stuck_step = excluded.stuck_step, state = excluded.state`, b.t("sagas"))
 	for _, ent := range b.cache.sagas.dirtyEntries() {
 		s := ent.state
 		raw, err := b.stateJSON(s)
 		if err != nil {
 			return err
 		}
+		stuck, stuckStep := "", ""
+		if v := projections.StuckOf(*s); v != nil {
+			stuck, stuckStep = v.Reason, v.Step
+		}
 		b.exec(upsert, s.SagaID, s.BookingRef, s.Definition, string(s.Status), ent.lastStep, s.Actor, s.Reason,
-			s.Seq, fmtTime(s.StartedAt), ent.lastType, fmtTime(s.UpdatedAt), raw)
+			s.Seq, fmtTime(s.StartedAt), ent.lastType, fmtTime(s.UpdatedAt), stuck, stuckStep, raw)
 	}
 	return nil
 }

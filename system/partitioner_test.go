@@ -31,7 +31,9 @@ func (h *harness) runWith(c system.Config) (stop func()) {
 		c.Keys = h.keys
 	}
 	c.Log = zerolog.New(zerolog.NewTestWriter(h.t)).Level(testLogLevel).With().Timestamp().Logger()
-	c.Timings = testTimings
+	if c.Timings == (flows.Timings{}) {
+		c.Timings = testTimings
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- system.Run(ctx, c) }()

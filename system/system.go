@@ -121,6 +121,10 @@ type Config struct {
 	Log zerolog.Logger
 	// Timings of the saga definitions; the defaults when zero.
 	Timings flows.Timings
+	// SLOs are the watchdog's durations an operator set, by definition
+	// ("book-ticket") or step ("book-ticket.ChargePayment"); the others
+	// are derived from the timings (saga.Definition.SagaSLO, StepSLO).
+	SLOs map[string]time.Duration
 	// Parts to run, by name; all of them when empty.
 	Parts []string
 	// Decorate, when set, wraps every part's publisher (for tests).
@@ -201,6 +205,9 @@ func Parts(c Config) ([]Part, error) {
 	}
 	defs, err := flows.AllWith(t)
 	if err != nil {
+		return nil, err
+	}
+	if defs, err = defs.WithSLOs(c.SLOs); err != nil {
 		return nil, err
 	}
 	cfg, err := c.as(events.PrincipalOrchestrator)

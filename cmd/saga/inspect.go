@@ -61,6 +61,9 @@ func printInspect(v inspectOut) {
 	if v.Reason != "" {
 		fmt.Printf("reason:      %s\n", v.Reason)
 	}
+	if v.Stuck != nil {
+		fmt.Printf("stuck:       %s (reported %s; saga list --stuck lists what needs an operator)\n", stuckText(v.Stuck), clock(v.Stuck.At))
+	}
 	fmt.Println("\nSTEPS")
 	printSteps(v.SagaView)
 	if b := v.Booking; b != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/orchestrator/flows"
+	"github.com/sagaflow/saga/projections"
 	"github.com/spf13/cobra"
 )
 
@@ -20,6 +21,9 @@ type listItem struct {
 	Status     string `json:"status"`
 	Actor      string `json:"actor"`
 	StartedAt  string `json:"started_at"`
+	// Stuck is why the saga needs an operator, with the step whose SLO it
+	// ran past ("slo ChargePayment"); empty when it does not.
+	Stuck string `json:"stuck,omitempty"`
 }
 
 var statuses = map[string]bool{"running": true, "compensating": true, "completed": true, "compensated": true, "failed": true}
@@ -27,11 +31,13 @@ var statuses = map[string]bool{"running": true, "compensating": true, "completed
 func newList(g *globals) *cobra.Command {
 	var status, definition string
 	var limit, offset int
+	var stuck bool
 	cmd := &cobra.Command{
 		Use:   "list [--status S] [--definition NAME] [--limit N] [--offset M]",
 		Short: "List sagas in the order they started, optionally by status and definition, a page at a time",
 		Example: `  saga list
   saga list --status compensated
+  saga list --stuck                   # what needs an operator: past its SLO, or failed
   saga list --definition cancel-booking
   saga list --limit 20 --offset 20     # the second page of 20
   saga list -o json | jq -r '.[].booking_ref'`,
@@ -39,6 +45,12 @@ func newList(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if status != "" && !statuses[status] {
 				return usagef("--status must be running, compensating, completed, compensated or failed, got %q", status)
+			}
+			if stuck && status != "" {
+				return usagef("--stuck and --status cannot be given together: --stuck lists stuck sagas of any status")
+			}
+			if stuck {
+				status = projections.StatusStuck
 			}
 			if definition != "" && !slices.Contains(definitionNames(), definition) {
 				return usagef("--definition must be one of %s, got %q", strings.Join(definitionNames(), ", "), definition)
@@ -71,6 +83,13 @@ func newList(g *globals) *cobra.Command {
 			}
 			defer fmt.Fprintf(os.Stderr, "(%s)\n", stale)
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			if stuck {
+				fmt.Fprintln(w, "SAGA ID\tBOOKING REF\tDEFINITION\tSTATUS\tSTUCK\tACTOR\tSTARTED")
+				for _, it := range items {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.SagaID, it.BookingRef, it.Definition, it.Status, it.Stuck, it.Actor, it.StartedAt)
+				}
+				return w.Flush()
+			}
 			fmt.Fprintln(w, "SAGA ID\tBOOKING REF\tDEFINITION\tSTATUS\tACTOR\tSTARTED")
 			for _, it := range items {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", it.SagaID, it.BookingRef, it.Definition, it.Status, it.Actor, it.StartedAt)
@@ -79,6 +98,7 @@ func newList(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&status, "status", "", "only sagas with this status: running, compensating, completed, compensated or failed")
+	cmd.Flags().BoolVar(&stuck, "stuck", false, "only sagas that need an operator: reported by the watchdog past their SLO, or failed")
 	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many sagas (0: all of them)")
 	cmd.Flags().IntVar(&offset, "offset", 0, "skip this many sagas first: the next page starts at the previous offset plus the limit")
 	cmd.Flags().StringVar(&definition, "definition", "", "only sagas of this definition: "+strings.Join(definitionNames(), ", "))
@@ -105,7 +125,7 @@ func listSagas(ctx context.Context, g *globals, c *client.Client, offline error,
 		rows, err := db.Sagas(ctx, status)
 		for _, r := range rows {
 			items = append(items, listItem{SagaID: r.SagaID, BookingRef: r.BookingRef, Definition: r.Definition,
-				Status: r.Status, Actor: r.Actor, StartedAt: r.StartedAt.Format(timeLayout)})
+				Status: r.Status, Actor: r.Actor, StartedAt: r.StartedAt.Format(timeLayout), Stuck: strings.TrimSpace(r.Stuck + " " + r.StuckStep)})
 		}
 		return items, stale, err
 	}
@@ -115,9 +135,18 @@ func listSagas(ctx context.Context, g *globals, c *client.Client, offline error,
 	sagas, err := c.Sagas(ctx)
 	for _, v := range sagas.List(status) {
 		items = append(items, listItem{SagaID: v.SagaID, BookingRef: v.BookingRef, Definition: v.Definition,
-			Status: v.Status, Actor: v.Actor, StartedAt: v.StartedAt.Format(timeLayout)})
+			Status: v.Status, Actor: v.Actor, StartedAt: v.StartedAt.Format(timeLayout), Stuck: stuckText(v.Stuck)})
 	}
 	return items, staleness{Source: "logs"}, err
+}
+
+// stuckText is a StuckView as the list shows it: the reason, and the step
+// whose SLO the saga ran past.
+func stuckText(v *projections.StuckView) string {
+	if v == nil {
+		return ""
+	}
+	return strings.TrimSpace(v.Reason + " " + v.Step)
 }
 
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"

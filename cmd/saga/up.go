@@ -8,6 +8,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,7 @@ func newUp(g *globals) *cobra.Command {
 	var topics topicFlags
 	var web httpFlags
 	timings := flows.DefaultTimings()
+	var sloFlags []string
 	cmd := &cobra.Command{
 		Use: "up",
 		Example: `  saga up
@@ -33,6 +35,10 @@ func newUp(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, log := cmd.Context(), g.logger()
 			if err := web.validate(); err != nil {
+				return err
+			}
+			slos, err := parseSLOs(sloFlags, timings)
+			if err != nil {
 				return err
 			}
 			if cpuProfile != "" {
@@ -81,7 +87,7 @@ func newUp(g *globals) *cobra.Command {
 					<-ctx.Done()
 					return nil
 				}
-				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings,
+				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings, SLOs: slos,
 					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys, PartBus: g.partBus})
 			})
 			if ctx.Err() != nil {
@@ -95,6 +101,8 @@ func newUp(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&brokerAuth, "broker-auth", true, brokerAuthUsage)
 	topics.register(cmd)
 	cmd.Flags().DurationVar(&timings.StepTimeout, "step-timeout", timings.StepTimeout, "deadline of one attempt of a saga step")
+	cmd.Flags().StringArrayVar(&sloFlags, "slo", nil, "the stuck-saga watchdog's SLO of a definition or one of its steps, `NAME[.STEP]=DURATION` "+
+		"(repeatable; by default twice the timeouts and backoffs of every attempt)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to `FILE` when it stops (read it with go tool pprof)")
 	web.register(cmd)
 	cmd.Flags().StringVar(&parts, "parts", "", "run only these parts, comma separated: orchestrator,user,booking,payment,notification,projections,api")
@@ -242,4 +250,26 @@ func startCPUProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// parseSLOs reads the --slo flags and checks them against the definitions
+// the system runs, so that a mistyped name fails before anything starts.
+func parseSLOs(flags []string, timings flows.Timings) (map[string]time.Duration, error) {
+	slos := map[string]time.Duration{}
+	for _, f := range flags {
+		key, value, ok := strings.Cut(f, "=")
+		d, err := time.ParseDuration(value)
+		if !ok || key == "" || err != nil {
+			return nil, usagef("--slo must be NAME[.STEP]=DURATION, like book-ticket=5m or book-ticket.ChargePayment=30s, got %q", f)
+		}
+		slos[key] = d
+	}
+	defs, err := flows.AllWith(timings)
+	if err == nil {
+		_, err = defs.WithSLOs(slos)
+	}
+	if err != nil {
+		return nil, usagef("--slo: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return slos, nil
 }

@@ -9,10 +9,25 @@ import (
 )
 
 // Machine runs saga definitions: Apply and Decide are its two pure functions.
-type Machine struct{ defs Definitions }
+type Machine struct {
+	defs Definitions
+	// slos are each definition's SLOs, worked out once: the watchdog asks
+	// for them on every tick of every running saga.
+	slos map[string]slos
+}
 
 // NewMachine returns a machine for the given definitions.
-func NewMachine(defs Definitions) Machine { return Machine{defs: defs} }
+func NewMachine(defs Definitions) Machine {
+	m := Machine{defs: defs, slos: map[string]slos{}}
+	for name, d := range defs {
+		sl := slos{saga: d.SagaSLO()}
+		for i := range d.Steps {
+			sl.steps = append(sl.steps, d.StepSLO(i))
+		}
+		m.slos[name] = sl
+	}
+	return m
+}
 
 // Definition returns the named definition.
 func (m Machine) Definition(name string) (Definition, bool) {
@@ -104,6 +119,12 @@ func (m Machine) decide(s State, in Input, now time.Time) (*decision, error) {
 		d.cause = in.Envelope.ID
 		d.reply(in.Payload)
 	case Tick:
+		if s.Status == StatusFailed {
+			// A saga parked before the watchdog existed is reported too.
+			d.cause = events.SagaEventID(s.SagaID, s.Seq)
+			d.watch()
+			return d, d.err
+		}
 		if !s.Started() || s.Status.Terminal() {
 			return d, nil
 		}
@@ -122,6 +143,9 @@ func (m Machine) decide(s State, in Input, now time.Time) (*decision, error) {
 		return nil, d.err
 	}
 	d.advance()
+	if _, ok := in.(Tick); ok {
+		d.watch()
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -257,6 +281,7 @@ func (d *decision) compensationFailed(i int, reason string) {
 	d.emit(events.CompensationFailed, events.StepFailedV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.CompAttempt}, Reason: reason, RetryAt: retry})
 	if retry.IsZero() {
 		d.emit(events.SagaFailed, events.SagaEndedV1{Reason: fmt.Sprintf("compensation of %s failed after %d attempts: %s", st.Name, st.CompAttempt, reason)})
+		d.watch() // parked: an operator must act
 	}
 }
 

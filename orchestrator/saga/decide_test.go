@@ -398,7 +398,7 @@ func TestCompensationGivesUp(t *testing.T) {
 		wake.do(d)
 	}
 	timeout.do(d) // the last attempt times out: that counts as a failure
-	if got := summary(d.last); !reflect.DeepEqual(got, []string{"CompensationFailed ReserveSeats 5", "SagaFailed"}) {
+	if got := summary(d.last); !reflect.DeepEqual(got, []string{"CompensationFailed ReserveSeats 5", "SagaFailed", "SagaStuck failed"}) {
 		t.Fatalf("last attempt: %v", got)
 	}
 	if d.s.Status != saga.StatusFailed || !strings.Contains(d.s.Reason, "ReserveSeats") || !strings.Contains(d.s.Reason, "5 attempts") {

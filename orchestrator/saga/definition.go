@@ -72,6 +72,10 @@ type Step struct {
 	// every other step go without them. The payment token goes to the
 	// charge alone.
 	Secrets []string
+	// SLO is how long the step may take from its first attempt to its
+	// success before the watchdog reports the saga stuck; zero means
+	// SLOMultiple times its attempts' timeouts and backoffs (StepSLO).
+	SLO time.Duration
 }
 
 // Definition is a saga as data: ordered steps and how compensations retry.
@@ -88,6 +92,10 @@ type Definition struct {
 	// reference then names one booking only, and a request naming another
 	// one is refused.
 	RefFromSagaID bool
+	// SLO is how long a saga may run before the watchdog reports it stuck;
+	// zero means SLOMultiple times the budget of every step and
+	// compensation (SagaSLO).
+	SLO time.Duration
 }
 
 // Validate reports every problem of a definition at once.
@@ -115,6 +123,9 @@ func (d Definition) Validate() error {
 		if s.Retry.MaxAttempts < 1 {
 			errs = append(errs, fmt.Errorf("%s: step %q needs at least one attempt", d.Name, s.Name))
 		}
+		if s.SLO < 0 {
+			errs = append(errs, fmt.Errorf("%s: step %q has a negative SLO", d.Name, s.Name))
+		}
 		if s.Pivot {
 			pivots++
 		}
@@ -124,6 +135,9 @@ func (d Definition) Validate() error {
 	}
 	if pivots > 1 {
 		errs = append(errs, fmt.Errorf("%s: at most one pivot step", d.Name))
+	}
+	if d.SLO < 0 {
+		errs = append(errs, fmt.Errorf("%s: the SLO is negative", d.Name))
 	}
 	if d.CompensationRetry.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("%s: compensations need at least one attempt", d.Name))

@@ -216,7 +216,8 @@ func TestSagaFlows(t *testing.T) {
 				CompensationFailed ReserveSeats 4 retry
 				CompensationStarted ReserveSeats 5
 				CompensationFailed ReserveSeats 5
-				SagaFailed`),
+				SagaFailed
+				SagaStuck failed`),
 			status: saga.StatusFailed,
 			steps:  "VerifyUser=succeeded ReserveSeats=compensating ChargePayment=failed ConfirmBooking=skipped SendNotification=skipped",
 		},
@@ -235,7 +236,8 @@ func TestSagaFlows(t *testing.T) {
 				CompensationFailed ChargePayment 4 retry
 				CompensationStarted ChargePayment 5
 				CompensationFailed ChargePayment 5
-				SagaFailed`),
+				SagaFailed
+				SagaStuck failed`),
 			status: saga.StatusFailed,
 			steps:  "VerifyUser=succeeded ReserveSeats=succeeded ChargePayment=compensating ConfirmBooking=failed SendNotification=skipped",
 		},

@@ -193,7 +193,7 @@ func (d *driver) checkShape() {
 	}
 	if !s.Status.Terminal() {
 		// NextWake is exact: a Tick at it acts, a Tick just before does not.
-		w := s.NextWake()
+		w := d.m.NextWake(s)
 		if w.IsZero() {
 			d.t.Fatalf("saga %s is stuck: nothing in flight and nothing scheduled: %+v", s.Status, s.Steps)
 		}
@@ -287,6 +287,9 @@ func summary(es []events.Envelope) []string {
 		switch e.Type {
 		case events.SagaStarted, events.SagaCompleted, events.SagaCompensated, events.SagaFailed:
 			out = append(out, e.Type)
+		case events.SagaStuck:
+			p := events.MustDecode[events.SagaStuckV1](e)
+			out = append(out, strings.TrimSpace(fmt.Sprintf("%s %s %s", e.Type, p.Reason, p.Step)))
 		default:
 			p := infoOf(e)
 			line := fmt.Sprintf("%s %s %d", e.Type, p.Step, p.Attempt)

@@ -331,7 +331,9 @@ func checkEnd(t testing.TB, d *driver) {
 			t.Fatalf("compensated saga: %d failed steps, culprit %s: %s", failed, culprit, statuses(d.s))
 		}
 	case saga.StatusFailed:
-		if last != events.SagaFailed || len(compStarted) == 0 || !slices.Equal(compStarted, mustUndo[:len(compStarted)]) ||
+		// Parked, and reported by the watchdog at once.
+		if last != events.SagaStuck || d.log[len(d.log)-2].Type != events.SagaFailed ||
+			events.MustDecode[events.SagaStuckV1](d.log[len(d.log)-1]).Reason != events.StuckFailed || len(compStarted) == 0 || !slices.Equal(compStarted, mustUndo[:len(compStarted)]) ||
 			!slices.Equal(compDone, compStarted[:len(compStarted)-1]) {
 			t.Fatalf("failed saga: started %v, done %v, want a prefix of %v", compStarted, compDone, mustUndo)
 		}

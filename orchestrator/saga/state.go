@@ -78,6 +78,16 @@ type State struct {
 	StartedAt time.Time
 	UpdatedAt time.Time
 	Reason    string
+	// Stuck is why the watchdog reported the saga (events.StuckSLO or
+	// events.StuckFailed), empty when it has not since the saga started
+	// or an operator last resumed it; StuckStep is the step whose SLO it
+	// ran past, and StuckAt when it was reported.
+	Stuck     string
+	StuckStep string
+	StuckAt   time.Time
+	// ResumedAt is when an operator last resumed the saga: its SLO counts
+	// from then.
+	ResumedAt time.Time
 }
 
 // Started reports whether the saga exists in the log.
@@ -134,6 +144,8 @@ func payloadOf(e events.Envelope) (any, error) {
 		return events.Decode[events.StepFailedV1](e)
 	case events.SagaCompleted, events.SagaCompensated, events.SagaFailed, events.SagaResumed:
 		return events.Decode[events.SagaEndedV1](e)
+	case events.SagaStuck:
+		return events.Decode[events.SagaStuckV1](e)
 	}
 	return nil, fmt.Errorf("saga %s: %s is not a saga log event", e.SagaID, e.Type)
 }
@@ -145,7 +157,7 @@ func (m Machine) apply(s State, e events.Envelope, payload any) (State, error) {
 	if e.Type != events.SagaStarted && !s.Started() {
 		return s, fmt.Errorf("%s before SagaStarted in saga %s", e.Type, e.SagaID)
 	}
-	if s.Status.Terminal() && !(e.Type == events.SagaResumed && s.Status == StatusFailed) {
+	if s.Status.Terminal() && !((e.Type == events.SagaResumed || e.Type == events.SagaStuck) && s.Status == StatusFailed) {
 		return s, fmt.Errorf("%s after the end of saga %s", e.Type, e.SagaID)
 	}
 	at := e.OccurredAt
@@ -237,11 +249,18 @@ func (m Machine) apply(s State, e events.Envelope, payload any) (State, error) {
 		// The saga compensates for the step that failed, as before it was
 		// parked, not for the compensation that could not be done.
 		s.Status = StatusCompensating
+		s.Stuck, s.StuckStep, s.StuckAt, s.ResumedAt = "", "", time.Time{}, at
 		for _, st := range s.Steps {
 			if st.Status == StepFailedStatus {
 				s.Reason = fmt.Sprintf("%s failed: %s", st.Name, st.Reason)
 			}
 		}
+	case events.SagaStuck:
+		p := payload.(events.SagaStuckV1)
+		if s.Stuck == events.StuckFailed || (s.Stuck != "" && p.Reason != events.StuckFailed) {
+			return s, fmt.Errorf("saga %s: SagaStuck (%s) after SagaStuck (%s) without a resume between", e.SagaID, p.Reason, s.Stuck)
+		}
+		s.Stuck, s.StuckStep, s.StuckAt = p.Reason, p.Step, at
 	default:
 		return s, fmt.Errorf("saga %s: %s is not a saga log event", e.SagaID, e.Type)
 	}
