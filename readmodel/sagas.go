@@ -161,7 +161,7 @@ func (b *batch) bookingData(s *saga.State) events.BookingData {
 
 var sagasProjection = &projection{
 	name:    ProjectionSagas,
-	version: 1,
+	version: 2, // 2: indexes on actor and definition
 	topics:  []string{topicSagaLog},
 	tables: []table{
 		{name: "sagas", columns: `
@@ -177,7 +177,8 @@ var sagasProjection = &projection{
 			last_event_type TEXT NOT NULL,
 			last_event_at   TEXT,
 			state           TEXT NOT NULL`,
-			indexes: []string{"status, started_at", "booking_ref, started_at", "started_at"}},
+			// actor and definition: the back office's searches.
+			indexes: []string{"status, started_at", "booking_ref, started_at", "started_at", "actor, started_at", "definition, started_at"}},
 		{name: "saga_events", columns: `
 			saga_id TEXT NOT NULL,
 			seq     INTEGER NOT NULL,

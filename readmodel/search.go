@@ -47,8 +47,8 @@ func ParseSagaCursor(s string) (SagaCursor, error) {
 
 // SearchSagas returns a page of the sagas q selects, newest first, and
 // the cursor of the next page (nil on the last). The sagas table's
-// indexes on (booking_ref, started_at), (status, started_at) and
-// (started_at) serve it.
+// indexes on (booking_ref, started_at), (status, started_at),
+// (actor, started_at), (definition, started_at) and (started_at) serve it.
 func (db *DB) SearchSagas(ctx context.Context, q SagaQuery) (rows []SagaRow, next *SagaCursor, err error) {
 	if q.Limit <= 0 {
 		q.Limit = 50
@@ -75,7 +75,8 @@ func (db *DB) SearchSagas(ctx context.Context, q SagaQuery) (rows []SagaRow, nex
 		add("started_at < ?", fmtTime(q.To))
 	}
 	if q.After != nil {
-		where = append(where, "(started_at < ? OR (started_at = ? AND saga_id < ?))")
+		// started_at <= bounds the index range; the OR picks the place in it.
+		where = append(where, "started_at <= ? AND (started_at < ? OR saga_id < ?)")
 		args = append(args, q.After.StartedAt, q.After.StartedAt, q.After.SagaID)
 	}
 	query := `SELECT saga_id, booking_ref, definition, status, current_step, actor, reason, started_at,
