@@ -212,21 +212,45 @@ func browse(t *testing.T, h *harness) {
 		t.Errorf("after the redrive the page says %q", s)
 	}
 
-	// The overview moves live: its tiles are updated over SSE.
+	// Reconcile: the report, each finding linked to its saga; projections.
+	waitFor("/ui/reconcile", "the reconciliation", func(b string) bool { return strings.Contains(b, "Disagreements") })
+	shot("reconcile")
+	waitFor("/ui/projections", "the projections", func(b string) bool { return strings.Contains(b, "show-1") && strings.Contains(b, "sagas") })
+	shot("projections")
+
+	// The overview moves live: its tiles are updated over SSE while
+	// bookings are posted.
 	run("overview", chromedp.Navigate(h.base+"/ui/"), chromedp.WaitVisible(xp(`//span[@id="live" and text()="live"]`)))
-	h.book(alice, "show-1", "tok_ok")
-	deadline := time.Now().Add(20 * time.Second)
+	before := text(`[data-metric="dlq"] output`)
+	booked := make(chan struct{})
+	go func() {
+		defer close(booked)
+		for i := range 8 {
+			token := []string{"tok_ok", "tok_declined"}[i%2]
+			r := h.do("POST", "/v1/bookings", alice, map[string]any{"show_id": "show-1", "seats": 1, "payment_token": token}, nil)
+			if r.status != 202 && r.status != 201 {
+				t.Errorf("book: %d %s", r.status, r.body)
+			}
+			time.Sleep(700 * time.Millisecond)
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
 	moved := false
 	for !moved && time.Now().Before(deadline) {
 		a, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`[data-metric="started_per_s"] polyline`), "points"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		moved = strings.Count(a.Value, ",") >= 4
+		// Ten samples or more, and not all flat: bookings were counted.
+		moved = strings.Count(a.Value, ",") >= 10 && strings.Contains(a.Value, ",29.0") && strings.Contains(a.Value, ",1.0")
 		time.Sleep(500 * time.Millisecond)
 	}
+	<-booked
 	if !moved {
-		t.Errorf("the overview's sparklines did not grow over SSE")
+		t.Errorf("the overview's sparkline of started sagas did not move over SSE")
+	}
+	if after := text(`[data-metric="dlq"] output`); after == "" || before == "" {
+		t.Errorf("the dead-letter tile is empty: %q then %q", before, after)
 	}
 	shot("overview")
 }

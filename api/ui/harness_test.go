@@ -65,7 +65,7 @@ func newHarness(t *testing.T) *harness {
 			t.Errorf("system: %v", err)
 		}
 	})
-	db, err := readmodel.Open(context.Background(), dbPath)
+	db, err := readmodel.Open(context.Background(), dbPath, readmodel.WithCatalog(demo.Catalog()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ui.Mount(srv, ui.Config{API: srv, Verifier: ver, ReadModel: db, Namespace: cfg.Namespace, Definitions: flows.All(), Log: log}); err != nil {
+	if _, err := ui.Mount(srv, ui.Config{API: srv, Verifier: ver, ReadModel: db, Namespace: cfg.Namespace, Bus: cfg, Definitions: flows.All(), Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -27,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sagaflow/saga/api"
+	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/readmodel"
 )
@@ -58,6 +59,8 @@ type Config struct {
 	ReadModel *readmodel.DB
 	// Namespace is the bus namespace, for the dead letters.
 	Namespace string
+	// Bus is asked how far the logs go (reconcile, projections' lag).
+	Bus bus.Config
 	// Definitions are drawn on a saga's page.
 	Definitions saga.Definitions
 	// Secure marks the cookie Secure (the listener serves TLS).
@@ -118,7 +121,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), csrfKey: key, now: time.Now, tmpl: map[string]*template.Template{}}
 	h.stats = newSampler(cfg.ReadModel, cfg.Namespace)
 	funcs := template.FuncMap{"ago": ago, "ts": ts, "dur": dur, "short": short, "trunc": trunc}
-	for _, page := range []string{"signin", "sagas", "saga", "dlq", "overview", "denied"} {
+	for _, page := range []string{"signin", "sagas", "saga", "dlq", "overview", "denied", "reconcile", "projections"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -141,6 +144,8 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST /ui/sagas/{id}/cancel", h.staff(h.cancel))
 	h.mux.HandleFunc("GET /ui/dlq", h.staff(h.dlq))
 	h.mux.HandleFunc("POST /ui/dlq/{id}/redrive", h.staff(h.redrive))
+	h.mux.HandleFunc("GET /ui/reconcile", h.staff(h.reconcile))
+	h.mux.HandleFunc("GET /ui/projections", h.staff(h.projectionsPage))
 	h.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such page", http.StatusNotFound)
 	})

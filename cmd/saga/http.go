@@ -112,7 +112,7 @@ func startAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, log 
 		return nil, err
 	}
 	// The back office at /ui/ of the same listener.
-	if _, err := ui.Mount(srv, ui.Config{API: srv, Verifier: v, ReadModel: db, Namespace: cfg.Namespace,
+	if _, err := ui.Mount(srv, ui.Config{API: srv, Verifier: v, ReadModel: db, Namespace: cfg.Namespace, Bus: cfg,
 		Definitions: flows.All(), Log: log.With().Str("service", "ui").Logger()}); err != nil {
 		srv.Close()
 		closeAll()
