@@ -50,6 +50,7 @@ func TestBackOffice(t *testing.T) {
 	}
 	h := newHarness(t)
 	t.Run("access", func(t *testing.T) { checkAccess(t, h) })
+	t.Run("actions", func(t *testing.T) { checkActions(t, h) })
 	t.Run("browser", func(t *testing.T) { browse(t, h) })
 }
 
