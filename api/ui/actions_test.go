@@ -2,12 +2,16 @@ package ui_test
 
 import (
 	"encoding/json"
+	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/sagaflow/saga/api"
+	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/events"
 )
 
@@ -17,6 +21,12 @@ import (
 // staff member as its actor.
 func checkActions(t *testing.T, h *harness) {
 	staff, alice := h.token("erin", api.RoleBackoffice), h.token("alice", api.RoleCustomer)
+	// An endpoint that always fails: its deliveries are parked.
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	defer down.Close()
+	if r := h.do("POST", "/v1/webhooks", staff, map[string]any{"url": down.URL + "/hook", "events": []string{"booking.completed"}}, nil); r.status != http.StatusCreated {
+		t.Fatalf("subscribe: %d %s", r.status, r.body)
+	}
 	ref, status := h.book(alice, "show-1", "tok_ok")
 	if status != "completed" {
 		h.waitSaga(staff, ref, "completed")
@@ -49,6 +59,21 @@ func checkActions(t *testing.T, h *harness) {
 	if loc := r.header.Get("Location"); r.status != http.StatusSeeOther || !strings.Contains(loc, "ok=") {
 		t.Fatalf("cancel: %d to %q", r.status, loc)
 	}
+	// The parked delivery of its booking.completed, redelivered from the page.
+	var dlq reply
+	bustest.Eventually(t, sagaTimeout, func() (bool, string) {
+		dlq = h.do("GET", "/ui/dlq", staff, nil, nil)
+		return strings.Contains(dlq.body, ref) && strings.Contains(dlq.body, "HTTP 502"), dlq.body
+	})
+	form := regexp.MustCompile(`action="(/ui/webhooks/[^"]+/redeliver)"`).FindStringSubmatch(dlq.body)
+	if form == nil {
+		t.Fatalf("no redeliver form: %s", dlq.body)
+	}
+	r = h.do("POST", html.UnescapeString(form[1]), staff, csrf, nil)
+	if loc := r.header.Get("Location"); r.status != http.StatusSeeOther || !strings.Contains(loc, "ok=") {
+		t.Errorf("redeliver: %d to %q", r.status, loc)
+	}
+
 	cancelID := events.SagaIDFor("cancel:" + ref)
 	h.waitSaga(staff, cancelID, "completed")
 	var v struct{ Actor string }

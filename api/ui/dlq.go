@@ -16,6 +16,10 @@ type dlqData struct {
 	Reasons []reasonCount
 	OK, Err string
 	More    bool
+	// Parked are the webhook deliveries that used up their retries.
+	Parked      []parked
+	WebhooksOff bool
+	ParkedErr   string
 }
 
 type reasonCount struct {
@@ -32,6 +36,7 @@ func (h *Handler) dlq(w http.ResponseWriter, r *http.Request, s session) {
 		return
 	}
 	d := dlqData{Letters: letters, More: next != nil, OK: r.URL.Query().Get("ok"), Err: r.URL.Query().Get("err")}
+	d.Parked, d.WebhooksOff, d.ParkedErr = h.parkedDeliveries(r.Context(), s)
 	idx := map[string]int{}
 	for _, l := range letters {
 		i, ok := idx[l.Reason]

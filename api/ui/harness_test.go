@@ -16,6 +16,7 @@ import (
 
 	"github.com/sagaflow/saga/api"
 	"github.com/sagaflow/saga/api/ui"
+	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/demo"
@@ -78,7 +79,26 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(ctx, api.Config{Bus: cfg, ReadModel: db, Verifier: ver, Issuer: is, Log: log, RateLimit: -1, SignupRate: -1, Catalog: demo.Catalog()})
+	hooks, err := webhook.Open(filepath.Join(dir, webhook.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := webhook.NewSender(webhook.Config{Bus: cfg, Store: hooks, Log: log, Backoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		Horizon: 2 * time.Second, Timeout: 30 * time.Second, Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- sender.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-sent; err != nil {
+			t.Errorf("webhooks: %v", err)
+		}
+		hooks.Close()
+	})
+	srv, err := api.New(ctx, api.Config{Bus: cfg, ReadModel: db, Verifier: ver, Issuer: is, Log: log, RateLimit: -1, SignupRate: -1,
+		Catalog: demo.Catalog(), Webhooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}

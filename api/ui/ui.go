@@ -144,6 +144,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST /ui/sagas/{id}/cancel", h.staff(h.cancel))
 	h.mux.HandleFunc("GET /ui/dlq", h.staff(h.dlq))
 	h.mux.HandleFunc("POST /ui/dlq/{id}/redrive", h.staff(h.redrive))
+	h.mux.HandleFunc("POST /ui/webhooks/{sub}/deliveries/{id}/redeliver", h.staff(h.redeliver))
 	h.mux.HandleFunc("GET /ui/reconcile", h.staff(h.reconcile))
 	h.mux.HandleFunc("GET /ui/projections", h.staff(h.projectionsPage))
 	h.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
@@ -258,6 +259,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 type outcome struct {
 	Status  int
 	Message string
+	// Body is the API's answer.
+	Body []byte
 }
 
 // act sends one request to the JSON API as the session's identity, in
@@ -280,7 +283,7 @@ func (h *Handler) act(ctx context.Context, s session, method, path string, body 
 	}
 	rec := httptest.NewRecorder()
 	h.cfg.API.ServeHTTP(rec, req)
-	o := outcome{Status: rec.Code}
+	o := outcome{Status: rec.Code, Body: rec.Body.Bytes()}
 	if rec.Code >= 300 {
 		var p api.Problem
 		if json.Unmarshal(rec.Body.Bytes(), &p) == nil && p.Title != "" {
