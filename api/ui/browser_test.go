@@ -253,5 +253,10 @@ func browse(t *testing.T, h *harness) {
 	if after := text(`[data-metric="dlq"] output`); after == "" || before == "" {
 		t.Errorf("the dead-letter tile is empty: %q then %q", before, after)
 	}
+	for _, m := range []string{"stuck", "projection_lag", "p99_ms"} {
+		if v := text(`[data-metric="` + m + `"] output`); v == "" {
+			t.Errorf("the overview's %s tile is empty", m)
+		}
+	}
 	shot("overview")
 }

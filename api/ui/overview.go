@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/readmodel"
 )
 
@@ -22,13 +23,18 @@ const (
 // metric names of the overview, in the order of its tiles. "stuck" is the
 // watchdog's: zero until the read model counts stuck sagas.
 var metricNames = []string{"started_per_s", "completed_per_s", "compensated_per_s", "failed_per_s",
-	"p50_ms", "p99_ms", "running", "failed", "stuck", "dlq"}
+	"p50_ms", "p99_ms", "running", "failed", "stuck", "dlq", "projection_lag"}
 
 var metricTitles = map[string]string{
 	"started_per_s": "started /s", "completed_per_s": "completed /s", "compensated_per_s": "compensated /s",
 	"failed_per_s": "failed /s", "p50_ms": "p50 latency ms", "p99_ms": "p99 latency ms", "running": "running",
 	"failed": "failed (parked)", "stuck": "stuck", "dlq": "dead letters",
+	"projection_lag": "read-model lag (records)",
 }
+
+// lagEvery is how often the overview asks Kafka how far behind the read
+// models are.
+const lagEvery = 5 * time.Second
 
 // sample is the overview at one moment.
 type sample struct {
@@ -40,14 +46,40 @@ type sample struct {
 // sampler keeps the overview's recent samples, taken when a page asks
 // (so nothing runs when nobody watches).
 type sampler struct {
-	db        *readmodel.DB
-	namespace string
-	mu        sync.Mutex
-	ring      []sample
+	db  *readmodel.DB
+	bus bus.Config
+	mu  sync.Mutex
+	// ring holds the samples, oldest first.
+	ring []sample
+	// lag is the read models' total lag, asked at lagAt.
+	lag   float64
+	lagAt time.Time
 }
 
-func newSampler(db *readmodel.DB, namespace string) *sampler {
-	return &sampler{db: db, namespace: namespace}
+func newSampler(db *readmodel.DB, cfg bus.Config) *sampler {
+	return &sampler{db: db, bus: cfg}
+}
+
+// projectionLag is the records the read models have still to apply, in
+// all, asked of Kafka every lagEvery (the last answer in between, or when
+// Kafka does not answer).
+func (s *sampler) projectionLag(ctx context.Context, now time.Time) float64 {
+	if len(s.bus.Brokers) == 0 || now.Sub(s.lagAt) < lagEvery {
+		return s.lag
+	}
+	s.lagAt = now
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ps, err := readmodel.Status(ctx, s.bus, s.db)
+	if err != nil {
+		return s.lag
+	}
+	var n int64
+	for _, p := range ps {
+		n += p.LagEvents
+	}
+	s.lag = float64(n)
+	return s.lag
 }
 
 // take samples the read model unless the last sample is recent.
@@ -75,7 +107,10 @@ func (s *sampler) take(ctx context.Context, now time.Time) ([]sample, error) {
 	}
 	counts["_total"] = total
 	v := map[string]float64{"running": float64(counts["running"] + counts["compensating"]), "failed": float64(counts["failed"]),
-		"dlq": float64(dlq), "stuck": 0, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
+		// stuck: zero until the read model keeps the watchdog's SagaStuck
+		// (then its count of stuck sagas goes here).
+		"dlq": float64(dlq), "stuck": 0, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+		"projection_lag": s.projectionLag(ctx, now)}
 	if n := len(s.ring); n > 0 {
 		prev := s.ring[n-1]
 		secs := now.Sub(prev.At).Seconds()

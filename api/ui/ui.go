@@ -119,7 +119,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), csrfKey: key, now: time.Now, tmpl: map[string]*template.Template{}}
-	h.stats = newSampler(cfg.ReadModel, cfg.Namespace)
+	h.stats = newSampler(cfg.ReadModel, cfg.Bus)
 	funcs := template.FuncMap{"ago": ago, "ts": ts, "dur": dur, "short": short, "trunc": trunc}
 	for _, page := range []string{"signin", "sagas", "saga", "dlq", "overview", "denied", "reconcile", "projections"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
