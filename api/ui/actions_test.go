@@ -47,6 +47,10 @@ func checkActions(t *testing.T, h *harness) {
 	if !strings.Contains(shown.body, `role="alert"`) || !strings.Contains(shown.body, "only failed sagas can be retried") {
 		t.Errorf("the refusal is not shown inline: %s", shown.body)
 	}
+	// A message in a link made elsewhere is not shown.
+	if b := h.do("GET", "/ui/sagas/"+ref+"?err=Your+session+expired%3A+sign+in+at+evil.example", staff, nil, nil).body; strings.Contains(b, "evil.example") {
+		t.Errorf("a forged message is shown: %s", b)
+	}
 	// Too long a reason: the API's field error, inline.
 	r = h.do("POST", "/ui/sagas/"+ref+"/retry", staff, csrf+"&reason="+strings.Repeat("x", 1001), nil)
 	if loc := r.header.Get("Location"); !strings.Contains(loc, "err=") {

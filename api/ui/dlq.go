@@ -35,7 +35,8 @@ func (h *Handler) dlq(w http.ResponseWriter, r *http.Request, s session) {
 		h.fail(w, r, err)
 		return
 	}
-	d := dlqData{Letters: letters, More: next != nil, OK: r.URL.Query().Get("ok"), Err: r.URL.Query().Get("err")}
+	d := dlqData{Letters: letters, More: next != nil}
+	d.OK, d.Err = h.flashed(r)
 	d.Parked, d.WebhooksOff, d.ParkedErr = h.parkedDeliveries(r.Context(), s)
 	idx := map[string]int{}
 	for _, l := range letters {
@@ -70,17 +71,17 @@ func (h *Handler) redrive(w http.ResponseWriter, r *http.Request, s session) {
 			}
 		}
 		if len(ids) == 0 {
-			flash(w, r, "/ui/dlq", outcome{Message: "no dead letter has the reason " + fmt.Sprintf("%q", reason)}, "")
+			h.flash(w, r, "/ui/dlq", outcome{Message: "no dead letter has the reason " + fmt.Sprintf("%q", reason)}, "")
 			return
 		}
 	}
 	for _, l := range ids {
 		o := h.act(r.Context(), s, http.MethodPost, "/v1/dlq/"+url.PathEscape(l)+"/redrive", nil)
 		if o.Message != "" {
-			flash(w, r, "/ui/dlq", outcome{Message: l + ": " + o.Message}, "")
+			h.flash(w, r, "/ui/dlq", outcome{Message: l + ": " + o.Message}, "")
 			return
 		}
 		h.cfg.Log.Info().Str("actor", s.id.Actor()).Str("letter", l).Msg("back office: dead letter redriven")
 	}
-	flash(w, r, "/ui/dlq", outcome{}, fmt.Sprintf("redriven: %d letter(s)", len(ids)))
+	h.flash(w, r, "/ui/dlq", outcome{}, fmt.Sprintf("redriven: %d letter(s)", len(ids)))
 }

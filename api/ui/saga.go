@@ -48,8 +48,9 @@ func (h *Handler) saga(w http.ResponseWriter, r *http.Request, s session) {
 	}
 	v.Data = nil // never drawn: the saga's data holds the payment token
 	q := r.URL.Query()
-	d := sagaData{Saga: v, Graph: drawGraph(h.cfg.Definitions[v.Definition], v), OK: q.Get("ok"), Err: q.Get("err"),
+	d := sagaData{Saga: v, Graph: drawGraph(h.cfg.Definitions[v.Definition], v),
 		CanRetry: v.Status == "failed", CanCancel: v.Status == "completed" && v.Definition == "book-ticket"}
+	d.OK, d.Err = h.flashed(r)
 	if c := q.Get("confirm"); (c == "retry" && d.CanRetry) || (c == "cancel" && d.CanCancel) {
 		d.Confirm = c
 	}
@@ -90,7 +91,7 @@ func (h *Handler) retry(w http.ResponseWriter, r *http.Request, s session) {
 	if o.Message == "" {
 		h.cfg.Log.Info().Str("actor", s.id.Actor()).Str("saga_id", id).Msg("back office: saga retried")
 	}
-	flash(w, r, "/ui/sagas/"+id, o, "retry sent: the saga resumes")
+	h.flash(w, r, "/ui/sagas/"+id, o, "retry sent: the saga resumes")
 }
 
 // cancel is POST /ui/sagas/{id}/cancel: cancel the saga's booking with
@@ -99,12 +100,12 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, s session) {
 	id := r.PathValue("id")
 	v, err := h.cfg.ReadModel.Saga(r.Context(), id)
 	if err != nil {
-		flash(w, r, "/ui/sagas/"+id, outcome{Message: "no saga " + id}, "")
+		h.flash(w, r, "/ui/sagas/"+id, outcome{Message: "no saga " + id}, "")
 		return
 	}
 	o := h.act(r.Context(), s, http.MethodPost, "/v1/bookings/"+v.BookingRef+"/cancel", nil)
 	if o.Message == "" {
 		h.cfg.Log.Info().Str("actor", s.id.Actor()).Str("booking_ref", v.BookingRef).Msg("back office: booking cancelled")
 	}
-	flash(w, r, "/ui/sagas/"+id, o, "cancellation requested for "+v.BookingRef)
+	h.flash(w, r, "/ui/sagas/"+id, o, "cancellation requested for "+v.BookingRef)
 }

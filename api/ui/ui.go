@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"time"
 
@@ -302,17 +303,40 @@ func (h *Handler) act(ctx context.Context, s session, method, path string, body 
 }
 
 // flash redirects after an action (POST, redirect, GET), carrying its
-// message in the query.
-func flash(w http.ResponseWriter, r *http.Request, to string, o outcome, okMsg string) {
-	q := "ok=" + template.URLQueryEscaper(okMsg)
+// message in the query, signed so that a link made elsewhere cannot put
+// words on a page.
+func (h *Handler) flash(w http.ResponseWriter, r *http.Request, to string, o outcome, okMsg string) {
+	k, msg := "ok", okMsg
 	if o.Message != "" {
-		q = "err=" + template.URLQueryEscaper(o.Message)
+		k, msg = "err", o.Message
 	}
+	q := url.Values{k: {msg}, "sig": {h.sign(k + "\x00" + msg)}}
 	sep := "?"
 	if strings.Contains(to, "?") {
 		sep = "&"
 	}
-	http.Redirect(w, r, to+sep+q, http.StatusSeeOther)
+	http.Redirect(w, r, to+sep+q.Encode(), http.StatusSeeOther)
+}
+
+// flashed is the message flash put in the request's query, if its
+// signature holds.
+func (h *Handler) flashed(r *http.Request) (ok, errMsg string) {
+	q := r.URL.Query()
+	for _, k := range []string{"ok", "err"} {
+		if v := q.Get(k); v != "" && hmac.Equal([]byte(q.Get("sig")), []byte(h.sign(k+"\x00"+v))) {
+			if k == "ok" {
+				return v, ""
+			}
+			return "", v
+		}
+	}
+	return "", ""
+}
+
+func (h *Handler) sign(s string) string {
+	m := hmac.New(sha256.New, h.csrfKey)
+	m.Write([]byte("flash\x00" + s))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 func ago(t time.Time) string {

@@ -67,5 +67,5 @@ func (h *Handler) redeliver(w http.ResponseWriter, r *http.Request, s session) {
 	if o.Message == "" {
 		h.cfg.Log.Info().Str("actor", s.id.Actor()).Str("delivery", id).Msg("back office: webhook redelivered")
 	}
-	flash(w, r, "/ui/dlq", o, "delivery "+id+" queued again")
+	h.flash(w, r, "/ui/dlq", o, "delivery "+id+" queued again")
 }
