@@ -3,10 +3,13 @@ package readmodel
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sagaflow/saga/projections"
 )
 
 // SagaQuery selects sagas for the back office's list: every field set
@@ -160,4 +163,22 @@ func (db *DB) RecentLatencies(ctx context.Context, n int) ([]time.Duration, erro
 		}
 	}
 	return out, res.Err()
+}
+
+// RefFacts is what the booking, payment and notification logs say of a
+// booking reference, as the reconcile projection keeps it; ok is false
+// when they say nothing of it.
+func (db *DB) RefFacts(ctx context.Context, ref string) (f projections.RefFacts, ok bool, err error) {
+	var raw string
+	err = db.sql.QueryRowContext(ctx, `SELECT facts FROM reconcile_refs WHERE booking_ref = ?`, ref).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, false, nil
+	}
+	if err != nil {
+		return f, false, err
+	}
+	if err := json.Unmarshal([]byte(raw), &f); err != nil {
+		return f, false, fmt.Errorf("facts of %s: %w", ref, err)
+	}
+	return f, true, nil
 }

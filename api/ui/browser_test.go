@@ -169,6 +169,11 @@ func browse(t *testing.T, h *harness) {
 	if tl := text("ol.timeline"); !strings.Contains(tl, "SagaStarted") || !strings.Contains(tl, "SagaCompleted") {
 		t.Errorf("the timeline says %q", tl)
 	}
+	// The services' own logs, as the read model has them (each log is
+	// applied on its own, so wait for them all).
+	waitFor("/ui/sagas/"+ref, "the services' logs of a completed booking", func(b string) bool {
+		return strings.Contains(b, "confirmed") && strings.Contains(b, "charged ") && !strings.Contains(b, "nothing sent")
+	})
 	shot("saga-completed")
 
 	// A saga whose refund the processor rejects ends parked as failed;

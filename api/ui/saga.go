@@ -21,6 +21,9 @@ type sagaData struct {
 	CanCancel bool
 	// Stuck is where the watchdog's finding goes once the read model has it.
 	Stuck bool
+	// Facts is what the services' own logs say of the booking.
+	Facts    projections.RefFacts
+	HasFacts bool
 }
 
 // timelineEntry is one event of the booking, from any of its sagas.
@@ -60,6 +63,10 @@ func (h *Handler) saga(w http.ResponseWriter, r *http.Request, s session) {
 		return
 	}
 	d.Timeline = tl
+	if d.Facts, d.HasFacts, err = h.cfg.ReadModel.RefFacts(r.Context(), v.BookingRef); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	h.render(w, r, "saga", s, d)
 }
 
