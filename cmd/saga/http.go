@@ -19,10 +19,13 @@ import (
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/readmodel"
 	"github.com/sagaflow/saga/system"
+	"github.com/sagaflow/saga/tracing"
 )
 
 // httpFlags configure the HTTP API that `saga up` serves.
 type httpFlags struct {
+	// tracer is not a flag: the tracer of the process, nil when off.
+	tracer    *tracing.Tracer
 	addr      string
 	jwks      string
 	issuer    string
@@ -106,7 +109,8 @@ func startAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, log 
 		return nil, err
 	}
 	srv, err := api.New(ctx, api.Config{Bus: cfg, ReadModel: db, Verifier: v, Issuer: issuer, Log: log,
-		RateLimit: h.rate, Burst: h.burst, SignupRate: h.signup, SignupBurst: h.signBurst, Webhooks: hooks, WebhookGuard: guard, Catalog: demo.Catalog()})
+		RateLimit: h.rate, Burst: h.burst, SignupRate: h.signup, SignupBurst: h.signBurst, Webhooks: hooks, WebhookGuard: guard, Catalog: demo.Catalog(),
+		Tracer: h.tracer.Part("api")})
 	if err != nil {
 		closeAll()
 		return nil, err
