@@ -83,6 +83,9 @@ func (s *Server) routes() {
 				r.Method+" is not allowed here; use "+allow).with("Allow", allow))
 		}))
 	}
+	if s.cfg.Bus.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.cfg.Bus.Metrics.Handler())
+	}
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, notFound("no such resource: "+r.URL.Path))
 	}))

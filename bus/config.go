@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sagaflow/saga/metrics"
 	"github.com/sagaflow/saga/sign"
 )
 
@@ -55,6 +56,9 @@ type Config struct {
 	// obeys (see Verify); nil obeys records without checking who wrote
 	// them, which only a benchmark of the checks' cost should do.
 	Trust *sign.Keyring
+	// Metrics, when set, counts what this part's consumers dead-letter and
+	// reports their groups' lag (see metrics); nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // setDefaults fills zero values; Config is passed by value so this only

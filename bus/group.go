@@ -89,6 +89,7 @@ func (g Group) Run(ctx context.Context, cfg Config, pub message.Publisher, logge
 		return unreachable(cfg, err)
 	}
 	defer cg.Close()
+	defer watchLag(cfg, g)()
 
 	h := &groupHandler{g: g, cfg: cfg, logger: logger, pub: pub, handlers: map[string]message.HandlerFunc{}, topics: map[string]string{}}
 	var topics []string
@@ -289,6 +290,6 @@ func handlerChain(cfg Config, pub message.Publisher, logger watermill.LoggerAdap
 	// The outermost wrapper comes first: dead letters see the final error
 	// after retries; the recoverer turns panics into errors first.
 	return func(h message.HandlerFunc) message.HandlerFunc {
-		return dlq(retry.Middleware(middleware.Recoverer(h)))
+		return dlq(countPoison(cfg, opts, retry.Middleware(middleware.Recoverer(h))))
 	}, nil
 }

@@ -174,6 +174,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		return err
 	}
 	defer o.close()
+	defer o.cfg.Bus.Metrics.AddCensus(o.census)()
 	ticking := make(chan struct{})
 	go func() {
 		defer close(ticking)
@@ -344,6 +345,7 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 		defer o.send(d.State, out)
 	}
 	o.store.put(d.State, epoch, len(evs), bytes)
+	o.record(s, d.State, evs, o.cfg.Now())
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/metrics"
 )
 
 // CatchUp applies to the named projections (every one when none is named)
@@ -71,6 +72,7 @@ func RunWith(ctx context.Context, cfg bus.Config, db *DB, opts RunOptions, names
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 30 * time.Second
 	}
+	defer cfg.Metrics.AddProjectionLag(projectionLag(cfg, db))()
 	_ = each(ps, func(p *projection) error {
 		backoff := 250 * time.Millisecond
 		for ctx.Err() == nil {
@@ -104,4 +106,21 @@ func (db *DB) follow(ctx context.Context, cfg bus.Config, p *projection) error {
 	defer l.Close()
 	_, err = db.drive(ctx, l, []*target{newTarget(p, p.name, "")}, db.batchSize, true)
 	return err
+}
+
+// projectionLag reports, for saga_projection_lag_events, how many records
+// of its topics each projection has not applied, from the offsets the read
+// model stores and the ends of the logs (as Status does).
+func projectionLag(cfg bus.Config, db *DB) metrics.ProjectionLag {
+	return func(ctx context.Context) (map[string]int64, error) {
+		st, err := Status(ctx, cfg, db)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]int64, len(st))
+		for _, p := range st {
+			out[p.Name] = p.LagEvents
+		}
+		return out, nil
+	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/metrics"
 )
 
 // Event types a subscription can ask for.
@@ -291,16 +292,18 @@ func (s *Sender) attempt(ctx context.Context, d Delivery) {
 		return // stopping: the attempt is made again after the restart
 	}
 	if err == nil {
+		s.cfg.Bus.Metrics.WebhookDelivery(metrics.WebhookDelivered)
 		if err := s.store.outcome(ctx, d, StatusDelivered, s.now(), code, ""); err != nil {
 			s.log.Warn().Err(err).Str("delivery", d.ID).Msg("webhook: recording a delivery failed")
 		}
 		return
 	}
 	next := s.now().Add(s.backoff(d.Attempts + 1))
-	status := StatusPending
+	status, outcome := StatusPending, metrics.WebhookFailed
 	if next.Sub(d.firstAt) > s.cfg.Horizon {
-		status = StatusParked
+		status, outcome = StatusParked, metrics.WebhookParked
 	}
+	s.cfg.Bus.Metrics.WebhookDelivery(outcome)
 	s.log.Warn().Err(err).Str("delivery", d.ID).Str("webhook", d.SubscriptionID).Int("attempt", d.Attempts+1).
 		Str("status", status).Msg("webhook delivery failed")
 	if err := s.store.outcome(ctx, d, status, next, code, err.Error()); err != nil {

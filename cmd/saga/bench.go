@@ -62,9 +62,12 @@ same broker, and rebuilds the read models from the run's logs.`,
 					return err
 				}
 			}
+			bar := g.newProgress(-1, "bench")
+			defer bar.done()
 			if via == "http" {
 				rep, err := bench.RunHTTP(cmd.Context(), bench.Options{Exe: exe, Bus: cfg, DataDir: dir, Spec: spec, CPUProfile: cpuProfile,
-					Progress: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) }})
+					Progress: bar.phases(cmd.ErrOrStderr(), "bench:")})
+				bar.done()
 				if err != nil {
 					return err
 				}
@@ -78,12 +81,13 @@ same broker, and rebuilds the read models from the run's logs.`,
 				return nil
 			}
 			opts := bench.Options{Exe: exe, Bus: cfg, DataDir: dir, Spec: spec, Raw: raw,
-				Replay: replay, Chart: chart, CPUProfile: cpuProfile, Progress: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) }}
+				Replay: replay, Chart: chart, CPUProfile: cpuProfile, Progress: bar.phases(cmd.ErrOrStderr(), "bench:")}
 			if rounds > 0 {
 				if !g.signatures {
 					return usagef("--signatures-cost compares signatures on and off: leave --signatures on")
 				}
 				res, err := runSignatureCost(cmd.Context(), opts, rounds, opts.Progress)
+				bar.done()
 				if err != nil {
 					return err
 				}
@@ -97,6 +101,7 @@ same broker, and rebuilds the read models from the run's logs.`,
 				return nil
 			}
 			rep, err := bench.Run(cmd.Context(), opts)
+			bar.done()
 			if err != nil {
 				return err
 			}

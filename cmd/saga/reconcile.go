@@ -43,7 +43,9 @@ func newReconcile(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			bar := g.newProgress(-1, "reconciling the logs")
 			rep, err := c.Reconcile(cmd.Context(), time.Time{})
+			bar.done()
 			if err != nil {
 				return err
 			}

@@ -53,7 +53,17 @@ func newReplay(g *globals) *cobra.Command {
 			defer c.Close()
 			n := 0
 			print := entryPrinter(os.Stdout, g.json())
+			// A replay reads and sorts the logs before it prints the
+			// first record: the spinner shows until then.
+			var bar *progress
+			if !f.Follow {
+				bar = g.newProgress(-1, "reading the logs")
+			}
+			defer bar.done()
 			err = c.ReplayEach(cmd.Context(), f, func(e client.LogEntry) error {
+				if n == 0 {
+					bar.done()
+				}
 				n++
 				return print(e)
 			})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ func newUp(g *globals) *cobra.Command {
 	brokerAuth := true
 	var topics topicFlags
 	var web httpFlags
+	var metered metricsFlag
 	timings := flows.DefaultTimings()
 	var sloFlags []string
 	cmd := &cobra.Command{
@@ -34,7 +36,7 @@ func newUp(g *globals) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, log := cmd.Context(), g.logger()
-			if err := web.validate(); err != nil {
+			if err := errors.Join(web.validate(), metered.validate()); err != nil {
 				return err
 			}
 			slos, err := parseSLOs(sloFlags, timings)
@@ -87,6 +89,12 @@ func newUp(g *globals) *cobra.Command {
 			onlyAPI := len(names) > 0
 			names, web.addr = apiPart(names, web.addr)
 			onlyAPI = onlyAPI && len(names) == 0
+			cfg.Metrics = metricsOn(web.addr, metered)
+			stopMetrics, err := metered.serve(ctx, cfg.Metrics, log)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			log.Info().Strs("brokers", cfg.Brokers).Msg("saga system starting")
 			err = runWithAPI(ctx, g, web, withKeys(cfg, keys, ring, events.PrincipalClient), log, func(ctx context.Context) error {
 				if onlyAPI {
@@ -111,6 +119,7 @@ func newUp(g *globals) *cobra.Command {
 		"(repeatable; by default twice the timeouts and backoffs of every attempt)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to `FILE` when it stops (read it with go tool pprof)")
 	web.register(cmd)
+	metered.register(cmd)
 	cmd.Flags().StringVar(&parts, "parts", "", "run only these parts, comma separated: orchestrator,user,booking,payment,notification,projections,api")
 	return cmd
 }
