@@ -65,7 +65,11 @@ func (db *DB) SearchSagas(ctx context.Context, q SagaQuery) (rows []SagaRow, nex
 	if q.Actor != "" {
 		add("actor = ?", q.Actor)
 	}
-	if q.Status != "" {
+	switch q.Status {
+	case "":
+	case projections.StatusStuck:
+		where = append(where, "stuck != ''")
+	default:
 		add("status = ?", q.Status)
 	}
 	if q.Definition != "" {
@@ -83,7 +87,7 @@ func (db *DB) SearchSagas(ctx context.Context, q SagaQuery) (rows []SagaRow, nex
 		args = append(args, q.After.StartedAt, q.After.StartedAt, q.After.SagaID)
 	}
 	query := `SELECT saga_id, booking_ref, definition, status, current_step, actor, reason, started_at,
-		last_event_type, last_event_at FROM sagas`
+		last_event_type, last_event_at, stuck, stuck_step FROM sagas`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -100,7 +104,7 @@ func (db *DB) SearchSagas(ctx context.Context, q SagaQuery) (rows []SagaRow, nex
 		var r SagaRow
 		var started, last sql.NullString
 		if err := res.Scan(&r.SagaID, &r.BookingRef, &r.Definition, &r.Status, &r.CurrentStep, &r.Actor, &r.Reason,
-			&started, &r.LastEventType, &last); err != nil {
+			&started, &r.LastEventType, &last, &r.Stuck, &r.StuckStep); err != nil {
 			return nil, nil, err
 		}
 		if len(rows) == q.Limit {

@@ -180,9 +180,15 @@ func browse(t *testing.T, h *harness) {
 	// retry from the page, confirmed, resumes it.
 	failRef, _ := h.book(alice, "show-cancelled", demo.TokenRefundFails)
 	h.waitSaga(staff, failRef, "failed")
-	waitFor("/ui/sagas/"+failRef, "the parked saga", func(b string) bool { return strings.Contains(b, "Retry") })
+	// The watchdog's report comes in the decision that parks it.
+	waitFor("/ui/sagas/"+failRef, "the parked saga, reported stuck", func(b string) bool {
+		return strings.Contains(b, "Retry") && strings.Contains(b, "An operator must act")
+	})
 	if s := text("#saga-status"); s != "failed" {
 		t.Fatalf("the parked saga shows %q, want failed", s)
+	}
+	if s := text("#stuck"); !strings.Contains(s, "parked as failed") {
+		t.Errorf("the stuck banner says %q", s)
 	}
 	shot("saga-failed")
 	run("retry", chromedp.Click(xp(`//a[text()="Retry"]`)), chromedp.WaitVisible(xp(`//button[text()="Confirm retry"]`)))
@@ -192,8 +198,8 @@ func browse(t *testing.T, h *harness) {
 	if s := text("p.ok"); !strings.Contains(s, "retry sent") {
 		t.Errorf("after the retry the page says %q", s)
 	}
-	waitFor("/ui/sagas/"+failRef, "the retried saga ended compensated", func(b string) bool {
-		return strings.Contains(b, "Booking "+failRef+" compensated")
+	waitFor("/ui/sagas/"+failRef, "the retried saga ended compensated, stuck no more", func(b string) bool {
+		return strings.Contains(b, "Booking "+failRef+" compensated") && !strings.Contains(b, "An operator must act")
 	})
 	shot("saga-retried")
 

@@ -21,7 +21,7 @@ const (
 )
 
 // metric names of the overview, in the order of its tiles. "stuck" is the
-// watchdog's: zero until the read model counts stuck sagas.
+// watchdog's: the sagas that need an operator now.
 var metricNames = []string{"started_per_s", "completed_per_s", "compensated_per_s", "failed_per_s",
 	"p50_ms", "p99_ms", "running", "failed", "stuck", "dlq", "projection_lag"}
 
@@ -101,15 +101,21 @@ func (s *sampler) take(ctx context.Context, now time.Time) ([]sample, error) {
 	if err != nil {
 		return nil, err
 	}
+	stuckBy, err := s.db.StuckCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stuck := 0
+	for _, n := range stuckBy {
+		stuck += n
+	}
 	total := 0
 	for _, n := range counts {
 		total += n
 	}
 	counts["_total"] = total
 	v := map[string]float64{"running": float64(counts["running"] + counts["compensating"]), "failed": float64(counts["failed"]),
-		// stuck: zero until the read model keeps the watchdog's SagaStuck
-		// (then its count of stuck sagas goes here).
-		"dlq": float64(dlq), "stuck": 0, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+		"dlq": float64(dlq), "stuck": float64(stuck), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
 		"projection_lag": s.projectionLag(ctx, now)}
 	if n := len(s.ring); n > 0 {
 		prev := s.ring[n-1]

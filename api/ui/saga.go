@@ -19,8 +19,8 @@ type sagaData struct {
 	CanRetry bool
 	// CanCancel: a completed booking (of the book-ticket definition).
 	CanCancel bool
-	// Stuck is where the watchdog's finding goes once the read model has it.
-	Stuck bool
+	// Stuck is the watchdog's finding while the saga needs an operator.
+	Stuck *projections.StuckView
 	// Facts is what the services' own logs say of the booking.
 	Facts    projections.RefFacts
 	HasFacts bool
@@ -52,7 +52,7 @@ func (h *Handler) saga(w http.ResponseWriter, r *http.Request, s session) {
 	v.Data = nil // never drawn: the saga's data holds the payment token
 	q := r.URL.Query()
 	d := sagaData{Saga: v, Graph: drawGraph(h.cfg.Definitions[v.Definition], v),
-		CanRetry: v.Status == "failed", CanCancel: v.Status == "completed" && v.Definition == "book-ticket"}
+		CanRetry: v.Status == "failed", Stuck: v.Stuck, CanCancel: v.Status == "completed" && v.Definition == "book-ticket"}
 	d.OK, d.Err = h.flashed(r)
 	if c := q.Get("confirm"); (c == "retry" && d.CanRetry) || (c == "cancel" && d.CanCancel) {
 		d.Confirm = c

@@ -6,15 +6,17 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/sagaflow/saga/projections"
 	"github.com/sagaflow/saga/readmodel"
 )
 
 // pageSize is the sagas of one page of the list.
 const pageSize = 50
 
-var statuses = []string{"running", "completed", "compensated", "failed"}
+var statuses = []string{"running", "compensating", "completed", "compensated", "failed", projections.StatusStuck}
 
 // timeForm is how the list's time range is typed (a datetime-local input).
 const timeForm = "2006-01-02T15:04"
@@ -40,7 +42,7 @@ func (h *Handler) sagas(w http.ResponseWriter, r *http.Request, s session) {
 	slices.Sort(d.Defs)
 	sq := readmodel.SagaQuery{BookingRef: q.Get("ref"), Actor: q.Get("user"), Status: q.Get("status"), Definition: q.Get("definition"), Limit: pageSize}
 	if sq.Status != "" && !slices.Contains(statuses, sq.Status) {
-		d.Errors["status"] = "status must be one of running, completed, compensated, failed"
+		d.Errors["status"] = "status must be one of " + strings.Join(statuses, ", ")
 	}
 	if sq.Definition != "" && !slices.Contains(d.Defs, sq.Definition) {
 		d.Errors["definition"] = "no definition " + strconv.Quote(sq.Definition)
