@@ -84,10 +84,10 @@ func (t *traces) traceID(sagaID string) string {
 }
 
 // recovered learns a saga's trace from a record of its log folded by a
-// recovery; the end of a saga forgets it.
+// recovery; the end of a saga forgets it (see ends).
 func (t *traces) recovered(ctx context.Context, e events.Envelope, headers map[string]string) {
 	switch e.Type {
-	case events.SagaCompleted, events.SagaCompensated, events.SagaFailed:
+	case events.SagaCompleted, events.SagaCompensated:
 		t.forget(e.SagaID)
 		return
 	}
@@ -131,11 +131,17 @@ func (t *traces) decided(ctx context.Context, before, after saga.State, evs []ev
 			t.export(st, before, after, e)
 		}
 	}
-	if after.Status.Terminal() {
+	if ends(after.Status) {
 		return func() { t.forget(after.SagaID) }
 	}
 	return func() {}
 }
+
+// ends reports whether a saga of status s is done with its trace. A
+// failed saga is not: an operator may resume it, and the steps it then
+// runs belong to the same trace (its saga span is exported again when it
+// ends again, with the same id).
+func ends(s saga.Status) bool { return s == saga.StatusCompleted || s == saga.StatusCompensated }
 
 // stamp writes the trace of msg's saga on it: a command names its step
 // attempt's span, SagaStarted the request's span, every other saga log

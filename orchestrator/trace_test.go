@@ -53,6 +53,10 @@ func TestTraceSurvivesRecovery(t *testing.T) {
 	if tr.traceID(sagaID) != reqTrace {
 		t.Errorf("log trace id %q", tr.traceID(sagaID))
 	}
+	tr.recovered(ctx, envelope(sagaID, events.SagaFailed, "e8"), nil)
+	if tr.traceID(sagaID) != reqTrace {
+		t.Error("a failed saga, which may be resumed, lost its trace")
+	}
 	tr.recovered(ctx, envelope(sagaID, events.SagaCompleted, "e9"), nil)
 	if tr.traceID(sagaID) != "" {
 		t.Error("an ended saga's trace is kept")

@@ -19,6 +19,11 @@
 // the same traceparent headers it writes when on (string formatting only),
 // and a participant copies its command's onto its reply and events, so a
 // tracing system downstream of Kafka still sees one trace.
+//
+// Spans wait in the SDK's batch processor (OTEL_BSP_SCHEDULE_DELAY, 5 s by
+// default) before they are exported: a process killed with -9 loses the
+// spans of its last seconds (an ended saga's span is not made again after
+// a restart), never a record or its headers. Shutdown exports them.
 package tracing
 
 import (
