@@ -30,14 +30,14 @@ const SystemParts = "orchestrator,user,booking,payment,notification"
 // namespace. Without brokers in cfg it first starts `saga broker` on
 // dataDir, listening on a free loopback port.
 func StartCluster(ctx context.Context, exe string, cfg bus.Config, dataDir, cpuProfile string) (*Cluster, error) {
-	return startCluster(ctx, exe, cfg, dataDir, cpuProfile, SystemParts)
+	return startCluster(ctx, exe, cfg, dataDir, cpuProfile, SystemParts, nil)
 }
 
-// startCluster is StartCluster with the system's parts and any further
-// arguments of its `saga up`.
-func startCluster(ctx context.Context, exe string, cfg bus.Config, dataDir, cpuProfile, parts string, extra ...string) (*Cluster, error) {
+// startCluster is StartCluster with the system's parts, more environment
+// and any further arguments of its `saga up`.
+func startCluster(ctx context.Context, exe string, cfg bus.Config, dataDir, cpuProfile, parts string, moreEnv []string, extra ...string) (*Cluster, error) {
 	c := &Cluster{Bus: cfg}
-	env := procEnv(cfg)
+	env := append(procEnv(cfg), moreEnv...)
 	if len(cfg.Brokers) == 0 {
 		if err := c.startBroker(ctx, exe, dataDir, env); err != nil {
 			return nil, err

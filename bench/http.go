@@ -145,7 +145,7 @@ func RunHTTP(ctx context.Context, o Options) (HTTPReport, error) {
 	}
 	sysDir := filepath.Join(o.DataDir, "system")
 	say("starting the system with its read models and the HTTP API on " + addr)
-	c, err := startCluster(ctx, o.Exe, o.Bus, o.DataDir, o.CPUProfile, SystemParts+",projections,api",
+	c, err := startCluster(ctx, o.Exe, o.Bus, o.DataDir, o.CPUProfile, SystemParts+",projections,api", nil,
 		"--data-dir", sysDir, "--http", addr, "--rate-limit", "-1")
 	if err != nil {
 		return rep, err

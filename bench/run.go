@@ -30,6 +30,11 @@ type Options struct {
 	CPUProfile string
 	// Progress, when set, is told what the run is doing.
 	Progress func(string)
+	// Telemetry runs the system with metrics (--metrics, scraped every
+	// 15 s) and tracing (OTLP/HTTP to a receiver of the run's) on. Without
+	// it both are off, whatever OTEL_EXPORTER_OTLP_ENDPOINT the bench was
+	// started with, so that runs compare.
+	Telemetry bool
 }
 
 // Report is everything a run measured. Its JSON form is `saga bench -o json`.
@@ -48,6 +53,8 @@ type Report struct {
 	Processes        []ProcUsage   `json:"processes"`
 	Replay           *ReplayResult `json:"replay,omitempty"`
 	Chart            string        `json:"chart,omitempty"`
+	// Telemetry is what the system exported, with Options.Telemetry.
+	Telemetry *Telemetry `json:"telemetry,omitempty"`
 }
 
 // Machine is where a run ran.
@@ -100,12 +107,25 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if len(o.Bus.Brokers) == 0 {
 		rep.Broker = "embedded (kfake, own process, data on disk)"
 	}
+	env := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="}
+	var extra []string
+	var tel *telemetry
+	if o.Telemetry {
+		var err error
+		if tel, err = startTelemetry(); err != nil {
+			return rep, err
+		}
+		env, extra = tel.env(), tel.args()
+	}
 	say("starting the system (" + rep.Broker + ")")
-	c, err := StartCluster(ctx, o.Exe, o.Bus, o.DataDir, o.CPUProfile)
+	c, err := startCluster(ctx, o.Exe, o.Bus, o.DataDir, o.CPUProfile, SystemParts, env, extra...)
 	if err != nil {
 		return rep, err
 	}
 	defer c.Stop()
+	if tel != nil {
+		tel.scrape(ctx)
+	}
 	var before map[string]Usage
 	spec := o.Spec
 	spec.setDefaults()
@@ -127,6 +147,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	// The system stops before the raw runs so they have the machine to
 	// themselves, as the sagas had.
 	c.System.Stop(10 * time.Second)
+	if tel != nil {
+		t := tel.close()
+		rep.Telemetry = &t
+	}
 	if o.Raw {
 		if err := rep.raw(ctx, c.Bus, say); err != nil {
 			return rep, err

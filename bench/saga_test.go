@@ -171,3 +171,30 @@ func TestObserverWaitsForEverySaga(t *testing.T) {
 		}
 	}
 }
+
+// TestRunWithTelemetry runs a small bench with metrics and tracing on:
+// the system exports its spans to the run's receiver and answers its
+// scrapes, and the sagas' records are those of a run without them.
+func TestRunWithTelemetry(t *testing.T) {
+	exe := recoveryBinary(t)
+	cfg := signed(t, bus.Config{Namespace: bustest.Namespace()})
+	if os.Getenv(bustest.EnvBrokers) != "" {
+		cfg = signed(t, bustest.Start(t))
+	}
+	scrapeEvery = 200 * time.Millisecond
+	t.Cleanup(func() { scrapeEvery = 15 * time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Options{Exe: exe, Bus: cfg, DataDir: t.TempDir(), Telemetry: true,
+		Spec: SagaSpec{Sagas: 50, Warmup: 5, Shows: 4, Timeout: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Outcomes[events.SagaCompleted] != 45 || rep.Records != 45*28+5*23 {
+		t.Errorf("outcomes %v, %d records", rep.Outcomes, rep.Records)
+	}
+	tel := rep.Telemetry
+	if tel == nil || tel.TraceExports == 0 || tel.TraceBytes == 0 || tel.MetricsScrapes == 0 || tel.MetricsBytesLast == 0 {
+		t.Fatalf("telemetry %+v: the system exported no spans or answered no scrape", tel)
+	}
+}

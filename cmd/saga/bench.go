@@ -20,7 +20,7 @@ func newBench(g *globals) *cobra.Command {
 	var mix, chart, cpuProfile, report, systemExe, via string
 	var raw, replay bool
 	var partitions int32
-	var rounds int
+	var rounds, telRounds int
 	cmd := &cobra.Command{
 		Use: "bench",
 		Example: `  saga bench --sagas 2000 --rate 500
@@ -82,11 +82,17 @@ same broker, and rebuilds the read models from the run's logs.`,
 			}
 			opts := bench.Options{Exe: exe, Bus: cfg, DataDir: dir, Spec: spec, Raw: raw,
 				Replay: replay, Chart: chart, CPUProfile: cpuProfile, Progress: bar.phases(cmd.ErrOrStderr(), "bench:")}
-			if rounds > 0 {
-				if !g.signatures {
+			if rounds > 0 && telRounds > 0 {
+				return usagef("--signatures-cost and --telemetry-cost are two runs: give one of them")
+			}
+			if rounds > 0 || telRounds > 0 {
+				feature := signatures
+				if telRounds > 0 {
+					feature, rounds = telemetry, telRounds
+				} else if !g.signatures {
 					return usagef("--signatures-cost compares signatures on and off: leave --signatures on")
 				}
-				res, err := runSignatureCost(cmd.Context(), opts, rounds, opts.Progress)
+				res, err := runCost(cmd.Context(), opts, feature, rounds, opts.Progress)
 				bar.done()
 				if err != nil {
 					return err
@@ -132,6 +138,7 @@ same broker, and rebuilds the read models from the run's logs.`,
 	f.BoolVar(&raw, "raw", true, "also measure the raw producer-to-consumer pipeline of the same broker")
 	f.BoolVar(&replay, "replay", true, "also rebuild the read models from the run's logs, beside a raw consume")
 	f.IntVar(&rounds, "signatures-cost", 0, "run `N` rounds of the same run with signatures on and then off, each on a system of its own, and print the medians side by side")
+	f.IntVar(&telRounds, "telemetry-cost", 0, "the same with metrics (scraped every 15 s) and tracing (exported over OTLP to the bench) on and then off")
 	return cmd
 }
 

@@ -11,28 +11,42 @@ import (
 	"github.com/sagaflow/saga/bench"
 )
 
-// signatureCost is `saga bench --signatures-cost`: the same run with
-// signatures on and off, alternately, rounds times each, every run on a
-// namespace (and system) of its own; the medians and their ratios say what
-// signing and checking cost on this machine.
-type signatureCost struct {
-	Rounds int            `json:"rounds"`
-	On     []bench.Report `json:"on"`
-	Off    []bench.Report `json:"off"`
+// featureCost is `saga bench --signatures-cost` and `--telemetry-cost`:
+// the same run with a feature on and off, alternately, rounds times each,
+// every run on a namespace (and system) of its own; the medians and their
+// ratios say what the feature costs on this machine.
+type featureCost struct {
+	Feature string         `json:"feature"`
+	Rounds  int            `json:"rounds"`
+	On      []bench.Report `json:"on"`
+	Off     []bench.Report `json:"off"`
 }
 
-func runSignatureCost(ctx context.Context, o bench.Options, rounds int, progress func(string)) (signatureCost, error) {
-	res := signatureCost{Rounds: rounds}
+// Features a cost run switches, and how.
+var (
+	signatures = costFeature{"signatures", func(o *bench.Options, on bool) {
+		if !on {
+			o.Bus.Trust, o.Bus.Signer = nil, nil
+		}
+	}}
+	telemetry = costFeature{"metrics and tracing", func(o *bench.Options, on bool) { o.Telemetry = on }}
+)
+
+type costFeature struct {
+	name string
+	set  func(o *bench.Options, on bool)
+}
+
+func runCost(ctx context.Context, o bench.Options, f costFeature, rounds int, progress func(string)) (featureCost, error) {
+	res := featureCost{Feature: f.name, Rounds: rounds}
 	ns := o.Bus.Namespace
 	for i := range rounds {
 		for _, on := range []bool{true, false} {
 			run := o
 			run.Bus.Namespace = ns + "-" + map[bool]string{true: "on", false: "off"}[on] + strconv.Itoa(i+1)
 			run.Chart = ""
-			if !on {
-				run.Bus.Trust, run.Bus.Signer = nil, nil
-			}
-			progress(fmt.Sprintf("round %d of %d, signatures %s", i+1, rounds, map[bool]string{true: "on", false: "off"}[on]))
+			f.set(&run, on)
+			progress(fmt.Sprintf("round %d of %d, %s %s", i+1, rounds, f.name, map[bool]string{true: "on", false: "off"}[on]))
 			rep, err := bench.Run(ctx, run)
 			if err != nil {
 				return res, err
@@ -59,7 +73,7 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func (c signatureCost) column(pick func(bench.Report) float64) (on, off float64) {
+func (c featureCost) column(pick func(bench.Report) float64) (on, off float64) {
 	var a, b []float64
 	for _, r := range c.On {
 		a = append(a, pick(r))
@@ -70,11 +84,11 @@ func (c signatureCost) column(pick func(bench.Report) float64) (on, off float64)
 	return median(a), median(b)
 }
 
-// WriteText prints the medians with signatures on and off and their ratio.
-func (c signatureCost) WriteText(w io.Writer) {
+// WriteText prints the medians with the feature on and off and their ratio.
+func (c featureCost) WriteText(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
-	fmt.Fprintf(tw, "median of %d runs each\tsignatures on\tsignatures off\ton/off\n", c.Rounds)
+	fmt.Fprintf(tw, "median of %d runs each\t%s on\t%s off\ton/off\n", c.Rounds, c.Feature, c.Feature)
 	rows := []struct {
 		name string
 		pick func(bench.Report) float64
