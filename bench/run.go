@@ -148,7 +148,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	// themselves, as the sagas had.
 	c.System.Stop(10 * time.Second)
 	if tel != nil {
-		t := tel.close()
+		t := tel.close(ctx)
 		rep.Telemetry = &t
 	}
 	if o.Raw {

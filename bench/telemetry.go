@@ -101,10 +101,12 @@ func (t *telemetry) scrape(ctx context.Context) {
 	}()
 }
 
-func (t *telemetry) close() Telemetry {
+// close stops the scraper and the receiver (given 5 s to finish, even if
+// ctx has ended) and says what they saw.
+func (t *telemetry) close(ctx context.Context) Telemetry {
 	close(t.stop)
 	t.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = t.srv.Shutdown(ctx)
 	return Telemetry{TraceExports: t.exports.Load(), TraceBytes: t.bytes.Load(), MetricsScrapes: t.scrapes.Load(), MetricsBytesLast: t.last.Load()}
