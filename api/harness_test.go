@@ -23,6 +23,7 @@ import (
 	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/readmodel"
 	"github.com/sagaflow/saga/system"
+	"github.com/sagaflow/saga/tracing"
 )
 
 // sagaTimeout bounds how long a test waits for a saga to end.
@@ -54,17 +55,32 @@ const (
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return startHarness(t, harnessOptions{})
+}
+
+// harnessOptions are what some tests change in the harness: a tracer for
+// every part and the API, and where the system logs (at info level).
+type harnessOptions struct {
+	tracer *tracing.Tracer
+	log    io.Writer
+}
+
+func startHarness(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
 	cfg := bustest.Start(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	if o.log != nil {
+		log = zerolog.New(o.log).Level(zerolog.InfoLevel)
+	}
 	done := make(chan error, 1)
 	dbPath := filepath.Join(dir, readmodel.FileName)
 	if err := system.Provision(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
-		done <- system.Run(ctx, system.Config{Bus: cfg, Log: log, Timings: testTimings, SeedShows: true, ReadModel: dbPath})
+		done <- system.Run(ctx, system.Config{Bus: cfg, Log: log, Timings: testTimings, SeedShows: true, ReadModel: dbPath, Tracer: o.tracer})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -104,7 +120,7 @@ func newHarness(t *testing.T) *harness {
 		hooks.Close()
 	})
 	h := &harness{t: t, cfg: cfg, db: db, issuer: is, ver: ver, hooks: hooks}
-	h.base = h.serve(api.Config{RateLimit: -1, SignupRate: -1})
+	h.base = h.serve(api.Config{RateLimit: -1, SignupRate: -1, Tracer: o.tracer.Part("api")})
 	return h
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/tracing"
 )
 
 // publish posts a request to Kafka within the publish timeout: a broker
@@ -42,7 +43,9 @@ func (s *Server) withTimeout(ctx context.Context, call func(context.Context) err
 
 // postEnvelope publishes a StartSaga or ResumeSaga request.
 func (s *Server) postEnvelope(ctx context.Context, e events.Envelope) error {
-	return s.publish(ctx, events.TopicRequests, bus.ToMessage(e))
+	msg := bus.ToMessage(e)
+	tracing.Inject(ctx, msg.Metadata)
+	return s.publish(ctx, events.TopicRequests, msg)
 }
 
 func ended(status string) bool {

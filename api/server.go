@@ -22,6 +22,7 @@ import (
 	"github.com/sagaflow/saga/client"
 	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/readmodel"
+	"github.com/sagaflow/saga/tracing"
 )
 
 // Defaults of Config.
@@ -49,6 +50,9 @@ type Config struct {
 	// are served at /.well-known/jwks.json.
 	Issuer *Issuer
 	Log    zerolog.Logger
+	// Tracer, when set, makes a span of each request, the root of the
+	// trace of what it posts (see traced); tracing is off when nil.
+	Tracer *tracing.Part
 	// RateLimit is each identity's sustained requests per second (an
 	// anonymous caller is identified by its address), Burst its bucket;
 	// DefaultRateLimit and DefaultBurst when zero, no limit when negative.
@@ -180,6 +184,8 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w, r, end := s.traced(w, r)
+	defer end()
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/projections"
 	"github.com/sagaflow/saga/readmodel"
+	"github.com/sagaflow/saga/tracing"
 )
 
 // ErrInvalid marks a request refused before anything was posted.
@@ -253,7 +254,9 @@ func (c *Client) post(ctx context.Context, def string, e events.Envelope) (Recei
 			return Receipt{}, err
 		}
 	}
-	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), bus.ToMessage(e)); err != nil {
+	msg := bus.ToMessage(e)
+	tracing.Inject(ctx, msg.Metadata)
+	if err := c.pub.Publish(c.cfg.Topic(events.TopicRequests), msg); err != nil {
 		if errors.Is(err, bus.ErrUnknownTopic) {
 			return Receipt{}, fmt.Errorf("post %s request: topic %s does not exist: start the system (`saga up`) first", def, c.cfg.Topic(events.TopicRequests))
 		}

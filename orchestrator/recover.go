@@ -181,7 +181,7 @@ func (o *Orchestrator) foldPartition(ctx context.Context, p int32, snap *snapsho
 		r.end, r.lastID = rec.Offset+1, id
 		r.folded++
 		r.foldedBytes += len(rec.Value)
-		o.foldRecord(r.shard, rec)
+		o.foldRecord(ctx, r.shard, rec)
 		return nil
 	})
 	if err == nil && !checked {
@@ -192,7 +192,7 @@ func (o *Orchestrator) foldPartition(ctx context.Context, p int32, snap *snapsho
 
 // foldRecord folds one saga log record into the shard; what cannot be read
 // or folded is logged and skipped.
-func (o *Orchestrator) foldRecord(sh *shard, r bus.Record) {
+func (o *Orchestrator) foldRecord(ctx context.Context, sh *shard, r bus.Record) {
 	if _, err := o.cfg.Bus.VerifyLogged(r); err != nil {
 		o.log.Error().Err(err).Int32("partition", r.Partition).Int64("offset", r.Offset).Msg("skipping saga log record the orchestrator did not write")
 		return
@@ -204,7 +204,9 @@ func (o *Orchestrator) foldRecord(sh *shard, r bus.Record) {
 	}
 	if err := sh.fold(o.machine, e); err != nil {
 		o.log.Error().Err(err).Str("saga_id", e.SagaID).Msg("skipping saga log event that does not fold")
+		return
 	}
+	o.traces.recovered(ctx, e, r.Headers)
 }
 
 // readEvent reads a saga log record as an event. Apply decodes and

@@ -14,6 +14,7 @@ import (
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/orchestrator/saga"
+	"github.com/sagaflow/saga/tracing"
 )
 
 // Config configures an orchestrator.
@@ -50,6 +51,9 @@ type Config struct {
 	// NoSnapshots turns snapshots off: none is written, and recovery
 	// folds the whole saga log.
 	NoSnapshots bool
+	// Tracer, when set, exports a span per saga, step attempt and
+	// compensation (see traces); tracing is off when nil.
+	Tracer *tracing.Part
 }
 
 // maxChunkBytes leaves room for a chunk's headers under sarama's default
@@ -105,6 +109,8 @@ type Orchestrator struct {
 	writers   sync.WaitGroup
 	writingMu sync.Mutex
 	writing   map[int32]bool
+
+	traces *traces
 }
 
 // New returns an orchestrator; Run starts it.
@@ -114,7 +120,8 @@ func New(cfg Config) (*Orchestrator, error) {
 		return nil, err
 	}
 	return &Orchestrator{cfg: cfg, machine: saga.NewMachine(cfg.Definitions), store: newStore(cfg.Bus.Partitioner),
-		log: cfg.Log.With().Str("service", "orchestrator").Logger(), writing: map[int32]bool{}}, nil
+		log: cfg.Log.With().Str("service", "orchestrator").Logger(), writing: map[int32]bool{},
+		traces: newTraces(cfg.Tracer, cfg.Definitions)}, nil
 }
 
 // open connects the log that reads offsets and ranges and writes
@@ -182,7 +189,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		// same sagas, so the member given p owns those sagas whole.
 		Handlers:   map[string]message.NoPublishHandlerFunc{events.TopicRequests: o.handleRequest, events.TopicReplies: o.handleReply},
 		OnAssigned: o.assigned,
-		OnRevoked:  func(bus.Claims) { o.store.reset() },
+		OnRevoked:  func(bus.Claims) { o.store.reset(); o.traces.reset() },
 		Options:    bus.ConsumerOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
 		Exclusive:  &o.ticking,
 	}.Run(ctx, o.cfg.Bus, pub, wlog)
@@ -220,7 +227,7 @@ func (o *Orchestrator) handleRequest(msg *message.Message) error {
 		if done, err := o.reroute(msg, events.TopicRequests, sagaID); done || err != nil {
 			return err
 		}
-		return o.process(msg.Context(), sagaID, saga.Start{Request: e, Payload: p})
+		return o.process(tracing.Remote(msg.Context(), msg.Metadata), sagaID, saga.Start{Request: e, Payload: p})
 	}
 	if _, err := events.Check(e); err != nil {
 		return err
@@ -253,7 +260,7 @@ func (o *Orchestrator) handleReply(msg *message.Message) error {
 	if done, err := o.reroute(msg, events.TopicReplies, e.SagaID); done || err != nil {
 		return err
 	}
-	return o.process(msg.Context(), e.SagaID, saga.Reply{Envelope: e, Payload: p, Signer: signer})
+	return o.process(tracing.Remote(msg.Context(), msg.Metadata), e.SagaID, saga.Reply{Envelope: e, Payload: p, Signer: signer})
 }
 
 // reroute forwards a request or reply that arrived on another partition
@@ -311,12 +318,13 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 		return err
 	}
 	evs, out := d.Events, d.Commands
+	defer o.traces.decided(ctx, s, d.State, evs)()
 	for _, e := range evs {
 		o.logEvent(d.State, e)
 	}
 	msgs := make([]*message.Message, len(evs))
 	for i, e := range evs {
-		msgs[i] = bus.ToMessage(e)
+		msgs[i] = o.toMessage(e)
 	}
 	bytes := 0
 	for _, e := range evs {
@@ -325,7 +333,7 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 	if box := bus.OutboxFrom(ctx); box != nil {
 		box.Add(bus.PhaseLog, o.cfg.Bus.Topic(events.TopicSagaLog), msgs...)
 		for _, c := range out {
-			box.Add(bus.PhaseSend, o.cfg.Bus.Topic(c.Topic), bus.ToMessage(c.Envelope))
+			box.Add(bus.PhaseSend, o.cfg.Bus.Topic(c.Topic), o.toMessage(c.Envelope))
 		}
 	} else {
 		if err := o.pub.Publish(o.cfg.Bus.Topic(events.TopicSagaLog), msgs...); err != nil {
@@ -346,14 +354,14 @@ func (o *Orchestrator) logEvent(s saga.State, e events.Envelope) {
 	if e.Type == events.StepFailed || e.Type == events.StepTimedOut || e.Type == events.CompensationFailed || e.Type == events.SagaFailed {
 		ev = o.log.Warn()
 	}
-	ev.Str("saga_id", s.SagaID).Str("correlation_id", s.BookingRef).Str("actor", s.Actor).
+	ev.Str("saga_id", s.SagaID).Str("correlation_id", s.BookingRef).Str("trace_id", o.traces.traceID(s.SagaID)).Str("actor", s.Actor).
 		Str("definition", s.Definition).Str("status", string(s.Status)).RawJSON("payload", e.Payload).Msg(e.Type)
 }
 
 // send publishes commands; what cannot be sent now waits in the outbox.
 func (o *Orchestrator) send(s saga.State, cmds []saga.Outgoing) {
 	for i, c := range cmds {
-		if err := o.pub.Publish(o.cfg.Bus.Topic(c.Topic), bus.ToMessage(c.Envelope)); err != nil {
+		if err := o.pub.Publish(o.cfg.Bus.Topic(c.Topic), o.toMessage(c.Envelope)); err != nil {
 			o.log.Warn().Err(err).Str("saga_id", s.SagaID).Str("correlation_id", s.BookingRef).Str("command", c.Envelope.Type).Msg("command not sent; will retry")
 			o.outboxMu.Lock()
 			o.outbox = append(o.outbox, cmds[i:]...)

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"bytes"
+	"context"
 	"encoding/gob"
 	"encoding/json"
 	"fmt"
@@ -193,7 +194,7 @@ func TestFoldFromSnapshotEqualsFullFold(t *testing.T) {
 			got := newShard()
 			got.load(decoded)
 			for _, r := range recs[cut:] {
-				o.foldRecord(got, r)
+				o.foldRecord(t.Context(), got, r)
 			}
 			if !reflect.DeepEqual(got.running, want.running) || !reflect.DeepEqual(got.ended, want.ended) {
 				t.Fatalf("seed %d, snapshot at %d of %d records: %d running, %d ended; the full fold has %d and %d",
@@ -220,7 +221,7 @@ func testOrchestrator() *Orchestrator {
 func (o *Orchestrator) foldAll(recs []bus.Record) *shard {
 	sh := newShard()
 	for _, r := range recs {
-		o.foldRecord(sh, r)
+		o.foldRecord(context.Background(), sh, r)
 	}
 	return sh
 }

@@ -642,6 +642,15 @@ func assertMatches(t testing.TB, db *readmodel.DB, m *model) {
 			t.Fatalf("%d sagas %s, the fold has %d", len(got), status, len(m.sagas.List(status)))
 		}
 	}
+	stuck, err := db.StuckCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStuck := map[string]int{}
+	for _, v := range m.sagas.List(projections.StatusStuck) {
+		wantStuck[v.Definition]++
+	}
+	sameJSON(t, "stuck counts", stuck, wantStuck)
 	// Every saga's full view (a sample of them in large logs).
 	list := m.sagas.List("")
 	every := max(1, len(list)/2000)

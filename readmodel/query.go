@@ -320,3 +320,24 @@ func (db *DB) Revenue(ctx context.Context) ([]ShowRevenue, error) {
 	}
 	return out, rows.Err()
 }
+
+// StuckCounts is how many sagas of each definition need an operator now
+// (projections.StuckOf): the watchdog's gauge, recomputed from the log's
+// fold, so it is right after any restart.
+func (db *DB) StuckCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT definition, count(*) FROM sagas WHERE stuck != '' GROUP BY definition`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var def string
+		var n int
+		if err := rows.Scan(&def, &n); err != nil {
+			return nil, err
+		}
+		out[def] = n
+	}
+	return out, rows.Err()
+}

@@ -162,7 +162,7 @@ func (b *batch) bookingData(s *saga.State) events.BookingData {
 
 var sagasProjection = &projection{
 	name:    ProjectionSagas,
-	version: 2, // 2: the watchdog's stuck column
+	version: 2, // 2: the watchdog's stuck columns; indexes on actor and definition
 	topics:  []string{topicSagaLog},
 	tables: []table{
 		{name: "sagas", columns: `
@@ -180,7 +180,9 @@ var sagasProjection = &projection{
 			stuck           TEXT NOT NULL,
 			stuck_step      TEXT NOT NULL,
 			state           TEXT NOT NULL`,
-			indexes: []string{"status, started_at", "booking_ref, started_at", "started_at", "stuck, started_at"}},
+			// actor and definition: the back office's searches.
+			indexes: []string{"status, started_at", "booking_ref, started_at", "started_at", "actor, started_at", "definition, started_at",
+				"stuck, started_at"}},
 		{name: "saga_events", columns: `
 			saga_id TEXT NOT NULL,
 			seq     INTEGER NOT NULL,

@@ -27,6 +27,7 @@ import (
 	"github.com/sagaflow/saga/participants/user"
 	"github.com/sagaflow/saga/readmodel"
 	"github.com/sagaflow/saga/sign"
+	"github.com/sagaflow/saga/tracing"
 )
 
 // DLQRetention is how long dead letters are kept for an operator to see.
@@ -146,6 +147,8 @@ type Config struct {
 	// its name and Bus: a part may be its own SASL user, allowed only
 	// what it needs. Provisioning and seeding keep Bus.
 	PartBus func(part string, cfg bus.Config) bus.Config
+	// Tracer, when set, exports the spans of every part; off when nil.
+	Tracer *tracing.Tracer
 }
 
 // busFor is the connection of one part.
@@ -214,7 +217,8 @@ func Parts(c Config) ([]Part, error) {
 	if err != nil {
 		return nil, err
 	}
-	orch, err := orchestrator.New(orchestrator.Config{Bus: cfg, Log: log, Definitions: defs, Decorate: c.Decorate})
+	orch, err := orchestrator.New(orchestrator.Config{Bus: cfg, Log: log, Definitions: defs, Decorate: c.Decorate,
+		Tracer: c.Tracer.Part("orchestrator")})
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +245,8 @@ func Parts(c Config) ([]Part, error) {
 		func() participant.Service { return notification.New(w.Phones) },
 	}
 	for _, newService := range services {
-		rt, err := participant.New(participant.Config{Bus: buses[newService().Name()], Log: log, New: newService, Decorate: c.Decorate})
+		rt, err := participant.New(participant.Config{Bus: buses[newService().Name()], Log: log, New: newService, Decorate: c.Decorate,
+			Tracer: c.Tracer.Part(newService().Name())})
 		if err != nil {
 			return nil, err
 		}

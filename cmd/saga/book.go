@@ -59,7 +59,12 @@ func newBook(g *globals) *cobra.Command {
 			}
 			defer c.Close()
 			r.Actor = operatorActor(operator)
-			rec, err := c.Book(cmd.Context(), r)
+			ctx, end, err := traceBook(cmd.Context(), g.logger())
+			if err != nil {
+				return err
+			}
+			defer end()
+			rec, err := c.Book(ctx, r)
 			if errors.Is(err, client.ErrInvalid) {
 				return usageError{err}
 			}

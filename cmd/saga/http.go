@@ -12,15 +12,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sagaflow/saga/api"
+	"github.com/sagaflow/saga/api/ui"
 	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/demo"
+	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/readmodel"
 	"github.com/sagaflow/saga/system"
+	"github.com/sagaflow/saga/tracing"
 )
 
 // httpFlags configure the HTTP API that `saga up` serves.
 type httpFlags struct {
+	// tracer is not a flag: the tracer of the process, nil when off.
+	tracer    *tracing.Tracer
 	addr      string
 	jwks      string
 	issuer    string
@@ -104,8 +109,16 @@ func startAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, log 
 		return nil, err
 	}
 	srv, err := api.New(ctx, api.Config{Bus: cfg, ReadModel: db, Verifier: v, Issuer: issuer, Log: log,
-		RateLimit: h.rate, Burst: h.burst, SignupRate: h.signup, SignupBurst: h.signBurst, Webhooks: hooks, WebhookGuard: guard, Catalog: demo.Catalog()})
+		RateLimit: h.rate, Burst: h.burst, SignupRate: h.signup, SignupBurst: h.signBurst, Webhooks: hooks, WebhookGuard: guard, Catalog: demo.Catalog(),
+		Tracer: h.tracer.Part("api")})
 	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	// The back office at /ui/ of the same listener.
+	if _, err := ui.Mount(srv, ui.Config{API: srv, Verifier: v, ReadModel: db, Namespace: cfg.Namespace, Bus: cfg,
+		Definitions: flows.All(), Log: log.With().Str("service", "ui").Logger()}); err != nil {
+		srv.Close()
 		closeAll()
 		return nil, err
 	}

@@ -50,6 +50,12 @@ func newUp(g *globals) *cobra.Command {
 				}
 				defer stop()
 			}
+			tracer, stopTracing, err := startTracing(ctx, log)
+			if err != nil {
+				return err
+			}
+			defer stopTracing()
+			web.tracer = tracer
 			cfg := topics.apply(g.connection())
 			if len(cfg.Brokers) == 0 {
 				emb, err := g.startEmbedded(listen, brokerAuth)
@@ -96,7 +102,7 @@ func newUp(g *globals) *cobra.Command {
 					return nil
 				}
 				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings, SLOs: slos,
-					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys, PartBus: g.partBus})
+					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys, PartBus: g.partBus, Tracer: tracer})
 			})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")

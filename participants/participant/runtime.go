@@ -11,9 +11,11 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/tracing"
 )
 
 // Config configures the runtime of one participant.
@@ -30,6 +32,9 @@ type Config struct {
 	// Decorate, when set, wraps the publisher (tests use it to duplicate
 	// and reorder what is sent).
 	Decorate message.PublisherDecorator
+	// Tracer, when set, makes a span of each command handled, a child of
+	// the command's step attempt span; tracing is off when nil.
+	Tracer *tracing.Part
 }
 
 // Runtime runs one participant service against Kafka. Several processes of
@@ -194,12 +199,15 @@ func (r *Runtime) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
+	sc, cs := r.span(msg, cmd, p)
+	defer cs.end()
+	tid := tracing.TraceID(sc)
 	// Fields are added to an event only when its level is on: a disabled
 	// event is nil and costs nothing, where a logger With them would be
 	// built for every command.
 	log := func(ev *zerolog.Event) *zerolog.Event {
 		return ev.Str("saga_id", cmd.SagaID).Str("correlation_id", cmd.CorrelationID).Str("actor", cmd.Actor).
-			Str("command", cmd.Type).Str("command_id", cmd.ID).Int("attempt", p.Attempt)
+			Str("command", cmd.Type).Str("command_id", cmd.ID).Int("attempt", p.Attempt).Str("trace_id", tid)
 	}
 
 	part.mu.Lock()
@@ -207,7 +215,8 @@ func (r *Runtime) handle(msg *message.Message) error {
 	box := bus.OutboxFrom(msg.Context())
 	if h, ok := part.handled[cmd.ID]; ok {
 		log(r.log.Info()).Str("outcome", h.Outcome).Msg("command seen before; replying again")
-		return r.reply(box, cmd, h)
+		cs.outcome(h)
+		return r.reply(box, cmd, h, sc)
 	}
 	ev, ok, err := part.svc.Handle(cmd, p, r.cfg.Now())
 	if err != nil {
@@ -229,9 +238,11 @@ func (r *Runtime) handle(msg *message.Message) error {
 		return err
 	}
 	topic := r.cfg.Bus.Topic(events.DomainTopic(r.name))
+	evMsg := bus.ToMessage(ev)
+	tracing.Put(evMsg.Metadata, sc)
 	if box != nil {
-		box.Add(bus.PhaseLog, topic, bus.ToMessage(ev))
-	} else if err := r.pub.Publish(topic, bus.ToMessage(ev)); err != nil {
+		box.Add(bus.PhaseLog, topic, evMsg)
+	} else if err := r.pub.Publish(topic, evMsg); err != nil {
 		return fmt.Errorf("append %s: %w", ev.Type, err)
 	}
 	if err := part.svc.Apply(ev); err != nil {
@@ -239,7 +250,8 @@ func (r *Runtime) handle(msg *message.Message) error {
 	}
 	part.handled[cmd.ID] = h
 	log(r.log.Info()).Str("event", ev.Type).Str("outcome", h.Outcome).Str("reason", h.Reason).Msg("command handled")
-	return r.send(box, reply)
+	cs.outcome(h)
+	return r.send(box, reply, sc)
 }
 
 // reroute forwards a command that arrived on another partition than its
@@ -288,12 +300,12 @@ func (r *Runtime) partitionOf(msg *message.Message) (*partition, error) {
 	return part, nil
 }
 
-func (r *Runtime) reply(box *bus.Outbox, cmd events.Envelope, h events.Handled) error {
+func (r *Runtime) reply(box *bus.Outbox, cmd events.Envelope, h events.Handled, sc trace.SpanContext) error {
 	e, err := r.replyTo(cmd, h)
 	if err != nil {
 		return err
 	}
-	return r.send(box, e)
+	return r.send(box, e, sc)
 }
 
 func (r *Runtime) replyTo(cmd events.Envelope, h events.Handled) (events.Envelope, error) {
@@ -301,14 +313,17 @@ func (r *Runtime) replyTo(cmd events.Envelope, h events.Handled) (events.Envelop
 	return events.New(events.DerivedID(cmd.ID, "reply"), events.StepReply, p, events.TraceOf(cmd), cmd.SagaID, r.cfg.Now())
 }
 
-// send sends a reply: in the batch's outbox, after its log phase, or now.
-func (r *Runtime) send(box *bus.Outbox, e events.Envelope) error {
+// send sends a reply, with the trace context sc: in the batch's outbox,
+// after its log phase, or now.
+func (r *Runtime) send(box *bus.Outbox, e events.Envelope, sc trace.SpanContext) error {
 	topic := r.cfg.Bus.Topic(events.TopicReplies)
+	msg := bus.ToMessage(e)
+	tracing.Put(msg.Metadata, sc)
 	if box != nil {
-		box.Add(bus.PhaseSend, topic, bus.ToMessage(e))
+		box.Add(bus.PhaseSend, topic, msg)
 		return nil
 	}
-	if err := r.pub.Publish(topic, bus.ToMessage(e)); err != nil {
+	if err := r.pub.Publish(topic, msg); err != nil {
 		return fmt.Errorf("reply to %s: %w", e.Type, err)
 	}
 	return nil
