@@ -1,12 +1,14 @@
 package api_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/sagaflow/saga/api"
+	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/metrics"
 )
 
@@ -18,6 +20,15 @@ func TestMetricsOnTheAPIListener(t *testing.T) {
 	cfg.Metrics = metrics.New()
 	cfg.Metrics.SagaStarted("book-ticket")
 	base := h.serve(api.Config{Bus: cfg, RateLimit: -1, SignupRate: -1})
+	// A booking through that listener: the system is up, and the API
+	// works as before with metrics on.
+	// (The shows are on sale once the read model has them.)
+	alice := h.token("alice", api.RoleCustomer)
+	bustest.Eventually(t, sagaTimeout, func() (bool, string) {
+		r := h.do(base, req{method: "POST", path: "/v1/bookings", token: alice,
+			body: booking("show-1", 1, "tok_ok"), headers: []string{"Prefer", "wait=30", "Idempotency-Key", "api-metrics-1"}})
+		return r.status == http.StatusCreated, fmt.Sprintf("POST /v1/bookings = %d: %s", r.status, r.body)
+	})
 
 	get := func(url string) (int, string) {
 		resp, err := http.Get(url) //nolint:noctx // a test's scrape

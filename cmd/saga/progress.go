@@ -20,6 +20,11 @@ func showProgress(stdoutTTY, stderrTTY, asJSON bool) bool {
 	return stdoutTTY && stderrTTY && !asJSON
 }
 
+// progressShown is showProgress for this process's stdout, stderr and -o.
+func (g *globals) progressShown() bool {
+	return showProgress(isTerminal(os.Stdout), isTerminal(os.Stderr), g.json())
+}
+
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) } //nolint:gosec // a file descriptor fits an int
 
 // progress is a bar on stderr, or nothing: every method of a nil
@@ -32,7 +37,7 @@ type progress struct {
 // newProgress returns a bar of max steps (a spinner when max is -1)
 // described by desc, or nil when showProgress says no.
 func (g *globals) newProgress(max int64, desc string) *progress {
-	if !showProgress(isTerminal(os.Stdout), isTerminal(os.Stderr), g.json()) {
+	if !g.progressShown() {
 		return nil
 	}
 	return &progress{bar: newBar(os.Stderr, max, desc)}

@@ -136,7 +136,7 @@ func newProjections(g *globals) *cobra.Command {
 			}
 			defer db.Close()
 			start := time.Now()
-			stop := watchRebuild(cmd.Context(), g.newProgress(0, "rebuilding the read models"), cfg, db, args)
+			stop := watchRebuild(cmd.Context(), g, cfg, db, args)
 			res, err := readmodel.Rebuild(cmd.Context(), cfg, db, args...)
 			stop()
 			if err != nil {
