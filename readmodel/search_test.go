@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sagaflow/saga/projections"
 	"github.com/sagaflow/saga/readmodel"
 )
 
@@ -23,7 +24,7 @@ func TestSearchSagas100k(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := tx.Prepare(`INSERT INTO sagas (saga_id, booking_ref, definition, status, current_step, actor, reason, seq,
-		started_at, last_event_type, last_event_at, state) VALUES (?, ?, ?, ?, '', ?, '', 1, ?, 'SagaStarted', ?, '{}')`)
+		started_at, last_event_type, last_event_at, stuck, stuck_step, state) VALUES (?, ?, ?, ?, '', ?, '', 1, ?, 'SagaStarted', ?, ?, '', '{}')`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +34,12 @@ func TestSearchSagas100k(t *testing.T) {
 	defs := []string{"book-ticket", "book-ticket", "book-ticket", "cancel-booking"}
 	for i := range n {
 		at := base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000000000Z")
-		if _, err := st.Exec(fmt.Sprintf("saga-%06d", i), fmt.Sprintf("BK-%06d", i), defs[i%len(defs)], statuses[i%len(statuses)],
-			fmt.Sprintf("user-%d", i%1000), at, at); err != nil {
+		status, stuck := statuses[i%len(statuses)], ""
+		if status == "failed" {
+			stuck = "failed" // as the fold stores every failed saga
+		}
+		if _, err := st.Exec(fmt.Sprintf("saga-%06d", i), fmt.Sprintf("BK-%06d", i), defs[i%len(defs)], status,
+			fmt.Sprintf("user-%d", i%1000), at, at, stuck); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -50,6 +55,7 @@ func TestSearchSagas100k(t *testing.T) {
 		{"by reference", readmodel.SagaQuery{BookingRef: "BK-054321"}, 1},
 		{"by user", readmodel.SagaQuery{Actor: "user-7"}, n / 1000},
 		{"by status", readmodel.SagaQuery{Status: "failed"}, n / 6},
+		{"stuck", readmodel.SagaQuery{Status: projections.StatusStuck}, n / 6},
 		{"by definition", readmodel.SagaQuery{Definition: "cancel-booking"}, n / 4},
 		{"by time", readmodel.SagaQuery{From: base.Add(1000 * time.Second), To: base.Add(1500 * time.Second)}, 500},
 		{"by user and status", readmodel.SagaQuery{Actor: "user-7", Status: "running"}, 33},
