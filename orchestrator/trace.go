@@ -119,7 +119,12 @@ func (t *traces) decided(ctx context.Context, before, after saga.State, evs []ev
 		case sc.IsValid():
 			sc = tracing.Child(sc, trace.SpanID{})
 		case t.part != nil:
-			sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: tracing.SagaTraceID(after.SagaID), TraceFlags: trace.FlagsSampled})
+			id := tracing.SagaTraceID(after.SagaID)
+			var flags trace.TraceFlags
+			if t.part.SampledRoot(id) {
+				flags = trace.FlagsSampled
+			}
+			sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: id, TraceFlags: flags})
 		default:
 			return func() {}
 		}

@@ -50,3 +50,19 @@ func (p *Part) Export(e Ended) {
 func Child(sc trace.SpanContext, id trace.SpanID) trace.SpanContext {
 	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: sc.TraceID(), SpanID: id, TraceFlags: sc.TraceFlags(), TraceState: sc.TraceState()})
 }
+
+// SampledRoot reports whether the part's sampler (the SDK's, configured by
+// OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG) samples a trace that
+// begins here with id. The orchestrator asks it for a trace it derives
+// from a saga id, so that such a trace is sampled, or not, as a root span
+// of the API or the CLI would be: a ratio sampler then thins out every
+// part's spans alike (a participant's spans follow their command's flag).
+func (p *Part) SampledRoot(id trace.TraceID) bool {
+	if p == nil {
+		return false
+	}
+	// The span is never ended, so it is never exported: only the
+	// sampler's decision is wanted.
+	_, sp := p.tracer.Start(withIDs(context.Background(), id, trace.SpanID{1}), "sample", trace.WithNewRoot())
+	return sp.SpanContext().IsSampled()
+}

@@ -21,6 +21,7 @@ func newBench(g *globals) *cobra.Command {
 	var raw, replay bool
 	var partitions int32
 	var rounds, telRounds int
+	var withTelemetry bool
 	cmd := &cobra.Command{
 		Use: "bench",
 		Example: `  saga bench --sagas 2000 --rate 500
@@ -80,7 +81,7 @@ same broker, and rebuilds the read models from the run's logs.`,
 				rep.WriteText(cmd.OutOrStdout())
 				return nil
 			}
-			opts := bench.Options{Exe: exe, Bus: cfg, DataDir: dir, Spec: spec, Raw: raw,
+			opts := bench.Options{Exe: exe, Bus: cfg, DataDir: dir, Spec: spec, Raw: raw, Telemetry: withTelemetry,
 				Replay: replay, Chart: chart, CPUProfile: cpuProfile, Progress: bar.phases(cmd.ErrOrStderr(), "bench:")}
 			if rounds > 0 && telRounds > 0 {
 				return usagef("--signatures-cost and --telemetry-cost are two runs: give one of them")
@@ -138,6 +139,7 @@ same broker, and rebuilds the read models from the run's logs.`,
 	f.BoolVar(&raw, "raw", true, "also measure the raw producer-to-consumer pipeline of the same broker")
 	f.BoolVar(&replay, "replay", true, "also rebuild the read models from the run's logs, beside a raw consume")
 	f.IntVar(&rounds, "signatures-cost", 0, "run `N` rounds of the same run with signatures on and then off, each on a system of its own, and print the medians side by side")
+	f.BoolVar(&withTelemetry, "telemetry", false, "run the system with metrics (scraped every 15 s) and tracing (exported over OTLP to the bench) on")
 	f.IntVar(&telRounds, "telemetry-cost", 0, "the same with metrics (scraped every 15 s) and tracing (exported over OTLP to the bench) on and then off")
 	return cmd
 }
