@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -399,6 +401,9 @@ type model struct {
 	reconcile *projections.Reconciler
 	money     map[string]*modelMoney
 	letters   []bus.Record
+	// service is every domain event by booking ref, once per event id.
+	service map[string][]readmodel.ServiceEvent
+	seen    map[string]bool
 }
 
 type modelMoney struct {
@@ -425,7 +430,8 @@ func checked(r bus.Record) (events.Envelope, bool) {
 // Topic names are taken through cfg (the namespace of a broker test).
 func fold(cfg bus.Config, recs []bus.Record) *model {
 	m := &model{sagas: projections.NewSagas(flows.All()), inventory: projections.NewInventory(demo.Shows()),
-		reconcile: projections.NewReconciler(flows.All()), money: map[string]*modelMoney{}}
+		reconcile: projections.NewReconciler(flows.All()), money: map[string]*modelMoney{},
+		service: map[string][]readmodel.ServiceEvent{}, seen: map[string]bool{}}
 	for _, r := range recs {
 		if r.Topic == cfg.Topic(topicDLQ) {
 			m.letters = append(m.letters, r)
@@ -434,6 +440,13 @@ func fold(cfg bus.Config, recs []bus.Record) *model {
 		e, ok := checked(r)
 		if !ok {
 			continue
+		}
+		for _, svc := range []string{events.ServiceUser, events.ServiceBooking, events.ServicePayment, events.ServiceNotification} {
+			if r.Topic == cfg.Topic(events.DomainTopic(svc)) && e.CorrelationID != "" && !m.seen[e.ID] {
+				m.seen[e.ID] = true
+				m.service[e.CorrelationID] = append(m.service[e.CorrelationID],
+					readmodel.ServiceEvent{ID: e.ID, Service: svc, Type: e.Type, Step: stepOfPayload(e), At: e.OccurredAt})
+			}
 		}
 		switch r.Topic {
 		case cfg.Topic(topicSagaLog):
@@ -642,6 +655,28 @@ func assertMatches(t testing.TB, db *readmodel.DB, m *model) {
 			t.Fatalf("%d sagas %s, the fold has %d", len(got), status, len(m.sagas.List(status)))
 		}
 	}
+	// The services' events of every booking ref (a sample in large logs).
+	refs := slices.Sorted(maps.Keys(m.service))
+	for i, ref := range refs {
+		if i%max(1, len(refs)/500) != 0 {
+			continue
+		}
+		got, err := db.ServiceEvents(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := slices.Clone(m.service[ref])
+		slices.SortStableFunc(want, func(a, b readmodel.ServiceEvent) int {
+			if c := a.At.Compare(b.At); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		sameJSON(t, "service events of "+ref, got, want)
+	}
+	if len(m.service) > 0 && len(refs) == 0 {
+		t.Fatal("no booking ref with service events")
+	}
 	stuck, err := db.StuckCounts(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -844,6 +879,7 @@ var projectionTopics = map[string][]string{
 	readmodel.ProjectionShows:     {topicBookings},
 	readmodel.ProjectionReconcile: {topicBookings, topicPayments, topicNotifies},
 	readmodel.ProjectionDLQ:       {topicDLQ},
+	readmodel.ProjectionTimeline:  {events.DomainTopic(events.ServiceUser), topicBookings, topicPayments, topicNotifies},
 }
 
 // feed applies the records of every projection in a random interleaving
@@ -887,4 +923,13 @@ func feed(t testing.TB, rng *rand.Rand, db *readmodel.DB, recs []bus.Record) {
 			last = batch
 		}
 	}
+}
+
+// stepOfPayload is the "step" a domain event's payload names, if any.
+func stepOfPayload(e events.Envelope) string {
+	var p struct {
+		Step string `json:"step"`
+	}
+	_ = json.Unmarshal(e.Payload, &p)
+	return p.Step
 }

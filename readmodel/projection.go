@@ -62,7 +62,8 @@ type table struct {
 type view struct{ name, query string }
 
 // all lists every projection, in the order status reports them.
-var all = []*projection{sagasProjection, bookingsProjection, inventoryProjection, revenueProjection, showsProjection, reconcileProjection, dlqProjection}
+var all = []*projection{sagasProjection, bookingsProjection, inventoryProjection, revenueProjection, showsProjection, reconcileProjection, dlqProjection,
+	timelineProjection}
 
 var views = []view{
 	{"user_bookings", `SELECT user_id, booking_ref, status, show_id, seats, amount_cents, started_at, updated_at, saga_id

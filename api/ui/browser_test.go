@@ -169,6 +169,17 @@ func browse(t *testing.T, h *harness) {
 	if tl := text("ol.timeline"); !strings.Contains(tl, "SagaStarted") || !strings.Contains(tl, "SagaCompleted") {
 		t.Errorf("the timeline says %q", tl)
 	}
+	// The timeline holds the services' domain events too, each log's
+	// applied on its own: the user, booking, payment and notification
+	// services' events of this booking, between the saga's.
+	waitFor("/ui/sagas/"+ref, "the services' events in the timeline", func(b string) bool {
+		for _, want := range []string{"user UserVerified", "booking SeatsReserved", "payment PaymentCharged", "booking BookingConfirmed", "notification NotificationSent"} {
+			if !strings.Contains(b, want) {
+				return false
+			}
+		}
+		return true
+	})
 	// The services' own logs, as the read model has them (each log is
 	// applied on its own, so wait for them all).
 	waitFor("/ui/sagas/"+ref, "the services' logs of a completed booking", func(b string) bool {

@@ -31,8 +31,11 @@ type timelineEntry struct {
 	At     time.Time
 	SagaID string
 	Def    string
-	Type   string
-	Step   string
+	// Service is the service whose log an entry comes from; empty for
+	// the saga log's.
+	Service string
+	Type    string
+	Step    string
 }
 
 // saga is GET /ui/sagas/{id}: one saga (by id or booking reference), its
@@ -85,6 +88,14 @@ func (h *Handler) timeline(r *http.Request, ref string) ([]timelineEntry, error)
 		for _, e := range v.Events {
 			out = append(out, timelineEntry{At: e.At, SagaID: v.SagaID, Def: v.Definition, Type: e.Type, Step: e.Step})
 		}
+	}
+	// What the services' own logs hold of the booking, beside the sagas'.
+	evs, err := h.cfg.ReadModel.ServiceEvents(r.Context(), ref)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range evs {
+		out = append(out, timelineEntry{At: e.At, Service: e.Service, Type: e.Type, Step: e.Step})
 	}
 	slices.SortStableFunc(out, func(a, b timelineEntry) int { return a.At.Compare(b.At) })
 	return out, nil
