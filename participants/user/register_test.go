@@ -144,3 +144,38 @@ func TestMalformedUserCommands(t *testing.T) {
 		}
 	}
 }
+
+// A step sent again after a timeout comes under a new command id: the
+// registration the first attempt logged is the one this saga asked for,
+// so the second attempt succeeds too (a refusal would compensate a
+// sign-up by removing the user it registered, or fail an import). Another
+// saga asking for the same id is still refused.
+func TestRegistrationRetriedBySameSaga(t *testing.T) {
+	dave := events.UserData{UserID: "dave", Name: "Dave", Phone: "+15555550199"}
+	mallory := user.Profile(demo.Users()["mallory"])
+	for _, tt := range []struct {
+		step string
+		d    events.UserData
+	}{{"RegisterUser", dave}, {events.StepImportUser, mallory}} {
+		t.Run(tt.step, func(t *testing.T) {
+			s := user.New(demo.Catalog())
+			for attempt := 1; attempt <= 2; attempt++ {
+				cmd, p := participanttest.Command(t, participanttest.Cmd{Type: events.RegisterUser, Saga: "saga-1", Step: tt.step,
+					Attempt: attempt, Data: tt.d, Actor: "anonymous", Correlation: tt.d.UserID, Key: tt.d.UserID})
+				ev, ok, err := s.Handle(cmd, p, t0)
+				if err != nil || !ok {
+					t.Fatalf("attempt %d: ok=%v err=%v", attempt, ok, err)
+				}
+				if got := events.MustDecode[events.UserChangedV1](ev); got.Outcome != events.OutcomeSucceeded {
+					t.Fatalf("attempt %d of the same saga: %s %q", attempt, got.Outcome, got.Reason)
+				}
+				if err := s.Apply(ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := run(t, s, events.RegisterUser, tt.step, tt.d, 7); got.Outcome != events.OutcomeFailed || !strings.Contains(got.Reason, "taken") {
+				t.Errorf("another saga's registration: %s %q, want taken", got.Outcome, got.Reason)
+			}
+		})
+	}
+}

@@ -23,6 +23,10 @@ type account struct {
 	// logged is set once the user's registration is in the log; until
 	// then a catalogue user may still be imported.
 	logged bool
+	// saga is the saga whose registration logged the user: a later
+	// attempt of that same step (sent again after a timeout, under a new
+	// command id) finds the user as it asked, and is not refused.
+	saga string
 }
 
 // Service implements participant.Service for users.
@@ -86,7 +90,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	if p.Step != events.StepImportUser {
 		d.Blocked = false // only an import registers a user blocked
 	}
-	if reason := s.refusal(cmd.Type, p.Step, d); reason != "" {
+	if reason := s.refusal(cmd.Type, p.Step, cmd.SagaID, d); reason != "" {
 		h.Outcome, h.Reason = events.OutcomeFailed, reason
 	}
 	out := events.UserChangedV1{Handled: h, UserData: events.UserData{UserID: d.UserID}}
@@ -100,11 +104,13 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 // refusal is why a user command cannot be done, or "" when it can.
 // Removing a user who is not there succeeds: the compensation of a sign-up
 // whose registration failed has nothing to undo.
-func (s *Service) refusal(typ, step string, d events.UserData) string {
+func (s *Service) refusal(typ, step, sagaID string, d events.UserData) string {
 	a, known := s.users[d.UserID]
 	switch typ {
 	case events.RegisterUser:
 		switch {
+		case known && a.logged && a.saga == sagaID && a.profile == d:
+			// An earlier attempt of this saga registered it: done already.
 		case known && (a.logged || step != events.StepImportUser || a.profile != d):
 			return fmt.Sprintf("user id %q is taken", d.UserID)
 		case !events.ValidPhone(d.Phone):
@@ -171,7 +177,7 @@ func (s *Service) Apply(e events.Envelope) error {
 	a := s.users[p.UserID]
 	switch e.Type {
 	case events.UserRegistered:
-		s.users[p.UserID] = &account{profile: p.UserData, logged: true}
+		s.users[p.UserID] = &account{profile: p.UserData, logged: true, saga: e.SagaID}
 	case events.UserRemoved:
 		delete(s.users, p.UserID)
 	case events.UserBlocked:
