@@ -159,16 +159,11 @@ func (db *DB) bookings(ctx context.Context, query string, args ...any) ([]Bookin
 // given status unless status is empty; projections.StatusStuck gives
 // those that need an operator.
 func (db *DB) Sagas(ctx context.Context, status string) ([]SagaRow, error) {
-	q := `SELECT saga_id, booking_ref, definition, status, current_step, actor, reason, started_at,
-		last_event_type, last_event_at, stuck, stuck_step FROM sagas`
+	q := `SELECT ` + sagaRowColumns + ` FROM sagas`
 	var args []any
-	switch status {
-	case "":
-	case projections.StatusStuck:
-		q += ` WHERE stuck != ''`
-	default:
-		q += ` WHERE status = ?`
-		args = append(args, status)
+	if cond, arg := statusWhere(status); cond != "" {
+		q += ` WHERE ` + cond
+		args = append(args, arg...)
 	}
 	rows, err := db.sql.QueryContext(ctx, q+` ORDER BY started_at, saga_id`, args...)
 	if err != nil {
@@ -178,17 +173,64 @@ func (db *DB) Sagas(ctx context.Context, status string) ([]SagaRow, error) {
 	now := db.now()
 	out := []SagaRow{}
 	for rows.Next() {
-		var r SagaRow
-		var started, last sql.NullString
-		if err := rows.Scan(&r.SagaID, &r.BookingRef, &r.Definition, &r.Status, &r.CurrentStep, &r.Actor, &r.Reason,
-			&started, &r.LastEventType, &last, &r.Stuck, &r.StuckStep); err != nil {
+		r, _, err := scanSagaRow(rows, now)
+		if err != nil {
 			return nil, err
 		}
-		r.StartedAt, r.LastEventAt = parseTime(started), parseTime(last)
-		if !r.StartedAt.IsZero() {
-			r.AgeSeconds = now.Sub(r.StartedAt).Seconds()
-		}
 		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// sagaRowColumns are the columns scanSagaRow reads, in its order.
+const sagaRowColumns = `saga_id, booking_ref, definition, status, current_step, actor, reason, started_at,
+		last_event_type, last_event_at, stuck, stuck_step`
+
+// scanSagaRow reads a row of sagaRowColumns, with its age at now, and its
+// start time as stored (for a cursor).
+func scanSagaRow(sc interface{ Scan(...any) error }, now time.Time) (SagaRow, string, error) {
+	var r SagaRow
+	var started, last sql.NullString
+	if err := sc.Scan(&r.SagaID, &r.BookingRef, &r.Definition, &r.Status, &r.CurrentStep, &r.Actor, &r.Reason,
+		&started, &r.LastEventType, &last, &r.Stuck, &r.StuckStep); err != nil {
+		return r, "", err
+	}
+	r.StartedAt, r.LastEventAt = parseTime(started), parseTime(last)
+	if !r.StartedAt.IsZero() {
+		r.AgeSeconds = now.Sub(r.StartedAt).Seconds()
+	}
+	return r, started.String, nil
+}
+
+// statusWhere is the condition on the sagas table that selects a status
+// (projections.StatusStuck: the sagas that need an operator), with its
+// arguments; empty for every saga.
+func statusWhere(status string) (string, []any) {
+	switch status {
+	case "":
+		return "", nil
+	case projections.StatusStuck:
+		return "stuck != ''", nil
+	default:
+		return "status = ?", []any{status}
+	}
+}
+
+// countBy runs a query of (key, count) rows into a map.
+func (db *DB) countBy(ctx context.Context, query string) (map[string]int, error) {
+	rows, err := db.sql.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		out[k] = n
 	}
 	return out, rows.Err()
 }
@@ -325,19 +367,5 @@ func (db *DB) Revenue(ctx context.Context) ([]ShowRevenue, error) {
 // (projections.StuckOf): the watchdog's gauge, recomputed from the log's
 // fold, so it is right after any restart.
 func (db *DB) StuckCounts(ctx context.Context) (map[string]int, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT definition, count(*) FROM sagas WHERE stuck != '' GROUP BY definition`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var def string
-		var n int
-		if err := rows.Scan(&def, &n); err != nil {
-			return nil, err
-		}
-		out[def] = n
-	}
-	return out, rows.Err()
+	return db.countBy(ctx, `SELECT definition, count(*) FROM sagas WHERE stuck != '' GROUP BY definition`)
 }

@@ -65,12 +65,9 @@ func (db *DB) SearchSagas(ctx context.Context, q SagaQuery) (rows []SagaRow, nex
 	if q.Actor != "" {
 		add("actor = ?", q.Actor)
 	}
-	switch q.Status {
-	case "":
-	case projections.StatusStuck:
-		where = append(where, "stuck != ''")
-	default:
-		add("status = ?", q.Status)
+	if cond, arg := statusWhere(q.Status); cond != "" {
+		where = append(where, cond)
+		args = append(args, arg...)
 	}
 	if q.Definition != "" {
 		add("definition = ?", q.Definition)
@@ -86,8 +83,7 @@ func (db *DB) SearchSagas(ctx context.Context, q SagaQuery) (rows []SagaRow, nex
 		where = append(where, "started_at <= ? AND (started_at < ? OR saga_id < ?)")
 		args = append(args, q.After.StartedAt, q.After.StartedAt, q.After.SagaID)
 	}
-	query := `SELECT saga_id, booking_ref, definition, status, current_step, actor, reason, started_at,
-		last_event_type, last_event_at, stuck, stuck_step FROM sagas`
+	query := `SELECT ` + sagaRowColumns + ` FROM sagas`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -101,21 +97,15 @@ func (db *DB) SearchSagas(ctx context.Context, q SagaQuery) (rows []SagaRow, nex
 	rows = []SagaRow{}
 	var lastStarted string
 	for res.Next() {
-		var r SagaRow
-		var started, last sql.NullString
-		if err := res.Scan(&r.SagaID, &r.BookingRef, &r.Definition, &r.Status, &r.CurrentStep, &r.Actor, &r.Reason,
-			&started, &r.LastEventType, &last, &r.Stuck, &r.StuckStep); err != nil {
+		r, started, err := scanSagaRow(res, now)
+		if err != nil {
 			return nil, nil, err
 		}
 		if len(rows) == q.Limit {
 			next = &SagaCursor{StartedAt: lastStarted, SagaID: rows[len(rows)-1].SagaID}
 			break
 		}
-		r.StartedAt, r.LastEventAt = parseTime(started), parseTime(last)
-		if !r.StartedAt.IsZero() {
-			r.AgeSeconds = now.Sub(r.StartedAt).Seconds()
-		}
-		lastStarted = started.String
+		lastStarted = started
 		rows = append(rows, r)
 	}
 	return rows, next, res.Err()
@@ -123,21 +113,7 @@ func (db *DB) SearchSagas(ctx context.Context, q SagaQuery) (rows []SagaRow, nex
 
 // SagaCounts is how many sagas the read model holds by status.
 func (db *DB) SagaCounts(ctx context.Context) (map[string]int, error) {
-	res, err := db.sql.QueryContext(ctx, `SELECT status, count(*) FROM sagas GROUP BY status`)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Close()
-	out := map[string]int{}
-	for res.Next() {
-		var s string
-		var n int
-		if err := res.Scan(&s, &n); err != nil {
-			return nil, err
-		}
-		out[s] = n
-	}
-	return out, res.Err()
+	return db.countBy(ctx, `SELECT status, count(*) FROM sagas GROUP BY status`)
 }
 
 // DeadLetterCount is how many dead letters the read model holds.

@@ -125,7 +125,7 @@ func listSagas(ctx context.Context, g *globals, c *client.Client, offline error,
 		rows, err := db.Sagas(ctx, status)
 		for _, r := range rows {
 			items = append(items, listItem{SagaID: r.SagaID, BookingRef: r.BookingRef, Definition: r.Definition,
-				Status: r.Status, Actor: r.Actor, StartedAt: r.StartedAt.Format(timeLayout), Stuck: strings.TrimSpace(r.Stuck + " " + r.StuckStep)})
+				Status: r.Status, Actor: r.Actor, StartedAt: r.StartedAt.Format(timeLayout), Stuck: stuckText(&projections.StuckView{Reason: r.Stuck, Step: r.StuckStep})})
 		}
 		return items, stale, err
 	}
@@ -143,7 +143,7 @@ func listSagas(ctx context.Context, g *globals, c *client.Client, offline error,
 // stuckText is a StuckView as the list shows it: the reason, and the step
 // whose SLO the saga ran past.
 func stuckText(v *projections.StuckView) string {
-	if v == nil {
+	if v == nil || v.Reason == "" {
 		return ""
 	}
 	return strings.TrimSpace(v.Reason + " " + v.Step)

@@ -77,67 +77,51 @@ func (m Machine) Overdue(s State, now time.Time) bool {
 }
 
 func (m Machine) overdue(s State, now time.Time) (events.SagaStuckV1, bool) {
-	if !s.Started() {
-		return events.SagaStuckV1{}, false
-	}
-	if s.Status == StatusFailed {
-		// Reported even when it was reported slow before: now it is parked.
-		return events.SagaStuckV1{Reason: events.StuckFailed, Since: s.UpdatedAt}, s.Stuck != events.StuckFailed
-	}
-	sl, ok := m.slos[s.Definition]
-	if !ok || s.Stuck != "" || s.Status.Terminal() {
-		return events.SagaStuckV1{}, false
-	}
-	for i, st := range s.Steps {
-		if st.Status != StepRunning || st.StartedAt.IsZero() || i >= len(sl.steps) {
-			continue
-		}
-		if slo := sl.steps[i]; !now.Before(st.StartedAt.Add(slo)) {
-			return events.SagaStuckV1{Reason: events.StuckSLO, Step: st.Name, SLO: slo.String(), Since: st.StartedAt}, true
-		}
-	}
-	if slo := sl.saga; !now.Before(s.sloFrom().Add(slo)) {
-		return events.SagaStuckV1{Reason: events.StuckSLO, SLO: slo.String(), Since: s.sloFrom()}, true
-	}
-	return events.SagaStuckV1{}, false
+	at, p := m.report(s)
+	return p, !at.IsZero() && !now.Before(at)
 }
 
 // NextWake is State.NextWake with the watchdog's own time: the earliest
 // at which a Tick has something to do, a report of the saga included.
 func (m Machine) NextWake(s State) time.Time {
 	w := s.NextWake()
-	if t := m.watchAt(s); !t.IsZero() && (w.IsZero() || t.Before(w)) {
+	if t, _ := m.report(s); !t.IsZero() && (w.IsZero() || t.Before(w)) {
 		w = t
 	}
 	return w
 }
 
-// watchAt is when the watchdog reports the saga unless it moves on first:
-// the earliest of its SLO and its running steps' SLOs; zero when there is
-// nothing to report.
-func (m Machine) watchAt(s State) time.Time {
+// report is the watchdog's next report of the saga and when it is due,
+// unless the saga moves on first: a failed saga's at once, else the
+// earliest of its SLO and its running steps' SLOs (a step's on a tie).
+// The time is zero when there is nothing to report.
+func (m Machine) report(s State) (time.Time, events.SagaStuckV1) {
 	if !s.Started() {
-		return time.Time{}
+		return time.Time{}, events.SagaStuckV1{}
 	}
 	if s.Status == StatusFailed {
+		// Reported even when it was reported slow before: now it is parked.
 		if s.Stuck == events.StuckFailed {
-			return time.Time{}
+			return time.Time{}, events.SagaStuckV1{}
 		}
-		return s.UpdatedAt
+		return s.UpdatedAt, events.SagaStuckV1{Reason: events.StuckFailed, Since: s.UpdatedAt}
 	}
 	sl, ok := m.slos[s.Definition]
 	if !ok || s.Stuck != "" || s.Status.Terminal() {
-		return time.Time{}
+		return time.Time{}, events.SagaStuckV1{}
 	}
-	w := s.sloFrom().Add(sl.saga)
+	at := s.sloFrom().Add(sl.saga)
+	p := events.SagaStuckV1{Reason: events.StuckSLO, SLO: sl.saga.String(), Since: s.sloFrom()}
 	for i, st := range s.Steps {
-		if st.Status == StepRunning && !st.StartedAt.IsZero() && i < len(sl.steps) {
-			if t := st.StartedAt.Add(sl.steps[i]); t.Before(w) {
-				w = t
-			}
+		if st.Status != StepRunning || st.StartedAt.IsZero() || i >= len(sl.steps) {
+			continue
+		}
+		if t := st.StartedAt.Add(sl.steps[i]); !t.After(at) {
+			at = t
+			p = events.SagaStuckV1{Reason: events.StuckSLO, Step: st.Name, SLO: sl.steps[i].String(), Since: st.StartedAt}
 		}
 	}
-	return w
+	return at, p
 }
 
 // sloFrom is when the saga's SLO started counting: at its start, or at
