@@ -43,12 +43,12 @@ type Access struct {
 func AccessOf(p string) Access {
 	switch {
 	case p == PrincipalOrchestrator:
-		writes := []string{TopicSagaLog, TopicSagaSnapshots, TopicRequests, TopicReplies, TopicDLQ}
+		writes := []string{TopicSagaLog, TopicSagaSnapshots, TopicRequests, TopicReplies, TopicDLQ, TopicDefinitions}
 		for _, s := range Services() {
 			writes = append(writes, CommandTopic(s))
 		}
 		return Access{
-			Reads:  []string{TopicRequests, TopicReplies, TopicSagaLog, TopicSagaSnapshots},
+			Reads:  []string{TopicRequests, TopicReplies, TopicSagaLog, TopicSagaSnapshots, TopicDefinitions},
 			Writes: writes,
 			Groups: []string{PrincipalOrchestrator},
 		}
@@ -62,7 +62,8 @@ func AccessOf(p string) Access {
 		return Access{Reads: readModelTopics(), Writes: []string{TopicRequests}}
 	case p == PrincipalOperator:
 		// A dead letter goes back to where it came from: any consumed topic.
-		writes := []string{TopicRequests, TopicReplies}
+		// Definitions are applied by the back office.
+		writes := []string{TopicRequests, TopicReplies, TopicDefinitions}
 		for _, s := range Services() {
 			writes = append(writes, CommandTopic(s))
 		}
@@ -73,7 +74,7 @@ func AccessOf(p string) Access {
 
 // readModelTopics are the logs the read models fold.
 func readModelTopics() []string {
-	out := []string{TopicSagaLog, TopicDLQ}
+	out := []string{TopicSagaLog, TopicDLQ, TopicDefinitions}
 	for _, s := range Services() {
 		out = append(out, DomainTopic(s))
 	}
@@ -96,6 +97,10 @@ func MayWrite(p, topic string) bool {
 		return p == PrincipalClient || p == PrincipalOperator || p == PrincipalOrchestrator
 	case TopicReplies:
 		return IsService(p) || p == PrincipalOrchestrator
+	case TopicDefinitions:
+		// Applied by an operator; the shipped ones registered by the
+		// orchestrator that runs them.
+		return p == PrincipalOperator || p == PrincipalOrchestrator
 	}
 	for _, s := range Services() {
 		switch topic {
