@@ -257,4 +257,3 @@ func firstErr(errs []error) error {
 	}
 	return first
 }
-
