@@ -44,9 +44,13 @@ func (k *kit) commands(ctx context.Context) []Result {
 			done = append(done, st)
 		}
 	}
-	for i := len(done) - 1; i >= 0; i-- {
-		st := done[i]
+	for i := len(k.cfg.Script.Steps) - 1; i >= 0; i-- {
+		st := k.cfg.Script.Steps[i]
 		if st.Compensation == "" {
+			continue
+		}
+		if i >= len(done) {
+			out = append(out, Result{Rule: "compensation " + st.Compensation, Result: Skip, Detail: st.Command + " failed: nothing to compensate"})
 			continue
 		}
 		cmd, r, err := k.call(ctx, c, svc, st, true, 1)
