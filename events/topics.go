@@ -1,5 +1,7 @@
 package events
 
+import "slices"
+
 // Topic names. The Kafka plumbing may prefix them with a namespace.
 const (
 	TopicRequests = "saga.requests"
@@ -19,10 +21,15 @@ const (
 	ServiceNotification = "notification"
 )
 
-// Services lists every participant, in the order a booking meets them.
-func Services() []string {
+// BuiltinServices lists the participants built into the binary, in the
+// order a booking meets them.
+func BuiltinServices() []string {
 	return []string{ServiceUser, ServiceBooking, ServicePayment, ServiceNotification}
 }
+
+// Services lists every participant: the built-ins, then the services
+// declared in configuration (see Declare). The slice is the caller's own.
+func Services() []string { return slices.Clone(decl().services) }
 
 // CommandTopic is the topic a participant consumes its commands from.
 func CommandTopic(service string) string { return service + ".commands" }

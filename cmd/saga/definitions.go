@@ -63,8 +63,9 @@ func readSpecFile(g *globals, file string) (definition.Spec, saga.Definition, er
 	return spec, def, nil
 }
 
-// knownServices are the services a definition may name.
-func (g *globals) knownServices() definition.Services { return definition.BuiltinServices() }
+// knownServices are the services a definition may name: the built-in
+// ones and those --services declares.
+func (g *globals) knownServices() definition.Services { return definition.KnownServices() }
 
 // operatorBus is the connection of a command that writes as the back
 // office: a definition is applied by an operator, signed with its key.

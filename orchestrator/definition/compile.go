@@ -36,6 +36,24 @@ func FromLog(raw json.RawMessage) (saga.Definition, error) {
 	return s.Compile(nil)
 }
 
+// KnownServices are the built-in services and those declared in this
+// process's configuration (events.Declared), each with its commands and
+// their compensations.
+func KnownServices() Services {
+	out := BuiltinServices()
+	for _, d := range events.Declared() {
+		var cmds []string
+		for _, c := range d.Commands {
+			cmds = append(cmds, c.Name)
+			if c.Compensation != "" {
+				cmds = append(cmds, c.Compensation)
+			}
+		}
+		out = out.With(d.Name, cmds...)
+	}
+	return out
+}
+
 // With returns the services and one more, declared in configuration.
 func (s Services) With(name string, commands ...string) Services {
 	out := Services{}
