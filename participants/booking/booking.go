@@ -42,7 +42,7 @@ type show struct {
 	cancelled bool
 }
 
-// Service implements participant.Service for seat bookings.
+// Service implements service.Service for seat bookings.
 type Service struct {
 	shows        map[string]*show
 	reservations map[string]Reservation

@@ -27,7 +27,7 @@ const ReasonBounced = "message bounced"
 // field and Apply must rebuild this set from the log alone.
 type purpose struct{ ref, what string }
 
-// Service implements participant.Service for notifications.
+// Service implements service.Service for notifications.
 type Service struct {
 	phones Phones
 	// sent holds every user's delivered messages, oldest first.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/service"
 	"github.com/sagaflow/saga/tracing"
 )
 
@@ -26,7 +27,7 @@ type Config struct {
 	// instance per owned partition of the command topic: a service's
 	// commands and domain events share their key and partition count, so
 	// partition p of its log holds the whole state partition p needs.
-	New func() Service
+	New func() service.Service
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 	// Decorate, when set, wraps the publisher (tests use it to duplicate
@@ -56,7 +57,7 @@ type Runtime struct {
 // gave to each command id it applied.
 type partition struct {
 	mu      sync.Mutex
-	svc     Service
+	svc     service.Service
 	handled map[string]events.Handled
 }
 

@@ -12,15 +12,8 @@ import (
 	"time"
 
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/service"
 )
-
-// Service is what a participant exposes to its runtime. It mirrors
-// participant.Service so that tests need not build the Kafka plumbing.
-type Service interface {
-	Name() string
-	Apply(e events.Envelope) error
-	Handle(cmd events.Envelope, payload events.CommandV1, now time.Time) (events.Envelope, bool, error)
-}
 
 // T0 is the time the commands are sent at.
 var T0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -76,7 +69,7 @@ func CheckAnswer(t testing.TB, cmd, ev events.Envelope) {
 }
 
 // Harness drives a service as the runtime does and keeps its log.
-type Harness[S Service] struct {
+type Harness[S service.Service] struct {
 	T   testing.TB
 	Svc S
 	Log []events.Envelope
@@ -90,7 +83,7 @@ type Harness[S Service] struct {
 }
 
 // New starts a harness on a fresh service made by newSvc.
-func New[S Service](t testing.TB, newSvc func() S) *Harness[S] {
+func New[S service.Service](t testing.TB, newSvc func() S) *Harness[S] {
 	return &Harness[S]{T: t, Svc: newSvc(), New: newSvc, Every: 1, Tick: time.Second}
 }
 

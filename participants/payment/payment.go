@@ -50,7 +50,7 @@ type Processor interface {
 	RefundRejected(token string, attempt int) bool
 }
 
-// Service implements participant.Service for payments.
+// Service implements service.Service for payments.
 type Service struct {
 	proc     Processor
 	payments map[string]Payment

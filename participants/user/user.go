@@ -29,7 +29,7 @@ type account struct {
 	saga string
 }
 
-// Service implements participant.Service for users.
+// Service implements service.Service for users.
 type Service struct {
 	users map[string]*account
 	// handled maps a command id to the event that answered it, so the same

@@ -1,8 +1,8 @@
-// Package participant runs one participant service against Kafka: it folds
-// the service's own domain log into its state at start, consumes the
-// service's command topic, applies each command at most once, appends the
-// resulting domain event, and replies to the orchestrator.
-package participant
+// Package service is the port a participant service implements: the
+// domain logic of one service, free of I/O. It imports only the events
+// package and the standard library, so a service and its tests need no
+// Kafka; package participant runs a Service against Kafka.
+package service
 
 import (
 	"time"
