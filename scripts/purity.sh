@@ -3,9 +3,10 @@
 #
 # The pure core (the events envelope and types, the saga state machine, the
 # participant service port) is tested without a broker and replays any log,
-# so it may link only what is listed here: the standard library, minus its storage, logging and network
-# clients, and google/uuid. Anything else, direct or indirect, fails lint:
-# a new dependency has to be added to this list on purpose.
+# so it may link only what is listed here: the standard library, minus its
+# storage, logging and network clients, and google/uuid. Anything else,
+# direct or indirect, fails lint: a new dependency has to be added to this
+# list on purpose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

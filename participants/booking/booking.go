@@ -46,9 +46,6 @@ type show struct {
 type Service struct {
 	shows        map[string]*show
 	reservations map[string]Reservation
-	// handled maps a command id to the event that answered it, so the same
-	// command id always gets the very same event (and reply) back.
-	handled map[string]events.Envelope
 	// receipt signs a reservation's amount for the payment service; nil
 	// when nothing is signed.
 	receipt *receipts
@@ -74,7 +71,7 @@ func SignReservations(sign func(bookingRef string, amountCents int64) *events.Re
 // New returns a Service that starts with the shows of cat, all seats free,
 // and learns every show added since from its own log.
 func New(cat catalog.Catalog, opts ...Option) *Service {
-	s := &Service{shows: map[string]*show{}, reservations: map[string]Reservation{}, handled: map[string]events.Envelope{}}
+	s := &Service{shows: map[string]*show{}, reservations: map[string]Reservation{}}
 	for _, o := range opts {
 		o(s)
 	}

@@ -43,12 +43,8 @@ func (s *Service) applyShow(e events.Envelope) error {
 	if err != nil {
 		return err
 	}
-	if _, seen := s.handled[p.CommandID]; seen {
-		return nil
-	}
 	if _, listed := s.shows[p.ShowID]; p.Outcome == events.OutcomeSucceeded && !listed {
 		s.shows[p.ShowID] = &show{capacity: p.Capacity, price: p.PriceCents}
 	}
-	s.handled[p.CommandID] = e
 	return nil
 }

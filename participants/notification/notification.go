@@ -35,14 +35,11 @@ type Service struct {
 	// delivered holds each purpose already told, so another attempt of the
 	// same step is answered without a second message.
 	delivered map[purpose]bool
-	// handled maps a command id to the event that answered it, so the same
-	// command id always gets the very same event (and reply) back.
-	handled map[string]events.Envelope
 }
 
 // New returns a Service that has sent nothing.
 func New(phones Phones) *Service {
-	return &Service{phones: phones, sent: map[string][]string{}, delivered: map[purpose]bool{}, handled: map[string]events.Envelope{}}
+	return &Service{phones: phones, sent: map[string][]string{}, delivered: map[purpose]bool{}}
 }
 
 // Name is the service name; it owns notification.commands and .events.
@@ -66,9 +63,6 @@ func Message(d events.BookingData, cancelled bool) string {
 // Handle decides the event answering cmd. It never changes state: Apply
 // delivers the message, once the event is written.
 func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
-	if ev, ok := s.handled[cmd.ID]; ok {
-		return ev, true, nil
-	}
 	if cmd.Type != events.SendNotification {
 		return events.Envelope{}, false, events.Malformed("notification service does not handle %q", cmd.Type)
 	}
@@ -143,8 +137,7 @@ func (Reliable) Bounces(string, int) bool { return false }
 
 // Apply folds one of the service's own events into its state: the first
 // succeeded event for a purpose delivers its message, later ones change
-// nothing. An event with another outcome (a bounce) delivers nothing; only
-// its command id is remembered.
+// nothing. An event with another outcome (a bounce) delivers nothing.
 func (s *Service) Apply(e events.Envelope) error {
 	if e.Type != events.NotificationSent {
 		return events.Malformed("notification service has no event %q", e.Type)
@@ -157,10 +150,6 @@ func (s *Service) Apply(e events.Envelope) error {
 	if err != nil {
 		return err
 	}
-	if _, seen := s.handled[p.CommandID]; seen {
-		return nil
-	}
-	s.handled[p.CommandID] = e
 	if p.Outcome != events.OutcomeSucceeded {
 		return nil
 	}

@@ -68,11 +68,14 @@ func CheckAnswer(t testing.TB, cmd, ev events.Envelope) {
 	}
 }
 
-// Harness drives a service as the runtime does and keeps its log.
+// Harness drives a service as the runtime does, behind the runtime's
+// service.Once, and keeps its log.
 type Harness[S service.Service] struct {
 	T   testing.TB
 	Svc S
-	Log []events.Envelope
+	// Once is Svc behind the runtime's idempotency.
+	Once *service.Once
+	Log  []events.Envelope
 	// New makes the service as it starts, before any event.
 	New func() S
 	// Every is how often the log is refolded to compare with the live
@@ -84,15 +87,18 @@ type Harness[S service.Service] struct {
 
 // New starts a harness on a fresh service made by newSvc.
 func New[S service.Service](t testing.TB, newSvc func() S) *Harness[S] {
-	return &Harness[S]{T: t, Svc: newSvc(), New: newSvc, Every: 1, Tick: time.Second}
+	svc := newSvc()
+	return &Harness[S]{T: t, Svc: svc, Once: service.NewOnce(svc), New: newSvc, Every: 1, Tick: time.Second}
 }
 
-// Fold rebuilds a service from scratch out of log.
+// Fold rebuilds a service from scratch out of log, as the runtime does at
+// start: one event per command id.
 func (h *Harness[S]) Fold(log []events.Envelope) S {
 	h.T.Helper()
 	s := h.New()
+	once := service.NewOnce(s)
 	for _, e := range log {
-		if err := s.Apply(e); err != nil {
+		if _, err := once.Apply(e); err != nil {
 			h.T.Fatalf("fold %s: %v", e.Type, err)
 		}
 	}
@@ -109,36 +115,51 @@ func (h *Harness[S]) Run(cmd events.Envelope, p events.CommandV1) events.Envelop
 	return ev
 }
 
-// Try handles cmd and applies its answer, if it has one, checking that
-// Handle changed nothing, that the answer passes CheckAnswer, and that
-// folding the log from scratch gives the live state. ok=false means the
-// service dropped the command: no event, and nothing changed.
+// Try handles cmd as the runtime does and applies its answer, if it has
+// one, checking that Handle changed nothing, that the answer passes
+// CheckAnswer, and that folding the log from scratch gives the live
+// state. A command id answered before gets the event that answered it,
+// and nothing is written or applied again. ok=false means the service
+// dropped the command: no event, and nothing changed.
 func (h *Harness[S]) Try(cmd events.Envelope, p events.CommandV1) (events.Envelope, bool) {
 	h.T.Helper()
-	ev, ok, err := h.Svc.Handle(cmd, p, T0.Add(time.Duration(len(h.Log))*h.Tick))
+	a, err := h.Once.Handle(cmd, p, T0.Add(time.Duration(len(h.Log))*h.Tick))
 	if err != nil {
-		h.T.Fatalf("%s %s: ok=%v err=%v", cmd.Type, cmd.ID, ok, err)
+		h.T.Fatalf("%s %s: %v", cmd.Type, cmd.ID, err)
 	}
 	strict := h.Every <= 1 || len(h.Log)%h.Every == 0
-	if !ok {
-		if ev.ID != "" || ev.Type != "" || ev.Payload != nil {
-			h.T.Fatalf("%s: a dropped command came with an event: %+v", cmd.Type, ev)
-		}
-		if strict && !reflect.DeepEqual(h.Svc, h.Fold(h.Log)) {
-			h.T.Fatalf("%s: dropping the command changed state", cmd.Type)
-		}
-		return ev, false
-	}
 	if strict && !reflect.DeepEqual(h.Svc, h.Fold(h.Log)) {
 		h.T.Fatalf("%s: Handle changed state", cmd.Type)
 	}
+	switch {
+	case a.Dropped:
+		return events.Envelope{}, false
+	case a.Repeat:
+		return h.original(cmd, a.Reply), true
+	}
+	ev := a.Event
 	CheckAnswer(h.T, cmd, ev)
-	if err := h.Svc.Apply(ev); err != nil {
-		h.T.Fatalf("apply %s: %v", ev.Type, err)
+	if folded, err := h.Once.Apply(ev); err != nil || !folded {
+		h.T.Fatalf("apply %s: folded=%v err=%v", ev.Type, folded, err)
 	}
 	h.Log = append(h.Log, ev)
 	if strict && !reflect.DeepEqual(h.Svc, h.Fold(h.Log)) {
 		h.T.Fatalf("%s: folding the log does not rebuild the live state", cmd.Type)
 	}
 	return ev, true
+}
+
+// original is the logged event that answered cmd, which reply repeats.
+func (h *Harness[S]) original(cmd events.Envelope, reply events.Handled) events.Envelope {
+	h.T.Helper()
+	for _, e := range h.Log {
+		if was, err := service.HandledOf(e); err == nil && was.CommandID == cmd.ID {
+			if !reflect.DeepEqual(was, reply) {
+				h.T.Fatalf("%s: repeated reply %+v, the log answered %+v", cmd.Type, reply, was)
+			}
+			return e
+		}
+	}
+	h.T.Fatalf("%s %s: answered as a repeat, but no event of it is in the log", cmd.Type, cmd.ID)
+	return events.Envelope{}
 }

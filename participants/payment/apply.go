@@ -7,9 +7,9 @@ import (
 )
 
 // Apply folds one of the service's own events into its state. It is a
-// deterministic fold: the same log always rebuilds the same state. An event
-// for a command already folded (a duplicate write) changes nothing, and
-// answers that repeat an earlier one move no money. Only a succeeded
+// deterministic fold: the same log always rebuilds the same state. The
+// runtime folds one event per command id (service.Once), and answers that
+// repeat an earlier one for the same booking ref move no money. Only a succeeded
 // PaymentCharged or PaymentRefunded moves money: a PaymentRefunded with
 // outcome retryable (a refund the processor rejected) only counts the
 // failed attempt and remembers its command id.
@@ -27,10 +27,6 @@ func (s *Service) Apply(e events.Envelope) error {
 	if err != nil {
 		return err
 	}
-	if _, seen := s.handled[p.CommandID]; seen {
-		return nil
-	}
-	s.handled[p.CommandID] = e
 	pay, exists := s.payments[p.BookingRef]
 	switch e.Type {
 	case events.PaymentCharged:

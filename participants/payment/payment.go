@@ -54,9 +54,6 @@ type Processor interface {
 type Service struct {
 	proc     Processor
 	payments map[string]Payment
-	// handled maps a command id to the event that answered it, so the same
-	// command id always gets the very same event (and reply) back.
-	handled map[string]events.Envelope
 	// reservation checks a charge's amount against the booking service's
 	// receipt; nil charges what the command says.
 	reservation *reservationCheck
@@ -81,7 +78,7 @@ func CheckReservations(check func(events.BookingData) error) Option {
 
 // New returns a Service with no payments that charges through proc.
 func New(proc Processor, opts ...Option) *Service {
-	s := &Service{proc: proc, payments: map[string]Payment{}, handled: map[string]events.Envelope{}}
+	s := &Service{proc: proc, payments: map[string]Payment{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -134,9 +131,6 @@ type refundReply struct {
 // the processor never answers is swallowed: ok=false, no event and no reply,
 // so the orchestrator's deadline passes.
 func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
-	if ev, ok := s.handled[cmd.ID]; ok {
-		return ev, true, nil
-	}
 	if cmd.Type != events.ChargePayment && cmd.Type != events.RefundPayment {
 		return events.Envelope{}, false, events.Malformed("payment service does not handle %q", cmd.Type)
 	}

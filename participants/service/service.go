@@ -11,7 +11,10 @@ import (
 )
 
 // Service is the domain logic of one participant, free of I/O. The runtime
-// serialises calls, so implementations need no locks.
+// serialises calls, so implementations need no locks, and puts a Once in
+// front, so they need not remember command ids either: Handle never sees
+// a command id it answered before, and Apply never sees an event of a
+// command it folded before.
 type Service interface {
 	// Name is the service name: it owns "<name>.commands" and "<name>.events".
 	Name() string

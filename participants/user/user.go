@@ -32,15 +32,12 @@ type account struct {
 // Service implements service.Service for users.
 type Service struct {
 	users map[string]*account
-	// handled maps a command id to the event that answered it, so the same
-	// command id always gets the very same event (and reply) back.
-	handled map[string]events.Envelope
 }
 
 // New returns a Service that knows the users of cat and learns every
 // registration, removal and block since from its own log.
 func New(cat catalog.Catalog) *Service {
-	s := &Service{users: map[string]*account{}, handled: map[string]events.Envelope{}}
+	s := &Service{users: map[string]*account{}}
 	for id, u := range cat.Users() {
 		s.users[id] = &account{profile: Profile(u)}
 	}
@@ -66,9 +63,6 @@ var eventOf = map[string]string{
 
 // Handle decides the event answering cmd. It never changes state.
 func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
-	if ev, ok := s.handled[cmd.ID]; ok {
-		return ev, true, nil
-	}
 	if cmd.Type == events.VerifyUser {
 		return s.verify(cmd, p, now)
 	}
@@ -150,7 +144,7 @@ func (s *Service) verify(cmd events.Envelope, p events.CommandV1, now time.Time)
 
 // Apply folds one of the service's own events: a succeeded registration,
 // removal, block or unblock changes the user; a verification or a refused
-// command only records that its command was answered.
+// command changes nothing.
 func (s *Service) Apply(e events.Envelope) error {
 	switch e.Type {
 	case events.UserVerified, events.UserRejected:
@@ -167,10 +161,6 @@ func (s *Service) Apply(e events.Envelope) error {
 	if err != nil {
 		return err
 	}
-	if _, seen := s.handled[p.CommandID]; seen {
-		return nil
-	}
-	s.handled[p.CommandID] = e
 	if p.Outcome != events.OutcomeSucceeded {
 		return nil
 	}
@@ -192,19 +182,11 @@ func (s *Service) Apply(e events.Envelope) error {
 	return nil
 }
 
+// applyChecked folds a verification: it changes nothing, but the event
+// must be one the service could have written.
 func (s *Service) applyChecked(e events.Envelope) error {
-	e, err := events.Check(e)
-	if err != nil {
-		return err
-	}
-	p, err := events.Decode[events.UserCheckedV1](e)
-	if err != nil {
-		return err
-	}
-	if _, seen := s.handled[p.CommandID]; !seen {
-		s.handled[p.CommandID] = e
-	}
-	return nil
+	_, _, err := events.CheckAs[events.UserCheckedV1](e)
+	return err
 }
 
 // Verified reports whether userID may book: known and not blocked.
