@@ -1,13 +1,16 @@
-// Package participanttest drives a participant service in tests the way
-// the runtime does, without Kafka: build the command the orchestrator
-// would send, handle it, check the answer's identity and trace, apply it,
-// and check that folding the log from scratch gives the live state (the
-// service is event-sourced, so its state is nothing but its log).
+// Package participanttest is the test harness every participant service's
+// tests share. It drives a service the way the runtime does, behind the
+// runtime's service.Once, without Kafka: build the command the
+// orchestrator would send, handle it, check the answer's identity and
+// trace, apply it, and check that folding the log from scratch gives the
+// live state (the service is event-sourced, so its state is nothing but
+// its log). A repeated command id gets the original answer, as from the
+// runtime; malformed commands and foreign events must be refused without
+// a change.
 package participanttest
 
 import (
 	"encoding/json"
-	"reflect"
 	"testing"
 	"time"
 
@@ -68,98 +71,18 @@ func CheckAnswer(t testing.TB, cmd, ev events.Envelope) {
 	}
 }
 
-// Harness drives a service as the runtime does, behind the runtime's
-// service.Once, and keeps its log.
-type Harness[S service.Service] struct {
-	T   testing.TB
-	Svc S
-	// Once is Svc behind the runtime's idempotency.
-	Once *service.Once
-	Log  []events.Envelope
-	// New makes the service as it starts, before any event.
-	New func() S
-	// Every is how often the log is refolded to compare with the live
-	// state (1: after every command); long runs check less often.
-	Every int
-	// Tick is how far apart the commands are handled.
-	Tick time.Duration
-}
-
-// New starts a harness on a fresh service made by newSvc.
-func New[S service.Service](t testing.TB, newSvc func() S) *Harness[S] {
-	svc := newSvc()
-	return &Harness[S]{T: t, Svc: svc, Once: service.NewOnce(svc), New: newSvc, Every: 1, Tick: time.Second}
-}
-
-// Fold rebuilds a service from scratch out of log, as the runtime does at
-// start: one event per command id.
-func (h *Harness[S]) Fold(log []events.Envelope) S {
-	h.T.Helper()
-	s := h.New()
-	once := service.NewOnce(s)
-	for _, e := range log {
-		if _, err := once.Apply(e); err != nil {
-			h.T.Fatalf("fold %s: %v", e.Type, err)
-		}
-	}
-	return s
-}
-
-// Run handles cmd, which must be answered, and applies the answer; see Try.
-func (h *Harness[S]) Run(cmd events.Envelope, p events.CommandV1) events.Envelope {
-	h.T.Helper()
-	ev, ok := h.Try(cmd, p)
-	if !ok {
-		h.T.Fatalf("%s %s: dropped", cmd.Type, cmd.ID)
-	}
-	return ev
-}
-
-// Try handles cmd as the runtime does and applies its answer, if it has
-// one, checking that Handle changed nothing, that the answer passes
-// CheckAnswer, and that folding the log from scratch gives the live
-// state. A command id answered before gets the event that answered it,
-// and nothing is written or applied again. ok=false means the service
-// dropped the command: no event, and nothing changed.
-func (h *Harness[S]) Try(cmd events.Envelope, p events.CommandV1) (events.Envelope, bool) {
-	h.T.Helper()
-	a, err := h.Once.Handle(cmd, p, T0.Add(time.Duration(len(h.Log))*h.Tick))
+// Payload checks ev as CheckAnswer does and that it answers cmd, and
+// returns its payload decoded through the registry as P, which must be
+// the type registered for ev's type.
+func Payload[P events.Validator](t testing.TB, cmd, ev events.Envelope) P {
+	t.Helper()
+	CheckAnswer(t, cmd, ev)
+	_, p, err := events.CheckAs[P](ev)
 	if err != nil {
-		h.T.Fatalf("%s %s: %v", cmd.Type, cmd.ID, err)
+		t.Fatalf("%s: %v", ev.Type, err)
 	}
-	strict := h.Every <= 1 || len(h.Log)%h.Every == 0
-	if strict && !reflect.DeepEqual(h.Svc, h.Fold(h.Log)) {
-		h.T.Fatalf("%s: Handle changed state", cmd.Type)
+	if h, err := service.HandledOf(ev); err != nil || h.CommandID != cmd.ID {
+		t.Fatalf("%s answers command %q, want %q (%v)", ev.Type, h.CommandID, cmd.ID, err)
 	}
-	switch {
-	case a.Dropped:
-		return events.Envelope{}, false
-	case a.Repeat:
-		return h.original(cmd, a.Reply), true
-	}
-	ev := a.Event
-	CheckAnswer(h.T, cmd, ev)
-	if folded, err := h.Once.Apply(ev); err != nil || !folded {
-		h.T.Fatalf("apply %s: folded=%v err=%v", ev.Type, folded, err)
-	}
-	h.Log = append(h.Log, ev)
-	if strict && !reflect.DeepEqual(h.Svc, h.Fold(h.Log)) {
-		h.T.Fatalf("%s: folding the log does not rebuild the live state", cmd.Type)
-	}
-	return ev, true
-}
-
-// original is the logged event that answered cmd, which reply repeats.
-func (h *Harness[S]) original(cmd events.Envelope, reply events.Handled) events.Envelope {
-	h.T.Helper()
-	for _, e := range h.Log {
-		if was, err := service.HandledOf(e); err == nil && was.CommandID == cmd.ID {
-			if !reflect.DeepEqual(was, reply) {
-				h.T.Fatalf("%s: repeated reply %+v, the log answered %+v", cmd.Type, reply, was)
-			}
-			return e
-		}
-	}
-	h.T.Fatalf("%s %s: answered as a repeat, but no event of it is in the log", cmd.Type, cmd.ID)
-	return events.Envelope{}
+	return p
 }

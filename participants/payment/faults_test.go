@@ -73,7 +73,7 @@ func TestApplyRejectedRefund(t *testing.T) {
 	h.run(chargeCmd(demo.TokenRefundFails, 1))
 	h.run(refundCmd(1))
 	ev, _ := h.run(refundCmd(2))
-	s := fold(t, h.Log)
+	s := h.Fold(h.Log)
 	if s.Charged(ref) != 5000 || s.Refunded(ref) != 0 {
 		t.Fatalf("charged %d refunded %d, want 5000 0", s.Charged(ref), s.Refunded(ref))
 	}
@@ -190,9 +190,7 @@ func TestFaultsAnyOrder(t *testing.T) {
 				if token == demo.TokenTimeout && h.Svc.Charged(ref) != 0 {
 					t.Fatalf("seed %d: tok_timeout charged %d", seed, h.Svc.Charged(ref))
 				}
-				if !reflect.DeepEqual(h.Svc, fold(t, h.Log)) {
-					t.Fatalf("seed %d: folding the log does not reproduce the state", seed)
-				}
+				h.CheckFold()
 			}
 		})
 	}

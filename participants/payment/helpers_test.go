@@ -39,12 +39,6 @@ func newHarness(t testing.TB) *harness {
 	return &harness{participanttest.New(t, func() *payment.Service { return payment.New(demo.Processor{}) })}
 }
 
-// fold rebuilds a service from scratch out of log.
-func fold(t testing.TB, log []events.Envelope) *payment.Service {
-	t.Helper()
-	return newHarness(t).Fold(log)
-}
-
 // run handles and applies one command that must be answered, checking
 // what try checks.
 func (h *harness) run(c cmdSpec) (events.Envelope, events.PaymentV1) {
@@ -69,8 +63,8 @@ func (h *harness) try(c cmdSpec) (events.Envelope, events.PaymentV1, bool) {
 	if ev.Key != c.data.BookingRef {
 		h.T.Fatalf("key = %q, want booking ref %q", ev.Key, c.data.BookingRef)
 	}
-	pay := events.MustDecode[events.PaymentV1](ev)
-	if pay.CommandID != cmd.ID || pay.BookingRef != c.data.BookingRef {
+	pay := participanttest.Payload[events.PaymentV1](h.T, cmd, ev)
+	if pay.BookingRef != c.data.BookingRef {
 		h.T.Fatalf("payload names the wrong command or ref: %+v", pay)
 	}
 	return ev, pay, true
