@@ -18,11 +18,7 @@ func (s *Service) Apply(e events.Envelope) error {
 	default:
 		return events.Malformed("booking service has no event %q", e.Type)
 	}
-	e, err := events.Check(e)
-	if err != nil {
-		return err
-	}
-	p, err := events.Decode[events.SeatsV1](e)
+	e, p, err := events.CheckAs[events.SeatsV1](e)
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,11 @@
 package notification
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/service"
 )
 
 // StepNotifyCancelled is the cancel-booking step whose message says the
@@ -86,7 +86,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	// A repeat is answered with the same event shape; Apply sees the purpose
 	// already delivered and sends nothing more.
 	msg := Message(d, p.Step == StepNotifyCancelled || p.Compensation)
-	out := events.NotificationSentV1{
+	out := events.NotificationSentV2{
 		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
 		BookingRef: d.BookingRef, UserID: d.UserID, Step: p.Step, Message: msg, Channel: events.NotificationChannelEmail,
 	}
@@ -100,17 +100,14 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 // welcome decides the sign-up's welcome message. Its reference is the
 // sign-up's ("signup:" and the user id), so a user is welcomed once.
 func (s *Service) welcome(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
-	var d events.UserData
-	if err := p.Validate(); err != nil {
-		return events.Envelope{}, false, events.Malformed("command: %v", err)
-	}
-	if err := json.Unmarshal(p.Data, &d); err != nil {
-		return events.Envelope{}, false, events.Malformed("command data: %v", err)
+	d, err := service.Data[events.UserData](p)
+	if err != nil {
+		return events.Envelope{}, false, err
 	}
 	if d.UserID == "" {
 		return events.Envelope{}, false, events.Malformed("%s: user_id is required", cmd.Type)
 	}
-	out := events.NotificationSentV1{
+	out := events.NotificationSentV2{
 		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
 		BookingRef: "signup:" + d.UserID, UserID: d.UserID, Step: p.Step,
 		Message: fmt.Sprintf("Welcome, %s! You can book shows now.", d.Name), Channel: events.NotificationChannelEmail,
@@ -142,11 +139,7 @@ func (s *Service) Apply(e events.Envelope) error {
 	if e.Type != events.NotificationSent {
 		return events.Malformed("notification service has no event %q", e.Type)
 	}
-	e, err := events.Check(e)
-	if err != nil {
-		return err
-	}
-	p, err := events.Decode[events.NotificationSentV1](e)
+	_, p, err := events.CheckAs[events.NotificationSentV2](e)
 	if err != nil {
 		return err
 	}
@@ -165,7 +158,7 @@ func (s *Service) Delivered(ref, step string) bool { return s.delivered[purpose{
 
 // purposeOf is what a notification tells: a booking and the step that asked.
 // Events written before steps were recorded fall back to their text.
-func purposeOf(p events.NotificationSentV1) purpose {
+func purposeOf(p events.NotificationSentV2) purpose {
 	if p.Step == "" {
 		return purpose{p.BookingRef, p.Message}
 	}

@@ -19,11 +19,7 @@ func (s *Service) Apply(e events.Envelope) error {
 	default:
 		return events.Malformed("payment service has no event %q", e.Type)
 	}
-	e, err := events.Check(e)
-	if err != nil {
-		return err
-	}
-	p, err := events.Decode[events.PaymentV1](e)
+	e, p, err := events.CheckAs[events.PaymentV1](e)
 	if err != nil {
 		return err
 	}

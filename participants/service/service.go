@@ -5,6 +5,7 @@
 package service
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/sagaflow/saga/events"
@@ -27,4 +28,18 @@ type Service interface {
 	// Apply does, once the event is written. A service that drops a command
 	// on purpose (a simulated outage) returns ok=false.
 	Handle(cmd events.Envelope, payload events.CommandV1, now time.Time) (ev events.Envelope, ok bool, err error)
+}
+
+// Data reads the saga data a command carries as T, after checking the
+// command's shape. What cannot be read is malformed: no retry makes it
+// readable, so the runtime sends the command to the DLQ.
+func Data[T any](p events.CommandV1) (T, error) {
+	var d T
+	if err := p.Validate(); err != nil {
+		return d, events.Malformed("command: %v", err)
+	}
+	if err := json.Unmarshal(p.Data, &d); err != nil {
+		return d, events.Malformed("command data: %v", err)
+	}
+	return d, nil
 }

@@ -9,12 +9,12 @@
 package user
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/catalog"
+	"github.com/sagaflow/saga/participants/service"
 )
 
 // account is what the service knows of one user.
@@ -70,12 +70,9 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	if !ok {
 		return events.Envelope{}, false, events.Malformed("user service does not handle %q", cmd.Type)
 	}
-	if err := p.Validate(); err != nil {
-		return events.Envelope{}, false, events.Malformed("command: %v", err)
-	}
-	var d events.UserData
-	if err := json.Unmarshal(p.Data, &d); err != nil {
-		return events.Envelope{}, false, events.Malformed("command data: %v", err)
+	d, err := service.Data[events.UserData](p)
+	if err != nil {
+		return events.Envelope{}, false, err
 	}
 	if err := d.ValidateID(); err != nil {
 		return events.Envelope{}, false, events.Malformed("%s: %v", cmd.Type, err)
@@ -153,11 +150,7 @@ func (s *Service) Apply(e events.Envelope) error {
 	default:
 		return events.Malformed("user service has no event %q", e.Type)
 	}
-	e, err := events.Check(e)
-	if err != nil {
-		return err
-	}
-	p, err := events.Decode[events.UserChangedV1](e)
+	e, p, err := events.CheckAs[events.UserChangedV1](e)
 	if err != nil {
 		return err
 	}
