@@ -1,7 +1,3 @@
-// Package service is the port a participant service implements: the
-// domain logic of one service, free of I/O. It imports only the events
-// package and the standard library, so a service and its tests need no
-// Kafka; package participant runs a Service against Kafka.
 package service
 
 import (
