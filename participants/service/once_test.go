@@ -3,6 +3,7 @@ package service_test
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
@@ -142,5 +143,63 @@ func TestOnceNeverHoldsTwice(t *testing.T) {
 				t.Fatalf("held %d, want %d", got, tt.held)
 			}
 		})
+	}
+}
+
+// answering is a service whose Handle is given: for the answers no
+// service of the product gives.
+type answering struct {
+	*guestList
+	handle func(cmd events.Envelope) (events.Envelope, bool)
+	calls  *int
+}
+
+func (a answering) Handle(cmd events.Envelope, _ events.CommandV1, _ time.Time) (events.Envelope, bool, error) {
+	*a.calls++
+	ev, ok := a.handle(cmd)
+	return ev, ok, nil
+}
+
+// Once refuses answers it could not fold back to their command, and
+// remembers nothing of a command the service dropped, so its redelivery
+// is decided afresh.
+func TestOnceRefusesWhatItCannotRemember(t *testing.T) {
+	seats := func(id string) events.SeatsV1 {
+		return events.SeatsV1{Handled: events.Handled{CommandID: id, Outcome: events.OutcomeSucceeded}, BookingRef: "BK-1", ShowID: "show-1"}
+	}
+	tests := []struct {
+		name    string
+		handle  func(cmd events.Envelope) (events.Envelope, bool)
+		wantErr bool
+	}{
+		{"an answer to another command", func(cmd events.Envelope) (events.Envelope, bool) {
+			return events.MustNew(events.DerivedID(cmd.ID, "event"), events.SeatsReserved, seats("other"), events.TraceOf(cmd), "show-1", participanttest.T0), true
+		}, true},
+		{"an answer without its outcome", func(cmd events.Envelope) (events.Envelope, bool) {
+			return events.Envelope{ID: "e", Type: events.SeatsReserved, Version: 1, Payload: []byte(`{"booking_ref":"BK-1"}`)}, true
+		}, true},
+		{"a dropped command", func(events.Envelope) (events.Envelope, bool) { return events.Envelope{}, false }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			once := service.NewOnce(answering{guestList: newGuestList(), handle: tt.handle, calls: &calls})
+			cmd, p := participanttest.Command(t, participanttest.Cmd{Type: events.ReserveSeats, Saga: "s1",
+				Data: events.BookingData{BookingRef: "BK-1", ShowID: "show-1", Seats: 1}})
+			for range 2 {
+				a, err := once.Handle(cmd, p, participanttest.T0)
+				if (err != nil) != tt.wantErr || a.Repeat || a.Event.ID != "" || a.Dropped == tt.wantErr {
+					t.Fatalf("%+v err=%v, want error %v", a, err, tt.wantErr)
+				}
+			}
+			if _, seen := once.Seen(cmd.ID); seen || calls != 2 {
+				t.Fatalf("seen=%v after %d calls, want nothing remembered and the service asked again", seen, calls)
+			}
+		})
+	}
+	// Nor is an event of the log without its command folded.
+	once := service.NewOnce(newGuestList())
+	if folded, err := once.Apply(events.Envelope{ID: "e", Type: events.SeatsReserved, Version: 1, Payload: []byte(`{}`)}); folded || err == nil {
+		t.Fatalf("folded=%v err=%v, want refused", folded, err)
 	}
 }
