@@ -37,6 +37,17 @@ type step struct {
 	repeat bool
 }
 
+// command makes the steps of one command type (a compensation when
+// comp), each answered want, as a repeat or not.
+func command(typ string, comp bool) func(want string, repeat bool) step {
+	return func(want string, repeat bool) step { return step{typ: typ, comp: comp, want: want, repeat: repeat} }
+}
+
+// restart is s after a restart.
+func restart(s step) step { s.restart = true; return s }
+
+const ok, failed = events.OutcomeSucceeded, events.OutcomeFailed
+
 // drive runs steps against the service newSvc makes, all on one booking
 // ref, and returns the live service.
 func drive[S service.Service](t *testing.T, newSvc func() S, data events.BookingData, steps []step) S {
@@ -83,14 +94,7 @@ func drive[S service.Service](t *testing.T, newSvc func() S, data events.Booking
 // before and after a restart that refolds the log, and whichever of a
 // charge and its refund comes first: the card is charged at most once.
 func TestOnceNeverChargesTwice(t *testing.T) {
-	charge := func(want string, repeat bool) step {
-		return step{typ: events.ChargePayment, want: want, repeat: repeat}
-	}
-	refund := func(want string, repeat bool) step {
-		return step{typ: events.RefundPayment, comp: true, want: want, repeat: repeat}
-	}
-	restart := func(s step) step { s.restart = true; return s }
-	ok, failed := events.OutcomeSucceeded, events.OutcomeFailed
+	charge, refund := command(events.ChargePayment, false), command(events.RefundPayment, true)
 	tests := []struct {
 		name              string
 		steps             []step
@@ -119,12 +123,7 @@ func TestOnceNeverChargesTwice(t *testing.T) {
 // The same for seats: a repeated reservation holds nothing more, and a
 // release before its reservation leaves nothing held.
 func TestOnceNeverHoldsTwice(t *testing.T) {
-	reserve := func(want string, repeat bool) step { return step{typ: events.ReserveSeats, want: want, repeat: repeat} }
-	release := func(want string, repeat bool) step {
-		return step{typ: events.ReleaseSeats, comp: true, want: want, repeat: repeat}
-	}
-	restart := func(s step) step { s.restart = true; return s }
-	ok, failed := events.OutcomeSucceeded, events.OutcomeFailed
+	reserve, release := command(events.ReserveSeats, false), command(events.ReleaseSeats, true)
 	tests := []struct {
 		name  string
 		steps []step
