@@ -9,10 +9,10 @@ import (
 // Apply folds one of the service's own events into its state. It is a
 // deterministic fold: the same log always rebuilds the same state. The
 // runtime folds one event per command id (service.Once), and answers that
-// repeat an earlier one for the same booking ref move no money. Only a succeeded
-// PaymentCharged or PaymentRefunded moves money: a PaymentRefunded with
-// outcome retryable (a refund the processor rejected) only counts the
-// failed attempt and remembers its command id.
+// repeat an earlier one for the same booking ref move no money. Only a
+// succeeded PaymentCharged or PaymentRefunded moves money: a
+// PaymentRefunded with outcome retryable (a refund the processor
+// rejected) only counts the failed attempt.
 func (s *Service) Apply(e events.Envelope) error {
 	switch e.Type {
 	case events.PaymentCharged, events.PaymentDeclined, events.PaymentRefunded:
