@@ -7,6 +7,7 @@ package booking
 import (
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/catalog"
+	"github.com/sagaflow/saga/participants/service"
 )
 
 // Status is where a booking reference's reservation stands.
@@ -50,6 +51,8 @@ type Service struct {
 	// when nothing is signed.
 	receipt *receipts
 }
+
+var _ service.Service = (*Service)(nil)
 
 // receipts is shared by the services one Option makes, so that two of
 // them (a fold and the live one) compare equal.

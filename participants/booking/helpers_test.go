@@ -7,10 +7,7 @@ import (
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/booking"
 	"github.com/sagaflow/saga/participants/participanttest"
-	"github.com/sagaflow/saga/participants/service"
 )
-
-var _ service.Service = (*booking.Service)(nil)
 
 var t0 = participanttest.T0
 

@@ -37,6 +37,8 @@ type Service struct {
 	delivered map[purpose]bool
 }
 
+var _ service.Service = (*Service)(nil)
+
 // New returns a Service that has sent nothing.
 func New(phones Phones) *Service {
 	return &Service{phones: phones, sent: map[string][]string{}, delivered: map[purpose]bool{}}

@@ -10,10 +10,7 @@ import (
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/notification"
 	"github.com/sagaflow/saga/participants/participanttest"
-	"github.com/sagaflow/saga/participants/service"
 )
-
-var _ service.Service = (*notification.Service)(nil)
 
 var t0 = participanttest.T0
 

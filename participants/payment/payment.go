@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/service"
 )
 
 // Status is where a booking ref's payment stands.
@@ -58,6 +59,8 @@ type Service struct {
 	// receipt; nil charges what the command says.
 	reservation *reservationCheck
 }
+
+var _ service.Service = (*Service)(nil)
 
 // reservationCheck is shared by the services one Option makes, so that
 // two of them (a fold and the live one) compare equal.

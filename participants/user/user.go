@@ -34,6 +34,8 @@ type Service struct {
 	users map[string]*account
 }
 
+var _ service.Service = (*Service)(nil)
+
 // New returns a Service that knows the users of cat and learns every
 // registration, removal and block since from its own log.
 func New(cat catalog.Catalog) *Service {

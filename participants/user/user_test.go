@@ -8,11 +8,8 @@ import (
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/participanttest"
-	"github.com/sagaflow/saga/participants/service"
 	"github.com/sagaflow/saga/participants/user"
 )
-
-var _ service.Service = (*user.Service)(nil)
 
 var t0 = participanttest.T0
 
