@@ -18,6 +18,7 @@ import (
 	"github.com/sagaflow/saga/participants/participanttest"
 	"github.com/sagaflow/saga/participants/payment"
 	"github.com/sagaflow/saga/participants/service"
+	"github.com/sagaflow/saga/participants/user"
 )
 
 // counting is the demo processor, counting the charges it is asked for.
@@ -31,12 +32,12 @@ func (c counting) Charge(token string) (bool, string, bool) {
 	return c.Processor.Charge(token)
 }
 
-// start runs the payment service's runtime until the returned stop is
-// called; stop waits for it to end.
-func start(t *testing.T, cfg bus.Config, charges *atomic.Int32) (stop func()) {
+// start runs the runtime of the service newSvc makes until the returned
+// stop is called; stop waits for it to end.
+func start(t *testing.T, cfg bus.Config, newSvc func() service.Service) (stop func()) {
 	t.Helper()
 	rt, err := participant.New(participant.Config{Bus: cfg, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-		New: func() service.Service { return payment.New(counting{charges: charges}) }})
+		New: newSvc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,23 +71,79 @@ func replies(t *testing.T, cfg bus.Config) []events.StepReplyV1 {
 	return out
 }
 
-// logged counts the events of payment.events per command id.
-func logged(t *testing.T, cfg bus.Config) map[string]int {
+// logged reads the events of svc's own log.
+func logged(t *testing.T, cfg bus.Config, svc string) []events.Envelope {
 	t.Helper()
-	n := map[string]int{}
-	err := bus.ReadAll(context.Background(), cfg, cfg.Topic(events.DomainTopic(events.ServicePayment)), func(r bus.Record) error {
+	var out []events.Envelope
+	err := bus.ReadAll(context.Background(), cfg, cfg.Topic(events.DomainTopic(svc)), func(r bus.Record) error {
 		e, err := bus.CheckRecord(r)
-		if err != nil {
-			return err
-		}
-		h, err := service.HandledOf(e)
-		n[h.CommandID]++
+		out = append(out, e)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+// perCommand counts log's events per command id.
+func perCommand(t *testing.T, log []events.Envelope) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	for _, e := range log {
+		h, err := service.HandledOf(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n[h.CommandID]++
+	}
 	return n
+}
+
+// conversation is a broker with the topics svc needs, and a publisher.
+type conversation struct {
+	t   *testing.T
+	cfg bus.Config
+	svc string
+	pub *bus.BatchPublisher
+}
+
+func converse(t *testing.T, svc string) *conversation {
+	t.Helper()
+	cfg := bustest.Start(t)
+	err := bus.Provision(context.Background(), cfg, []bus.TopicSpec{{Name: events.TopicReplies}, {Name: events.TopicDLQ},
+		{Name: events.CommandTopic(svc)}, {Name: events.DomainTopic(svc)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := bus.NewBatchPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	return &conversation{t: t, cfg: cfg, svc: svc, pub: pub}
+}
+
+// send publishes e to topic (the service's command topic when empty).
+func (c *conversation) send(e events.Envelope, topic string) {
+	c.t.Helper()
+	if topic == "" {
+		topic = events.CommandTopic(c.svc)
+	}
+	if err := c.pub.Publish(c.cfg.Topic(topic), bus.ToMessage(e)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// replies waits for n replies and returns them, oldest first.
+func (c *conversation) replies(n int) []events.StepReplyV1 {
+	c.t.Helper()
+	var got []events.StepReplyV1
+	bustest.Eventually(c.t, 30*time.Second, func() (bool, string) {
+		got = replies(c.t, c.cfg)
+		return len(got) >= n, fmt.Sprintf("%d replies, want %d", len(got), n)
+	})
+	return got
 }
 
 // TestRepeatedCommandAcrossRestart sends one charge three times, the last
@@ -95,54 +152,29 @@ func logged(t *testing.T, cfg bus.Config) map[string]int {
 // the processor. A later attempt (a new command id) finds the charge in
 // the refolded state and charges nothing more.
 func TestRepeatedCommandAcrossRestart(t *testing.T) {
-	cfg := bustest.Start(t)
-	ctx := context.Background()
-	err := bus.Provision(ctx, cfg, []bus.TopicSpec{{Name: events.TopicReplies}, {Name: events.TopicDLQ},
-		{Name: events.CommandTopic(events.ServicePayment)}, {Name: events.DomainTopic(events.ServicePayment)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := bus.NewBatchPublisher(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	c := converse(t, events.ServicePayment)
+	var charges atomic.Int32
+	newSvc := func() service.Service { return payment.New(counting{charges: &charges}) }
 	data := events.BookingData{BookingRef: "BK-1", UserID: "alice", AmountCents: 5000, PaymentToken: demo.TokenOK}
 	charge := func(attempt int) events.Envelope {
 		cmd, _ := participanttest.Command(t, participanttest.Cmd{Type: events.ChargePayment, Saga: "s1", Attempt: attempt,
 			Data: data, Actor: "alice", Correlation: data.BookingRef, Key: data.BookingRef})
 		return cmd
 	}
-	send := func(cmd events.Envelope) {
-		t.Helper()
-		if err := pub.Publish(cfg.Topic(events.CommandTopic(events.ServicePayment)), bus.ToMessage(cmd)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitReplies := func(n int) []events.StepReplyV1 {
-		t.Helper()
-		var got []events.StepReplyV1
-		bustest.Eventually(t, 30*time.Second, func() (bool, string) {
-			got = replies(t, cfg)
-			return len(got) >= n, fmt.Sprintf("%d replies, want %d", len(got), n)
-		})
-		return got
-	}
 
-	var charges atomic.Int32
-	stop := start(t, cfg, &charges)
+	stop := start(t, c.cfg, newSvc)
 	first := charge(1)
-	send(first)
-	waitReplies(1)
-	send(first)
-	waitReplies(2)
+	c.send(first, "")
+	c.replies(1)
+	c.send(first, "")
+	c.replies(2)
 	stop()
 
-	stop = start(t, cfg, &charges)
+	stop = start(t, c.cfg, newSvc)
 	defer stop()
-	send(first)
-	send(charge(2))
-	got := waitReplies(4)
+	c.send(first, "")
+	c.send(charge(2), "")
+	got := c.replies(4)
 
 	for i, r := range got[:3] {
 		if r.CommandID != first.ID || !reflect.DeepEqual(r, got[0]) {
@@ -158,7 +190,39 @@ func TestRepeatedCommandAcrossRestart(t *testing.T) {
 	if n := charges.Load(); n != 1 {
 		t.Errorf("the processor was asked to charge %d times, want once", n)
 	}
-	if n := logged(t, cfg); n[first.ID] != 1 || len(n) != 2 {
+	if n := perCommand(t, logged(t, c.cfg, events.ServicePayment)); n[first.ID] != 1 || len(n) != 2 {
 		t.Errorf("events per command id %v, want one for each of the two", n)
+	}
+}
+
+// TestRetriedAppendFoldsOnce writes an event of the user log a second
+// time after a later one (a retried append): the runtime rebuilding the
+// service after a restart folds the first copy alone, so bob, blocked and
+// then unblocked, stays unblocked.
+func TestRetriedAppendFoldsOnce(t *testing.T) {
+	c := converse(t, events.ServiceUser)
+	newSvc := func() service.Service { return user.New(demo.Catalog()) }
+	command := func(typ, saga string) events.Envelope {
+		cmd, _ := participanttest.Command(t, participanttest.Cmd{Type: typ, Saga: saga, Data: events.UserData{UserID: "bob"},
+			Actor: "operator", Correlation: "bob", Key: "bob"})
+		return cmd
+	}
+
+	stop := start(t, c.cfg, newSvc)
+	c.send(command(events.BlockUser, "s1"), "")
+	c.send(command(events.UnblockUser, "s2"), "")
+	c.replies(2)
+	stop()
+	log := logged(t, c.cfg, events.ServiceUser)
+	if len(log) != 2 || log[0].Type != events.UserBlocked {
+		t.Fatalf("user log %+v, want UserBlocked then UserUnblocked", log)
+	}
+	c.send(log[0], events.DomainTopic(events.ServiceUser))
+
+	stop = start(t, c.cfg, newSvc)
+	defer stop()
+	c.send(command(events.VerifyUser, "s3"), "")
+	if got := c.replies(3)[2]; got.Outcome != events.OutcomeSucceeded {
+		t.Fatalf("bob after the restart: %s %q, want verified", got.Outcome, got.Reason)
 	}
 }
