@@ -29,6 +29,7 @@ import (
 
 	"github.com/sagaflow/saga/api"
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/catalogue"
 	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/readmodel"
 )
@@ -62,8 +63,12 @@ type Config struct {
 	Namespace string
 	// Bus is asked how far the logs go (reconcile, projections' lag).
 	Bus bus.Config
-	// Definitions are drawn on a saga's page.
+	// Definitions are drawn on a saga's page when Catalogue lacks the
+	// version it runs (or is nil).
 	Definitions saga.Definitions
+	// Catalogue holds every published version: a saga's page draws the
+	// one the saga runs, the search lists their names.
+	Catalogue *catalogue.Cache
 	// Secure marks the cookie Secure (the listener serves TLS).
 	Secure bool
 	Log    zerolog.Logger
