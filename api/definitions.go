@@ -2,13 +2,17 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/sagaflow/saga/catalogue"
 	"github.com/sagaflow/saga/orchestrator/definition"
@@ -183,16 +187,22 @@ func (s *Server) applyDefinition(w http.ResponseWriter, r *http.Request, id Iden
 	if err != nil {
 		return err
 	}
-	spec, err := definition.Parse(raw)
+	js, err := yaml.YAMLToJSON(raw)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "not YAML or JSON") {
-			return badRequest("the body is not " + bodyKind(r))
-		}
-		return invalidDefinition(err, "")
+		return badRequest("the body is not " + bodyKind(r))
+	}
+	if nulls := nullFields(js); len(nulls) > 0 {
+		p := problem(http.StatusUnprocessableEntity, "invalid-definition", "a null field would read as left out: leave it out instead")
+		p.Errors = nulls
+		return p
+	}
+	spec, err := definition.Parse(js)
+	if err != nil {
+		return invalidDefinition(err)
 	}
 	def, err := spec.Compile(s.services)
 	if err != nil {
-		return invalidDefinition(err, fmt.Sprintf("definition %q is invalid: ", spec.Name))
+		return invalidDefinition(err, fmt.Sprintf("definition %q is invalid: ", spec.Name), spec.Name+": ")
 	}
 	var published bool
 	if err := s.withTimeout(r.Context(), func(ctx context.Context) error {
@@ -254,10 +264,13 @@ func bodyKind(r *http.Request) string {
 
 // invalidDefinition is the 422 of a definition that does not check: one
 // entry per problem, each naming the field (or step) it is about.
-func invalidDefinition(err error, prefix string) *Problem {
+func invalidDefinition(err error, prefixes ...string) *Problem {
 	var fields []FieldError
 	for _, line := range strings.Split(err.Error(), "\n") {
-		line = strings.TrimSpace(strings.TrimPrefix(line, prefix))
+		for _, p := range prefixes {
+			line = strings.TrimPrefix(line, p)
+		}
+		line = strings.TrimSpace(line)
 		if line != "" {
 			fields = append(fields, FieldError{Field: definitionField(line), Message: line})
 		}
@@ -275,8 +288,48 @@ func definitionField(msg string) string {
 			return f
 		}
 	}
-	if strings.HasPrefix(msg, "step ") {
+	switch {
+	case strings.HasPrefix(msg, "step "), strings.HasPrefix(msg, "at least one step"):
 		return "steps"
+	case strings.HasPrefix(msg, "compensations "):
+		return "compensation_retry"
+	case strings.HasPrefix(msg, "the SLO "):
+		return "slo"
+	case strings.HasPrefix(msg, "definition name "):
+		return "name"
 	}
 	return ""
+}
+
+// nullFields names every null in a JSON document, by its path.
+func nullFields(js []byte) []FieldError {
+	var v any
+	if json.Unmarshal(js, &v) != nil {
+		return nil
+	}
+	var out []FieldError
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case nil:
+			if path != "" {
+				out = append(out, FieldError{Field: path, Message: path + " must not be null"})
+			}
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				walk(strings.TrimPrefix(path+"."+k, "."), x[k])
+			}
+		case []any:
+			for i, e := range x {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		}
+	}
+	walk("", v)
+	return out
 }
