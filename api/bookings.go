@@ -48,22 +48,22 @@ type bookingRequest struct {
 
 // Booking is a booking as the API shows it.
 type Booking struct {
-	BookingRef  string                 `json:"booking_ref"`
-	SagaID      string                 `json:"saga_id"`
-	Status      string                 `json:"status"`
-	Reason      string                 `json:"reason,omitempty"`
-	UserID      string                 `json:"user_id"`
-	ShowID      string                 `json:"show_id,omitempty"`
-	Seats       int                    `json:"seats,omitempty"`
-	AmountCents int64                  `json:"amount_cents,omitempty"`
-	Actor       string                 `json:"actor,omitempty"`
+	BookingRef  string `json:"booking_ref"`
+	SagaID      string `json:"saga_id"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason,omitempty"`
+	UserID      string `json:"user_id"`
+	ShowID      string `json:"show_id,omitempty"`
+	Seats       int    `json:"seats,omitempty"`
+	AmountCents int64  `json:"amount_cents,omitempty"`
+	Actor       string `json:"actor,omitempty"`
 	// Definition and DefinitionVersion are what the saga runs.
-	Definition        string     `json:"definition,omitempty"`
-	DefinitionVersion string     `json:"definition_version,omitempty"`
-	StartedAt         *time.Time `json:"started_at,omitempty"`
-	UpdatedAt   *time.Time             `json:"updated_at,omitempty"`
-	Steps       []projections.StepView `json:"steps"`
-	Cancel      *Cancellation          `json:"cancellation,omitempty"`
+	Definition        string                 `json:"definition,omitempty"`
+	DefinitionVersion string                 `json:"definition_version,omitempty"`
+	StartedAt         *time.Time             `json:"started_at,omitempty"`
+	UpdatedAt         *time.Time             `json:"updated_at,omitempty"`
+	Steps             []projections.StepView `json:"steps"`
+	Cancel            *Cancellation          `json:"cancellation,omitempty"`
 	// Callback is the booking's callback subscription, with its secret in
 	// the answer that made it.
 	Callback *webhook.Subscription `json:"callback,omitempty"`
