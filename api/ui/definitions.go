@@ -2,8 +2,11 @@ package ui
 
 import (
 	"context"
+	"net/http"
 	"slices"
+	"time"
 
+	"github.com/sagaflow/saga/catalogue"
 	"github.com/sagaflow/saga/orchestrator/saga"
 )
 
@@ -42,4 +45,40 @@ func (h *Handler) definitionNames(ctx context.Context) []string {
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
+}
+
+// definitionRow is one published version on the definitions page.
+type definitionRow struct {
+	Name, Version, Actor string
+	Current              bool
+	Steps                []saga.Step
+	At                   time.Time
+}
+
+type definitionsData struct {
+	Rows []definitionRow
+	Err  string
+}
+
+// definitionsPage is GET /ui/definitions: every published version, newest
+// first, the current one of each name marked, each with its steps.
+func (h *Handler) definitionsPage(w http.ResponseWriter, r *http.Request, s session) {
+	var d definitionsData
+	if h.cfg.Catalogue == nil {
+		d.Err = "this server reads no catalogue of definitions"
+		h.render(w, r, "definitions", s, d)
+		return
+	}
+	vs, err := h.cfg.Catalogue.All(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	current := catalogue.Current(vs)
+	for i := len(vs) - 1; i >= 0; i-- {
+		v := vs[i]
+		d.Rows = append(d.Rows, definitionRow{Name: v.Name, Version: v.Version, Actor: v.Actor, At: v.At,
+			Current: current[v.Name].Offset == v.Offset, Steps: v.Def.Steps})
+	}
+	h.render(w, r, "definitions", s, d)
 }

@@ -65,4 +65,10 @@ func TestSagaPageDrawsItsVersion(t *testing.T) {
 	if page := h.do("GET", "/ui/sagas", staff, nil, nil); !strings.Contains(page.body, ">ui-lite<") {
 		t.Errorf("the search does not offer ui-lite: %s", page.body)
 	}
+	page := h.do("GET", "/ui/definitions", staff, nil, nil)
+	for _, want := range []string{`data-definition="ui-lite"`, `data-definition="book-ticket" data-version="` + applied.Version + `"`, "SendNotification", "backoffice:carl"} {
+		if page.status != 200 || !strings.Contains(page.body, want) {
+			t.Errorf("the definitions page lacks %s: %d %s", want, page.status, page.body)
+		}
+	}
 }
