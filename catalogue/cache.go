@@ -8,10 +8,10 @@ import (
 	"github.com/sagaflow/saga/bus"
 )
 
-// RefreshEvery bounds how often a Cache reads the topic again: a miss
-// (an unknown version or name) or a listing older than it reads it, so a
-// flood of requests for a version that does not exist costs one read a
-// second, not one each.
+// RefreshEvery bounds how often a Cache reads the topic again: a miss of
+// a version, or a name's current version or a listing asked for past it,
+// reads it, so a flood of requests for a version that does not exist
+// costs one read a second, not one each.
 const RefreshEvery = time.Second
 
 // Cache holds the catalogue for readers that ask often (the API, the back
@@ -95,23 +95,16 @@ func (c *Cache) Version(ctx context.Context, version string) (Version, bool, err
 	return v, ok, nil
 }
 
-// Current is the version of name new sagas start on, read again on a
-// miss. A name's current version may have moved on since the last read
-// by up to RefreshEvery; All reads anew past it.
+// Current is the version of name new sagas start on, as read at most
+// RefreshEvery ago: unlike a version, a name's current one moves on when
+// another process publishes.
 func (c *Cache) Current(ctx context.Context, name string) (Version, bool, error) {
-	get := func() (Version, bool) {
-		c.mu.RLock()
-		defer c.mu.RUnlock()
-		v, ok := c.current[name]
-		return v, ok
-	}
-	if v, ok := get(); ok {
-		return v, true, nil
-	}
 	if err := c.refresh(ctx); err != nil {
 		return Version{}, false, err
 	}
-	v, ok := get()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.current[name]
 	return v, ok, nil
 }
 

@@ -26,8 +26,9 @@ func compiled(t *testing.T, description string) saga.Definition {
 	return def
 }
 
-// TestCache: a miss reads the topic at most once a second, a refresh
-// reads it whenever asked, and concurrent readers agree.
+// TestCache: a miss or a name's current version reads the topic at most
+// once a second, a refresh reads it whenever asked, and concurrent
+// readers agree.
 func TestCache(t *testing.T) {
 	cfg := bustest.Start(t)
 	ctx := context.Background()
@@ -57,7 +58,14 @@ func TestCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cur, _, _ := c.Current(ctx, "lite"); cur.Version != v1.Version {
-		t.Fatalf("a hit read the topic: current %s", cur.Version)
+		t.Fatalf("the topic was read again within a second: current %s", cur.Version)
+	}
+	clock = clock.Add(RefreshEvery)
+	if cur, _, _ := c.Current(ctx, "lite"); cur.Version != v2.Version {
+		t.Fatalf("a second later, current %s, want %s", cur.Version, v2.Version)
+	}
+	if _, err := Publish(ctx, cfg, cfg, v1, "operator", clock); err != nil {
+		t.Fatal(err)
 	}
 	if err := c.Refresh(ctx); err != nil {
 		t.Fatal(err)
@@ -70,7 +78,7 @@ func TestCache(t *testing.T) {
 			cur, ok, err := c.Current(ctx, "lite")
 			old, okOld, errOld := c.Version(ctx, v1.Version)
 			all, errAll := c.All(ctx)
-			if err != nil || errOld != nil || errAll != nil || !ok || !okOld || cur.Version != v2.Version || old.Version != v1.Version || len(all) != 2 {
+			if err != nil || errOld != nil || errAll != nil || !ok || !okOld || cur.Version != v1.Version || old.Version != v1.Version || len(all) != 3 {
 				t.Errorf("after a refresh: current %s %v %v, v1 %v %v, all %d %v", cur.Version, ok, err, okOld, errOld, len(all), errAll)
 			}
 		}()
