@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/sagaflow/saga/catalogue"
 	"github.com/sagaflow/saga/events"
@@ -88,11 +89,15 @@ func (s *Server) checkDefinition(ctx context.Context, e events.Envelope, extra b
 	if check := v.Def.ValidateData; check != nil {
 		if err := check(p.Data); err != nil {
 			fields := fieldErrors(err, bookingFields...)
-			for i := range fields {
-				fields[i].Message = fmt.Sprintf("%s version %s: %s", v.Name, v.Version, fields[i].Message)
-				if fields[i].Field == "" {
+			for i, f := range fields {
+				if f.Field == "" {
+					// Another field is one of data's, the definition's own.
 					fields[i].Field = "data"
+					if word, _, _ := strings.Cut(f.Message, " "); word != "" && !strings.ContainsAny(word, ":\"'") {
+						fields[i].Field = "data." + word
+					}
 				}
+				fields[i].Message = fmt.Sprintf("%s version %s: %s", v.Name, v.Version, f.Message)
 			}
 			return badRequest(fmt.Sprintf("the booking's data is not what %s needs", v.Name), fields...)
 		}

@@ -142,7 +142,7 @@ steps:
 	book := booking("show-1", 1, "tok_ok")
 	book["definition"] = "book-ticket-lite"
 	if r := h.do(h.base, req{method: "POST", path: "/v1/bookings", token: alice, body: book}); r.status != http.StatusBadRequest ||
-		!strings.Contains(string(r.body), "party is required") {
+		!strings.Contains(string(r.body), `"field":"data.party"`) || !strings.Contains(string(r.body), "party is required") {
 		t.Fatalf("a booking without party: %d %s", r.status, r.body)
 	}
 	book["data"] = map[string]any{"party": "birthday"}
