@@ -181,9 +181,6 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request, id Identity) error
 	if err != nil {
 		return err
 	}
-	if err := s.checkDefinition(r.Context(), e, len(req.Data) > 0); err != nil {
-		return err
-	}
 	sagaID := events.SagaIDFor(key)
 	fields := requestFields(data, req.Data)
 	fp := requestFingerprint(def, fields)
@@ -193,6 +190,13 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request, id Identity) error
 	}
 	if seen && (prev.Fingerprint != fp || prev.Definition != def) {
 		return conflict("this Idempotency-Key was used for another request")
+	}
+	// A retry of a posted booking is answered as it stands, whatever the
+	// definition's version now says; a new one is checked first.
+	if !seen {
+		if err := s.checkDefinition(r.Context(), e, len(req.Data) > 0); err != nil {
+			return err
+		}
 	}
 	ref := events.BookingRefFor(sagaID)
 	// The callback is subscribed before the request is posted, so that no
