@@ -146,11 +146,20 @@ steps:
 		t.Fatalf("a booking without party: %d %s", r.status, r.body)
 	}
 	book["data"] = map[string]any{"party": "birthday"}
-	b := h.call(http.StatusAccepted, req{method: "POST", path: "/v1/bookings", token: alice, body: book}).json(t)
+	key := []string{"Idempotency-Key", "lite-1"}
+	b := h.call(http.StatusAccepted, req{method: "POST", path: "/v1/bookings", token: alice, body: book, headers: key}).json(t)
 	done := h.waitBooking(alice, b["booking_ref"].(string), "completed", "compensated", "failed")
 	if done["status"] != "completed" || done["definition"] != "book-ticket-lite" || done["definition_version"] != v2 || len(done["steps"].([]any)) != 4 {
 		t.Fatalf("booking on book-ticket-lite: %v", done)
 	}
+	// Its key again: the same booking; with other data, another request.
+	if again := h.call(http.StatusAccepted, req{method: "POST", path: "/v1/bookings", token: alice, body: book, headers: key}).json(t); again["booking_ref"] != b["booking_ref"] {
+		t.Fatalf("a repeated key answered %v, want booking %v", again, b["booking_ref"])
+	}
+	book["data"] = map[string]any{"party": "wedding"}
+	problemOf(t, h.do(h.base, req{method: "POST", path: "/v1/bookings", token: alice, body: book, headers: key}), http.StatusConflict)
+	book["definition"] = "book-ticket"
+	problemOf(t, h.do(h.base, req{method: "POST", path: "/v1/bookings", token: alice, body: book, headers: key}), http.StatusConflict)
 
 	for _, c := range []struct {
 		name  string
