@@ -87,7 +87,7 @@ type Config struct {
 	// may write them. Bus when it names no brokers (an unsigned system).
 	Operator bus.Config
 	// Services are those a posted definition may name; the built-in ones
-	// when nil.
+	// and those the process declares (--services) when nil.
 	Services definition.Services
 }
 
@@ -114,7 +114,7 @@ func (c *Config) setDefaults() {
 		c.Operator = c.Bus
 	}
 	if c.Services == nil {
-		c.Services = definition.BuiltinServices()
+		c.Services = definition.KnownServices()
 	}
 }
 
