@@ -96,32 +96,18 @@ func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request, _ Ident
 	return writeJSON(w, http.StatusOK, map[string]any{"definitions": out})
 }
 
-// findVersion is the version of name that version names (a unique prefix
-// of it), or the current one when version is empty; field names the
-// parameter that gave it.
+// findVersion is catalogue.Find with its errors as problems; field names
+// the parameter that gave the version.
 func findVersion(vs []catalogue.Version, name, version, field string) (catalogue.Version, error) {
-	var found []catalogue.Version
-	seen := map[string]bool{}
-	for _, v := range vs {
-		if v.Name == name && !seen[v.Version] && strings.HasPrefix(v.Version, version) {
-			found = append(found, v)
-			seen[v.Version] = true
-		}
+	v, err := catalogue.Find(vs, name, version)
+	switch {
+	case errors.Is(err, catalogue.ErrNoDefinition), errors.Is(err, catalogue.ErrNoVersion):
+		return v, notFound(err.Error())
+	case err != nil:
+		why := strings.TrimPrefix(err.Error(), catalogue.ErrAmbiguous.Error()+": ")
+		return v, badRequest("the version is ambiguous", FieldError{Field: field, Message: field + " " + why})
 	}
-	if version == "" && len(found) > 0 {
-		return catalogue.Current(vs)[name], nil
-	}
-	switch len(found) {
-	case 0:
-		if version == "" {
-			return catalogue.Version{}, notFound(fmt.Sprintf("no definition %q", name))
-		}
-		return catalogue.Version{}, notFound(fmt.Sprintf("definition %q has no version %q", name, version))
-	case 1:
-		return found[0], nil
-	}
-	return catalogue.Version{}, badRequest("the version is ambiguous",
-		FieldError{Field: field, Message: fmt.Sprintf("%s %q matches %d versions of %q: give more of it", field, version, len(found), name)})
+	return v, nil
 }
 
 // getDefinition is GET /v1/definitions/{name}?version=: a version with
