@@ -1,0 +1,442 @@
+package hotel_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/sign"
+)
+
+// hotel is the declared service's name: its principal and topics.
+const hotel = "hotel"
+
+// wait bounds every wait for the hotel's answer; the test never sleeps.
+const wait = 60 * time.Second
+
+// python is the interpreter with the hotel's requirements (SAGA_PYTHON,
+// which CI points at the venv of examples/hotel/requirements.txt, or
+// python3); the test is skipped where it has none of them.
+func python(t *testing.T) string {
+	t.Helper()
+	py := os.Getenv("SAGA_PYTHON")
+	if py == "" {
+		py = "python3"
+	}
+	if err := exec.Command(py, "-c", "import confluent_kafka, cryptography").Run(); err != nil {
+		t.Skipf("%s lacks the hotel's requirements (pip install -r examples/hotel/requirements.txt; SAGA_PYTHON names another python)", py)
+	}
+	return py
+}
+
+// world is a broker with the hotel's topics, the keys of every principal
+// and the hotel's, and the hotel running as a subprocess.
+type world struct {
+	t      *testing.T
+	py     string
+	cfg    bus.Config
+	keys   map[string]*sign.Key
+	ring   *sign.Keyring
+	keyDir string
+	db     string
+
+	mu   sync.Mutex
+	proc *exec.Cmd
+	done chan error
+	logs *bustest.LogBuffer
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	py := python(t)
+	keyDir := t.TempDir()
+	keys, ring, err := sign.EnsureDir(keyDir, append(events.Principals(), hotel), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := bustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topics := []bus.TopicSpec{{Name: events.CommandTopic(hotel)}, {Name: events.DomainTopic(hotel)}, {Name: events.TopicReplies}, {Name: events.TopicDLQ}}
+	if err := bus.Provision(ctx, cfg, topics); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	w := &world{t: t, py: py, cfg: cfg, keys: keys, ring: ring, keyDir: keyDir, db: filepath.Join(t.TempDir(), "hotel.db")}
+	t.Cleanup(func() {
+		w.kill()
+		if t.Failed() {
+			t.Logf("hotel.py said:\n%s", w.logs)
+		}
+	})
+	return w
+}
+
+// start runs hotel.py with two rooms.
+func (w *world) start() {
+	w.t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.logs == nil {
+		w.logs = &bustest.LogBuffer{}
+	}
+	cmd := exec.Command(w.py, "hotel.py", "--brokers", strings.Join(w.cfg.Brokers, ","), "--namespace", w.cfg.Namespace,
+		"--keys", w.keyDir, "--db", w.db, "--rooms", "2")
+	cmd.Stdout, cmd.Stderr = w.logs, w.logs
+	if err := cmd.Start(); err != nil {
+		w.t.Fatalf("start hotel.py: %v", err)
+	}
+	w.proc, w.done = cmd, make(chan error, 1)
+	go func() { w.done <- cmd.Wait() }()
+}
+
+// kill stops hotel.py with SIGKILL, as a crash would, and waits for it.
+func (w *world) kill() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.proc == nil {
+		return
+	}
+	_ = w.proc.Process.Kill()
+	<-w.done
+	w.proc = nil
+}
+
+// command is a command the orchestrator would send the hotel for a saga.
+func command(typ, sagaID, ref string, attempt int, data map[string]any) events.Envelope {
+	step := "ReserveRoom"
+	if data == nil {
+		data = map[string]any{"booking_ref": ref, "user_id": "alice", "nights": 2}
+	}
+	raw, _ := json.Marshal(data)
+	comp := typ == "ReleaseRoom"
+	return events.MustNew(events.CommandID(sagaID, step, comp, attempt), typ,
+		events.CommandV1{Step: step, Attempt: attempt, Compensation: comp, Data: raw},
+		events.Trace{SagaID: sagaID, CorrelationID: ref, CausationID: uuid.NewString(), Actor: "alice"}, ref, time.Now())
+}
+
+// signature is the headers that sign e for the hotel as k signs it.
+func (w *world) signature(e events.Envelope, k *sign.Key) map[string]string {
+	w.t.Helper()
+	hdr := map[string]string{events.HeaderID: e.ID}
+	events.PutHeaders(hdr, e)
+	delete(hdr, events.MetaKey)
+	sigs, err := w.ring.Sign(k, sign.Record{Topic: w.cfg.Topic(events.CommandTopic(hotel)), Key: e.Key, Headers: hdr, Payload: e.Payload}, []string{hotel}, time.Now())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return sigs
+}
+
+// send writes e to hotel.commands signed by k for the hotel (nil:
+// unsigned), with the extra headers, and returns its id.
+func (w *world) send(e events.Envelope, k *sign.Key, extra map[string]string) string {
+	w.t.Helper()
+	hdr := map[string]string{events.HeaderID: e.ID}
+	events.PutHeaders(hdr, e)
+	delete(hdr, events.MetaKey)
+	if k != nil {
+		for n, v := range w.signature(e, k) {
+			hdr[n] = v
+		}
+	}
+	for n, v := range extra {
+		hdr[n] = v
+	}
+	var hs []bus.Header
+	for n, v := range hdr {
+		hs = append(hs, bus.Header{Key: n, Value: v})
+	}
+	if _, _, err := bus.Send(w.cfg, w.cfg.Topic(events.CommandTopic(hotel)), e.Key, e.Payload, hs); err != nil {
+		w.t.Fatal(err)
+	}
+	return e.ID
+}
+
+// records reads every record of a topic (unprefixed name).
+func (w *world) records(name string) []bus.Record {
+	w.t.Helper()
+	var out []bus.Record
+	err := bus.ReadAll(context.Background(), w.cfg, w.cfg.Topic(name), func(r bus.Record) error {
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return out
+}
+
+// verified checks a record the hotel wrote as reader would, and that the
+// hotel signed it.
+func (w *world) verified(r bus.Record, reader string) error {
+	signer, err := w.ring.Verify(w.keys[reader], sign.Record{Topic: r.Topic, Key: string(r.Key), Headers: r.Headers, Payload: r.Value}, time.Now())
+	if err == nil && signer != hotel {
+		err = fmt.Errorf("signed by %s", signer)
+	}
+	return err
+}
+
+// replies returns the hotel's replies to command id, checked as the
+// orchestrator checks them.
+func (w *world) replies(id string) []events.StepReplyV1 {
+	w.t.Helper()
+	var out []events.StepReplyV1
+	for _, r := range w.records(events.TopicReplies) {
+		if r.Headers[events.HeaderCausationID] != id {
+			continue
+		}
+		if err := w.verified(r, events.PrincipalOrchestrator); err != nil {
+			w.t.Fatalf("reply to %s: %v", id, err)
+		}
+		e, err := bus.CheckRecord(r)
+		if err != nil {
+			w.t.Fatalf("reply to %s: %v", id, err)
+		}
+		p := events.MustDecode[events.StepReplyV1](e)
+		if e.ID != events.DerivedID(id, "reply") || e.Key == "" || e.SagaID != string(r.Key) {
+			w.t.Fatalf("reply to %s: id %s, key %q, saga %s", id, e.ID, r.Key, e.SagaID)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// reply waits for the hotel's reply to command id.
+func (w *world) reply(id string) events.StepReplyV1 {
+	w.t.Helper()
+	var got []events.StepReplyV1
+	bustest.Eventually(w.t, wait, func() (bool, string) {
+		got = w.replies(id)
+		return len(got) > 0, "no reply to " + id
+	})
+	return got[0]
+}
+
+// domainEvent is what the test reads of the hotel's own log.
+type domainEvent struct {
+	Type      string
+	CommandID string `json:"command_id"`
+	Outcome   string `json:"outcome"`
+	Room      int    `json:"room"`
+}
+
+// domainEvents returns the hotel's events for command id, each checked as
+// the hotel and the read models (the client's key) check them.
+func (w *world) domainEvents(id string) []domainEvent {
+	w.t.Helper()
+	var out []domainEvent
+	for _, r := range w.records(events.DomainTopic(hotel)) {
+		if r.Headers[events.HeaderCausationID] != id {
+			continue
+		}
+		for _, reader := range []string{hotel, events.PrincipalClient} {
+			if err := w.verified(r, reader); err != nil {
+				w.t.Fatalf("event for %s read by %s: %v", id, reader, err)
+			}
+		}
+		var ev domainEvent
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			w.t.Fatal(err)
+		}
+		ev.Type = r.Headers[events.HeaderType]
+		out = append(out, ev)
+	}
+	return out
+}
+
+// letter waits for the dead letter of message id and returns its reason.
+func (w *world) letter(id string) string {
+	w.t.Helper()
+	var reason string
+	bustest.Eventually(w.t, wait, func() (bool, string) {
+		for _, r := range w.records(events.TopicDLQ) {
+			if r.Headers[bus.HeaderID] == id {
+				reason = r.Headers["reason_poisoned"]
+				if r.Headers[bus.MetaTopic] != w.cfg.Topic(events.CommandTopic(hotel)) || r.Headers[bus.MetaOffset] == "" {
+					return false, fmt.Sprintf("letter %s without its origin: %v", id, r.Headers)
+				}
+				return true, ""
+			}
+		}
+		return false, "no dead letter " + id
+	})
+	return reason
+}
+
+func saga() (id, ref string) {
+	id = uuid.NewString()
+	return id, events.BookingRefFor(id)
+}
+
+// TestHotelAnswersAsAGoParticipant drives hotel.py with commands as the
+// orchestrator sends them, and reads its replies, domain events and dead
+// letters as the orchestrator, the read models and an operator do.
+func TestHotelAnswersAsAGoParticipant(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	orch := w.keys[events.PrincipalOrchestrator]
+
+	t.Run("a reservation is answered once, signed, and repeated on a repeated id", func(t *testing.T) {
+		sagaID, ref := saga()
+		cmd := command("ReserveRoom", sagaID, ref, 1, nil)
+		id := w.send(cmd, orch, nil)
+		r := w.reply(id)
+		if r.Outcome != events.OutcomeSucceeded || r.Command != "ReserveRoom" || r.CommandID != id || !strings.Contains(string(r.Data), `"hotel_room"`) {
+			t.Fatalf("reply %+v (data %s)", r, r.Data)
+		}
+		w.send(cmd, orch, nil)
+		bustest.Eventually(t, wait, func() (bool, string) {
+			return len(w.replies(id)) == 2, "the repeated command is not answered again"
+		})
+		replies := w.replies(id)
+		if string(replies[0].Data) != string(replies[1].Data) || replies[0].Outcome != replies[1].Outcome {
+			t.Fatalf("a repeated command got another reply: %+v then %+v", replies[0], replies[1])
+		}
+		if evs := w.domainEvents(id); len(evs) != 1 || evs[0].Type != "RoomReserved" || evs[0].Room == 0 {
+			t.Fatalf("the hotel logged %+v for one reservation sent twice", evs)
+		}
+		// The next attempt of the step (a new id) finds the booking's room.
+		again := w.send(command("ReserveRoom", sagaID, ref, 2, nil), orch, nil)
+		if r2 := w.reply(again); r2.Outcome != events.OutcomeSucceeded || string(r2.Data) != string(r.Data) {
+			t.Fatalf("a second attempt got %+v (data %s), the first %s", r2, r2.Data, r.Data)
+		}
+	})
+
+	t.Run("a release frees the room once and is idempotent", func(t *testing.T) {
+		sagaID, ref := saga()
+		w.reply(w.send(command("ReserveRoom", sagaID, ref, 1, nil), orch, nil))
+		rel := command("ReleaseRoom", sagaID, ref, 1, nil)
+		if r := w.reply(w.send(rel, orch, nil)); r.Outcome != events.OutcomeSucceeded {
+			t.Fatalf("release: %+v", r)
+		}
+		second := w.send(command("ReleaseRoom", sagaID, ref, 2, nil), orch, nil)
+		if r := w.reply(second); r.Outcome != events.OutcomeSucceeded {
+			t.Fatalf("second release: %+v", r)
+		}
+		if evs := w.domainEvents(rel.ID); len(evs) != 1 || evs[0].Type != "RoomReleased" || evs[0].Room == 0 {
+			t.Fatalf("release logged %+v", evs)
+		}
+		if evs := w.domainEvents(second); len(evs) != 1 || evs[0].Room != 0 {
+			t.Fatalf("a second release freed a room again: %+v", evs)
+		}
+	})
+
+	t.Run("a release before its reservation succeeds with no effect and refuses the late reservation", func(t *testing.T) {
+		sagaID, ref := saga()
+		rel := w.send(command("ReleaseRoom", sagaID, ref, 1, nil), orch, nil)
+		if r := w.reply(rel); r.Outcome != events.OutcomeSucceeded {
+			t.Fatalf("release of nothing: %+v", r)
+		}
+		late := w.send(command("ReserveRoom", sagaID, ref, 1, nil), orch, nil)
+		if r := w.reply(late); r.Outcome != events.OutcomeFailed || r.Reason != "booking already released" {
+			t.Fatalf("late reservation: %+v", r)
+		}
+	})
+
+	t.Run("a full hotel refuses, and a released room is booked again", func(t *testing.T) {
+		// The hotel has two rooms: booking three fills it, whatever earlier
+		// subtests hold.
+		var held []string
+		var refused events.Envelope
+		for i := 0; i < 3 && refused.ID == ""; i++ {
+			s, r := saga()
+			cmd := command("ReserveRoom", s, r, 1, nil)
+			switch rep := w.reply(w.send(cmd, orch, nil)); {
+			case rep.Outcome == events.OutcomeSucceeded:
+				held = append(held, s)
+			case rep.Reason == "no rooms left":
+				refused = cmd
+			default:
+				t.Fatalf("reservation: %+v", rep)
+			}
+		}
+		if refused.ID == "" || len(held) == 0 {
+			t.Fatalf("three reservations in a hotel of two rooms were all accepted")
+		}
+		w.reply(w.send(command("ReleaseRoom", held[0], events.BookingRefFor(held[0]), 1, nil), orch, nil))
+		retry := command("ReserveRoom", refused.SagaID, refused.CorrelationID, 2, nil)
+		if r := w.reply(w.send(retry, orch, nil)); r.Outcome != events.OutcomeSucceeded {
+			t.Fatalf("reservation after a release: %+v", r)
+		}
+	})
+
+	t.Run("commands the hotel cannot obey go to the dead-letter topic with the reason", func(t *testing.T) {
+		sagaID, ref := saga()
+		unsigned := w.send(command("ReserveRoom", sagaID, ref, 1, nil), nil, nil)
+		forged := w.send(command("ReserveRoom", sagaID, ref, 2, nil), w.keys[events.PrincipalClient], nil)
+		tampered := command("ReserveRoom", sagaID, ref, 3, nil)
+		sigs := w.signature(tampered, orch)
+		tampered.Payload = json.RawMessage(strings.Replace(string(tampered.Payload), `"nights":2`, `"nights":9`, 1))
+		tamperedID := w.send(tampered, nil, sigs)
+		notJSON := command("ReserveRoom", sagaID, ref, 4, nil)
+		notJSON.Payload = json.RawMessage(`{not json`)
+		badJSON := w.send(notJSON, orch, nil)
+		unknown := w.send(command("BookSpa", sagaID, ref, 5, nil), orch, nil)
+		noRef := w.send(command("ReserveRoom", sagaID, ref, 6, map[string]any{"user_id": "alice"}), orch, nil)
+		want := map[string]string{
+			unsigned:   "unsigned: ",
+			forged:     "signer_not_allowed: client may not write",
+			tamperedID: "bad_signature: ",
+			badJSON:    "malformed message: payload is not valid JSON",
+			unknown:    `malformed message: unknown type "BookSpa"`,
+			noRef:      "malformed message: booking_ref is required",
+		}
+		for id, prefix := range want {
+			if reason := w.letter(id); !strings.HasPrefix(reason, prefix) {
+				t.Errorf("letter %s: reason %q, want it to start %q", id, reason, prefix)
+			}
+		}
+		// None was answered, and the hotel goes on answering.
+		for id := range want {
+			if r := w.replies(id); len(r) != 0 {
+				t.Errorf("refused command %s was answered: %+v", id, r)
+			}
+		}
+		s, r := saga()
+		w.reply(w.send(command("ReleaseRoom", s, r, 1, nil), orch, nil))
+	})
+}
+
+// TestHotelKilledLosesNothing kills hotel.py with SIGKILL and starts it
+// again on the same database: a command answered before the kill is
+// answered again the same way, with no second effect, and a command sent
+// while it was down is answered once it is back.
+func TestHotelKilledLosesNothing(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	orch := w.keys[events.PrincipalOrchestrator]
+	sagaID, ref := saga()
+	cmd := command("ReserveRoom", sagaID, ref, 1, nil)
+	first := w.reply(w.send(cmd, orch, nil))
+	w.kill()
+	other, otherRef := saga()
+	during := w.send(command("ReserveRoom", other, otherRef, 1, nil), orch, nil)
+	w.send(cmd, orch, nil)
+	w.start()
+	if r := w.reply(during); r.Outcome != events.OutcomeSucceeded {
+		t.Fatalf("command sent while the hotel was down: %+v", r)
+	}
+	bustest.Eventually(t, wait, func() (bool, string) {
+		return len(w.replies(cmd.ID)) >= 2, "the repeated command is not answered after the restart"
+	})
+	for _, r := range w.replies(cmd.ID) {
+		if string(r.Data) != string(first.Data) || r.Outcome != first.Outcome {
+			t.Fatalf("after the restart the command got %+v, before %+v", r, first)
+		}
+	}
+	if evs := w.domainEvents(cmd.ID); len(evs) != 1 {
+		t.Fatalf("one reservation logged %d times across a restart: %+v", len(evs), evs)
+	}
+}
