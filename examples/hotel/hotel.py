@@ -369,6 +369,14 @@ def dead_letter(writer, msg, h, reason):
 # --- the loop -----------------------------------------------------------------------
 
 
+def crash_point(name):
+    """The recovery test's kill between two steps of a command: HOTEL_CRASH_AFTER=name
+    ends the process there at once, as SIGKILL would (no flush, no offset commit)."""
+    if os.environ.get("HOTEL_CRASH_AFTER") == name:
+        log.warning("HOTEL_CRASH_AFTER=%s: exiting as if killed", name)
+        os._exit(137)
+
+
 def handle(cfg, db, writer, msg):
     """One command, from check to reply; raises on a transient failure (retried)."""
     h = headers_of(msg)
@@ -386,10 +394,15 @@ def handle(cfg, db, writer, msg):
     except Malformed as e:
         dead_letter(writer, msg, h, str(e))
         return
+    if not repeated:
+        crash_point("transaction")
     if not published:
         writer.write(DOMAIN, ev)  # the event first, as the Go runtime's outbox writes its log phase first
+        crash_point("event")
     writer.write(REPLIES, rp)
+    crash_point("reply")
     mark_published(db, cmd["id"])
+    crash_point("published")
     outcome = json.loads(rp["payload"])
     log.info("%s %s of saga %s (%s): %s%s", "replied again to" if repeated else "handled", cmd["type"], cmd["saga_id"],
              cmd["id"], outcome["outcome"], " (" + outcome["reason"] + ")" if outcome.get("reason") else "")

@@ -83,8 +83,8 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-// start runs hotel.py with two rooms.
-func (w *world) start() {
+// start runs hotel.py with two rooms, with env added to its environment.
+func (w *world) start(env ...string) {
 	w.t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -94,11 +94,25 @@ func (w *world) start() {
 	cmd := exec.Command(w.py, "hotel.py", "--brokers", strings.Join(w.cfg.Brokers, ","), "--namespace", w.cfg.Namespace,
 		"--keys", w.keyDir, "--db", w.db, "--rooms", "2")
 	cmd.Stdout, cmd.Stderr = w.logs, w.logs
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		w.t.Fatalf("start hotel.py: %v", err)
 	}
 	w.proc, w.done = cmd, make(chan error, 1)
 	go func() { w.done <- cmd.Wait() }()
+}
+
+// exited waits until hotel.py ends by itself.
+func (w *world) exited() {
+	w.t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case <-w.done:
+	case <-time.After(wait):
+		w.t.Fatal("hotel.py did not stop at its crash point")
+	}
+	w.proc = nil
 }
 
 // kill stops hotel.py with SIGKILL, as a crash would, and waits for it.
@@ -438,5 +452,50 @@ func TestHotelKilledLosesNothing(t *testing.T) {
 	}
 	if evs := w.domainEvents(cmd.ID); len(evs) != 1 {
 		t.Fatalf("one reservation logged %d times across a restart: %+v", len(evs), evs)
+	}
+}
+
+// TestHotelCrashedBetweenAnyTwoStepsLosesNothing ends hotel.py at once
+// (HOTEL_CRASH_AFTER) after each step of a command: its SQLite
+// transaction, the domain event acknowledged, the reply acknowledged, the
+// reply marked sent. Started again, the hotel answers the command, with
+// the answer it stored, and its effect happened once: every reply and
+// every copy of the event is the same.
+func TestHotelCrashedBetweenAnyTwoStepsLosesNothing(t *testing.T) {
+	python(t)
+	for _, point := range []string{"transaction", "event", "reply", "published"} {
+		t.Run(point, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			orch := w.keys[events.PrincipalOrchestrator]
+			w.start("HOTEL_CRASH_AFTER=" + point)
+			sagaID, ref := saga()
+			cmd := command("ReserveRoom", sagaID, ref, 1, nil)
+			w.send(cmd, orch, nil)
+			w.exited()
+			w.start()
+			first := w.reply(cmd.ID)
+			if first.Outcome != events.OutcomeSucceeded {
+				t.Fatalf("reply after the crash: %+v", first)
+			}
+			// The hotel answers what comes next: the crashed command was not
+			// left blocking its partition.
+			next := command("ReleaseRoom", sagaID, ref, 1, nil)
+			w.reply(w.send(next, orch, nil))
+			for _, r := range w.replies(cmd.ID) {
+				if string(r.Data) != string(first.Data) {
+					t.Fatalf("replies differ across the crash: %s and %s", r.Data, first.Data)
+				}
+			}
+			evs := w.domainEvents(cmd.ID)
+			if len(evs) == 0 {
+				t.Fatal("the reservation's event is lost")
+			}
+			for _, e := range evs {
+				if e != evs[0] {
+					t.Fatalf("the reservation logged two different events: %+v", evs)
+				}
+			}
+		})
 	}
 }
