@@ -505,8 +505,8 @@ def sasl_login(args, data):
     """The hotel's SCRAM-SHA-512 login. On the embedded broker of `saga up` it is the hotel's
     user in <data-dir>/broker-users.json, as every Go part logs in as its own user; the
     broker asks for one while <data-dir>/broker.auth is there. --sasl-user and
-    SAGA_SASL_PASSWORD name another (a Kafka cluster's)."""
-    user, password = args.sasl_user, os.environ.get("SAGA_SASL_PASSWORD", "")
+    KAFKA_SASL_PASSWORD name another (a Kafka cluster's)."""
+    user, password = args.sasl_user, os.environ.get("KAFKA_SASL_PASSWORD", "")
     mechanism = args.sasl_mechanism
     if not user and os.path.exists(os.path.join(data, "broker.auth")):
         with open(os.path.join(data, "broker-users.json")) as f:
@@ -529,7 +529,7 @@ def parse_args(argv):
     p.add_argument("--namespace", default="", help="prefix of every topic and group, as saga's --namespace")
     p.add_argument("--keys", default="", help="the key directory (default <data-dir>/keys)")
     p.add_argument("--key-file", default="", help="the hotel's private key (default <keys>/hotel.key)")
-    p.add_argument("--sasl-user", default="", help="SASL user (the password in SAGA_SASL_PASSWORD)")
+    p.add_argument("--sasl-user", default="", help="SASL user (the password in KAFKA_SASL_PASSWORD)")
     p.add_argument("--sasl-mechanism", default="SCRAM-SHA-512", help="SASL mechanism with --sasl-user")
     p.add_argument("--security-protocol", default="SASL_PLAINTEXT", help="SASL_PLAINTEXT or SASL_SSL, with a SASL user")
     p.add_argument("--db", default="hotel.db", help="the hotel's SQLite database (default ./hotel.db)")
