@@ -2,7 +2,6 @@ package events
 
 import (
 	"slices"
-	"sync"
 )
 
 // Principals are the parts of the system that write records. Each signs
@@ -21,8 +20,10 @@ const (
 
 // Principals lists every principal: the orchestrator, the services, the
 // client and the operator.
-func Principals() []string {
-	return append(append([]string{PrincipalOrchestrator}, Services()...), PrincipalClient, PrincipalOperator)
+func Principals() []string { return decl().principals() }
+
+func (d *declaration) principals() []string {
+	return append(append([]string{PrincipalOrchestrator}, d.services...), PrincipalClient, PrincipalOperator)
 }
 
 // IsService reports whether name is a participant service.
@@ -40,11 +41,13 @@ type Access struct {
 // Access for an unknown name. A part writes the dead-letter topic when it
 // consumes, and the topic it consumes when it forwards a record that
 // arrived on another partition than its key's.
-func AccessOf(p string) Access {
+func AccessOf(p string) Access { return decl().access(p) }
+
+func (d *declaration) access(p string) Access {
 	switch {
 	case p == PrincipalOrchestrator:
 		writes := []string{TopicSagaLog, TopicSagaSnapshots, TopicRequests, TopicReplies, TopicDLQ}
-		for _, s := range Services() {
+		for _, s := range d.services {
 			writes = append(writes, CommandTopic(s))
 		}
 		return Access{
@@ -52,29 +55,29 @@ func AccessOf(p string) Access {
 			Writes: writes,
 			Groups: []string{PrincipalOrchestrator},
 		}
-	case IsService(p):
+	case slices.Contains(d.services, p):
 		return Access{
 			Reads:  []string{CommandTopic(p), DomainTopic(p)},
 			Writes: []string{DomainTopic(p), TopicReplies, CommandTopic(p), TopicDLQ},
 			Groups: []string{p},
 		}
 	case p == PrincipalClient:
-		return Access{Reads: readModelTopics(), Writes: []string{TopicRequests}}
+		return Access{Reads: d.readModelTopics(), Writes: []string{TopicRequests}}
 	case p == PrincipalOperator:
 		// A dead letter goes back to where it came from: any consumed topic.
 		writes := []string{TopicRequests, TopicReplies}
-		for _, s := range Services() {
+		for _, s := range d.services {
 			writes = append(writes, CommandTopic(s))
 		}
-		return Access{Reads: readModelTopics(), Writes: writes}
+		return Access{Reads: d.readModelTopics(), Writes: writes}
 	}
 	return Access{}
 }
 
 // readModelTopics are the logs the read models fold.
-func readModelTopics() []string {
+func (d *declaration) readModelTopics() []string {
 	out := []string{TopicSagaLog, TopicDLQ}
-	for _, s := range Services() {
+	for _, s := range d.services {
 		out = append(out, DomainTopic(s))
 	}
 	return out
@@ -111,22 +114,7 @@ func MayWrite(p, topic string) bool {
 // ReadersOf returns the principals that check what they read of topic
 // (an unprefixed name): a record is signed for each of them. The operator
 // reads the logs as the client does, with the client's key, so nothing is
-// signed for it. The caller must not change the slice.
-func ReadersOf(topic string) []string { return readers()[topic] }
-
-// readers is every topic's readers, worked out once: every record written
-// asks.
-var readers = sync.OnceValue(func() map[string][]string {
-	out := map[string][]string{}
-	for _, p := range Principals() {
-		if p == PrincipalOperator {
-			continue
-		}
-		for _, t := range AccessOf(p).Reads {
-			if !slices.Contains(out[t], p) {
-				out[t] = append(out[t], p)
-			}
-		}
-	}
-	return out
-})
+// signed for it. The result follows the current declaration (worked out
+// once per Declare: every record written asks). The caller must not change
+// the slice.
+func ReadersOf(topic string) []string { return decl().readers[topic] }

@@ -88,9 +88,31 @@ var kinds = map[string]kind{
 	NotificationSent: kindOf[NotificationSentV2](2, map[int]Upcaster{1: upcastNotificationSentV1}),
 }
 
+// declaredCommand is the kind of every command of a declared service: a
+// CommandV1 whose data only its service reads.
+var declaredCommand = kindOf[CommandV1](1, nil)
+
+// kindFor looks typ up in the registry, then among the commands of the
+// declared services.
+func kindFor(typ string) (kind, bool) {
+	if k, ok := kinds[typ]; ok {
+		return k, true
+	}
+	if _, ok := ServiceOf(typ); ok {
+		return declaredCommand, true
+	}
+	return kind{}, false
+}
+
+// builtinKnown reports whether typ is a type of the product itself.
+func builtinKnown(typ string) bool {
+	_, ok := kinds[typ]
+	return ok
+}
+
 // CurrentVersion is the schema version new messages of typ are written in.
 func CurrentVersion(typ string) int {
-	if k, ok := kinds[typ]; ok {
+	if k, ok := kindFor(typ); ok {
 		return k.current
 	}
 	return 1
@@ -98,7 +120,7 @@ func CurrentVersion(typ string) int {
 
 // Known reports whether typ is a message type of the product.
 func Known(typ string) bool {
-	_, ok := kinds[typ]
+	_, ok := kindFor(typ)
 	return ok
 }
 
@@ -149,7 +171,7 @@ func upcast(e Envelope) (Envelope, kind, error) {
 	if n := len(e.Payload); n > MaxPayloadBytes {
 		return e, kind{}, malformed("payload of %d bytes is over the limit of %d bytes", n, MaxPayloadBytes)
 	}
-	k, ok := kinds[e.Type]
+	k, ok := kindFor(e.Type)
 	if !ok {
 		return e, k, malformed("unknown type %q", e.Type)
 	}

@@ -19,10 +19,16 @@ const (
 	ServiceNotification = "notification"
 )
 
-// Services lists every participant, in the order a booking meets them.
-func Services() []string {
+// BuiltinServices lists the participants built into the binary, in the
+// order a booking meets them.
+func BuiltinServices() []string {
 	return []string{ServiceUser, ServiceBooking, ServicePayment, ServiceNotification}
 }
+
+// Services lists every participant: the built-ins, then the services
+// declared in configuration (see Declare). The caller must not change the
+// slice.
+func Services() []string { return decl().services }
 
 // CommandTopic is the topic a participant consumes its commands from.
 func CommandTopic(service string) string { return service + ".commands" }

@@ -41,3 +41,23 @@ func TestProvisionTwice(t *testing.T) {
 		}
 	}
 }
+
+// A service declared in configuration gets its topics, partitioned as the
+// others are.
+func TestProvisionCreatesDeclaredServicesTopics(t *testing.T) {
+	if err := events.Declare([]events.ServiceDecl{{Name: "hotel", Commands: []events.CommandDecl{{Name: "ReserveRoom"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = events.Declare(nil) })
+	cfg := bustest.Start(t)
+	cfg.Partitions = 2
+	if err := system.Provision(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range []string{"hotel.commands", "hotel.events"} {
+		n, err := bus.PartitionCount(context.Background(), cfg, cfg.Topic(topic))
+		if err != nil || n != 2 {
+			t.Errorf("%s has %d partitions (%v), want 2", topic, n, err)
+		}
+	}
+}

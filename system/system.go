@@ -224,7 +224,7 @@ func Parts(c Config) ([]Part, error) {
 	}
 	parts := []Part{{Name: "orchestrator", Run: orch.Run}}
 	buses := map[string]bus.Config{}
-	for _, name := range events.Services() {
+	for _, name := range events.BuiltinServices() {
 		if buses[name], err = c.as(name); err != nil {
 			return nil, err
 		}

@@ -26,30 +26,49 @@ const (
 )
 
 // brokerUsers returns the embedded broker's users of dataDir, by
-// principal, making them (with random passwords) on first use.
+// principal, making each principal's (with a random password) on first
+// use: a service declared later gets its user on the next start. A user
+// of a service no longer declared stays, so declaring it again finds the
+// same password.
 func brokerUsers(dataDir string) (map[string]bus.SASLConfig, error) {
 	path := filepath.Join(dataDir, brokerUsersFile)
-	creds, err := loadCredentials(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return creds, err
-	}
 	file := map[string]partCredential{}
-	creds = map[string]bus.SASLConfig{}
+	raw, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("embedded broker users %s is open to group or others (mode %04o); it holds passwords: chmod 600 %s", path, st.Mode().Perm(), path)
+		}
+		if err := json.Unmarshal(raw, &file); err != nil {
+			return nil, fmt.Errorf("embedded broker users %s: %w", path, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("embedded broker users: %w", err)
+	}
+	changed := false
 	for _, p := range events.Principals() {
+		if c, ok := file[p]; ok && c.User != "" && c.Password != "" {
+			continue
+		}
 		var b [24]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return nil, err
 		}
-		pw := base64.RawURLEncoding.EncodeToString(b[:])
-		file[p] = partCredential{User: p, Password: pw}
-		creds[p] = bus.SASLConfig{User: p, Password: pw}
+		file[p] = partCredential{User: p, Password: base64.RawURLEncoding.EncodeToString(b[:])}
+		changed = true
 	}
-	raw, err := json.MarshalIndent(file, "", "  ")
-	if err != nil {
-		return nil, err
+	if changed {
+		raw, err := json.MarshalIndent(file, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, append(raw, '\n'), 0o600); err != nil {
+			return nil, fmt.Errorf("embedded broker users: %w", err)
+		}
 	}
-	if err := os.WriteFile(path, append(raw, '\n'), 0o600); err != nil {
-		return nil, fmt.Errorf("embedded broker users: %w", err)
+	creds := make(map[string]bus.SASLConfig, len(file))
+	for p, c := range file {
+		creds[p] = bus.SASLConfig{User: c.User, Password: c.Password}
 	}
 	return creds, nil
 }

@@ -34,6 +34,7 @@ const envNamespace = "SAGA_NAMESPACE"
 const (
 	envKeys       = "SAGA_KEYS"
 	envSignatures = "SAGA_SIGNATURES"
+	envServices   = "SAGA_SERVICES"
 )
 
 // globals are the flags every command shares.
@@ -43,6 +44,8 @@ type globals struct {
 	// keysDir holds a deployment's signing keys; empty means the data
 	// directory's own.
 	keysDir string
+	// servicesFile declares the participants that run outside the binary.
+	servicesFile string
 	// signatures is false only to measure what signing and checking cost.
 	signatures bool
 	output     string
@@ -100,6 +103,7 @@ func newRootWith(g *globals) *cobra.Command {
 	f.StringVar(&g.brokers, "brokers", "", "Kafka bootstrap brokers, comma separated (default $"+envBrokers+", else the config file, else the embedded broker)")
 	f.StringVar(&g.dataDir, "data-dir", "./.saga", "directory of the embedded broker's data")
 	f.StringVar(&g.keysDir, "keys", "", "`DIR` of a deployment's signing keys: keyring.json and the <principal>.key files of the parts this process runs (default $"+envKeys+", else the data directory's own, made on first use)")
+	f.StringVar(&g.servicesFile, "services", "", "YAML or JSON `FILE` declaring the participant services that run outside this binary (name, key field, commands, sample data), so definitions can name them and their topics, keys and users are made (default $"+envServices+")")
 	f.BoolVar(&g.signatures, "signatures", true, "sign every record written and check every record read; turn off only to measure what that costs (default $"+envSignatures+" unless \"off\")")
 	f.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	f.StringVar(&g.logFormat, "log-format", "console", "log format: console or json")
@@ -144,7 +148,7 @@ func (g *globals) validate() error {
 	if err == nil {
 		err = checkConnection(conn)
 	}
-	errs = append(errs, err)
+	errs = append(errs, err, g.declareServices())
 	g.conn = conn
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
