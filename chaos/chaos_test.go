@@ -144,6 +144,19 @@ func TestChaos(t *testing.T) {
 			broker.proc.stop()
 		}
 	})
+	// Why the run failed is said again after the processes' last lines,
+	// so that it ends the output a CI log keeps.
+	var why []string
+	errorf := func(format string, args ...any) {
+		t.Helper()
+		why = append(why, fmt.Sprintf(format, args...))
+		t.Errorf(format, args...)
+	}
+	fatalf := func(format string, args ...any) {
+		t.Helper()
+		why = append(why, fmt.Sprintf(format, args...))
+		t.Fatalf(format, args...)
+	}
 	defer func() {
 		if t.Failed() {
 			for _, p := range all {
@@ -151,6 +164,7 @@ func TestChaos(t *testing.T) {
 					t.Logf("--- last lines of %s (%s) ---\n%s", p.name, p.log, p.tail(25))
 				}
 			}
+			t.Logf("chaos: FAILED: %s", strings.Join(why, "; "))
 		}
 	}()
 	for _, p := range procs {
@@ -215,24 +229,24 @@ func TestChaos(t *testing.T) {
 	l.close()
 	chaosTime := time.Since(posting)
 	if loadErr != nil {
-		t.Fatalf("load: %v", loadErr)
+		fatalf("load: %v", loadErr)
 	}
 	if chaosErr != nil {
-		t.Fatalf("chaos: %v", chaosErr)
+		fatalf("chaos: %v", chaosErr)
 	}
 	bookings, cancelled := l.snapshot()
 	if phaseCtx.Err() != nil {
 		t.Logf("chaos: CHAOS_DURATION %s reached after %d of %d bookings", s.duration, len(bookings), s.bookings)
 	}
 	if brokerRestarts != 1 {
-		t.Errorf("chaos: broker restarted %d times, want 1", brokerRestarts)
+		errorf("chaos: broker restarted %d times, want 1", brokerRestarts)
 	}
 	t.Logf("chaos: posted %d bookings, %d requests in %s; chaos over after %s", len(bookings), l.posts.Load(), postTime.Round(time.Millisecond), chaosTime.Round(time.Millisecond))
 
 	// Every part runs again; every saga must end.
 	cl, err := client.New(ctx, cfg, client.WithCatalog(demo.Catalog()))
 	if err != nil {
-		t.Fatalf("client: %v", err)
+		fatalf("client: %v", err)
 	}
 	defer cl.Close()
 	// A saga that does not end is a failure, but the run goes on without
@@ -260,7 +274,7 @@ func TestChaos(t *testing.T) {
 	for _, v := range sagas.List("failed") {
 		retried++
 		if _, err := cl.Retry(ctx, v.SagaID, "chaos", "refund processor fixed"); err != nil {
-			t.Fatalf("retry %s: %v", v.SagaID, err)
+			fatalf("retry %s: %v", v.SagaID, err)
 		}
 	}
 	if retried > 0 {
@@ -270,15 +284,15 @@ func TestChaos(t *testing.T) {
 
 	rec, err := cl.Reconcile(ctx, time.Time{})
 	if err != nil {
-		t.Fatalf("reconcile: %v", err)
+		fatalf("reconcile: %v", err)
 	}
 	inv, err := cl.Inventory(ctx)
 	if err != nil {
-		t.Fatalf("inventory: %v", err)
+		fatalf("inventory: %v", err)
 	}
 	raw, err := readRawLogs(ctx, cfg)
 	if err != nil {
-		t.Fatalf("read the logs: %v", err)
+		fatalf("read the logs: %v", err)
 	}
 	o := check(bookings, cancelled, sagas, inv, raw, rec)
 	for _, f := range rec.Findings {
@@ -324,15 +338,15 @@ func TestChaos(t *testing.T) {
 	t.Log(strings.TrimSpace(report[strings.LastIndex(strings.TrimSuffix(report, "\n"), "\n")+1:]))
 
 	for _, e := range exits {
-		t.Errorf("a process exited without being killed: %s", e)
+		errorf("a process exited without being killed: %s", e)
 	}
 	const maxProblems = 40
 	for i, p := range o.Problems {
 		if i == maxProblems {
-			t.Errorf("... and %d more problems", len(o.Problems)-maxProblems)
+			errorf("... and %d more problems", len(o.Problems)-maxProblems)
 			break
 		}
-		t.Errorf("%s", p)
+		errorf("%s", p)
 	}
 	if len(o.Problems) > 0 {
 		for _, id := range o.ProblemSagas {

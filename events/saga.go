@@ -79,7 +79,13 @@ func (p StartSagaV1) Validate() error {
 
 // SagaStartedV1 opens a saga in the log.
 type SagaStartedV1 struct {
-	Definition     string          `json:"definition"`
+	Definition string `json:"definition"`
+	// DefinitionVersion is the version of the definition the saga runs by
+	// to its end; absent in sagas logged before versions were recorded.
+	DefinitionVersion string `json:"definition_version,omitempty"`
+	// DefinitionSpec is that version's definition file, as JSON: the log
+	// replays by it anywhere, whatever definitions the reader was given.
+	DefinitionSpec json.RawMessage `json:"definition_spec,omitempty"`
 	IdempotencyKey string          `json:"idempotency_key"`
 	BookingRef     string          `json:"booking_ref"`
 	Data           json.RawMessage `json:"data"`
@@ -87,7 +93,11 @@ type SagaStartedV1 struct {
 
 // Validate reports what is wrong with a SagaStartedV1 payload (events.Check calls it).
 func (p SagaStartedV1) Validate() error {
-	return StartSagaV1(p).Validate()
+	err := StartSagaV1{Definition: p.Definition, IdempotencyKey: p.IdempotencyKey, BookingRef: p.BookingRef, Data: p.Data}.Validate()
+	if len(p.DefinitionSpec) > 0 && (p.DefinitionSpec[0] != '{' || !json.Valid(p.DefinitionSpec)) {
+		err = errors.Join(err, errors.New("definition_spec must be a JSON object"))
+	}
+	return err
 }
 
 // StepV1 names a step attempt; the common part of the step events.

@@ -38,11 +38,12 @@ type endedSaga struct {
 
 // snapshotMagic starts every encoded snapshot; the byte after it is the
 // format's version: 2 adds the watchdog's fields of a saga (Stuck,
-// StuckStep, StuckAt, ResumedAt). Version 1 is still read, so that the
+// StuckStep, StuckAt, ResumedAt), 3 the definition version it runs by.
+// Versions 1 and 2 are still read, so that the
 // snapshots written before an upgrade keep recoveries short.
 const (
 	snapshotMagic   = "SGSN"
-	snapshotVersion = 2
+	snapshotVersion = 3
 )
 
 // The encoding is a flat binary one, written and read by hand: snapshots
@@ -117,6 +118,7 @@ func appendState(b []byte, s *saga.State) []byte {
 	b = appendString(b, s.StuckStep)
 	b = appendTime(b, s.StuckAt)
 	b = appendTime(b, s.ResumedAt)
+	b = appendString(b, s.DefinitionVersion)
 	return b
 }
 
@@ -254,6 +256,9 @@ func (d *decoder) state(s *saga.State) {
 		s.StuckStep = d.interned()
 		s.StuckAt = d.time()
 		s.ResumedAt = d.time()
+	}
+	if d.version >= 3 {
+		s.DefinitionVersion = d.interned()
 	}
 }
 

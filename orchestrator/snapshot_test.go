@@ -486,24 +486,32 @@ func BenchmarkSnapshotCodec(b *testing.B) {
 	}
 }
 
-// A snapshot written before the watchdog (format 1, without its fields)
-// still loads: its sagas have not been reported.
-func TestSnapshotOfFormat1Loads(t *testing.T) {
+// Snapshots written before the watchdog (format 1, without its fields)
+// and before definition versions (format 2) still load: their sagas have
+// not been reported, and run by their definition's first version.
+func TestSnapshotOfEarlierFormatsLoads(t *testing.T) {
 	st := saga.State{SagaID: "a", Definition: "book-ticket", Status: saga.StatusRunning, Seq: 3, StartedAt: t0,
 		Steps: []saga.StepState{{Name: "VerifyUser", Status: saga.StepRunning, Attempt: 1, StartedAt: t0}}}
-	v2 := encodeSnapshot(&snapshot{Running: []saga.State{st}, Ended: []endedSaga{}})
-	if v2[len(snapshotMagic)] != 2 || !bytes.Equal(v2[len(v2)-5:], []byte{0, 0, 0, 0, 0}) {
-		t.Fatalf("setup: format %d ending %v", v2[len(snapshotMagic)], v2[len(v2)-5:])
+	v3 := encodeSnapshot(&snapshot{Running: []saga.State{st}, Ended: []endedSaga{}})
+	if v3[len(snapshotMagic)] != 3 || !bytes.Equal(v3[len(v3)-6:], []byte{0, 0, 0, 0, 0, 0}) {
+		t.Fatalf("setup: format %d ending %v", v3[len(snapshotMagic)], v3[len(v3)-6:])
 	}
-	// Format 1 is format 2 without the four watchdog fields (two empty
-	// strings and two zero times, a byte each) before the ended sagas.
-	v1 := append([]byte(snapshotMagic+"\x01"), v2[len(snapshotMagic)+1:len(v2)-5]...)
-	v1 = append(v1, 0)
-	got, err := decodeSnapshot(v1)
-	if err != nil || !reflect.DeepEqual(got.Running, []saga.State{st}) {
-		t.Fatalf("format 1: %v\n got %+v\nwant %+v", err, got, st)
+	body := v3[len(snapshotMagic)+1 : len(v3)-1] // without the ended sagas' count
+	// Format 2 is format 3 without the definition version (an empty
+	// string, a byte); format 1 is also without the four watchdog fields
+	// (two empty strings and two zero times, a byte each).
+	for _, c := range []struct {
+		format byte
+		cut    int
+	}{{2, 1}, {1, 5}} {
+		old := append([]byte(snapshotMagic+string(rune(c.format))), body[:len(body)-c.cut]...)
+		old = append(old, 0)
+		got, err := decodeSnapshot(old)
+		if err != nil || !reflect.DeepEqual(got.Running, []saga.State{st}) {
+			t.Fatalf("format %d: %v\n got %+v\nwant %+v", c.format, err, got, st)
+		}
 	}
-	if _, err := decodeSnapshot(append([]byte(snapshotMagic+"\x03"), v2[len(snapshotMagic)+1:]...)); err == nil {
+	if _, err := decodeSnapshot(append([]byte(snapshotMagic+"\x04"), v3[len(snapshotMagic)+1:]...)); err == nil {
 		t.Fatal("a snapshot of a later format loaded")
 	}
 }

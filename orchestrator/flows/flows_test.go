@@ -105,7 +105,7 @@ func TestValidateData(t *testing.T) {
 		{flows.BookTicket, `{"user_id":"u","show_id":"s","seats":1}`, "payment_token"},
 		{flows.BookTicket, `{}`, "payment_token"},
 		{flows.BookTicket, `{"seats":"two"}`, "seats"},
-		{flows.BookTicket, `[1]`, "cannot unmarshal"},
+		{flows.BookTicket, `[1]`, "JSON object"},
 		{flows.CancelBooking, `{"booking_ref":"BK","user_id":"u","show_id":"s","seats":2}`, ""},
 		{flows.CancelBooking, `{"user_id":"u","show_id":"s","seats":2}`, "booking_ref"},
 		{flows.CancelBooking, `{"booking_ref":"BK","user_id":"u","seats":2}`, "show_id"},

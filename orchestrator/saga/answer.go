@@ -12,9 +12,15 @@ func (m Machine) answers(s State, r Reply) error {
 	if !s.Started() {
 		return events.Refused(events.RefusedUnknownCommand, "reply to command %s of saga %s, which has not started", id, r.Envelope.SagaID)
 	}
-	def := m.defs[s.Definition]
-	for i, st := range s.Steps {
-		step := def.Steps[i]
+	def, err := m.load().pinned(s.Definition, s.DefinitionVersion)
+	if err != nil {
+		return err
+	}
+	for _, st := range s.Steps {
+		step, ok := def.step(st.Name)
+		if !ok {
+			continue
+		}
 		phases := [...]struct {
 			undo     bool
 			command  string

@@ -3,6 +3,7 @@ package saga
 import (
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/sagaflow/saga/events"
@@ -10,28 +11,30 @@ import (
 
 // Machine runs saga definitions: Apply and Decide are its two pure functions.
 type Machine struct {
-	defs Definitions
-	// slos are each definition's SLOs, worked out once: the watchdog asks
-	// for them on every tick of every running saga.
-	slos map[string]slos
+	// cat is every definition version the machine knows, with each one's
+	// SLOs worked out once (the watchdog asks on every tick); copies of a
+	// machine share it, and Add swaps it whole.
+	cat *atomic.Pointer[catalog]
+	// fixed, when set, is the catalog of one decision: it sees one
+	// catalog from start to end.
+	fixed *catalog
+}
+
+func (m Machine) load() *catalog {
+	if m.fixed != nil {
+		return m.fixed
+	}
+	return m.cat.Load()
 }
 
 // NewMachine returns a machine for the given definitions.
 func NewMachine(defs Definitions) Machine {
-	m := Machine{defs: defs, slos: map[string]slos{}}
-	for name, d := range defs {
-		sl := slos{saga: d.SagaSLO()}
-		for i := range d.Steps {
-			sl.steps = append(sl.steps, d.StepSLO(i))
-		}
-		m.slos[name] = sl
-	}
-	return m
+	return Machine{cat: newCatalog(defs)}
 }
 
-// Definition returns the named definition.
+// Definition returns the named definition new sagas start on.
 func (m Machine) Definition(name string) (Definition, bool) {
-	d, ok := m.defs[name]
+	d, ok := m.load().current[name]
 	return d, ok
 }
 
@@ -100,7 +103,8 @@ func (m Machine) Next(s State, in Input, now time.Time) (Decision, error) {
 }
 
 func (m Machine) decide(s State, in Input, now time.Time) (*decision, error) {
-	d := &decision{m: m, s: s, now: now.UTC()}
+	m.fixed = m.load()
+	d := &decision{m: m, cat: m.fixed, s: s, now: now.UTC()}
 	switch in := in.(type) {
 	case Start:
 		if s.Started() {
@@ -156,6 +160,7 @@ func (m Machine) decide(s State, in Input, now time.Time) (*decision, error) {
 // is emitted so that later choices see the state the log will hold.
 type decision struct {
 	m     Machine
+	cat   *catalog
 	s     State
 	now   time.Time
 	cause string
@@ -164,7 +169,11 @@ type decision struct {
 	err   error
 }
 
-func (d *decision) def() Definition { return d.m.defs[d.s.Definition] }
+// def is the definition version the saga started on.
+func (d *decision) def() Definition {
+	def, _ := d.cat.pinned(d.s.Definition, d.s.DefinitionVersion)
+	return def
+}
 
 func (d *decision) emit(typ string, payload any) {
 	if d.err != nil {
@@ -187,13 +196,13 @@ func (d *decision) emit(typ string, payload any) {
 	}
 	d.s, d.out = next, append(d.out, e)
 	if p, ok := payload.(events.StepStartedV1); ok {
-		d.cmds = append(d.cmds, d.m.commandFor(next, p, typ == events.CompensationStarted, e.ID, e.OccurredAt))
+		d.cmds = append(d.cmds, commandFor(d.def(), next, p, typ == events.CompensationStarted, e.ID, e.OccurredAt))
 	}
 }
 
 func (d *decision) start(in Start) error {
 	p := in.Payload
-	def, ok := d.m.defs[p.Definition]
+	def, ok := d.cat.current[p.Definition]
 	if !ok {
 		return events.Malformed("unknown saga definition %q", p.Definition)
 	}
@@ -211,7 +220,8 @@ func (d *decision) start(in Start) error {
 	}
 	d.s = State{SagaID: sagaID, BookingRef: p.BookingRef, Actor: in.Request.Actor}
 	d.cause = in.Request.ID
-	d.emit(events.SagaStarted, events.SagaStartedV1(p))
+	d.emit(events.SagaStarted, events.SagaStartedV1{Definition: p.Definition, DefinitionVersion: def.Version, DefinitionSpec: def.Spec,
+		IdempotencyKey: p.IdempotencyKey, BookingRef: p.BookingRef, Data: p.Data})
 	return d.err
 }
 
@@ -403,31 +413,45 @@ func (m Machine) Command(s State, e events.Envelope) (Outgoing, bool) {
 	if e.Type != events.StepStarted && e.Type != events.CompensationStarted {
 		return Outgoing{}, false
 	}
+	def, ok := m.Pinned(s)
+	if !ok {
+		return Outgoing{}, false
+	}
 	p := events.MustDecode[events.StepStartedV1](e)
-	return m.commandFor(s, p, e.Type == events.CompensationStarted, e.ID, e.OccurredAt), true
+	return commandFor(def, s, p, e.Type == events.CompensationStarted, e.ID, e.OccurredAt), true
 }
 
 // InFlight returns the commands a saga awaits replies to, for re-sending
 // after a restart (the participants recognise them by id).
 func (m Machine) InFlight(s State, now time.Time) []Outgoing {
+	def, ok := m.Pinned(s)
+	if !ok {
+		return nil
+	}
 	var out []Outgoing
 	for _, st := range s.Steps {
 		if st.CommandID == "" {
 			continue
 		}
+		step, ok := def.step(st.Name)
+		if !ok {
+			continue
+		}
 		comp := st.Status == StepCompensating
-		attempt, cmd := st.Attempt, m.defs[s.Definition].Steps[s.step(st.Name)].Command
+		attempt, cmd := st.Attempt, step.Command
 		if comp {
-			attempt, cmd = st.CompAttempt, m.defs[s.Definition].Steps[s.step(st.Name)].Compensation
+			attempt, cmd = st.CompAttempt, step.Compensation
 		}
 		p := events.StepStartedV1{StepV1: events.StepV1{Step: st.Name, Attempt: attempt}, CommandID: st.CommandID, Command: cmd}
-		out = append(out, m.commandFor(s, p, comp, events.SagaEventID(s.SagaID, s.Seq), now))
+		out = append(out, commandFor(def, s, p, comp, events.SagaEventID(s.SagaID, s.Seq), now))
 	}
 	return out
 }
 
-func (m Machine) commandFor(s State, p events.StepStartedV1, comp bool, cause string, at time.Time) Outgoing {
-	step := m.defs[s.Definition].Steps[s.step(p.Step)]
+// commandFor builds the command of a step attempt of the definition
+// version the saga runs; the step is found by its name.
+func commandFor(def Definition, s State, p events.StepStartedV1, comp bool, cause string, at time.Time) Outgoing {
+	step, _ := def.step(p.Step)
 	key := s.SagaID
 	if step.KeyField != "" {
 		var fields map[string]json.RawMessage

@@ -24,7 +24,8 @@ func TestStartEmitsSagaStartedAndFirstStep(t *testing.T) {
 	}
 	sagaID := events.SagaIDFor(idemKey)
 	started := events.MustDecode[events.SagaStartedV1](out[0])
-	if !reflect.DeepEqual(events.StartSagaV1(started), in.Payload) {
+	asked := events.StartSagaV1{Definition: started.Definition, IdempotencyKey: started.IdempotencyKey, BookingRef: started.BookingRef, Data: started.Data}
+	if !reflect.DeepEqual(asked, in.Payload) {
 		t.Errorf("SagaStarted payload %+v, want the request %+v", started, in.Payload)
 	}
 	step := events.MustDecode[events.StepStartedV1](out[1])

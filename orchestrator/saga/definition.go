@@ -80,7 +80,14 @@ type Step struct {
 
 // Definition is a saga as data: ordered steps and how compensations retry.
 type Definition struct {
-	Name  string
+	Name string
+	// Version is the content hash of the definition's file (package
+	// definition); a saga records it when it starts and runs by it to its
+	// end. Empty for a definition built in Go, known by its name alone.
+	Version string
+	// Spec is that file as canonical JSON, logged with every saga that
+	// starts on it; empty for a definition built in Go.
+	Spec  json.RawMessage
 	Steps []Step
 	// CompensationRetry applies to every compensation; when it is used up
 	// the saga is parked as failed for an operator.

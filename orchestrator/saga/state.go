@@ -65,12 +65,15 @@ type StepState struct {
 
 // State is a saga folded from its log.
 type State struct {
-	SagaID         string
-	Definition     string
-	BookingRef     string
-	IdempotencyKey string
-	Actor          string
-	Status         Status
+	SagaID     string
+	Definition string
+	// DefinitionVersion is the version of the definition the saga started
+	// on: it decides and replays by that one, whatever is current.
+	DefinitionVersion string
+	BookingRef        string
+	IdempotencyKey    string
+	Actor             string
+	Status            Status
 	// Data is the start request's data merged with every step's result.
 	Data      json.RawMessage
 	Steps     []StepState
@@ -167,11 +170,14 @@ func (m Machine) apply(s State, e events.Envelope, payload any) (State, error) {
 			return s, fmt.Errorf("saga %s: SagaStarted in a saga that has started", e.SagaID)
 		}
 		p := payload.(events.SagaStartedV1)
-		def, ok := m.defs[p.Definition]
-		if !ok {
-			return s, fmt.Errorf("saga %s: unknown definition %q", e.SagaID, p.Definition)
+		if err := m.learn(p); err != nil {
+			return s, fmt.Errorf("saga %s: %w", e.SagaID, err)
 		}
-		s = State{SagaID: e.SagaID, Definition: p.Definition, BookingRef: p.BookingRef,
+		def, err := m.load().pinned(p.Definition, p.DefinitionVersion)
+		if err != nil {
+			return s, fmt.Errorf("saga %s: %w", e.SagaID, err)
+		}
+		s = State{SagaID: e.SagaID, Definition: p.Definition, DefinitionVersion: def.Version, BookingRef: p.BookingRef,
 			IdempotencyKey: p.IdempotencyKey, Actor: e.Actor, Status: StatusRunning,
 			Data: mergeObject(p.Data, json.RawMessage(fmt.Sprintf(`{"booking_ref":%q}`, p.BookingRef))), StartedAt: at}
 		for _, st := range def.Steps {

@@ -106,7 +106,7 @@ func (m Machine) report(s State) (time.Time, events.SagaStuckV1) {
 		}
 		return s.UpdatedAt, events.SagaStuckV1{Reason: events.StuckFailed, Since: s.UpdatedAt}
 	}
-	sl, ok := m.slos[s.Definition]
+	sl, ok := m.load().slos[versionKeyOf(s)]
 	if !ok || s.Stuck != "" || s.Status.Terminal() {
 		return time.Time{}, events.SagaStuckV1{}
 	}
