@@ -289,7 +289,7 @@ func (w *world) letter(id string) string {
 	return reason
 }
 
-func saga() (id, ref string) {
+func newSaga() (id, ref string) {
 	id = uuid.NewString()
 	return id, events.BookingRefFor(id)
 }
@@ -303,7 +303,7 @@ func TestHotelAnswersAsAGoParticipant(t *testing.T) {
 	orch := w.keys[events.PrincipalOrchestrator]
 
 	t.Run("a reservation is answered once, signed, and repeated on a repeated id", func(t *testing.T) {
-		sagaID, ref := saga()
+		sagaID, ref := newSaga()
 		cmd := command("ReserveRoom", sagaID, ref, 1, nil)
 		id := w.send(cmd, orch, nil)
 		r := w.reply(id)
@@ -329,7 +329,7 @@ func TestHotelAnswersAsAGoParticipant(t *testing.T) {
 	})
 
 	t.Run("a release frees the room once and is idempotent", func(t *testing.T) {
-		sagaID, ref := saga()
+		sagaID, ref := newSaga()
 		w.reply(w.send(command("ReserveRoom", sagaID, ref, 1, nil), orch, nil))
 		rel := command("ReleaseRoom", sagaID, ref, 1, nil)
 		if r := w.reply(w.send(rel, orch, nil)); r.Outcome != events.OutcomeSucceeded {
@@ -348,7 +348,7 @@ func TestHotelAnswersAsAGoParticipant(t *testing.T) {
 	})
 
 	t.Run("a release before its reservation succeeds with no effect and refuses the late reservation", func(t *testing.T) {
-		sagaID, ref := saga()
+		sagaID, ref := newSaga()
 		rel := w.send(command("ReleaseRoom", sagaID, ref, 1, nil), orch, nil)
 		if r := w.reply(rel); r.Outcome != events.OutcomeSucceeded {
 			t.Fatalf("release of nothing: %+v", r)
@@ -365,7 +365,7 @@ func TestHotelAnswersAsAGoParticipant(t *testing.T) {
 		var held []string
 		var refused events.Envelope
 		for i := 0; i < 3 && refused.ID == ""; i++ {
-			s, r := saga()
+			s, r := newSaga()
 			cmd := command("ReserveRoom", s, r, 1, nil)
 			switch rep := w.reply(w.send(cmd, orch, nil)); {
 			case rep.Outcome == events.OutcomeSucceeded:
@@ -387,7 +387,7 @@ func TestHotelAnswersAsAGoParticipant(t *testing.T) {
 	})
 
 	t.Run("commands the hotel cannot obey go to the dead-letter topic with the reason", func(t *testing.T) {
-		sagaID, ref := saga()
+		sagaID, ref := newSaga()
 		unsigned := w.send(command("ReserveRoom", sagaID, ref, 1, nil), nil, nil)
 		forged := w.send(command("ReserveRoom", sagaID, ref, 2, nil), w.keys[events.PrincipalClient], nil)
 		tampered := command("ReserveRoom", sagaID, ref, 3, nil)
@@ -418,7 +418,7 @@ func TestHotelAnswersAsAGoParticipant(t *testing.T) {
 				t.Errorf("refused command %s was answered: %+v", id, r)
 			}
 		}
-		s, r := saga()
+		s, r := newSaga()
 		w.reply(w.send(command("ReleaseRoom", s, r, 1, nil), orch, nil))
 	})
 }
@@ -431,11 +431,11 @@ func TestHotelKilledLosesNothing(t *testing.T) {
 	w := newWorld(t)
 	w.start()
 	orch := w.keys[events.PrincipalOrchestrator]
-	sagaID, ref := saga()
+	sagaID, ref := newSaga()
 	cmd := command("ReserveRoom", sagaID, ref, 1, nil)
 	first := w.reply(w.send(cmd, orch, nil))
 	w.kill()
-	other, otherRef := saga()
+	other, otherRef := newSaga()
 	during := w.send(command("ReserveRoom", other, otherRef, 1, nil), orch, nil)
 	w.send(cmd, orch, nil)
 	w.start()
@@ -469,7 +469,7 @@ func TestHotelCrashedBetweenAnyTwoStepsLosesNothing(t *testing.T) {
 			w := newWorld(t)
 			orch := w.keys[events.PrincipalOrchestrator]
 			w.start("HOTEL_CRASH_AFTER=" + point)
-			sagaID, ref := saga()
+			sagaID, ref := newSaga()
 			cmd := command("ReserveRoom", sagaID, ref, 1, nil)
 			w.send(cmd, orch, nil)
 			w.exited()
