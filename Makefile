@@ -6,7 +6,7 @@ PKGS    := ./...
 # (third_party/kfake/PATCHES.md), a package of the build list through go.mod's replace.
 TESTPKGS := $(PKGS) github.com/twmb/franz-go/pkg/kfake
 
-.PHONY: run build test test-race test-kafka lint golangci-lint contract bench clean
+.PHONY: run build test test-race test-kafka lint golangci-lint contract bench clean conformance
 
 # golangci-lint, pinned; make lint installs it into ./bin when missing.
 GOLANGCI_VERSION ?= v2.6.2
@@ -23,6 +23,10 @@ build:
 ## test: the whole suite, on an embedded broker (KAFKA_BROKERS=host:port runs it against that Kafka)
 test:
 	$(GO) test -count=1 $(TESTPKGS)
+
+## conformance: the conformance kit (saga participant check) against the four built-in services, in process on the embedded broker
+conformance:
+	$(GO) test -count=1 -run 'TestBuiltinServicesPass|TestMisbehavingParticipantFails' ./conformance/
 
 ## test-race: the suite under the race detector
 test-race:
