@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/conformance"
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator"
@@ -205,4 +207,48 @@ func stepsOf(v projections.SagaView) map[string]string {
 		out[s.Name] = s.Status
 	}
 	return out
+}
+
+// TestHotelPassesTheConformanceKit runs the conformance kit (saga
+// participant check --service hotel) against hotel.py: every rule of
+// docs/protocol.md passes.
+func TestHotelPassesTheConformanceKit(t *testing.T) {
+	py := python(t)
+	declareHotel(t)
+	keyDir := t.TempDir()
+	keys, ring, err := sign.EnsureDir(keyDir, events.Principals(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := bustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := system.Provision(ctx, cfg); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	// Enough rooms for the kit's sagas at once.
+	w := &world{t: t, py: py, cfg: cfg, keys: keys, ring: ring, keyDir: keyDir, db: t.TempDir() + "/hotel.db", rooms: 20}
+	t.Cleanup(func() {
+		w.kill()
+		if t.Failed() {
+			t.Logf("hotel.py said:\n%s", w.logs)
+		}
+	})
+	w.start()
+	script, err := conformance.ScriptFor(hotel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kit := cfg
+	kit.Trust, kit.Signer = ring, keys[events.PrincipalOrchestrator]
+	rep, err := conformance.Check(ctx, conformance.Config{Bus: kit, Script: script, Timeout: wait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	_ = rep.WriteText(&out)
+	t.Logf("saga participant check --service hotel:\n%s", out.String())
+	if !rep.Passed() {
+		t.Fatalf("the hotel fails the kit: %+v", rep.Failed())
+	}
 }

@@ -255,7 +255,8 @@ def decide(db, cmd, command, rooms, now):
         reply["reason"] = reason
     if "reply" in handled:
         reply["data"] = handled["reply"]
-    ev = record(ref, envelope_headers(typ, derived_id(cmd["id"], "event"), cmd, now), event)
+    # The event is keyed as the command was (the declaration's key field), as the Go runtime keys it.
+    ev = record(cmd["key"] or ref, envelope_headers(typ, derived_id(cmd["id"], "event"), cmd, now), event)
     rp = record(cmd["saga_id"], envelope_headers("StepReply", derived_id(cmd["id"], "reply"), cmd, now), reply)
     return outcome, ev, rp
 

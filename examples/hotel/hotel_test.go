@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +52,8 @@ type world struct {
 	ring   *sign.Keyring
 	keyDir string
 	db     string
+	// rooms is the hotel's number of rooms (2 when zero).
+	rooms int
 
 	mu   sync.Mutex
 	proc *exec.Cmd
@@ -83,7 +86,8 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-// start runs hotel.py with two rooms, with env added to its environment.
+// start runs hotel.py (with two rooms unless w.rooms says), with env added
+// to its environment.
 func (w *world) start(env ...string) {
 	w.t.Helper()
 	w.mu.Lock()
@@ -91,8 +95,12 @@ func (w *world) start(env ...string) {
 	if w.logs == nil {
 		w.logs = &bustest.LogBuffer{}
 	}
+	rooms := w.rooms
+	if rooms == 0 {
+		rooms = 2
+	}
 	cmd := exec.Command(w.py, "hotel.py", "--brokers", strings.Join(w.cfg.Brokers, ","), "--namespace", w.cfg.Namespace,
-		"--keys", w.keyDir, "--db", w.db, "--rooms", "2")
+		"--keys", w.keyDir, "--db", w.db, "--rooms", strconv.Itoa(rooms))
 	cmd.Stdout, cmd.Stderr = w.logs, w.logs
 	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
