@@ -141,12 +141,12 @@ def check_signature(cfg, msg, h):
 def decode_command(h, payload):
     """A CommandV1 payload (events/commands.go), checked as events.CheckAs checks it."""
     typ = h["type"]
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise Malformed("payload of %d bytes is over the limit of %d bytes" % (len(payload), MAX_PAYLOAD_BYTES))
     if typ not in (RESERVE_ROOM, RELEASE_ROOM):
         raise Malformed('unknown type "%s"' % typ)
     if int(h["version"]) > 1:
         raise Malformed("%s version %s is newer than this build reads (1)" % (typ, h["version"]))
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise Malformed("payload of %d bytes is over the limit of %d bytes" % (len(payload), MAX_PAYLOAD_BYTES))
     if not payload.strip():
         raise Malformed("empty payload")
     try:
@@ -389,7 +389,7 @@ def handle(cfg, db, writer, msg):
     except (Malformed, sign.Refused) as e:
         dead_letter(writer, msg, h, str(e))
         return
-    cmd = dict(h, key=(msg.key() or b"").decode())
+    cmd = dict(h, key=(msg.key() or b"").decode("utf-8", "replace"))
     try:
         ev, rp, published, repeated = answer(db, cmd, command, cfg.rooms, datetime.now(timezone.utc))
     except Malformed as e:
