@@ -225,9 +225,10 @@ def record(key, headers, payload):
 
 
 def envelope_headers(typ, msg_id, cmd, at):
-    """The headers of a message caused by cmd (events.TraceOf): same saga, booking and actor."""
+    """The headers of a message caused by cmd (events.TraceOf): same saga, booking, actor and trace."""
     h = {"id": msg_id, "type": typ, "version": "1", "occurred_at": rfc3339(at), "causation_id": cmd["id"]}
-    for name in ("saga_id", "correlation_id", "actor"):
+    # The trace context goes on too (unsigned), so the booking's trace shows the hotel's answer.
+    for name in ("saga_id", "correlation_id", "actor", "traceparent", "tracestate"):
         if cmd.get(name):
             h[name] = cmd[name]
     return h

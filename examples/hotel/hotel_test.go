@@ -313,8 +313,14 @@ func TestHotelAnswersAsAGoParticipant(t *testing.T) {
 	t.Run("a reservation is answered once, signed, and repeated on a repeated id", func(t *testing.T) {
 		sagaID, ref := newSaga()
 		cmd := command("ReserveRoom", sagaID, ref, 1, nil)
-		id := w.send(cmd, orch, nil)
+		const trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		id := w.send(cmd, orch, map[string]string{"traceparent": trace})
 		r := w.reply(id)
+		for _, rec := range w.records(events.TopicReplies) {
+			if rec.Headers[events.HeaderCausationID] == id && rec.Headers["traceparent"] != trace {
+				t.Errorf("the reply carries traceparent %q, the command %q", rec.Headers["traceparent"], trace)
+			}
+		}
 		if r.Outcome != events.OutcomeSucceeded || r.Command != "ReserveRoom" || r.CommandID != id || !strings.Contains(string(r.Data), `"hotel_room"`) {
 			t.Fatalf("reply %+v (data %s)", r, r.Data)
 		}
