@@ -327,7 +327,11 @@ class Writer:
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.producer = Producer(dict(cfg.kafka, **{
+        self.producer = self.new_producer()
+
+    def new_producer(self):
+        """An idempotent producer: a retried send is written once."""
+        return Producer(dict(self.cfg.kafka, **{
             "enable.idempotence": True,
             "acks": "all",
             # Apache Kafka's (and saga's) partitioner: a reply lands on its saga's partition.
@@ -348,6 +352,10 @@ class Writer:
         if self.producer.flush(30) > 0 or not errors:
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "write to %s not acknowledged" % t))
         if errors[0] is not None:
+            if errors[0].fatal():
+                # An idempotent producer that failed for good writes nothing more: the
+                # retry of this command gets a new one.
+                self.producer = self.new_producer()
             raise KafkaException(errors[0])
 
     def close(self):
