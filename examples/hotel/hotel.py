@@ -346,17 +346,25 @@ class Writer:
         if signed:
             headers.update(sign.sign_record(self.cfg.key, self.cfg.ring, READERS[name], t, rec["key"] or "", headers, body))
         errors = []
-        self.producer.produce(t, key=rec["key"].encode() if rec["key"] else None, value=body,
-                              headers=list(headers.items()),
-                              on_delivery=lambda err, _msg: errors.append(err))
+        try:
+            self.producer.produce(t, key=rec["key"].encode() if rec["key"] else None, value=body,
+                                  headers=list(headers.items()),
+                                  on_delivery=lambda err, _msg: errors.append(err))
+        except KafkaException as e:
+            self.renew_if_fatal(e.args[0])
+            raise
         if self.producer.flush(30) > 0 or not errors:
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "write to %s not acknowledged" % t))
         if errors[0] is not None:
-            if errors[0].fatal():
-                # An idempotent producer that failed for good writes nothing more: the
-                # retry of this command gets a new one.
-                self.producer = self.new_producer()
+            self.renew_if_fatal(errors[0])
             raise KafkaException(errors[0])
+
+    def renew_if_fatal(self, err):
+        """An idempotent producer that failed for good writes nothing more: the retry of
+        the command gets a new one."""
+        if isinstance(err, KafkaError) and err.fatal():
+            log.error("producer failed for good (%s); starting a new one", err)
+            self.producer = self.new_producer()
 
     def close(self):
         self.producer.flush(10)
