@@ -28,6 +28,7 @@ func init() {
 	decoderOf[events.SagaEndedV1](events.SagaCompleted, events.SagaCompensated, events.SagaFailed, events.SagaResumed)
 	decoderOf[events.ResumeSagaV1](events.ResumeSaga)
 	decoderOf[events.SagaStuckV1](events.SagaStuck)
+	decoderOf[events.DefinitionPublishedV1](events.DefinitionPublished)
 	decoderOf[events.CommandV1](events.VerifyUser, events.ReserveSeats, events.ReleaseSeats, events.ConfirmBooking,
 		events.ChargePayment, events.RefundPayment, events.SendNotification)
 	decoderOf[events.UserCheckedV1](events.UserVerified, events.UserRejected)

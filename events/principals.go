@@ -46,12 +46,12 @@ func AccessOf(p string) Access { return decl().access(p) }
 func (d *declaration) access(p string) Access {
 	switch {
 	case p == PrincipalOrchestrator:
-		writes := []string{TopicSagaLog, TopicSagaSnapshots, TopicRequests, TopicReplies, TopicDLQ}
+		writes := []string{TopicSagaLog, TopicSagaSnapshots, TopicRequests, TopicReplies, TopicDLQ, TopicDefinitions}
 		for _, s := range d.services {
 			writes = append(writes, CommandTopic(s))
 		}
 		return Access{
-			Reads:  []string{TopicRequests, TopicReplies, TopicSagaLog, TopicSagaSnapshots},
+			Reads:  []string{TopicRequests, TopicReplies, TopicSagaLog, TopicSagaSnapshots, TopicDefinitions},
 			Writes: writes,
 			Groups: []string{PrincipalOrchestrator},
 		}
@@ -65,7 +65,8 @@ func (d *declaration) access(p string) Access {
 		return Access{Reads: d.readModelTopics(), Writes: []string{TopicRequests}}
 	case p == PrincipalOperator:
 		// A dead letter goes back to where it came from: any consumed topic.
-		writes := []string{TopicRequests, TopicReplies}
+		// Definitions are applied by the back office.
+		writes := []string{TopicRequests, TopicReplies, TopicDefinitions}
 		for _, s := range d.services {
 			writes = append(writes, CommandTopic(s))
 		}
@@ -76,7 +77,7 @@ func (d *declaration) access(p string) Access {
 
 // readModelTopics are the logs the read models fold.
 func (d *declaration) readModelTopics() []string {
-	out := []string{TopicSagaLog, TopicDLQ}
+	out := []string{TopicSagaLog, TopicDLQ, TopicDefinitions}
 	for _, s := range d.services {
 		out = append(out, DomainTopic(s))
 	}
@@ -99,6 +100,10 @@ func MayWrite(p, topic string) bool {
 		return p == PrincipalClient || p == PrincipalOperator || p == PrincipalOrchestrator
 	case TopicReplies:
 		return IsService(p) || p == PrincipalOrchestrator
+	case TopicDefinitions:
+		// Applied by an operator; the shipped ones registered by the
+		// orchestrator that runs them.
+		return p == PrincipalOperator || p == PrincipalOrchestrator
 	}
 	for _, s := range Services() {
 		switch topic {

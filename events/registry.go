@@ -57,6 +57,8 @@ var kinds = map[string]kind{
 	SagaResumed:         kindOf[SagaEndedV1](1, nil),
 	SagaStuck:           kindOf[SagaStuckV1](1, nil),
 
+	DefinitionPublished: kindOf[DefinitionPublishedV1](1, nil),
+
 	VerifyUser:       kindOf[CommandV1](1, nil),
 	ReserveSeats:     kindOf[CommandV1](1, nil),
 	ReleaseSeats:     kindOf[CommandV1](1, nil),

@@ -29,6 +29,7 @@ var validPayloads = map[string]string{
 	events.SagaFailed:          `{"reason":"compensation failed"}`,
 	events.SagaResumed:         `{"reason":"refunds fixed"}`,
 	events.SagaStuck:           `{"reason":"slo","step":"ChargePayment","slo":"1m3s","since":"2025-03-14T09:00:00Z"}`,
+	events.DefinitionPublished: `{"name":"stay","version":"0123456789ab","spec":{"name":"stay"}}`,
 	events.ResumeSaga:          `{"reason":"refunds fixed"}`,
 
 	events.VerifyUser:       `{"step":"VerifyUser","attempt":1,"data":{"user_id":"u1"}}`,
@@ -74,6 +75,7 @@ var allTypes = []string{
 	events.AddShow, events.ShowAdded,
 	events.RegisterUser, events.RemoveUser, events.BlockUser, events.UnblockUser,
 	events.UserRegistered, events.UserRemoved, events.UserBlocked, events.UserUnblocked,
+	events.DefinitionPublished,
 }
 
 func env(typ string, version int, payload string) events.Envelope {

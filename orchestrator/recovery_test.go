@@ -200,7 +200,7 @@ func newEnv(t *testing.T, parts int32) *env {
 	cfg := bustest.Start(t)
 	cfg.Partitions = parts
 	specs := []bus.TopicSpec{{Name: events.TopicSagaLog}, {Name: events.TopicSagaSnapshots}, {Name: events.TopicRequests},
-		{Name: events.TopicReplies}, {Name: events.TopicDLQ}}
+		{Name: events.TopicReplies}, {Name: events.TopicDLQ}, {Name: events.TopicDefinitions, Partitions: 1}}
 	for _, s := range events.Services() {
 		specs = append(specs, bus.TopicSpec{Name: events.CommandTopic(s)})
 	}

@@ -174,6 +174,11 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		return err
 	}
 	defer o.close()
+	follow, err := o.syncDefinitions(ctx)
+	if err != nil {
+		return fmt.Errorf("definitions: %w", err)
+	}
+	go follow()
 	defer o.cfg.Bus.Metrics.AddCensus(o.census)()
 	ticking := make(chan struct{})
 	go func() {

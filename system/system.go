@@ -47,6 +47,8 @@ func Topics() []bus.TopicSpec {
 		{Name: events.TopicReplies},
 		{Name: events.TopicDLQ, Retention: DLQRetention},
 		{Name: events.TopicSagaSnapshots, Retention: SnapshotRetention},
+		// One partition: the catalogue's order is the versions' order.
+		{Name: events.TopicDefinitions, Partitions: 1},
 	}
 	for _, s := range events.Services() {
 		specs = append(specs, bus.TopicSpec{Name: events.CommandTopic(s)}, bus.TopicSpec{Name: events.DomainTopic(s)})
