@@ -27,7 +27,7 @@ func (d *declaration) principals() []string {
 }
 
 // IsService reports whether name is a participant service.
-func IsService(name string) bool { return slices.Contains(Services(), name) }
+func IsService(name string) bool { return slices.Contains(decl().services, name) }
 
 // Access is what a principal does on Kafka: the topics it reads and
 // writes (unprefixed names) and the consumer groups it joins.
@@ -105,7 +105,7 @@ func MayWrite(p, topic string) bool {
 		// orchestrator that runs them.
 		return p == PrincipalOperator || p == PrincipalOrchestrator
 	}
-	for _, s := range Services() {
+	for _, s := range decl().services {
 		switch topic {
 		case CommandTopic(s):
 			return p == PrincipalOrchestrator || p == s

@@ -1,5 +1,7 @@
 package events
 
+import "slices"
+
 // Topic names. The Kafka plumbing may prefix them with a namespace.
 const (
 	TopicRequests = "saga.requests"
@@ -26,9 +28,8 @@ func BuiltinServices() []string {
 }
 
 // Services lists every participant: the built-ins, then the services
-// declared in configuration (see Declare). The caller must not change the
-// slice.
-func Services() []string { return decl().services }
+// declared in configuration (see Declare). The slice is the caller's own.
+func Services() []string { return slices.Clone(decl().services) }
 
 // CommandTopic is the topic a participant consumes its commands from.
 func CommandTopic(service string) string { return service + ".commands" }
