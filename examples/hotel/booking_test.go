@@ -14,12 +14,11 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/catalogue"
 	"github.com/sagaflow/saga/conformance"
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/orchestrator"
 	"github.com/sagaflow/saga/orchestrator/definition"
-	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/projections"
 	"github.com/sagaflow/saga/servicefile"
@@ -42,9 +41,10 @@ func declareHotel(t *testing.T) {
 	t.Cleanup(func() { _ = events.Declare(nil) })
 }
 
-// hotelDefinitions are the shipped definitions and book-ticket-with-hotel,
-// checked against the services with the hotel declared.
-func hotelDefinitions(t *testing.T) saga.Definitions {
+// hotelDefinition is book-ticket-with-hotel.yaml compiled and checked
+// against the services with the hotel declared, as `saga definitions
+// apply -f` checks it.
+func hotelDefinition(t *testing.T) saga.Definition {
 	t.Helper()
 	raw, err := os.ReadFile("book-ticket-with-hotel.yaml")
 	if err != nil {
@@ -58,25 +58,17 @@ func hotelDefinitions(t *testing.T) saga.Definitions {
 	if err != nil {
 		t.Fatalf("book-ticket-with-hotel.yaml: %v", err)
 	}
-	defs := []saga.Definition{d}
-	for _, s := range flows.All() {
-		defs = append(defs, s)
-	}
-	all, err := saga.NewDefinitions(defs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return all
+	return d
 }
 
 // TestHotelBooksEndToEnd runs the system on the embedded broker with the
-// hotel declared and hotel.py beside it: a booking on
-// book-ticket-with-hotel completes with its room reserved, and one whose
-// card is declined releases the room and ends compensated.
+// hotel declared, book-ticket-with-hotel applied and hotel.py beside it: a
+// booking on book-ticket-with-hotel completes with its room reserved, and
+// one whose card is declined releases the room and ends compensated.
 func TestHotelBooksEndToEnd(t *testing.T) {
 	py := python(t)
 	declareHotel(t)
-	defs := hotelDefinitions(t)
+	def := hotelDefinition(t)
 	keyDir := t.TempDir()
 	keys, ring, err := sign.EnsureDir(keyDir, events.Principals(), time.Now())
 	if err != nil {
@@ -89,27 +81,23 @@ func TestHotelBooksEndToEnd(t *testing.T) {
 	if err := system.Provision(ctx, cfg); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	running := make(chan error, 2)
-	go func() {
-		running <- system.Run(ctx, system.Config{Bus: cfg, Log: log, Keys: keys,
-			Parts: []string{events.ServiceUser, events.ServiceBooking, events.ServicePayment, events.ServiceNotification}})
-	}()
-	orchCfg := cfg
-	orchCfg.Signer = keys[events.PrincipalOrchestrator]
-	orch, err := orchestrator.New(orchestrator.Config{Bus: orchCfg, Log: log, Definitions: defs})
-	if err != nil {
-		t.Fatal(err)
+	// The definition is applied as an operator applies it, before the
+	// orchestrator starts: it reads the catalogue at start.
+	operator := cfg
+	operator.Signer = keys[events.PrincipalOperator]
+	if _, err := catalogue.Publish(ctx, operator, def, "operator:test", time.Now()); err != nil {
+		t.Fatalf("apply book-ticket-with-hotel: %v", err)
 	}
-	go func() { running <- orch.Run(ctx) }()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	running := make(chan error, 1)
+	go func() { running <- system.Run(ctx, system.Config{Bus: cfg, Log: log, Keys: keys}) }()
 	t.Cleanup(func() {
 		cancel()
-		for range 2 {
-			if err := <-running; err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("system stopped with: %v", err)
-			}
+		if err := <-running; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("system stopped with: %v", err)
 		}
 	})
+	defs := map[string]saga.Definition{def.Name: def}
 
 	w := &world{t: t, py: py, cfg: cfg, keys: keys, ring: ring, keyDir: keyDir, db: t.TempDir() + "/hotel.db"}
 	t.Cleanup(func() {
@@ -128,6 +116,9 @@ func TestHotelBooksEndToEnd(t *testing.T) {
 	}
 	if s := stepsOf(booked); s["ReserveRoom"] != "succeeded" || s["ConfirmBooking"] != "succeeded" {
 		t.Fatalf("steps of the completed booking: %v", s)
+	}
+	if !strings.Contains(string(booked.Data), `"hotel_room":`) {
+		t.Fatalf("the hotel's reply is not in the saga's data: %s", booked.Data)
 	}
 	declined := bookWithHotel(t, client, defs, demo.TokenDeclined)
 	if declined.Status != "compensated" {
@@ -151,7 +142,7 @@ func TestHotelBooksEndToEnd(t *testing.T) {
 
 // bookWithHotel posts a book-ticket-with-hotel request for alice on show-1,
 // signed as the client, and waits until its saga ends.
-func bookWithHotel(t *testing.T, cfg bus.Config, defs saga.Definitions, token string) projections.SagaView {
+func bookWithHotel(t *testing.T, cfg bus.Config, defs map[string]saga.Definition, token string) projections.SagaView {
 	t.Helper()
 	key := uuid.NewString()
 	sagaID := events.SagaIDFor(key)
@@ -174,11 +165,11 @@ func bookWithHotel(t *testing.T, cfg bus.Config, defs saga.Definitions, token st
 
 // waitSaga folds the saga log, with the definitions given, until saga id
 // has ended.
-func waitSaga(t *testing.T, cfg bus.Config, defs saga.Definitions, sagaID string) projections.SagaView {
+func waitSaga(t *testing.T, cfg bus.Config, defs map[string]saga.Definition, sagaID string) projections.SagaView {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	sagas := projections.NewSagas(defs)
+	sagas := projections.NewSagas(saga.Definitions(defs))
 	var last projections.SagaView
 	done := false
 	err := bus.Follow(ctx, cfg, cfg.Topic(events.TopicSagaLog), func(r bus.Record) error {
