@@ -28,6 +28,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import struct
 import sys
 from datetime import datetime, timezone
@@ -78,6 +79,13 @@ def load_key(path):
             "private": X25519PrivateKey.from_private_bytes(b64(me["private_key"]))}
 
 
+def parse_time(s):
+    """An RFC 3339 time as Go writes it (up to nanoseconds, Z or an offset); Python's
+    fromisoformat reads at most microseconds before 3.11, so the fraction is cut to six digits."""
+    s = re.sub(r"(\.\d{6})\d+", r"\1", s.replace("Z", "+00:00"))
+    return datetime.fromisoformat(s)
+
+
 def load_keyring(path):
     """Reads the keyring: every part's public keys, by id, with the time each is retired (None: never)."""
     with open(path) as f:
@@ -86,7 +94,7 @@ def load_keyring(path):
     for k in ring:
         end = k.get("not_after")
         out[k["kid"]] = {"kid": k["kid"], "principal": k["principal"], "public": b64(k["public_key"]),
-                         "not_after": datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None}
+                         "not_after": parse_time(end) if end else None}
     return out
 
 

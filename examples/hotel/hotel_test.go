@@ -69,6 +69,22 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An orchestrator key retired a moment ago (a rotation), in the keyring
+	// as Go writes it, nanoseconds and all: it signs nothing the hotel obeys.
+	retired, err := sign.NewKey("orchestrator-retired", events.PrincipalOrchestrator)
+	if err == nil {
+		err = ring.Add(retired.Public())
+	}
+	if err == nil {
+		err = ring.Retire(retired.ID, time.Now().Add(-time.Second))
+	}
+	if err == nil {
+		err = sign.SaveKeyring(filepath.Join(keyDir, sign.KeyringFile), ring)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys["retired"] = retired
 	cfg := bustest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -412,6 +428,7 @@ func TestHotelAnswersAsAGoParticipant(t *testing.T) {
 		notJSON.Payload = json.RawMessage(`{not json`)
 		badJSON := w.send(notJSON, orch, nil)
 		unknown := w.send(command("BookSpa", sagaID, ref, 5, nil), orch, nil)
+		byRetired := w.send(command("ReserveRoom", sagaID, ref, 7, nil), w.keys["retired"], nil)
 		noRef := w.send(command("ReserveRoom", sagaID, ref, 6, map[string]any{"user_id": "alice"}), orch, nil)
 		want := map[string]string{
 			unsigned:   "unsigned: ",
@@ -420,6 +437,7 @@ func TestHotelAnswersAsAGoParticipant(t *testing.T) {
 			badJSON:    "malformed message: payload is not valid JSON",
 			unknown:    `malformed message: unknown type "BookSpa"`,
 			noRef:      "malformed message: booking_ref is required",
+			byRetired:  "bad_signature: ReserveRoom on " + w.cfg.Topic(events.CommandTopic(hotel)) + ": bad signature: key orchestrator-retired of orchestrator was retired",
 		}
 		for id, prefix := range want {
 			if reason := w.letter(id); !strings.HasPrefix(reason, prefix) {
