@@ -61,10 +61,12 @@ type ReplayFilter struct {
 	Follow bool
 }
 
-// LogTopics are the logs of record: the saga log and each service's log.
+// LogTopics are the logs of record replay reads by default: the saga log
+// and each built-in service's log. A declared service's log holds event
+// types of its own, which this build cannot check; it is read when named.
 func LogTopics() []string {
 	out := []string{events.TopicSagaLog}
-	for _, s := range events.Services() {
+	for _, s := range events.BuiltinServices() {
 		out = append(out, events.DomainTopic(s))
 	}
 	return out

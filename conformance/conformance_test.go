@@ -83,7 +83,7 @@ func TestBuiltinServicesPass(t *testing.T) {
 			for _, r := range rep.Results {
 				rules[r.Rule] = r.Result
 			}
-			for _, r := range []string{"same command twice", "unknown command type", "malformed payload", "4 sagas at once"} {
+			for _, r := range []string{"same command twice", "unknown command type", "malformed payload", "unsigned command", "4 sagas at once"} {
 				if rules[r] != conformance.Pass {
 					t.Errorf("rule %q: %q, want pass", r, rules[r])
 				}
@@ -126,6 +126,7 @@ func TestMisbehavingParticipantFails(t *testing.T) {
 		"compensation before its command": conformance.Fail,
 		"unknown command type":            conformance.Fail,
 		"malformed payload":               conformance.Fail,
+		"unsigned command":                conformance.Fail,
 		"4 sagas at once":                 conformance.Pass,
 	} {
 		if got[rule].Result != want {

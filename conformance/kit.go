@@ -46,8 +46,10 @@ const unknownType = "ConformanceKitUnknownCommand"
 type kit struct {
 	cfg Config
 	pub *bus.BatchPublisher
-	w   *watch
-	n   atomic.Int64
+	// unsigned publishes without a signature; nil with signatures off.
+	unsigned *bus.BatchPublisher
+	w        *watch
+	n        atomic.Int64
 }
 
 // Check runs every rule against the participant and reports them; the
@@ -80,8 +82,18 @@ func Check(ctx context.Context, cfg Config) (Report, error) {
 	}
 	defer func() { _ = pub.Close() }()
 	k := &kit{cfg: cfg, pub: pub, w: w}
+	if cfg.Bus.Trust != nil {
+		plain := cfg.Bus
+		plain.Signer = nil
+		if k.unsigned, err = bus.NewBatchPublisher(plain); err != nil {
+			return Report{}, err
+		}
+		defer func() { _ = k.unsigned.Close() }()
+	}
 	rep := Report{Service: cfg.Script.Service}
-	for _, rule := range []func(context.Context) []Result{k.commands, k.repeat, k.compensateFirst, k.deadLetter(false), k.deadLetter(true), k.concurrent} {
+	rules := []func(context.Context) []Result{k.commands, k.repeat, k.compensateFirst,
+		k.deadLetter(unknownTypeLetter), k.deadLetter(malformedLetter), k.deadLetter(unsignedLetter), k.concurrent}
+	for _, rule := range rules {
 		rep.Results = append(rep.Results, rule(ctx)...)
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
@@ -131,8 +143,16 @@ func keyOf(c *conversation, st Step) string {
 }
 
 func (k *kit) send(service string, envs ...events.Envelope) error {
+	return k.publish(k.pub, service, envs...)
+}
+
+func (k *kit) sendUnsigned(service string, envs ...events.Envelope) error {
+	return k.publish(k.unsigned, service, envs...)
+}
+
+func (k *kit) publish(pub *bus.BatchPublisher, service string, envs ...events.Envelope) error {
 	for _, e := range envs {
-		if err := k.pub.Publish(k.cfg.Bus.Topic(events.CommandTopic(service)), bus.ToMessage(e)); err != nil {
+		if err := pub.Publish(k.cfg.Bus.Topic(events.CommandTopic(service)), bus.ToMessage(e)); err != nil {
 			return fmt.Errorf("send %s: %w", e.Type, err)
 		}
 	}

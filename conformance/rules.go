@@ -44,9 +44,13 @@ func (k *kit) commands(ctx context.Context) []Result {
 			done = append(done, st)
 		}
 	}
-	for i := len(done) - 1; i >= 0; i-- {
-		st := done[i]
+	for i := len(k.cfg.Script.Steps) - 1; i >= 0; i-- {
+		st := k.cfg.Script.Steps[i]
 		if st.Compensation == "" {
+			continue
+		}
+		if i >= len(done) {
+			out = append(out, Result{Rule: "compensation " + st.Compensation, Result: Skip, Detail: st.Command + " failed: nothing to compensate"})
 			continue
 		}
 		cmd, r, err := k.call(ctx, c, svc, st, true, 1)
@@ -150,23 +154,37 @@ func (k *kit) compensateFirst(ctx context.Context) []Result {
 	return []Result{result(rule, err, fmt.Sprintf("%s succeeded first, then %s was refused: %s", st.Compensation, st.Command, r.p.Reason))}
 }
 
-// deadLetter sends a command that can never be processed, of an unknown
-// type or (malformed) of a known type with a payload that is not a
-// command: it must go to the dead letters with a reason, and get no reply
-// and no effect.
-func (k *kit) deadLetter(malformed bool) func(context.Context) []Result {
+// letter is a command that can never be processed.
+type letter int
+
+const (
+	unknownTypeLetter letter = iota // a type no service handles
+	malformedLetter                 // a known type whose payload is not a command
+	unsignedLetter                  // a good command without a signature
+)
+
+// deadLetter sends a command that can never be processed: it must go to
+// the dead letters with a reason, and get no reply and no effect.
+func (k *kit) deadLetter(kind letter) func(context.Context) []Result {
 	return func(ctx context.Context) []Result {
 		svc, st := k.cfg.Script.Service, k.cfg.Script.Steps[0]
-		rule := "unknown command type"
 		c := k.newConversation()
 		cmd := k.command(c, st, false, 1)
-		if malformed {
+		rule, send := "unknown command type", k.send
+		switch kind {
+		case unknownTypeLetter:
+			cmd.Type = unknownType
+		case malformedLetter:
 			rule = "malformed payload"
 			cmd.Payload = json.RawMessage(`{"step":"","attempt":0,"data":7}`)
-		} else {
-			cmd.Type = unknownType
+		case unsignedLetter:
+			rule = "unsigned command"
+			if k.unsigned == nil {
+				return []Result{{Rule: rule, Result: Skip, Detail: "signatures are off"}}
+			}
+			send = k.sendUnsigned
 		}
-		if err := k.send(svc, cmd); err != nil {
+		if err := send(svc, cmd); err != nil {
 			return []Result{result(rule, err, "")}
 		}
 		ok, err := k.w.until(ctx, k.cfg.Timeout, func() bool { return len(k.w.dead[cmd.ID]) > 0 })

@@ -69,7 +69,8 @@ sagas): they become dead letters.`,
 			}
 			rep, err := conformance.Check(cmd.Context(), conformance.Config{Bus: cfg, Script: script, Timeout: timeout, Concurrency: concurrency})
 			if err != nil {
-				return ctxErr(cmd.Context(), err)
+				// Stopped halfway, a check has passed nothing: it says so.
+				return fmt.Errorf("check of %s stopped after %d rules: %w", service, len(rep.Results), err)
 			}
 			if g.json() {
 				err = printJSON(rep)
