@@ -113,15 +113,17 @@ func Current(vs []Version) map[string]Version {
 // Publish writes def (compiled from its file) as the current version of
 // its name, unless it is already: then nothing is written and published
 // is false. An earlier version published again becomes current again.
-func Publish(ctx context.Context, cfg bus.Config, def saga.Definition, actor string, at time.Time) (published bool, err error) {
-	vs, _, err := Read(ctx, cfg, nil)
+// The catalogue is read with read (the client's key: the operator reads
+// as the client does) and written with write (the operator's).
+func Publish(ctx context.Context, read, write bus.Config, def saga.Definition, actor string, at time.Time) (published bool, err error) {
+	vs, _, err := Read(ctx, read, nil)
 	if err != nil {
 		return false, err
 	}
 	if cur, ok := Current(vs)[def.Name]; ok && cur.Version == def.Version {
 		return false, nil
 	}
-	return true, publish(cfg, []saga.Definition{def}, actor, at)
+	return true, publish(write, []saga.Definition{def}, actor, at)
 }
 
 // Register publishes those of defs whose version the catalogue has never

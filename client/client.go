@@ -107,6 +107,12 @@ type BookRequest struct {
 	IdempotencyKey string
 	// Actor is who acts; the booking user when empty.
 	Actor string
+	// Definition is the saga definition that books: book-ticket when
+	// empty, else one applied with its own steps (a hotel room, say).
+	Definition string
+	// Extra are more fields of the saga data, for the steps of such a
+	// definition; they cannot replace the booking's own fields.
+	Extra map[string]json.RawMessage
 }
 
 // Validate checks the request against its shape and the users of cat, so
@@ -176,7 +182,19 @@ func (c *Client) Book(ctx context.Context, r BookRequest) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, err
 	}
-	return c.post(ctx, flows.BookTicket, e)
+	if r.definition() != flows.BookTicket {
+		if err := c.checkDefinition(ctx, e); err != nil {
+			return Receipt{}, err
+		}
+	}
+	return c.post(ctx, r.definition(), e)
+}
+
+func (r BookRequest) definition() string {
+	if r.Definition == "" {
+		return flows.BookTicket
+	}
+	return r.Definition
 }
 
 // BookingRequest is the StartSaga request Book posts, made at time at, for
@@ -191,7 +209,23 @@ func BookingRequest(r BookRequest, at time.Time) (events.Envelope, error) {
 	}
 	ref := events.BookingRefFor(events.SagaIDFor(r.IdempotencyKey))
 	data := events.BookingData{BookingRef: ref, UserID: r.UserID, ShowID: r.ShowID, Seats: r.Seats, PaymentToken: r.PaymentToken}
-	return startRequest(flows.BookTicket, r.IdempotencyKey, ref, r.Actor, data, at)
+	if len(r.Extra) == 0 {
+		return startRequest(r.definition(), r.IdempotencyKey, ref, r.Actor, data, at)
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return events.Envelope{}, err
+	}
+	fields := map[string]json.RawMessage{}
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return events.Envelope{}, err
+	}
+	for k, v := range r.Extra {
+		if _, taken := fields[k]; !taken && k != "payment_token" {
+			fields[k] = v
+		}
+	}
+	return startRequest(r.definition(), r.IdempotencyKey, ref, r.Actor, fields, at)
 }
 
 // Cancel posts a cancel-booking saga for a completed booking.

@@ -11,17 +11,20 @@ import (
 
 // SagaView is one saga as `saga inspect` shows it.
 type SagaView struct {
-	SagaID     string          `json:"saga_id"`
-	BookingRef string          `json:"booking_ref"`
-	Definition string          `json:"definition"`
-	Status     string          `json:"status"`
-	Actor      string          `json:"actor"`
-	Reason     string          `json:"reason,omitempty"`
-	StartedAt  time.Time       `json:"started_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	Steps      []StepView      `json:"steps"`
-	Events     []EventView     `json:"events"`
-	Data       json.RawMessage `json:"data,omitempty"`
+	SagaID     string `json:"saga_id"`
+	BookingRef string `json:"booking_ref"`
+	Definition string `json:"definition"`
+	// DefinitionVersion is the version of the definition the saga runs
+	// by; empty for a saga logged before versions were recorded.
+	DefinitionVersion string          `json:"definition_version,omitempty"`
+	Status            string          `json:"status"`
+	Actor             string          `json:"actor"`
+	Reason            string          `json:"reason,omitempty"`
+	StartedAt         time.Time       `json:"started_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
+	Steps             []StepView      `json:"steps"`
+	Events            []EventView     `json:"events"`
+	Data              json.RawMessage `json:"data,omitempty"`
 	// Stuck is set while the saga needs an operator (StuckOf).
 	Stuck *StuckView `json:"stuck,omitempty"`
 }
@@ -149,7 +152,7 @@ func (p *Sagas) List(status string) []SagaView {
 // view is saga id as people see it: its payment token redacted.
 func (p *Sagas) view(id string) SagaView {
 	s := p.states[id]
-	v := SagaView{SagaID: s.SagaID, BookingRef: s.BookingRef, Definition: s.Definition, Status: string(s.Status),
+	v := SagaView{SagaID: s.SagaID, BookingRef: s.BookingRef, Definition: s.Definition, DefinitionVersion: s.DefinitionVersion, Status: string(s.Status),
 		Actor: s.Actor, Reason: s.Reason, StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt, Data: events.Redact(s.Data),
 		Events: append([]EventView(nil), p.events[id]...), Stuck: StuckOf(s)}
 	for _, st := range s.Steps {

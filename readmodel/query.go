@@ -279,7 +279,7 @@ func (db *DB) Saga(ctx context.Context, idOrRef string) (projections.SagaView, e
 
 // sagaView is projections' view of a folded saga, without its events.
 func sagaView(s saga.State) projections.SagaView {
-	v := projections.SagaView{SagaID: s.SagaID, BookingRef: s.BookingRef, Definition: s.Definition, Status: string(s.Status),
+	v := projections.SagaView{SagaID: s.SagaID, BookingRef: s.BookingRef, Definition: s.Definition, DefinitionVersion: s.DefinitionVersion, Status: string(s.Status),
 		Actor: s.Actor, Reason: s.Reason, StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt, Data: s.Data, Stuck: projections.StuckOf(s)}
 	for _, st := range s.Steps {
 		v.Steps = append(v.Steps, projections.StepView{Name: st.Name, Status: string(st.Status), Attempts: st.Attempt,

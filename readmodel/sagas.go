@@ -162,7 +162,7 @@ func (b *batch) bookingData(s *saga.State) events.BookingData {
 
 var sagasProjection = &projection{
 	name:    ProjectionSagas,
-	version: 2, // 2: the watchdog's stuck columns; indexes on actor and definition
+	version: 3, // 2: the watchdog's stuck columns; indexes on actor and definition; 3: each saga's definition version
 	topics:  []string{topicSagaLog},
 	tables: []table{
 		{name: "sagas", columns: `

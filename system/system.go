@@ -151,6 +151,9 @@ type Config struct {
 	PartBus func(part string, cfg bus.Config) bus.Config
 	// Tracer, when set, exports the spans of every part; off when nil.
 	Tracer *tracing.Tracer
+	// SnapshotEvents is how many saga log events the orchestrator folds
+	// between snapshots of a partition; its default when zero.
+	SnapshotEvents int
 }
 
 // busFor is the connection of one part.
@@ -220,7 +223,7 @@ func Parts(c Config) ([]Part, error) {
 		return nil, err
 	}
 	orch, err := orchestrator.New(orchestrator.Config{Bus: cfg, Log: log, Definitions: defs, Decorate: c.Decorate,
-		Tracer: c.Tracer.Part("orchestrator")})
+		Tracer: c.Tracer.Part("orchestrator"), SnapshotEvents: c.SnapshotEvents})
 	if err != nil {
 		return nil, err
 	}

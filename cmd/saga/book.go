@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,16 +41,22 @@ func newBook(g *globals) *cobra.Command {
 	var r client.BookRequest
 	var wait time.Duration
 	var operator string
+	var extra []string
 	cmd := &cobra.Command{
 		Use:   "book",
 		Short: "Book seats: post a book-ticket saga and print its id and booking reference",
 		Example: `  saga book --user alice --show show-1 --seats 2 --payment-token tok_ok --wait 15s
   saga book --user alice --show show-1 --seats 2 --payment-token tok_ok --idempotency-key order-1001 -o json
+  saga book --definition book-ticket-with-hotel --data nights=2 --user alice --show show-1 --seats 1 --payment-token tok_ok
   # exit status: 0 completed, 3 compensated, 4 failed, 5 still running after --wait, 2 bad input`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := r.Validate(demo.Catalog()); err != nil {
 				return usageError{err}
+			}
+			var err error
+			if r.Extra, err = parseExtra(extra); err != nil {
+				return err
 			}
 			if wait < 0 {
 				return usagef("--wait must not be negative")
@@ -81,6 +89,8 @@ func newBook(g *globals) *cobra.Command {
 	f.StringVar(&r.PaymentToken, "payment-token", "", "payment token (tok_ok, tok_declined)")
 	f.StringVar(&r.IdempotencyKey, "idempotency-key", "", "key that makes a retried request start nothing new (default: a fresh one)")
 	f.DurationVar(&wait, "wait", 0, "wait up to this long for the saga to end and print its final status")
+	f.StringVar(&r.Definition, "definition", "book-ticket", "the saga definition that books (saga definitions list names them)")
+	f.StringArrayVar(&extra, "data", nil, "KEY=VALUE: one more field of the saga data, for the steps of another definition; VALUE is JSON, else a string (repeatable)")
 	for _, name := range []string{"user", "show", "seats", "payment-token"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -190,4 +200,25 @@ func waitReadModel(ctx context.Context, g *globals, sagaID string, events int) e
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// parseExtra reads --data KEY=VALUE flags: VALUE is JSON when it parses
+// as JSON, else a string.
+func parseExtra(flags []string) (map[string]json.RawMessage, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	out := map[string]json.RawMessage{}
+	for _, f := range flags {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, usagef("--data %q: want KEY=VALUE", f)
+		}
+		raw := json.RawMessage(v)
+		if !json.Valid(raw) {
+			raw, _ = json.Marshal(v)
+		}
+		out[strings.TrimSpace(k)] = raw
+	}
+	return out, nil
 }

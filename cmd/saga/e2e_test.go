@@ -15,6 +15,7 @@ import (
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/system"
 )
 
@@ -201,7 +202,8 @@ func TestCLIEndToEnd(t *testing.T) {
 
 	t.Run("inspect as text", func(t *testing.T) {
 		out := saga("inspect", okRec.SagaID).wantOK(t)
-		for _, want := range []string{"saga_id:     " + okRec.SagaID, "booking_ref: " + okRec.BookingRef, "status:      completed",
+		for _, want := range []string{"saga_id:            " + okRec.SagaID, "booking_ref:        " + okRec.BookingRef,
+			"status:             completed", "definition:         book-ticket", "definition_version: " + flows.BookTicketDefinition().Version,
 			"STEPS", "TIMELINE", "SagaCompleted", "SHOW show-1: 98 of 100 seats available; 2 taken by bookings, 2 of them confirmed"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("inspect text lacks %q:\n%s", want, out)

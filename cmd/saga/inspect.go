@@ -56,13 +56,17 @@ func newInspect(g *globals) *cobra.Command {
 }
 
 func printInspect(v inspectOut) {
-	fmt.Printf("saga_id:     %s\nbooking_ref: %s\ndefinition:  %s\nstatus:      %s\nactor:       %s\n",
-		v.SagaID, v.BookingRef, v.Definition, v.Status, v.Actor)
+	version := v.DefinitionVersion
+	if version == "" {
+		version = "- (logged before versions were recorded)"
+	}
+	fmt.Printf("saga_id:            %s\nbooking_ref:        %s\ndefinition:         %s\ndefinition_version: %s\nstatus:             %s\nactor:              %s\n",
+		v.SagaID, v.BookingRef, v.Definition, version, v.Status, v.Actor)
 	if v.Reason != "" {
-		fmt.Printf("reason:      %s\n", v.Reason)
+		fmt.Printf("reason:             %s\n", v.Reason)
 	}
 	if v.Stuck != nil {
-		fmt.Printf("stuck:       %s (reported %s; saga list --stuck lists what needs an operator)\n", stuckText(v.Stuck), clock(v.Stuck.At))
+		fmt.Printf("stuck:              %s (reported %s; saga list --stuck lists what needs an operator)\n", stuckText(v.Stuck), clock(v.Stuck.At))
 	}
 	fmt.Println("\nSTEPS")
 	printSteps(v.SagaView)

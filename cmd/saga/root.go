@@ -122,7 +122,7 @@ func newRootWith(g *globals) *cobra.Command {
 	_ = f.MarkHidden("namespace")
 	g.flags = f
 	root.AddCommand(newUp(g), newBroker(g), newBook(g), newCancel(g), newInspect(g), newList(g), newReplay(g), newRetry(g))
-	root.AddCommand(newDLQ(g), newReconcile(g), newShows(g), newProjections(g), newBench(g), newVersion(), newToken(g), newACL(g), newKeys(g), newParticipant(g))
+	root.AddCommand(newDefinitions(g), newDLQ(g), newReconcile(g), newShows(g), newProjections(g), newBench(g), newVersion(), newToken(g), newACL(g), newKeys(g), newParticipant(g))
 	root.SetVersionTemplate("saga {{.Version}}\n")
 	registerGlobalCompletions(root)
 	return root

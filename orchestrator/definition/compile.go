@@ -104,7 +104,7 @@ func (s Spec) Compile(known Services) (saga.Definition, error) {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return saga.Definition{}, fmt.Errorf("definition %q is invalid:\n%w", n.Name, err)
+		return saga.Definition{}, fmt.Errorf("definition %q is invalid: %w", n.Name, err)
 	}
 	return def, nil
 }

@@ -181,3 +181,34 @@ func FuzzParseCompile(f *testing.F) {
 		}
 	})
 }
+
+func TestDiffNamesEachChange(t *testing.T) {
+	a, err := definition.Parse([]byte(lite))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := definition.Diff(a, a); len(d) != 0 {
+		t.Fatalf("a definition differs from itself: %v", d)
+	}
+	edited := strings.NewReplacer(
+		"  - {name: ChargePayment", "  - {name: ReserveRoom, service: hotel, command: ReserveRoom, compensation: ReleaseRoom, key: booking_ref}\n  - {name: ChargePayment",
+		"  - {name: VerifyUser, service: user, command: VerifyUser, key: user_id}\n", "",
+		"{name: ConfirmBooking, service: booking, command: ConfirmBooking, key: show_id, pivot: true}", "{name: ConfirmBooking, service: booking, command: ConfirmBooking, key: show_id, pivot: true, timeout: 30s}",
+		"max_attempts: 20", "max_attempts: 25",
+	).Replace(lite)
+	b, err := definition.Parse([]byte(edited))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(definition.Diff(a, b), "\n")
+	for _, want := range []string{
+		`+ step ReserveRoom (hotel.ReserveRoom) added, after ReserveSeats`,
+		`- step VerifyUser (user.VerifyUser) removed`,
+		`~ step ConfirmBooking: timeout: "10s" -> "30s"`,
+		`~ compensation_retry: {"max_attempts":20,`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the diff does not say %q:\n%s", want, got)
+		}
+	}
+}

@@ -222,7 +222,7 @@ func (d *driver) inFlight() saga.StepState {
 func (d *driver) replyTo(outcome, reason, data string) saga.Reply {
 	d.t.Helper()
 	st := d.inFlight()
-	def, _ := d.m.Definition(d.s.Definition)
+	def, _ := d.m.Pinned(d.s)
 	cmd := ""
 	for _, step := range def.Steps {
 		if step.Name == st.Name {
