@@ -83,9 +83,9 @@ func TestHotelBooksEndToEnd(t *testing.T) {
 	}
 	// The definition is applied as an operator applies it, before the
 	// orchestrator starts: it reads the catalogue at start.
-	operator := cfg
-	operator.Signer = keys[events.PrincipalOperator]
-	if _, err := catalogue.Publish(ctx, operator, def, "operator:test", time.Now()); err != nil {
+	operator, reader := cfg, cfg
+	operator.Signer, reader.Signer = keys[events.PrincipalOperator], keys[events.PrincipalClient]
+	if _, err := catalogue.Publish(ctx, reader, operator, def, "operator:test", time.Now()); err != nil {
 		t.Fatalf("apply book-ticket-with-hotel: %v", err)
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)

@@ -64,8 +64,10 @@ func process(t *testing.T, name string, cmd *exec.Cmd) *bustest.LogBuffer {
 // TestHotelBesideSagaUp runs the README's commands: saga up with the hotel
 // declared (its embedded broker asks every part for its SCRAM user),
 // hotel.py on saga's data directory alone (the broker's address, the
-// hotel's user, its key and the keyring found there), and saga participant
-// check --service hotel, which passes.
+// hotel's user, its key and the keyring found there), saga definitions
+// apply and saga book on book-ticket-with-hotel (completed; a declined card
+// compensated, the room released), and saga participant check --service
+// hotel, which passes.
 func TestHotelBesideSagaUp(t *testing.T) {
 	py := python(t)
 	bin := buildSaga(t)
@@ -77,7 +79,7 @@ func TestHotelBesideSagaUp(t *testing.T) {
 		cmd.Env = env
 		return cmd
 	}
-	process(t, "saga up", saga("up", "--listen", "127.0.0.1:0", "--http", ""))
+	upLogs := process(t, "saga up", saga("up", "--listen", "127.0.0.1:0", "--http", ""))
 	bustest.Eventually(t, wait, func() (bool, string) {
 		for _, f := range []string{"broker.addr", "broker.auth", "broker-users.json", "keys/hotel.key"} {
 			if _, err := os.Stat(filepath.Join(data, f)); err != nil {
@@ -91,6 +93,47 @@ func TestHotelBesideSagaUp(t *testing.T) {
 	hotelLogs := process(t, "hotel.py", hotelCmd)
 	bustest.Eventually(t, wait, func() (bool, string) {
 		return strings.Contains(hotelLogs.String(), "consuming "), "the hotel has no partitions yet"
+	})
+
+	t.Run("book-ticket-with-hotel applied, then booked", func(t *testing.T) {
+		if out, err := saga("definitions", "apply", "-f", "book-ticket-with-hotel.yaml", "--as", "test").CombinedOutput(); err != nil {
+			t.Fatalf("saga definitions apply: %v\n%s", err, out)
+		}
+		// The running orchestrator picks the version up from the catalogue;
+		// a request that overtook it would name a definition it lacks.
+		bustest.Eventually(t, wait, func() (bool, string) {
+			for _, line := range strings.Split(upLogs.String(), "\n") {
+				if strings.Contains(line, "definition version applied") && strings.Contains(line, "book-ticket-with-hotel") {
+					return true, ""
+				}
+			}
+			return false, "the orchestrator has not picked up book-ticket-with-hotel"
+		})
+		book := func(token string) (sagaView, int) {
+			t.Helper()
+			cmd := saga("book", "--definition", "book-ticket-with-hotel", "--data", "nights=2", "--user", "alice", "--show", "show-1",
+				"--seats", "1", "--payment-token", token, "--wait", "60s", "-o", "json")
+			out, err := cmd.Output()
+			code := 0
+			if exit, ok := err.(*exec.ExitError); ok {
+				code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatalf("saga book: %v", err)
+			}
+			var v sagaView
+			if err := json.Unmarshal(out, &v); err != nil {
+				t.Fatalf("saga book -o json printed %s: %v", out, err)
+			}
+			return inspect(t, saga, v.SagaID), code
+		}
+		booked, code := book("tok_ok")
+		if code != 0 || booked.Status != "completed" || booked.steps()["ReserveRoom"] != "succeeded" || booked.DefinitionVersion == "" {
+			t.Fatalf("saga book on book-ticket-with-hotel: exit %d, %+v", code, booked)
+		}
+		declined, code := book("tok_declined")
+		if code != 3 || declined.Status != "compensated" || declined.steps()["ReserveRoom"] != "compensated" {
+			t.Fatalf("saga book with a declined card: exit %d, %+v", code, declined)
+		}
 	})
 
 	check := saga("participant", "check", "--service", "hotel", "-o", "json")
@@ -113,4 +156,38 @@ func TestHotelBesideSagaUp(t *testing.T) {
 			t.Errorf("rule %q: %s (%s)", r.Rule, r.Result, r.Detail)
 		}
 	}
+}
+
+// sagaView is what the test reads of saga inspect -o json.
+type sagaView struct {
+	SagaID            string `json:"saga_id"`
+	Definition        string `json:"definition"`
+	DefinitionVersion string `json:"definition_version"`
+	Status            string `json:"status"`
+	Steps             []struct {
+		Name   string `json:"name"`
+		Status string `json:"status"`
+	} `json:"steps"`
+}
+
+func (v sagaView) steps() map[string]string {
+	out := map[string]string{}
+	for _, s := range v.Steps {
+		out[s.Name] = s.Status
+	}
+	return out
+}
+
+// inspect reads a saga as saga inspect -o json shows it.
+func inspect(t *testing.T, saga func(...string) *exec.Cmd, id string) sagaView {
+	t.Helper()
+	out, err := saga("inspect", id, "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("saga inspect %s: %v\n%s", id, err, out)
+	}
+	var v sagaView
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("saga inspect -o json printed %s: %v", out, err)
+	}
+	return v
 }
