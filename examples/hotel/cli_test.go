@@ -16,7 +16,7 @@ import (
 func buildSaga(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "saga")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/saga")
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "./cmd/saga")
 	build.Dir = "../.."
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/saga: %v\n%s", err, out)
