@@ -111,19 +111,26 @@ func (w *world) start(env ...string) {
 	if w.logs == nil {
 		w.logs = &bustest.LogBuffer{}
 	}
+	cmd := w.hotelCmd(env...)
+	cmd.Stdout, cmd.Stderr = w.logs, w.logs
+	if err := cmd.Start(); err != nil {
+		w.t.Fatalf("start hotel.py: %v", err)
+	}
+	w.proc, w.done = cmd, make(chan error, 1)
+	go func() { w.done <- cmd.Wait() }()
+}
+
+// hotelCmd is hotel.py on the world's broker, keys and database (with two
+// rooms unless w.rooms says), with env added to its environment.
+func (w *world) hotelCmd(env ...string) *exec.Cmd {
 	rooms := w.rooms
 	if rooms == 0 {
 		rooms = 2
 	}
 	cmd := exec.Command(w.py, "hotel.py", "--brokers", strings.Join(w.cfg.Brokers, ","), "--namespace", w.cfg.Namespace,
 		"--keys", w.keyDir, "--db", w.db, "--rooms", strconv.Itoa(rooms))
-	cmd.Stdout, cmd.Stderr = w.logs, w.logs
 	cmd.Env = append(os.Environ(), env...)
-	if err := cmd.Start(); err != nil {
-		w.t.Fatalf("start hotel.py: %v", err)
-	}
-	w.proc, w.done = cmd, make(chan error, 1)
-	go func() { w.done <- cmd.Wait() }()
+	return cmd
 }
 
 // exited waits until hotel.py ends by itself.
@@ -529,5 +536,65 @@ func TestHotelCrashedBetweenAnyTwoStepsLosesNothing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// owned is how many command partitions a hotel's log says it was last
+// given.
+func owned(logs string) int {
+	i := strings.LastIndex(logs, "consuming ")
+	if i < 0 {
+		return 0
+	}
+	line, _, _ := strings.Cut(logs[i:], "\n")
+	return strings.Count(line, ".commands[")
+}
+
+// TestTwoHotelsShareTheWork runs two hotel.py processes in one consumer
+// group on one SQLite database: once they share the command partitions,
+// reservations on every partition are answered, each once with one domain
+// event, by both hotels, and no room is given to two bookings.
+func TestTwoHotelsShareTheWork(t *testing.T) {
+	w := newWorld(t)
+	w.rooms = 20
+	w.start()
+	other := process(t, "the second hotel.py", w.hotelCmd())
+	n, err := bus.PartitionCount(context.Background(), w.cfg, w.cfg.Topic(events.CommandTopic(hotel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, wait, func() (bool, string) {
+		a, b := owned(w.logs.String()), owned(other.String())
+		return a > 0 && b > 0 && a+b == int(n), fmt.Sprintf("the hotels own %d and %d of %d partitions", a, b, n)
+	})
+	orch := w.keys[events.PrincipalOrchestrator]
+	// Three reservations on each partition, so that both hotels have work.
+	perPartition := map[int32]int{}
+	var ids []string
+	for len(ids) < 3*int(n) {
+		sagaID, ref := newSaga()
+		if p := bus.PartitionFor(ref, n); perPartition[p] < 3 {
+			perPartition[p]++
+			ids = append(ids, w.send(command("ReserveRoom", sagaID, ref, 1, nil), orch, nil))
+		}
+	}
+	rooms := map[int]string{}
+	for _, id := range ids {
+		if r := w.reply(id); r.Outcome != events.OutcomeSucceeded {
+			t.Fatalf("reservation %s: %+v", id, r)
+		}
+		evs := w.domainEvents(id)
+		if len(evs) != 1 {
+			t.Fatalf("reservation %s logged %d times: %+v", id, len(evs), evs)
+		}
+		if was, taken := rooms[evs[0].Room]; taken {
+			t.Fatalf("room %d given to %s and %s", evs[0].Room, was, id)
+		}
+		rooms[evs[0].Room] = id
+	}
+	for name, logs := range map[string]string{"the first": w.logs.String(), "the second": other.String()} {
+		if !strings.Contains(logs, "handled ReserveRoom") {
+			t.Errorf("%s hotel handled nothing", name)
+		}
 	}
 }
