@@ -24,9 +24,10 @@ build:
 test:
 	$(GO) test -count=1 $(TESTPKGS)
 
-## conformance: the conformance kit (saga participant check) against the four built-in services, in process on the embedded broker
+## conformance: the conformance kit against the four built-in services on the embedded broker, in process and through `saga participant check`, and against a participant it must fail
 conformance:
 	$(GO) test -count=1 -run 'TestBuiltinServicesPass|TestMisbehavingParticipantFails' ./conformance/
+	$(GO) test -count=1 -run 'TestParticipantCheck' ./cmd/saga/
 
 ## test-race: the suite under the race detector
 test-race:

@@ -94,5 +94,8 @@ sagas): they become dead letters.`,
 	f.StringVar(&service, "service", "", "the service to check: a built-in or one declared in --services")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for each reply or dead letter")
 	f.IntVar(&concurrency, "concurrency", 8, "how many sagas the concurrency rule runs at once")
+	// The built-ins: a declared service's name is in the file the
+	// completion cannot know is meant.
+	_ = cmd.RegisterFlagCompletionFunc("service", cobra.FixedCompletions(events.BuiltinServices(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
