@@ -62,7 +62,9 @@ func (d *declaration) access(p string) Access {
 			Groups: []string{p},
 		}
 	case p == PrincipalClient:
-		return Access{Reads: d.readModelTopics(), Writes: []string{TopicRequests}}
+		// The replies too: a dry run of a definition replays them, and
+		// checks each before it does.
+		return Access{Reads: append(d.readModelTopics(), TopicReplies), Writes: []string{TopicRequests}}
 	case p == PrincipalOperator:
 		// A dead letter goes back to where it came from: any consumed topic.
 		// Definitions are applied by the back office.
