@@ -66,8 +66,8 @@ func process(t *testing.T, name string, cmd *exec.Cmd) *bustest.LogBuffer {
 // hotel.py on saga's data directory alone (the broker's address, the
 // hotel's user, its key and the keyring found there), saga definitions
 // apply and saga book on book-ticket-with-hotel (completed; a declined card
-// compensated, the room released), and saga participant check --service
-// hotel, which passes.
+// compensated, the room released), its dry run replaying both as recorded,
+// and saga participant check --service hotel, which passes.
 func TestHotelBesideSagaUp(t *testing.T) {
 	py := python(t)
 	bin := buildSaga(t)
@@ -133,6 +133,17 @@ func TestHotelBesideSagaUp(t *testing.T) {
 		declined, code := book("tok_declined")
 		if code != 3 || declined.Status != "compensated" || declined.steps()["ReserveRoom"] != "compensated" {
 			t.Fatalf("saga book with a declined card: exit %d, %+v", code, declined)
+		}
+		// The dry run replays both sagas, the hotel's replies among their
+		// inputs (each checked under its signature for the client), and
+		// finds every decision as recorded.
+		out, err := saga("definitions", "dry-run", "-f", "book-ticket-with-hotel.yaml", "-o", "json").Output()
+		if err != nil {
+			t.Fatalf("saga definitions dry-run: %v\n%s", err, out)
+		}
+		var dry struct{ Sagas, Diverged int }
+		if err := json.Unmarshal(out, &dry); err != nil || dry.Sagas != 2 || dry.Diverged != 0 {
+			t.Fatalf("saga definitions dry-run -o json printed %s (%v)", out, err)
 		}
 	})
 

@@ -59,9 +59,10 @@ CLIENT = "client"
 
 # Who may sign a command the hotel obeys: the orchestrator, or the hotel forwarding one.
 COMMAND_WRITERS = (ORCHESTRATOR, SERVICE)
-# Who checks what the hotel writes, and so gets a signature: the orchestrator reads the
-# replies; the hotel and the read models (the client's key) read the hotel's own log.
-READERS = {REPLIES: [ORCHESTRATOR], DOMAIN: [SERVICE, CLIENT]}
+# Who checks what the hotel writes, and so gets a signature (events.ReadersOf): the
+# orchestrator reads the replies, and the client too (a definition's dry run replays
+# them); the hotel and the read models (the client's key) read the hotel's own log.
+READERS = {REPLIES: [ORCHESTRATOR, CLIENT], DOMAIN: [SERVICE, CLIENT]}
 
 # The namespace of every derived id (events/ids.go): a reply to a command, or the event
 # it caused, has the same id however often it is written, in any language.
