@@ -539,8 +539,11 @@ def sasl_login(args, data):
         mechanism = read_text(os.path.join(data, "broker.auth")) or mechanism
     if not user:
         return {}
-    return {"security.protocol": args.security_protocol, "sasl.mechanism": mechanism,
-            "sasl.username": user, "sasl.password": password}
+    login = {"security.protocol": args.security_protocol, "sasl.mechanism": mechanism,
+             "sasl.username": user, "sasl.password": password}
+    if args.tls_ca:
+        login["ssl.ca.location"] = args.tls_ca
+    return login
 
 
 def parse_args(argv):
@@ -553,6 +556,7 @@ def parse_args(argv):
     p.add_argument("--sasl-user", default="", help="SASL user (the password in KAFKA_SASL_PASSWORD)")
     p.add_argument("--sasl-mechanism", default="SCRAM-SHA-512", help="SASL mechanism with --sasl-user")
     p.add_argument("--security-protocol", default="SASL_PLAINTEXT", help="SASL_PLAINTEXT or SASL_SSL, with a SASL user")
+    p.add_argument("--tls-ca", default="", help="PEM file of the CA that signed the brokers' certificates, with SASL_SSL")
     p.add_argument("--db", default="hotel.db", help="the hotel's SQLite database (default ./hotel.db)")
     p.add_argument("--rooms", type=int, default=20, help="rooms the hotel has (default 20)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
