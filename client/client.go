@@ -406,7 +406,7 @@ func (c *Client) booking(ctx context.Context, ref string) (*projections.SagaView
 	}
 	var booked *projections.SagaView
 	for _, v := range sagas.ByRef(ref) {
-		if v.Definition == flows.BookTicket {
+		if s, ok := sagas.State(v.SagaID); ok && sagas.Kind(s) == projections.KindBook {
 			booked = &v
 		}
 	}

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"time"
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/catalogue"
@@ -34,14 +35,55 @@ func (o *Orchestrator) syncDefinitions(ctx context.Context) (func(), error) {
 		}
 		o.machine.Add(v.Def)
 	}
+	o.definitionsEnd.Store(end)
 	return func() {
-		err := catalogue.Follow(ctx, o.cfg.Bus, end, nil, func(v catalogue.Version) {
-			o.machine.Add(v.Def)
-			o.log.Info().Str("definition", v.Name).Str("definition_version", v.Version).Str("actor", v.Actor).
-				Msg("definition version applied: new sagas start on it")
-		})
-		if err != nil && ctx.Err() == nil {
-			o.log.Error().Err(err).Msg("definitions no longer followed: new versions wait for a restart")
+		for ctx.Err() == nil {
+			err := catalogue.Follow(ctx, o.cfg.Bus, o.definitionsEnd.Load(), skipped, o.learnDefinition)
+			if err != nil && ctx.Err() == nil {
+				o.log.Warn().Err(err).Msg("following the definitions: again in a second")
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
 		}
 	}, nil
+}
+
+// learnDefinition gives the machine a version applied while it runs.
+func (o *Orchestrator) learnDefinition(v catalogue.Version) {
+	o.definitionsMu.Lock()
+	defer o.definitionsMu.Unlock()
+	if v.Offset < o.definitionsEnd.Load() {
+		return // read already, by the follower or a catch-up
+	}
+	o.definitionsEnd.Store(v.Offset + 1)
+	o.machine.Add(v.Def)
+	o.log.Info().Str("definition", v.Name).Str("definition_version", v.Version).Str("actor", v.Actor).
+		Msg("definition version applied: new sagas start on it")
+}
+
+// catchUpDefinitions reads the versions applied that the follower has not
+// delivered yet: a request to start a saga of a name the machine does not
+// know may name one applied a moment ago. At most once a second, so that
+// requests naming nothing cannot make it read the catalogue for each.
+func (o *Orchestrator) catchUpDefinitions(ctx context.Context) bool {
+	now := time.Now()
+	if last := o.definitionsCaughtUp.Load(); last != 0 && now.Sub(time.Unix(0, last)) < time.Second {
+		return false
+	}
+	o.definitionsCaughtUp.Store(now.UnixNano())
+	vs, _, err := catalogue.Read(ctx, o.cfg.Bus, nil)
+	if err != nil {
+		o.log.Warn().Err(err).Msg("reading the definitions to catch up")
+		return false
+	}
+	learnt := false
+	for _, v := range vs {
+		if v.Offset >= o.definitionsEnd.Load() {
+			o.learnDefinition(v)
+			learnt = true
+		}
+	}
+	return learnt
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -111,6 +112,13 @@ type Orchestrator struct {
 	writing   map[int32]bool
 
 	traces *traces
+
+	// definitionsEnd is the offset after the last definition version the
+	// machine was given; definitionsMu orders the follower and catch-ups;
+	// definitionsCaughtUp is when a request last made it catch up.
+	definitionsEnd      atomic.Int64
+	definitionsMu       sync.Mutex
+	definitionsCaughtUp atomic.Int64
 }
 
 // New returns an orchestrator; Run starts it.
@@ -319,6 +327,9 @@ func (o *Orchestrator) process(ctx context.Context, sagaID string, in saga.Input
 		return err
 	}
 	d, err := o.machine.Next(s, in, o.cfg.Now())
+	if errors.Is(err, saga.ErrUnknownDefinition) && o.catchUpDefinitions(ctx) {
+		d, err = o.machine.Next(s, in, o.cfg.Now())
+	}
 	if err != nil || len(d.Events) == 0 {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/orchestrator/saga"
 )
 
@@ -229,10 +228,10 @@ func (r *Reconciler) sagasOf(ref string) bookingSagas {
 	var b bookingSagas
 	for _, v := range r.sagas.ByRef(ref) { // oldest first: the latest wins
 		s, _ := r.sagas.State(v.SagaID)
-		switch s.Definition {
-		case flows.BookTicket:
+		switch r.sagas.Kind(s) {
+		case KindBook:
 			b.book = &s
-		case flows.CancelBooking:
+		case KindCancel:
 			b.cancel = &s
 		}
 	}

@@ -172,3 +172,39 @@ func insertByStart(ids []string, id string, at time.Time, states map[string]saga
 	ids[i] = id
 	return ids
 }
+
+// Kind is what a saga does to a booking, as reconcile and the read models
+// see it.
+type Kind int
+
+// Kinds of saga.
+const (
+	KindOther Kind = iota
+	// KindBook books: book-ticket, or any definition of one's own whose
+	// steps reserve seats or charge a card (a hotel step beside them).
+	KindBook
+	// KindCancel undoes a booking: a refund is one of its steps.
+	KindCancel
+)
+
+// KindOf tells by the steps of the definition version a saga runs, not by
+// its name, so that the definitions users write are reconciled too.
+func KindOf(m saga.Machine, s saga.State) Kind {
+	def, ok := m.Pinned(s)
+	if !ok {
+		return KindOther
+	}
+	kind := KindOther
+	for _, st := range def.Steps {
+		switch st.Command {
+		case events.RefundPayment:
+			return KindCancel
+		case events.ReserveSeats, events.ChargePayment:
+			kind = KindBook
+		}
+	}
+	return kind
+}
+
+// Kind is KindOf the saga, by the definitions this fold has met.
+func (p *Sagas) Kind(s saga.State) Kind { return KindOf(p.machine, s) }

@@ -8,7 +8,8 @@ import (
 	"slices"
 
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/orchestrator/flows"
+	"github.com/sagaflow/saga/orchestrator/saga"
+	"github.com/sagaflow/saga/projections"
 )
 
 // --- revenue: money per booking ref (payment log) and the show of each
@@ -21,7 +22,7 @@ import (
 
 var revenueProjection = &projection{
 	name:    ProjectionRevenue,
-	version: 2, // 2: a refund of nothing neither hides a charge nor a later refund
+	version: 3, // 2: a refund of nothing neither hides a charge nor a later refund; 3: the bookings of any definition that books earn
 	topics:  []string{topicPayments, topicSagaLog},
 	tables: []table{
 		{name: "revenue_payments", columns: `
@@ -120,7 +121,7 @@ func revenueShow(b *batch, e events.Envelope, show string) error {
 		// events.Check validated the payload: counted, it earns nothing.
 		return b.undecoded(err)
 	}
-	if p.Definition != flows.BookTicket {
+	if s, err := machine.Apply(saga.State{}, e); err != nil || projections.KindOf(machine, s) != projections.KindBook {
 		return nil // other definitions earn nothing
 	}
 	var d events.BookingData

@@ -275,7 +275,7 @@ func (b *batch) foldSagas(evs []*event, load func(string) (*sagaEntry, error)) (
 
 var bookingsProjection = &projection{
 	name:    ProjectionBookings,
-	version: 1,
+	version: 2, // 2: a booking is a saga that reserves seats or charges, of any definition
 	topics:  []string{topicSagaLog},
 	tables: []table{
 		{name: "booking_sagas", columns: `
@@ -367,12 +367,12 @@ func applyBookings(b *batch, evs []*event) error {
 			return err
 		}
 		b.exec(saveState, s.SagaID, raw)
-		switch s.Definition {
-		case flows.BookTicket:
+		switch projections.KindOf(machine, *s) {
+		case projections.KindBook:
 			d := b.bookingData(s)
 			b.exec(book, s.BookingRef, s.SagaID, string(s.Status), d.UserID, d.ShowID, d.Seats, d.AmountCents,
 				fmtTime(s.StartedAt), fmtTime(s.UpdatedAt))
-		case flows.CancelBooking:
+		case projections.KindCancel:
 			b.exec(cancel, s.BookingRef, s.SagaID, string(s.Status), fmtTime(s.StartedAt), fmtTime(s.UpdatedAt))
 		}
 	}

@@ -63,22 +63,9 @@ func readSpecFile(g *globals, file string) (definition.Spec, saga.Definition, er
 	return spec, def, nil
 }
 
-// knownServices are the services a definition may name: the built-ins and
-// those declared in --services, each with its commands and compensations.
-func (g *globals) knownServices() definition.Services {
-	known := definition.BuiltinServices()
-	for _, d := range events.Declared() {
-		var commands []string
-		for _, c := range d.Commands {
-			commands = append(commands, c.Name)
-			if c.Compensation != "" {
-				commands = append(commands, c.Compensation)
-			}
-		}
-		known = known.With(d.Name, commands...)
-	}
-	return known
-}
+// knownServices are the services a definition may name: the built-in
+// ones and those --services declares.
+func (g *globals) knownServices() definition.Services { return definition.KnownServices() }
 
 // operatorBus is the connection of a command that writes as the back
 // office: a definition is applied by an operator, signed with its key.

@@ -14,9 +14,11 @@ import (
 
 func newParticipant(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "participant",
-		Short: "Check that a running participant service keeps the protocol (docs/protocol.md)",
-		Args:  noArgs,
+		Use:     "participant",
+		Example: `  saga participant check --service payment`,
+		Short:   "Check that a running participant service keeps the protocol (docs/protocol.md)",
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newParticipantCheck(g))
 	return cmd

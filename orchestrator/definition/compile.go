@@ -15,6 +15,16 @@ import (
 // a definition may name no other.
 type Services map[string][]string
 
+// Bounds of a definition: every saga that starts on it logs it whole.
+const (
+	MaxSteps     = 64
+	MaxSpecBytes = 32 << 10
+)
+
+// secretOwners says which service each secret field of the saga data
+// (events.SecretFields) may be sent to.
+var secretOwners = map[string]string{"payment_token": events.ServicePayment}
+
 // BuiltinServices are the services the binary runs.
 func BuiltinServices() Services {
 	return Services{
@@ -36,6 +46,24 @@ func FromLog(raw json.RawMessage) (saga.Definition, error) {
 	return s.Compile(nil)
 }
 
+// KnownServices are the built-in services and those declared in this
+// process's configuration (events.Declared), each with its commands and
+// their compensations.
+func KnownServices() Services {
+	out := BuiltinServices()
+	for _, d := range events.Declared() {
+		var cmds []string
+		for _, c := range d.Commands {
+			cmds = append(cmds, c.Name)
+			if c.Compensation != "" {
+				cmds = append(cmds, c.Compensation)
+			}
+		}
+		out = out.With(d.Name, cmds...)
+	}
+	return out
+}
+
 // With returns the services and one more, declared in configuration.
 func (s Services) With(name string, commands ...string) Services {
 	out := Services{}
@@ -55,6 +83,12 @@ func (s Spec) Compile(known Services) (saga.Definition, error) {
 	n := s.Normal()
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(n.Steps) > MaxSteps {
+		bad("%d steps: at most %d", len(n.Steps), MaxSteps)
+	}
+	if size := len(n.Canonical()); size > MaxSpecBytes {
+		bad("the definition is %d bytes as JSON: at most %d (every saga logs it when it starts)", size, MaxSpecBytes)
+	}
 	if !validName(n.Name) {
 		bad("name %q must be 1 to 64 letters, digits, '-' or '_'", n.Name)
 	}
@@ -90,8 +124,13 @@ func (s Spec) Compile(known Services) (saga.Definition, error) {
 			bad("%s: key field %q is not in the saga's data (it has %v)", at, st.Key, fields)
 		}
 		for _, sec := range st.Secrets {
-			if !slices.Contains(events.SecretFields, sec) {
+			switch owner, ok := secretOwners[sec]; {
+			case !ok:
 				bad("%s: %q is not a secret field (one of %v)", at, sec, events.SecretFields)
+			case owner != st.Service:
+				// A definition must not be a way to hand a card's token
+				// to a service that has no use for it.
+				bad("%s: %s goes to the %s service alone, not to %q", at, sec, owner, st.Service)
 			}
 		}
 		def.Steps = append(def.Steps, saga.Step{Name: st.Name, Service: st.Service, Command: st.Command,

@@ -57,6 +57,7 @@ steps:
   - {name: B, service: booking, command: ReserveSeats, key: venue_id}
   - {name: P, service: booking, command: ConfirmBooking, pivot: true}
   - {name: C, service: payment, command: ChargePayment, compensation: RefundPayment, secrets: [pin]}
+  - {name: Notify, service: notification, command: SendNotification, secrets: [payment_token]}
   - {service: user}
 `
 	s, err := definition.Parse([]byte(bad))
@@ -77,7 +78,8 @@ steps:
 		`step name "B" is used twice`,
 		`step "C" comes after the pivot and cannot have a compensation`,
 		`step "C": "pin" is not a secret field`,
-		`step 6: a command is required`,
+		`step "Notify": payment_token goes to the payment service alone, not to "notification"`,
+		`step 7: a command is required`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q:\n%v", want, err)
@@ -210,5 +212,21 @@ func TestDiffNamesEachChange(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("the diff does not say %q:\n%s", want, got)
 		}
+	}
+}
+
+func TestBounds(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: long\nsteps:\n")
+	for i := range definition.MaxSteps + 1 {
+		b.WriteString("  - {name: S" + strings.Repeat("x", 400) + string(rune('a'+i%26)) + strings.Repeat("y", i) + ", service: user, command: VerifyUser}\n")
+	}
+	s, err := definition.Parse([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Compile(definition.BuiltinServices())
+	if err == nil || !strings.Contains(err.Error(), "steps: at most") || !strings.Contains(err.Error(), "bytes as JSON: at most") {
+		t.Fatalf("a definition past the bounds: %v", err)
 	}
 }

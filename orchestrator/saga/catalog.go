@@ -14,6 +14,12 @@ import (
 // the definitions it has not seen yet and tries again.
 var ErrUnknownVersion = errors.New("unknown definition version")
 
+// ErrUnknownDefinition is what Decide returns for a request to start a
+// saga of a name the machine has no definition of; the request is
+// malformed too (events.ErrMalformed), unless a definition applied since
+// the machine last heard names it.
+var ErrUnknownDefinition = errors.New("unknown definition")
+
 // catalog is the machine's definitions: every version it knows, and the
 // one of each name that new sagas start on. It is never changed: Add
 // swaps in a new one, so a decision sees one catalog from start to end.

@@ -204,7 +204,7 @@ func (d *decision) start(in Start) error {
 	p := in.Payload
 	def, ok := d.cat.current[p.Definition]
 	if !ok {
-		return events.Malformed("unknown saga definition %q", p.Definition)
+		return fmt.Errorf("%w: %w", ErrUnknownDefinition, events.Malformed("unknown saga definition %q", p.Definition))
 	}
 	sagaID := events.SagaIDFor(p.IdempotencyKey)
 	if in.Request.SagaID != "" && in.Request.SagaID != sagaID {
