@@ -156,7 +156,7 @@ func inputOf(s saga.State, d decision, first bool, replies Replies) (saga.Input,
 		if err != nil {
 			return nil, "a resume", err
 		}
-		req := events.MustNew(e.CausationID, events.ResumeSaga, events.ResumeSagaV1{Reason: p.Reason},
+		req := events.MustNew(e.CausationID, events.ResumeSaga, events.ResumeSagaV1(p),
 			events.Trace{SagaID: e.SagaID, CorrelationID: e.CorrelationID, Actor: e.Actor}, e.SagaID, e.OccurredAt)
 		return saga.Resume{Request: req, Reason: p.Reason}, "an operator's resume", nil
 	case e.CausationID == events.SagaEventID(s.SagaID, s.Seq):
