@@ -38,23 +38,32 @@ type bookingRequest struct {
 	PaymentToken string `json:"payment_token"`
 	// CallbackURL, when given, gets this booking's webhook events.
 	CallbackURL *string `json:"callback_url,omitempty"`
+	// Definition is the saga definition that books (book-ticket when
+	// empty): one applied with steps of its own, a hotel room say.
+	Definition string `json:"definition,omitempty"`
+	// Data are more fields of the saga's data, for such a definition's
+	// steps; they cannot replace the booking's own fields.
+	Data map[string]json.RawMessage `json:"data,omitempty"`
 }
 
 // Booking is a booking as the API shows it.
 type Booking struct {
-	BookingRef  string                 `json:"booking_ref"`
-	SagaID      string                 `json:"saga_id"`
-	Status      string                 `json:"status"`
-	Reason      string                 `json:"reason,omitempty"`
-	UserID      string                 `json:"user_id"`
-	ShowID      string                 `json:"show_id,omitempty"`
-	Seats       int                    `json:"seats,omitempty"`
-	AmountCents int64                  `json:"amount_cents,omitempty"`
-	Actor       string                 `json:"actor,omitempty"`
-	StartedAt   *time.Time             `json:"started_at,omitempty"`
-	UpdatedAt   *time.Time             `json:"updated_at,omitempty"`
-	Steps       []projections.StepView `json:"steps"`
-	Cancel      *Cancellation          `json:"cancellation,omitempty"`
+	BookingRef  string `json:"booking_ref"`
+	SagaID      string `json:"saga_id"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason,omitempty"`
+	UserID      string `json:"user_id"`
+	ShowID      string `json:"show_id,omitempty"`
+	Seats       int    `json:"seats,omitempty"`
+	AmountCents int64  `json:"amount_cents,omitempty"`
+	Actor       string `json:"actor,omitempty"`
+	// Definition and DefinitionVersion are what the saga runs.
+	Definition        string                 `json:"definition,omitempty"`
+	DefinitionVersion string                 `json:"definition_version,omitempty"`
+	StartedAt         *time.Time             `json:"started_at,omitempty"`
+	UpdatedAt         *time.Time             `json:"updated_at,omitempty"`
+	Steps             []projections.StepView `json:"steps"`
+	Cancel            *Cancellation          `json:"cancellation,omitempty"`
 	// Callback is the booking's callback subscription, with its secret in
 	// the answer that made it.
 	Callback *webhook.Subscription `json:"callback,omitempty"`
@@ -88,16 +97,41 @@ func idempotencyKey(r *http.Request) (string, error) {
 	return key, nil
 }
 
-// bookingFingerprint covers the fields of a booking request a repeated key
-// must repeat: what the client asked for, not what the steps added. The
+// requestFields are the fields of a booking request a repeated key must
+// repeat: what the client asked for, not what the steps added. The
 // payment token counts only as given or not: the read model the earlier
 // request is looked up in does not hold it.
-func bookingFingerprint(d events.BookingData) string {
-	req := events.BookingData{UserID: d.UserID, ShowID: d.ShowID, Seats: d.Seats}
-	if d.PaymentToken != "" {
-		req.PaymentToken = events.Redacted
+func requestFields(d events.BookingData, extra map[string]json.RawMessage) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(extra)+4)
+	for k, v := range extra {
+		out[k] = v
 	}
-	return events.RequestFingerprint(flows.BookTicket, events.MustJSON(req))
+	out["user_id"], out["show_id"], out["seats"] = events.MustJSON(d.UserID), events.MustJSON(d.ShowID), events.MustJSON(d.Seats)
+	if d.PaymentToken != "" {
+		out["payment_token"] = events.MustJSON(events.Redacted)
+	}
+	return out
+}
+
+func requestFingerprint(def string, fields map[string]json.RawMessage) string {
+	return events.RequestFingerprint(def, events.MustJSON(fields))
+}
+
+// startedFingerprint is requestFingerprint of the fields asked for, as a
+// saga's data holds them.
+func startedFingerprint(def string, fields map[string]json.RawMessage, sagaData json.RawMessage) string {
+	var held map[string]json.RawMessage
+	_ = json.Unmarshal(sagaData, &held)
+	kept := make(map[string]json.RawMessage, len(fields))
+	for k := range fields {
+		if v, ok := held[k]; ok {
+			kept[k] = v
+		}
+	}
+	if v, ok := kept["payment_token"]; ok && string(v) != `""` {
+		kept["payment_token"] = events.MustJSON(events.Redacted)
+	}
+	return requestFingerprint(def, kept)
 }
 
 // book is POST /v1/bookings.
@@ -123,6 +157,13 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request, id Identity) error
 	if err := data.ValidateBooking(); err != nil {
 		return badRequest("the booking is not valid", fieldErrors(err, "user_id", "show_id", "seats", "payment_token")...)
 	}
+	def := req.Definition
+	if def == "" {
+		def = flows.BookTicket
+	}
+	if bad := checkExtra(def, req.Data); len(bad) > 0 {
+		return badRequest("the booking is not valid", bad...)
+	}
 	if req.CallbackURL != nil {
 		if err := s.checkCallback(*req.CallbackURL); err != nil {
 			return err
@@ -134,14 +175,28 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request, id Identity) error
 		return err
 	}
 
-	sagaID := events.SagaIDFor(key)
-	fp := bookingFingerprint(data)
-	prev, seen, err := s.previous(r.Context(), sagaID)
+	book := client.BookRequest{UserID: req.UserID, ShowID: req.ShowID, Seats: req.Seats,
+		PaymentToken: req.PaymentToken, IdempotencyKey: key, Actor: id.Actor(), Definition: def, Extra: req.Data}
+	e, err := client.BookingRequest(book, s.now())
 	if err != nil {
 		return err
 	}
-	if seen && (prev.Fingerprint != fp || prev.Definition != flows.BookTicket) {
+	sagaID := events.SagaIDFor(key)
+	fields := requestFields(data, req.Data)
+	fp := requestFingerprint(def, fields)
+	prev, seen, err := s.previous(r.Context(), sagaID, fields)
+	if err != nil {
+		return err
+	}
+	if seen && (prev.Fingerprint != fp || prev.Definition != def) {
 		return conflict("this Idempotency-Key was used for another request")
+	}
+	// A retry of a posted booking is answered as it stands, whatever the
+	// definition's version now says; a new one is checked first.
+	if !seen {
+		if err := s.checkDefinition(r.Context(), e, len(req.Data) > 0); err != nil {
+			return err
+		}
 	}
 	ref := events.BookingRefFor(sagaID)
 	// The callback is subscribed before the request is posted, so that no
@@ -157,15 +212,10 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request, id Identity) error
 		}
 	}
 	if !seen {
-		e, err := client.BookingRequest(client.BookRequest{UserID: req.UserID, ShowID: req.ShowID, Seats: req.Seats,
-			PaymentToken: req.PaymentToken, IdempotencyKey: key, Actor: id.Actor()}, s.now())
-		if err != nil {
-			return err
-		}
 		if err := s.postEnvelope(r.Context(), e); err != nil {
 			return err
 		}
-		s.recent.add(accepted{SagaID: sagaID, BookingRef: ref, Definition: flows.BookTicket, UserID: req.UserID, Fingerprint: fp})
+		s.recent.add(accepted{SagaID: sagaID, BookingRef: ref, Definition: def, UserID: req.UserID, Fingerprint: fp})
 	}
 	return s.answerSaga(w, r, ref, sagaID, callback)
 }
@@ -190,13 +240,13 @@ func (s *Server) checkCallback(u string) error {
 // previous returns what an earlier request with the same saga id asked for,
 // from the read model or, when it is not projected yet, from this server's
 // memory.
-func (s *Server) previous(ctx context.Context, sagaID string) (accepted, bool, error) {
+func (s *Server) previous(ctx context.Context, sagaID string, fields map[string]json.RawMessage) (accepted, bool, error) {
 	v, err := s.db.Saga(ctx, sagaID)
 	if err == nil {
 		var d events.BookingData
 		_ = json.Unmarshal(v.Data, &d)
 		return accepted{SagaID: sagaID, BookingRef: v.BookingRef, Definition: v.Definition, UserID: d.UserID,
-			Fingerprint: bookingFingerprint(d)}, true, nil
+			Fingerprint: startedFingerprint(v.Definition, fields, v.Data)}, true, nil
 	}
 	if !errors.Is(err, readmodel.ErrNotFound) {
 		return accepted{}, false, err
@@ -235,11 +285,11 @@ func (s *Server) loadBooking(ctx context.Context, ref string) (Booking, error) {
 	if errors.Is(err, readmodel.ErrNotFound) {
 		v, err := s.db.Saga(ctx, ref)
 		switch {
-		case err == nil && v.Definition == flows.BookTicket:
+		case err == nil && books(v.Definition):
 			sagaID = v.SagaID
 		case err == nil || errors.Is(err, readmodel.ErrNotFound):
 			a, ok := s.recent.ref(ref)
-			if !ok || a.Definition != flows.BookTicket {
+			if !ok || !books(a.Definition) {
 				return Booking{}, notFound("no booking " + ref)
 			}
 			return Booking{BookingRef: ref, SagaID: a.SagaID, Status: "running", UserID: a.UserID, Steps: []projections.StepView{}}, nil
@@ -262,7 +312,7 @@ func (s *Server) loadBooking(ctx context.Context, ref string) (Booking, error) {
 	var d events.BookingData
 	_ = json.Unmarshal(v.Data, &d)
 	b := Booking{BookingRef: ref, SagaID: v.SagaID, Status: v.Status, Reason: v.Reason, UserID: d.UserID, ShowID: d.ShowID,
-		Seats: d.Seats, AmountCents: d.AmountCents, Actor: v.Actor, StartedAt: timePtr(v.StartedAt), UpdatedAt: timePtr(v.UpdatedAt), Steps: steps(v.Steps)}
+		Seats: d.Seats, AmountCents: d.AmountCents, Actor: v.Actor, Definition: v.Definition, DefinitionVersion: v.DefinitionVersion, StartedAt: timePtr(v.StartedAt), UpdatedAt: timePtr(v.UpdatedAt), Steps: steps(v.Steps)}
 	cancelID := row.CancelSagaID
 	if cancelID == "" {
 		if a, ok := s.recent.saga(events.SagaIDFor("cancel:" + ref)); ok {

@@ -51,6 +51,11 @@ func (s *Server) table() []route {
 		{"POST", "/v1/dlq/{id}/redrive", backoffice, s.redrive},
 		{"GET", "/v1/reconcile", backoffice, s.reconcile},
 
+		{"GET", "/v1/definitions", backoffice, s.listDefinitions},
+		{"POST", "/v1/definitions", backoffice, s.applyDefinition},
+		{"GET", "/v1/definitions/{name}", backoffice, s.getDefinition},
+		{"GET", "/v1/definitions/{name}/diff", backoffice, s.diffDefinition},
+
 		{"POST", "/v1/webhooks", backoffice, s.subscribe},
 		{"GET", "/v1/webhooks", backoffice, s.listWebhooks},
 		{"GET", "/v1/webhooks/{id}", backoffice, s.getWebhook},

@@ -19,7 +19,9 @@ import (
 
 	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/catalogue"
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/orchestrator/definition"
 	"github.com/sagaflow/saga/participants/catalog"
 	"github.com/sagaflow/saga/readmodel"
 	"github.com/sagaflow/saga/tracing"
@@ -77,6 +79,16 @@ type Config struct {
 	// Catalog is the users and shows the deployment starts with (see
 	// client.WithCatalog); none when nil.
 	Catalog catalog.Catalog
+	// Definitions is the catalogue of saga definitions the API lists and
+	// books on; one reading with Bus when nil.
+	Definitions *catalogue.Cache
+	// Operator is the connection definitions are published with: signed
+	// as the operator, the only principal besides the orchestrator that
+	// may write them. Bus when it names no brokers (an unsigned system).
+	Operator bus.Config
+	// Services are those a posted definition may name; the built-in ones
+	// and those the process declares (--services) when nil.
+	Services definition.Services
 }
 
 func (c *Config) setDefaults() {
@@ -97,6 +109,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = DefaultPublishTimeout
+	}
+	if len(c.Operator.Brokers) == 0 {
+		c.Operator = c.Bus
+	}
+	if c.Services == nil {
+		c.Services = definition.KnownServices()
 	}
 }
 
@@ -130,6 +148,10 @@ type Server struct {
 	ends *endWatch
 	stop context.CancelFunc
 	now  func() time.Time
+	// defs is the catalogue of definitions; services, those a posted one
+	// may name.
+	defs     *catalogue.Cache
+	services definition.Services
 }
 
 // New connects to Kafka (it fails fast when no broker answers) and builds
@@ -150,7 +172,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), pub: pub, client: c, db: cfg.ReadModel,
 		limiter: newLimiter(cfg.RateLimit, cfg.Burst), signups: newLimiter(cfg.SignupRate, cfg.SignupBurst), recent: newRecentRequests(recentCapacity), now: time.Now,
-		ends: newEndWatch(cfg.ReadModel, cfg.Log)}
+		ends: newEndWatch(cfg.ReadModel, cfg.Log), defs: cfg.Definitions, services: cfg.Services}
+	if s.defs == nil {
+		s.defs = catalogue.NewCache(cfg.Bus, func(r bus.Record, err error) {
+			cfg.Log.Warn().Err(err).Int64("offset", r.Offset).Msg("skipped a definition record that does not check")
+		})
+	}
 	// The watch lives as long as the server, not as long as ctx (which may
 	// be only the connecting one).
 	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -172,4 +173,35 @@ func publish(cfg bus.Config, defs []saga.Definition, actor string, at time.Time)
 		}
 	}
 	return nil
+}
+
+// Errors of Find.
+var (
+	ErrNoDefinition = errors.New("no such definition")
+	ErrNoVersion    = errors.New("no such version")
+	ErrAmbiguous    = errors.New("the version is ambiguous")
+)
+
+// Find is the version of name that version names, in full or by a unique
+// prefix, or the current one when version is empty.
+func Find(vs []Version, name, version string) (Version, error) {
+	var found []Version
+	seen := map[string]bool{}
+	for _, v := range vs {
+		if v.Name == name && !seen[v.Version] && strings.HasPrefix(v.Version, version) {
+			found = append(found, v)
+			seen[v.Version] = true
+		}
+	}
+	switch {
+	case len(found) == 0 && version == "":
+		return Version{}, fmt.Errorf("%w %q", ErrNoDefinition, name)
+	case len(found) == 0:
+		return Version{}, fmt.Errorf("%w: definition %q has no version %q", ErrNoVersion, name, version)
+	case version == "":
+		return Current(vs)[name], nil
+	case len(found) > 1:
+		return Version{}, fmt.Errorf("%w: %q matches %d versions of %q: give more of it", ErrAmbiguous, version, len(found), name)
+	}
+	return found[0], nil
 }

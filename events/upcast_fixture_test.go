@@ -22,6 +22,7 @@ import (
 	"github.com/sagaflow/saga/participants/booking"
 	"github.com/sagaflow/saga/participants/notification"
 	"github.com/sagaflow/saga/participants/payment"
+	"github.com/sagaflow/saga/participants/service"
 	"github.com/sagaflow/saga/participants/user"
 	"github.com/sagaflow/saga/projections"
 )
@@ -394,9 +395,12 @@ func TestV1FixtureReplaysIntoReadModels(t *testing.T) {
 	sagas := projections.NewSagas(flows.All())
 	inv := projections.NewInventory(demo.Shows())
 	rec := projections.NewReconciler(flows.All())
-	svcs := map[string]domainService{
-		events.DomainTopic(events.ServiceUser): user.New(demo.Catalog()), events.DomainTopic(events.ServiceBooking): booking.New(demo.Catalog()),
-		events.DomainTopic(events.ServicePayment): payment.New(demo.Processor{}), events.DomainTopic(events.ServiceNotification): notification.New(demo.Phones{}),
+	// The services fold their logs as the runtime does: one event per
+	// command id (service.Once).
+	bsvc, psvc, nsvc := booking.New(demo.Catalog()), payment.New(demo.Processor{}), notification.New(demo.Phones{})
+	svcs := map[string]*service.Once{
+		events.DomainTopic(events.ServiceUser): service.NewOnce(user.New(demo.Catalog())), events.DomainTopic(events.ServiceBooking): service.NewOnce(bsvc),
+		events.DomainTopic(events.ServicePayment): service.NewOnce(psvc), events.DomainTopic(events.ServiceNotification): service.NewOnce(nsvc),
 	}
 	// Per topic and partition, in log order, the logs one after the other:
 	// the order a reader of the logs meets them.
@@ -445,7 +449,7 @@ func TestV1FixtureReplaysIntoReadModels(t *testing.T) {
 			rec.Add(e)
 		}
 		if svc := svcs[r.Topic]; svc != nil {
-			if err := svc.Apply(e); err != nil {
+			if _, err := svc.Apply(e); err != nil {
 				t.Errorf("%s applies %s: %v", r.Topic, e.Type, err)
 			}
 		}
@@ -529,18 +533,15 @@ func TestV1FixtureReplaysIntoReadModels(t *testing.T) {
 	}
 
 	// The services rebuild their state from the same logs.
-	nsvc := svcs[events.DomainTopic(events.ServiceNotification)].(*notification.Service)
 	if got := nsvc.Sent(demo.UserCarol); len(got) != 1 {
 		t.Errorf("carol was sent %q, want one message after three bounces", got)
 	}
 	if got := nsvc.Sent("alice"); len(got) != 3 {
 		t.Errorf("alice was sent %q, want the two bookings and the cancellation", got)
 	}
-	bsvc := svcs[events.DomainTopic(events.ServiceBooking)].(*booking.Service)
 	if bsvc.Held("show-1") != 3 || bsvc.Held("show-small") != 0 {
 		t.Errorf("booking service holds %d of show-1 and %d of show-small, want 3 and 0", bsvc.Held("show-1"), bsvc.Held("show-small"))
 	}
-	psvc := svcs[events.DomainTopic(events.ServicePayment)].(*payment.Service)
 	if ref := refOf(keyCancelled); psvc.Charged(ref) != 4000 || psvc.Refunded(ref) != 4000 {
 		t.Errorf("payment of %s: charged %d refunded %d, want 4000 and 4000", ref, psvc.Charged(ref), psvc.Refunded(ref))
 	}

@@ -123,7 +123,13 @@ func (m *moneyState) net() int64 {
 // NewReconciler returns an empty fold for the given saga definitions
 // (flows.All() for the shipped ones).
 func NewReconciler(defs saga.Definitions) *Reconciler {
-	return &Reconciler{sagas: NewSagas(defs), Grace: DefaultGrace, seats: map[string]*seatsState{},
+	return NewReconcilerWith(saga.NewMachine(defs))
+}
+
+// NewReconcilerWith is NewReconciler folding with m, and the definitions
+// it knows.
+func NewReconcilerWith(m saga.Machine) *Reconciler {
+	return &Reconciler{sagas: NewSagasWith(m), Grace: DefaultGrace, seats: map[string]*seatsState{},
 		money: map[string]*moneyState{}, notified: map[[2]string]bool{}}
 }
 
@@ -233,6 +239,7 @@ func (r *Reconciler) sagasOf(ref string) bookingSagas {
 			b.book = &s
 		case KindCancel:
 			b.cancel = &s
+		case KindOther:
 		}
 	}
 	return b

@@ -80,8 +80,11 @@ type Sagas struct {
 }
 
 // NewSagas returns an empty fold for the given definitions.
-func NewSagas(defs saga.Definitions) *Sagas {
-	return &Sagas{machine: saga.NewMachine(defs), states: map[string]saga.State{},
+func NewSagas(defs saga.Definitions) *Sagas { return NewSagasWith(saga.NewMachine(defs)) }
+
+// NewSagasWith is NewSagas folding with m, and the definitions it knows.
+func NewSagasWith(m saga.Machine) *Sagas {
+	return &Sagas{machine: m, states: map[string]saga.State{},
 		events: map[string][]EventView{}, byRef: map[string][]string{}}
 }
 

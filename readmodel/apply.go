@@ -55,6 +55,8 @@ type batch struct {
 	memo  *batchMemo
 	// undecodable counts the events a projection skipped as undecodable.
 	undecodable int
+	// definitions are the versions the batch has stored (keepDefinition).
+	definitions map[string]bool
 }
 
 // undecoded counts an event whose payload the projection could not decode

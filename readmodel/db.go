@@ -83,6 +83,10 @@ type DB struct {
 	// beforeSwap, when set (tests), is called after a rebuild has caught
 	// up and before it swaps its tables in.
 	beforeSwap func(projection string)
+	// definitions are the versions read from saga_definitions when the
+	// file was opened; a version met since is stored once per batch, and
+	// the table keeps its first.
+	definitions sync.Map
 }
 
 // Option changes how Open sets up a DB.
@@ -116,6 +120,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		o(db)
 	}
 	if err := db.migrate(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("readmodel: open %s: %w", path, err)
+	}
+	if err := db.knowDefinitions(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("readmodel: open %s: %w", path, err)
 	}
@@ -217,6 +225,10 @@ CREATE TABLE IF NOT EXISTS projection_meta (
 	projection TEXT PRIMARY KEY,
 	version    INTEGER NOT NULL,
 	created_at TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS saga_definitions (
+	version TEXT PRIMARY KEY,
+	spec    TEXT NOT NULL
 );`
 
 // migrate creates what is missing. A projection whose tables were made by

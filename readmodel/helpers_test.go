@@ -24,6 +24,7 @@ import (
 	"github.com/sagaflow/saga/participants/booking"
 	"github.com/sagaflow/saga/participants/notification"
 	"github.com/sagaflow/saga/participants/payment"
+	"github.com/sagaflow/saga/participants/service"
 	"github.com/sagaflow/saga/participants/user"
 	"github.com/sagaflow/saga/projections"
 	"github.com/sagaflow/saga/readmodel"
@@ -45,12 +46,6 @@ var machine = saga.NewMachine(flows.All())
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// participant is what the simulation needs of a service.
-type participant interface {
-	Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error)
-	Apply(e events.Envelope) error
-}
-
 // sim runs sagas through the real state machine and the real participant
 // services, with a controlled clock and random delivery: lost, repeated
 // and late commands, timeouts and retries, duplicate appends of saga and
@@ -62,7 +57,7 @@ type sim struct {
 	rng   *rand.Rand
 	seed  int64
 	now   time.Time
-	svcs  map[string]participant
+	svcs  map[string]*service.Once
 	sagas map[string]*simSaga
 	order []string
 	// logs[topic][partition] are the records of that partition.
@@ -86,9 +81,9 @@ type simSaga struct {
 
 func newSim(t testing.TB, seed int64) *sim {
 	s := &sim{t: t, rng: rand.New(rand.NewSource(seed)), seed: seed, now: t0.Add(time.Duration(seed) * time.Hour),
-		svcs: map[string]participant{
-			events.ServiceUser: user.New(demo.Catalog()), events.ServiceBooking: booking.New(demo.Catalog()),
-			events.ServicePayment: payment.New(demo.Processor{}), events.ServiceNotification: notification.New(demo.Phones{}),
+		svcs: map[string]*service.Once{
+			events.ServiceUser: service.NewOnce(user.New(demo.Catalog())), events.ServiceBooking: service.NewOnce(booking.New(demo.Catalog())),
+			events.ServicePayment: service.NewOnce(payment.New(demo.Processor{})), events.ServiceNotification: service.NewOnce(notification.New(demo.Phones{})),
 		},
 		sagas: map[string]*simSaga{}, logs: map[string][][]bus.Record{}}
 	return s
@@ -286,20 +281,24 @@ func (s *sim) deliver(ss *simSaga) {
 		}
 	}
 	svc := s.svcs[svcName]
-	ev, ok, err := svc.Handle(cmd, p, s.now)
+	// As the runtime does: a command id answered before gets its reply
+	// again, and nothing is written.
+	a, err := svc.Handle(cmd, p, s.now)
 	if err != nil {
 		s.t.Fatalf("seed %d: %s handles %s: %v", s.seed, svcName, cmd.Type, err)
 	}
-	if !ok {
+	if a.Dropped {
 		return // swallowed (the processor never answers)
 	}
-	ev.Key = cmd.Key
-	s.emit(events.DomainTopic(svcName), ev)
-	if err := svc.Apply(ev); err != nil {
-		s.t.Fatalf("seed %d: %s applies %s: %v", s.seed, svcName, ev.Type, err)
+	if !a.Repeat {
+		ev := a.Event
+		ev.Key = cmd.Key
+		s.emit(events.DomainTopic(svcName), ev)
+		if _, err := svc.Apply(ev); err != nil {
+			s.t.Fatalf("seed %d: %s applies %s: %v", s.seed, svcName, ev.Type, err)
+		}
 	}
-	var h events.Handled
-	_ = json.Unmarshal(ev.Payload, &h)
+	h := a.Reply
 	r := events.StepReplyV1{CommandID: cmd.ID, Command: cmd.Type, Outcome: h.Outcome, Reason: h.Reason, Data: h.Reply}
 	env := events.MustNew(events.DerivedID(cmd.ID, "reply"), events.StepReply, r, events.TraceOf(cmd), cmd.SagaID, s.now)
 	s.decide(ss, saga.Reply{Envelope: env, Payload: r})

@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/projections"
 )
 
@@ -94,7 +93,7 @@ func applyReconcile(b *batch, evs []*event) error {
 // loadRefFacts is a reconciler holding what the table has of ref (nothing
 // to read when the cache holds every row).
 func loadRefFacts(b *batch, get, ref string) (*projections.Reconciler, error) {
-	r := projections.NewReconciler(flows.All())
+	r := projections.NewReconcilerWith(machine)
 	if b.cache.complete {
 		return r, nil
 	}

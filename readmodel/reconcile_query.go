@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/sagaflow/saga/bus"
-	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/projections"
 )
 
@@ -16,7 +15,7 @@ import (
 // their logs independently; settled drops what only their different
 // progress may explain.
 func (db *DB) Reconciliation(ctx context.Context) (*projections.Reconciler, error) {
-	r := projections.NewReconciler(flows.All())
+	r := projections.NewReconcilerWith(machine)
 	err := db.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT booking_ref, facts FROM reconcile_refs`)
 		if err != nil {

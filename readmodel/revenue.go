@@ -121,7 +121,11 @@ func revenueShow(b *batch, e events.Envelope, show string) error {
 		// events.Check validated the payload: counted, it earns nothing.
 		return b.undecoded(err)
 	}
-	if s, err := machine.Apply(saga.State{}, e); err != nil || projections.KindOf(machine, s) != projections.KindBook {
+	s, err := machine.Apply(saga.State{}, e)
+	if err != nil {
+		return b.undecoded(err) // counted: a start that cannot be read earns nothing
+	}
+	if projections.KindOf(machine, s) != projections.KindBook {
 		return nil // other definitions earn nothing
 	}
 	var d events.BookingData

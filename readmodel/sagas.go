@@ -110,6 +110,9 @@ func (b *batch) foldSaga(ev *event, load func(id string) (*sagaEntry, error)) (e
 		}
 		b.memo.folds[k] = r
 	}
+	if r.applied {
+		b.keepDefinition(ev.env)
+	}
 	if !r.applied {
 		return ent, r, nil
 	}
@@ -374,6 +377,7 @@ func applyBookings(b *batch, evs []*event) error {
 				fmtTime(s.StartedAt), fmtTime(s.UpdatedAt))
 		case projections.KindCancel:
 			b.exec(cancel, s.BookingRef, s.SagaID, string(s.Status), fmtTime(s.StartedAt), fmtTime(s.UpdatedAt))
+		case projections.KindOther:
 		}
 	}
 	return nil

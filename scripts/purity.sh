@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Layering rules that make lint fails on.
 #
-# The pure core (the events envelope and types, the saga state machine) is
-# tested without a broker and replays any log, so it may link only what is
-# listed here: the standard library, minus its storage, logging and network
-# clients, and google/uuid. Anything else, direct or indirect, fails lint:
-# a new dependency has to be added to this list on purpose.
+# The pure core (the events envelope and types, the saga state machine, the
+# participant service port) is tested without a broker and replays any log,
+# so it may link only what is listed here: the standard library, minus its
+# storage, logging and network clients, and google/uuid. Anything else,
+# direct or indirect, fails lint: a new dependency has to be added to this
+# list on purpose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-core=(./events ./orchestrator/saga)
+core=(./events ./orchestrator/saga ./participants/service)
 
 # Non-standard packages the core may link: itself and uuid.
-allowed_modules='^(github\.com/sagaflow/saga/(events|orchestrator/saga)|github\.com/google/uuid)$'
+allowed_modules='^(github\.com/sagaflow/saga/(events|orchestrator/saga|participants/service)|github\.com/google/uuid)$'
 
 # Standard packages the core must not link although they are standard:
 # storage, logging and the network clients.

@@ -17,6 +17,7 @@ import (
 	"github.com/sagaflow/saga/orchestrator"
 	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/participants/participant"
+	"github.com/sagaflow/saga/participants/service"
 	"github.com/sagaflow/saga/participants/user"
 	"github.com/sagaflow/saga/sign"
 	"github.com/sagaflow/saga/system"
@@ -107,12 +108,12 @@ func TestDeclaredServiceInASaga(t *testing.T) {
 		t.Fatal(err)
 	}
 	users, err := participant.New(participant.Config{Bus: as(events.ServiceUser), Log: log,
-		New: func() participant.Service { return user.New(demo.Catalog()) }})
+		New: func() service.Service { return user.New(demo.Catalog()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rooms, err := participant.New(participant.Config{Bus: as("hotel"), Log: log,
-		New: func() participant.Service { return &hotel{rooms: map[string]string{}} }})
+		New: func() service.Service { return &hotel{rooms: map[string]string{}} }})
 	if err != nil {
 		t.Fatal(err)
 	}

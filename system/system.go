@@ -24,6 +24,7 @@ import (
 	"github.com/sagaflow/saga/participants/notification"
 	"github.com/sagaflow/saga/participants/participant"
 	"github.com/sagaflow/saga/participants/payment"
+	"github.com/sagaflow/saga/participants/service"
 	"github.com/sagaflow/saga/participants/user"
 	"github.com/sagaflow/saga/readmodel"
 	"github.com/sagaflow/saga/sign"
@@ -243,11 +244,11 @@ func Parts(c Config) ([]Part, error) {
 	if check := checkReservations(payer.Signer, payer.Trust, time.Now); check != nil {
 		paymentOpts = append(paymentOpts, payment.CheckReservations(check))
 	}
-	services := []func() participant.Service{
-		func() participant.Service { return user.New(w.Catalog) },
-		func() participant.Service { return booking.New(w.Catalog, bookingOpts...) },
-		func() participant.Service { return payment.New(w.Processor, paymentOpts...) },
-		func() participant.Service { return notification.New(w.Phones) },
+	services := []func() service.Service{
+		func() service.Service { return user.New(w.Catalog) },
+		func() service.Service { return booking.New(w.Catalog, bookingOpts...) },
+		func() service.Service { return payment.New(w.Processor, paymentOpts...) },
+		func() service.Service { return notification.New(w.Phones) },
 	}
 	for _, newService := range services {
 		rt, err := participant.New(participant.Config{Bus: buses[newService().Name()], Log: log, New: newService, Decorate: c.Decorate,

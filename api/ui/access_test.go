@@ -19,8 +19,8 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // SameSite=Strict and scoped to /ui/; pages carry a strict CSP.
 func checkAccess(t *testing.T, h *harness) {
 	staff, alice := h.token("carl", api.RoleBackoffice), h.token("alice", api.RoleCustomer)
-	pages := []string{"/ui/", "/ui/sagas", "/ui/sagas/nope", "/ui/dlq", "/ui/reconcile", "/ui/projections", "/ui/stream"}
-	for _, p := range pages[:6] {
+	pages := []string{"/ui/", "/ui/sagas", "/ui/sagas/nope", "/ui/dlq", "/ui/reconcile", "/ui/projections", "/ui/definitions", "/ui/stream"}
+	for _, p := range pages[:7] {
 		r := h.do("GET", p, "", nil, nil)
 		if r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/ui/signin") {
 			t.Errorf("GET %s without a token: %d to %q, want 303 to the sign-in page", p, r.status, r.header.Get("Location"))

@@ -19,6 +19,7 @@ import (
 	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/bus/bustest"
+	"github.com/sagaflow/saga/catalogue"
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/orchestrator/saga"
@@ -97,12 +98,14 @@ func newHarness(t *testing.T) *harness {
 		}
 		hooks.Close()
 	})
+	// One catalogue of definitions for the API and the pages, as saga up has.
+	defs := catalogue.NewCache(cfg, nil)
 	srv, err := api.New(ctx, api.Config{Bus: cfg, ReadModel: db, Verifier: ver, Issuer: is, Log: log, RateLimit: -1, SignupRate: -1,
-		Catalog: demo.Catalog(), Webhooks: hooks})
+		Catalog: demo.Catalog(), Webhooks: hooks, Definitions: defs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ui.Mount(srv, ui.Config{API: srv, Verifier: ver, ReadModel: db, Namespace: cfg.Namespace, Bus: cfg, Definitions: flows.All(), Log: log}); err != nil {
+	if _, err := ui.Mount(srv, ui.Config{API: srv, Verifier: ver, ReadModel: db, Namespace: cfg.Namespace, Bus: cfg, Definitions: flows.All(), Catalogue: defs, Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

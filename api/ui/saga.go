@@ -54,7 +54,7 @@ func (h *Handler) saga(w http.ResponseWriter, r *http.Request, s session) {
 	}
 	v.Data = nil // never drawn: the saga's data holds the payment token
 	q := r.URL.Query()
-	d := sagaData{Saga: v, Graph: drawGraph(h.cfg.Definitions[v.Definition], v),
+	d := sagaData{Saga: v, Graph: drawGraph(h.definitionOf(r.Context(), v.Definition, v.DefinitionVersion), v),
 		CanRetry: v.Status == "failed", Stuck: v.Stuck, CanCancel: v.Status == "completed" && v.Definition == "book-ticket"}
 	d.OK, d.Err = h.flashed(r)
 	if c := q.Get("confirm"); (c == "retry" && d.CanRetry) || (c == "cancel" && d.CanCancel) {

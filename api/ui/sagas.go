@@ -36,10 +36,7 @@ type sagasData struct {
 func (h *Handler) sagas(w http.ResponseWriter, r *http.Request, s session) {
 	q := r.URL.Query()
 	d := sagasData{Q: q, Statuses: statuses, Errors: map[string]string{}}
-	for name := range h.cfg.Definitions {
-		d.Defs = append(d.Defs, name)
-	}
-	slices.Sort(d.Defs)
+	d.Defs = h.definitionNames(r.Context())
 	sq := readmodel.SagaQuery{BookingRef: q.Get("ref"), Actor: q.Get("user"), Status: q.Get("status"), Definition: q.Get("definition"), Limit: pageSize}
 	if sq.Status != "" && !slices.Contains(statuses, sq.Status) {
 		d.Errors["status"] = "status must be one of " + strings.Join(statuses, ", ")

@@ -29,6 +29,7 @@ import (
 
 	"github.com/sagaflow/saga/api"
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/catalogue"
 	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/readmodel"
 )
@@ -62,8 +63,12 @@ type Config struct {
 	Namespace string
 	// Bus is asked how far the logs go (reconcile, projections' lag).
 	Bus bus.Config
-	// Definitions are drawn on a saga's page.
+	// Definitions are drawn on a saga's page when Catalogue lacks the
+	// version it runs (or is nil).
 	Definitions saga.Definitions
+	// Catalogue holds every published version: a saga's page draws the
+	// one the saga runs, the search lists their names.
+	Catalogue *catalogue.Cache
 	// Secure marks the cookie Secure (the listener serves TLS).
 	Secure bool
 	Log    zerolog.Logger
@@ -122,7 +127,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), csrfKey: key, now: time.Now, tmpl: map[string]*template.Template{}}
 	h.stats = newSampler(cfg.ReadModel, cfg.Bus)
 	funcs := template.FuncMap{"ago": ago, "ts": ts, "dur": dur, "short": short, "trunc": trunc}
-	for _, page := range []string{"signin", "sagas", "saga", "dlq", "overview", "denied", "reconcile", "projections"} {
+	for _, page := range []string{"signin", "sagas", "saga", "dlq", "overview", "denied", "reconcile", "projections", "definitions"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -148,6 +153,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST /ui/webhooks/{sub}/deliveries/{id}/redeliver", h.staff(h.redeliver))
 	h.mux.HandleFunc("GET /ui/reconcile", h.staff(h.reconcile))
 	h.mux.HandleFunc("GET /ui/projections", h.staff(h.projectionsPage))
+	h.mux.HandleFunc("GET /ui/definitions", h.staff(h.definitionsPage))
 	h.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such page", http.StatusNotFound)
 	})

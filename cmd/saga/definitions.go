@@ -227,30 +227,19 @@ func newDefinitionsList(g *globals) *cobra.Command {
 	return cmd
 }
 
-// findVersion is the version of name that version names (a unique
-// prefix of it), or the current one when version is empty.
+// findVersion is catalogue.Find, its errors usage errors that say where
+// to look.
 func findVersion(vs []catalogue.Version, name, version string) (catalogue.Version, error) {
-	var found []catalogue.Version
-	seen := map[string]bool{}
-	for _, v := range vs {
-		if v.Name == name && !seen[v.Version] && strings.HasPrefix(v.Version, version) {
-			found = append(found, v)
-			seen[v.Version] = true
-		}
+	v, err := catalogue.Find(vs, name, version)
+	switch {
+	case errors.Is(err, catalogue.ErrNoDefinition):
+		return v, usagef("%v (saga definitions list names them)", err)
+	case errors.Is(err, catalogue.ErrNoVersion):
+		return v, usagef("%v (saga definitions list --all names them)", err)
+	case err != nil:
+		return v, usageError{err}
 	}
-	if version == "" && len(found) > 0 {
-		return catalogue.Current(vs)[name], nil
-	}
-	switch len(found) {
-	case 0:
-		if version == "" {
-			return catalogue.Version{}, usagef("no definition %q (saga definitions list names them)", name)
-		}
-		return catalogue.Version{}, usagef("definition %q has no version %q (saga definitions list --all names them)", name, version)
-	case 1:
-		return found[0], nil
-	}
-	return catalogue.Version{}, usagef("version %q of %q is ambiguous: give more of it", version, name)
+	return v, nil
 }
 
 func newDefinitionsShow(g *globals) *cobra.Command {

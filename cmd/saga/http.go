@@ -15,7 +15,9 @@ import (
 	"github.com/sagaflow/saga/api/ui"
 	"github.com/sagaflow/saga/api/webhook"
 	"github.com/sagaflow/saga/bus"
+	"github.com/sagaflow/saga/catalogue"
 	"github.com/sagaflow/saga/demo"
+	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
 	"github.com/sagaflow/saga/readmodel"
 	"github.com/sagaflow/saga/system"
@@ -75,7 +77,7 @@ func (h httpFlags) validate() error {
 
 // startAPI builds the API on the data directory's read model and issuer;
 // serve runs it until ctx ends. Nothing is served when --http is "".
-func startAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, log zerolog.Logger) (serve func() error, err error) {
+func startAPI(ctx context.Context, g *globals, h httpFlags, cfg, operator bus.Config, log zerolog.Logger) (serve func() error, err error) {
 	if h.addr == "" {
 		return nil, nil
 	}
@@ -108,7 +110,11 @@ func startAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, log 
 		closeAll()
 		return nil, err
 	}
-	srv, err := api.New(ctx, api.Config{Bus: cfg, ReadModel: db, Verifier: v, Issuer: issuer, Log: log,
+	// One catalogue of definitions for the API and the back office.
+	defs := catalogue.NewCache(cfg, func(r bus.Record, err error) {
+		log.Warn().Err(err).Int64("offset", r.Offset).Msg("skipped a definition record that does not check")
+	})
+	srv, err := api.New(ctx, api.Config{Bus: cfg, Operator: operator, Definitions: defs, ReadModel: db, Verifier: v, Issuer: issuer, Log: log,
 		RateLimit: h.rate, Burst: h.burst, SignupRate: h.signup, SignupBurst: h.signBurst, Webhooks: hooks, WebhookGuard: guard, Catalog: demo.Catalog(),
 		Tracer: h.tracer.Part("api")})
 	if err != nil {
@@ -117,7 +123,7 @@ func startAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, log 
 	}
 	// The back office at /ui/ of the same listener.
 	if _, err := ui.Mount(srv, ui.Config{API: srv, Verifier: v, ReadModel: db, Namespace: cfg.Namespace, Bus: cfg,
-		Definitions: flows.All(), Log: log.With().Str("service", "ui").Logger()}); err != nil {
+		Definitions: flows.All(), Catalogue: defs, Log: log.With().Str("service", "ui").Logger()}); err != nil {
 		srv.Close()
 		closeAll()
 		return nil, err
@@ -163,7 +169,16 @@ func runWithAPI(ctx context.Context, g *globals, h httpFlags, cfg bus.Config, lo
 		cancel()
 		return errors.Join(ctxErr(ctx, err), <-sysErr)
 	}
-	serve, err := startAPI(ctx, g, h, g.partBus("api", cfg), log)
+	// Definitions posted to the API are published as the operator, with
+	// its key and broker user.
+	keys, ring, err := g.signing()
+	if err != nil {
+		cancel()
+		<-sysErr
+		return err
+	}
+	operator := withKeys(g.partBus(events.PrincipalOperator, cfg), keys, ring, events.PrincipalOperator)
+	serve, err := startAPI(ctx, g, h, g.partBus("api", cfg), operator, log)
 	if err != nil {
 		cancel()
 		<-sysErr

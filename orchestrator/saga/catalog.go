@@ -105,12 +105,8 @@ func (m Machine) learn(p events.SagaStartedV1) error {
 	if d.Name != p.Definition || d.Version != p.DefinitionVersion {
 		return fmt.Errorf("the definition logged as %q version %s is %q version %s", p.Definition, p.DefinitionVersion, d.Name, d.Version)
 	}
-	for {
-		old := m.cat.Load()
-		if m.cat.CompareAndSwap(old, old.with([]Definition{d}, false)) {
-			return nil
-		}
-	}
+	m.Know(d)
+	return nil
 }
 
 // pinned returns the definition a saga runs: the version it started on.
@@ -138,6 +134,18 @@ func (m Machine) Add(defs ...Definition) {
 	for {
 		old := m.cat.Load()
 		if m.cat.CompareAndSwap(old, old.with(defs, true)) {
+			return
+		}
+	}
+}
+
+// Know gives the machine definition versions to run the sagas pinned to
+// them by, without any becoming the one new sagas start on: those a
+// reader met in the log before it restarted, say.
+func (m Machine) Know(defs ...Definition) {
+	for {
+		old := m.cat.Load()
+		if m.cat.CompareAndSwap(old, old.with(defs, false)) {
 			return
 		}
 	}

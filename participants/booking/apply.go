@@ -7,8 +7,9 @@ import (
 )
 
 // Apply folds one of the service's own events into its state. It is a
-// deterministic fold: the same log always rebuilds the same state. An event
-// for a command already folded (a duplicate write) changes nothing.
+// deterministic fold: the same log always rebuilds the same state. The
+// runtime folds one event per command id (service.Once); answers that
+// repeat an earlier one for the same booking ref change nothing.
 func (s *Service) Apply(e events.Envelope) error {
 	switch e.Type {
 	case events.SeatsReserved, events.SeatsRejected, events.SeatsReleased, events.BookingConfirmed:
@@ -17,22 +18,11 @@ func (s *Service) Apply(e events.Envelope) error {
 	default:
 		return events.Malformed("booking service has no event %q", e.Type)
 	}
-	e, err := events.Check(e)
+	e, p, err := events.CheckAs[events.SeatsV1](e)
 	if err != nil {
 		return err
 	}
-	p, err := events.Decode[events.SeatsV1](e)
-	if err != nil {
-		return err
-	}
-	if _, seen := s.handled[p.CommandID]; seen {
-		return nil
-	}
-	if err := s.fold(e.Type, p); err != nil {
-		return err
-	}
-	s.handled[p.CommandID] = e
-	return nil
+	return s.fold(e.Type, p)
 }
 
 // fold changes reservations and inventory for one event. Answers that

@@ -7,6 +7,7 @@ package booking
 import (
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/catalog"
+	"github.com/sagaflow/saga/participants/service"
 )
 
 // Status is where a booking reference's reservation stands.
@@ -42,17 +43,16 @@ type show struct {
 	cancelled bool
 }
 
-// Service implements participant.Service for seat bookings.
+// Service implements service.Service for seat bookings.
 type Service struct {
 	shows        map[string]*show
 	reservations map[string]Reservation
-	// handled maps a command id to the event that answered it, so the same
-	// command id always gets the very same event (and reply) back.
-	handled map[string]events.Envelope
 	// receipt signs a reservation's amount for the payment service; nil
 	// when nothing is signed.
 	receipt *receipts
 }
+
+var _ service.Service = (*Service)(nil)
 
 // receipts is shared by the services one Option makes, so that two of
 // them (a fold and the live one) compare equal.
@@ -74,7 +74,7 @@ func SignReservations(sign func(bookingRef string, amountCents int64) *events.Re
 // New returns a Service that starts with the shows of cat, all seats free,
 // and learns every show added since from its own log.
 func New(cat catalog.Catalog, opts ...Option) *Service {
-	s := &Service{shows: map[string]*show{}, reservations: map[string]Reservation{}, handled: map[string]events.Envelope{}}
+	s := &Service{shows: map[string]*show{}, reservations: map[string]Reservation{}}
 	for _, o := range opts {
 		o(s)
 	}

@@ -2,12 +2,9 @@ package booking_test
 
 import (
 	"encoding/json"
-	"errors"
 	"testing"
 
-	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
-	"github.com/sagaflow/saga/participants/booking"
 )
 
 // FuzzHandle feeds arbitrary command data to Handle: it must never panic,
@@ -25,27 +22,20 @@ func FuzzHandle(f *testing.F) {
 	}
 	types := []string{events.ReserveSeats, events.ReleaseSeats, events.ConfirmBooking, events.VerifyUser}
 	f.Fuzz(func(t *testing.T, typ uint8, data []byte) {
-		s := booking.New(demo.Catalog())
-		pre, pp := build(t, cmdSpec{typ: events.ReserveSeats, saga: "s0", data: events.BookingData{BookingRef: "BK-0", ShowID: "show-1", Seats: 1}})
-		if ev, _, err := s.Handle(pre, pp, t0); err != nil || s.Apply(ev) != nil {
-			t.Fatal("seeding failed")
-		}
+		h := newHarness(t)
+		h.run(cmdSpec{typ: events.ReserveSeats, saga: "s0", data: events.BookingData{BookingRef: "BK-0", ShowID: "show-1", Seats: 1}})
 		cmd, p := build(t, cmdSpec{typ: types[int(typ)%len(types)], saga: "s1"})
 		p.Data = json.RawMessage(data)
-		ev, ok, err := s.Handle(cmd, p, t0)
-		if err != nil {
-			if !errors.Is(err, events.ErrMalformed) || ok {
-				t.Fatalf("error is not malformed (ok=%v): %v", ok, err)
-			}
+		if _, err := h.Once.Handle(cmd, p, t0); err != nil {
+			h.Refuses(cmd, p)
 			return
 		}
+		ev, ok := h.Try(cmd, p)
 		if !ok {
 			t.Fatal("no event and no error")
 		}
 		checkEvent(t, cmd, ev)
-		if err := s.Apply(ev); err != nil {
-			t.Fatalf("apply own event: %v", err)
-		}
+		s := h.Svc
 		for _, show := range []string{"show-1", "show-small"} {
 			if s.Held(show) > s.Capacity(show) || s.Held(show) < 0 {
 				t.Fatalf("%s oversold", show)

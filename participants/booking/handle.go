@@ -10,9 +10,6 @@ import (
 // Handle decides the event answering cmd. It never changes state: Apply
 // does, once the event is written.
 func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
-	if ev, ok := s.handled[cmd.ID]; ok {
-		return ev, true, nil
-	}
 	var decide func(events.BookingData) (string, events.SeatsV1)
 	switch cmd.Type {
 	case events.AddShow:

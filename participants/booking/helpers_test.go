@@ -9,8 +9,6 @@ import (
 	"github.com/sagaflow/saga/participants/participanttest"
 )
 
-var _ participanttest.Service = (*booking.Service)(nil)
-
 var t0 = participanttest.T0
 
 // cmdSpec names one command attempt of a saga.
@@ -39,12 +37,6 @@ func newHarness(t testing.TB) *harness {
 	return &harness{participanttest.New(t, func() *booking.Service { return booking.New(demo.Catalog()) })}
 }
 
-// fold rebuilds a service from scratch out of log.
-func fold(t testing.TB, log []events.Envelope) *booking.Service {
-	t.Helper()
-	return newHarness(t).Fold(log)
-}
-
 // run handles and applies one command (participanttest.Harness.Run) and
 // checks the answer's payload.
 func (h *harness) run(c cmdSpec) (events.Envelope, events.SeatsV1) {
@@ -57,11 +49,7 @@ func (h *harness) run(c cmdSpec) (events.Envelope, events.SeatsV1) {
 // checkEvent checks what every answer must carry and returns its payload.
 func checkEvent(t testing.TB, cmd events.Envelope, ev events.Envelope) events.SeatsV1 {
 	t.Helper()
-	participanttest.CheckAnswer(t, cmd, ev)
-	p := events.MustDecode[events.SeatsV1](ev)
-	if p.CommandID != cmd.ID {
-		t.Fatalf("command_id = %q, want %q", p.CommandID, cmd.ID)
-	}
+	p := participanttest.Payload[events.SeatsV1](t, cmd, ev)
 	if ev.Key != p.ShowID {
 		t.Fatalf("key = %q, want show id %q", ev.Key, p.ShowID)
 	}

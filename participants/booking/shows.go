@@ -1,23 +1,20 @@
 package booking
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/service"
 )
 
 // addShow decides an AddShow command: a new show is listed; listing the
 // same show again succeeds and changes nothing; a different show under an
 // id in use is refused.
 func (s *Service) addShow(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
-	if err := p.Validate(); err != nil {
-		return events.Envelope{}, false, events.Malformed("command: %v", err)
-	}
-	var d events.ShowData
-	if err := json.Unmarshal(p.Data, &d); err != nil {
-		return events.Envelope{}, false, events.Malformed("command data: %v", err)
+	d, err := service.Data[events.ShowData](p)
+	if err != nil {
+		return events.Envelope{}, false, err
 	}
 	if err := d.Validate(); err != nil {
 		return events.Envelope{}, false, events.Malformed("%s: %v", cmd.Type, err)
@@ -35,20 +32,12 @@ func (s *Service) addShow(cmd events.Envelope, p events.CommandV1, now time.Time
 // applyShow folds a ShowAdded event: a show listed for the first time gets
 // its seats; a repeat listing changes nothing.
 func (s *Service) applyShow(e events.Envelope) error {
-	e, err := events.Check(e)
+	_, p, err := events.CheckAs[events.ShowAddedV1](e)
 	if err != nil {
 		return err
-	}
-	p, err := events.Decode[events.ShowAddedV1](e)
-	if err != nil {
-		return err
-	}
-	if _, seen := s.handled[p.CommandID]; seen {
-		return nil
 	}
 	if _, listed := s.shows[p.ShowID]; p.Outcome == events.OutcomeSucceeded && !listed {
 		s.shows[p.ShowID] = &show{capacity: p.Capacity, price: p.PriceCents}
 	}
-	s.handled[p.CommandID] = e
 	return nil
 }

@@ -8,11 +8,11 @@
 package notification
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/service"
 )
 
 // StepNotifyCancelled is the cancel-booking step whose message says the
@@ -27,7 +27,7 @@ const ReasonBounced = "message bounced"
 // field and Apply must rebuild this set from the log alone.
 type purpose struct{ ref, what string }
 
-// Service implements participant.Service for notifications.
+// Service implements service.Service for notifications.
 type Service struct {
 	phones Phones
 	// sent holds every user's delivered messages, oldest first.
@@ -35,14 +35,13 @@ type Service struct {
 	// delivered holds each purpose already told, so another attempt of the
 	// same step is answered without a second message.
 	delivered map[purpose]bool
-	// handled maps a command id to the event that answered it, so the same
-	// command id always gets the very same event (and reply) back.
-	handled map[string]events.Envelope
 }
+
+var _ service.Service = (*Service)(nil)
 
 // New returns a Service that has sent nothing.
 func New(phones Phones) *Service {
-	return &Service{phones: phones, sent: map[string][]string{}, delivered: map[purpose]bool{}, handled: map[string]events.Envelope{}}
+	return &Service{phones: phones, sent: map[string][]string{}, delivered: map[purpose]bool{}}
 }
 
 // Name is the service name; it owns notification.commands and .events.
@@ -66,9 +65,6 @@ func Message(d events.BookingData, cancelled bool) string {
 // Handle decides the event answering cmd. It never changes state: Apply
 // delivers the message, once the event is written.
 func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
-	if ev, ok := s.handled[cmd.ID]; ok {
-		return ev, true, nil
-	}
 	if cmd.Type != events.SendNotification {
 		return events.Envelope{}, false, events.Malformed("notification service does not handle %q", cmd.Type)
 	}
@@ -92,7 +88,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	// A repeat is answered with the same event shape; Apply sees the purpose
 	// already delivered and sends nothing more.
 	msg := Message(d, p.Step == StepNotifyCancelled || p.Compensation)
-	out := events.NotificationSentV1{
+	out := events.NotificationSentV2{
 		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
 		BookingRef: d.BookingRef, UserID: d.UserID, Step: p.Step, Message: msg, Channel: events.NotificationChannelEmail,
 	}
@@ -106,17 +102,14 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 // welcome decides the sign-up's welcome message. Its reference is the
 // sign-up's ("signup:" and the user id), so a user is welcomed once.
 func (s *Service) welcome(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
-	var d events.UserData
-	if err := p.Validate(); err != nil {
-		return events.Envelope{}, false, events.Malformed("command: %v", err)
-	}
-	if err := json.Unmarshal(p.Data, &d); err != nil {
-		return events.Envelope{}, false, events.Malformed("command data: %v", err)
+	d, err := service.Data[events.UserData](p)
+	if err != nil {
+		return events.Envelope{}, false, err
 	}
 	if d.UserID == "" {
 		return events.Envelope{}, false, events.Malformed("%s: user_id is required", cmd.Type)
 	}
-	out := events.NotificationSentV1{
+	out := events.NotificationSentV2{
 		Handled:    events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
 		BookingRef: "signup:" + d.UserID, UserID: d.UserID, Step: p.Step,
 		Message: fmt.Sprintf("Welcome, %s! You can book shows now.", d.Name), Channel: events.NotificationChannelEmail,
@@ -143,24 +136,15 @@ func (Reliable) Bounces(string, int) bool { return false }
 
 // Apply folds one of the service's own events into its state: the first
 // succeeded event for a purpose delivers its message, later ones change
-// nothing. An event with another outcome (a bounce) delivers nothing; only
-// its command id is remembered.
+// nothing. An event with another outcome (a bounce) delivers nothing.
 func (s *Service) Apply(e events.Envelope) error {
 	if e.Type != events.NotificationSent {
 		return events.Malformed("notification service has no event %q", e.Type)
 	}
-	e, err := events.Check(e)
+	_, p, err := events.CheckAs[events.NotificationSentV2](e)
 	if err != nil {
 		return err
 	}
-	p, err := events.Decode[events.NotificationSentV1](e)
-	if err != nil {
-		return err
-	}
-	if _, seen := s.handled[p.CommandID]; seen {
-		return nil
-	}
-	s.handled[p.CommandID] = e
 	if p.Outcome != events.OutcomeSucceeded {
 		return nil
 	}
@@ -176,7 +160,7 @@ func (s *Service) Delivered(ref, step string) bool { return s.delivered[purpose{
 
 // purposeOf is what a notification tells: a booking and the step that asked.
 // Events written before steps were recorded fall back to their text.
-func purposeOf(p events.NotificationSentV1) purpose {
+func purposeOf(p events.NotificationSentV2) purpose {
 	if p.Step == "" {
 		return purpose{p.BookingRef, p.Message}
 	}

@@ -2,7 +2,6 @@ package notification_test
 
 import (
 	"encoding/json"
-	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -12,8 +11,6 @@ import (
 	"github.com/sagaflow/saga/participants/notification"
 	"github.com/sagaflow/saga/participants/participanttest"
 )
-
-var _ participanttest.Service = (*notification.Service)(nil)
 
 var t0 = participanttest.T0
 
@@ -29,7 +26,7 @@ type send struct {
 	comp                  bool
 }
 
-func (c send) build(t *testing.T) (events.Envelope, events.CommandV1) {
+func (c send) build(t testing.TB) (events.Envelope, events.CommandV1) {
 	t.Helper()
 	return participanttest.Command(t, participanttest.Cmd{Type: events.SendNotification, Saga: c.saga, Step: c.step,
 		Attempt: c.attempt, Comp: c.comp, Data: events.BookingData{BookingRef: c.ref, UserID: c.user, ShowID: "show-1", Seats: 2},
@@ -48,18 +45,13 @@ func newHarness(t *testing.T) *harness {
 	return &harness{h}
 }
 
-func fold(t *testing.T, log []events.Envelope) *notification.Service {
-	t.Helper()
-	return newHarness(t).Fold(log)
-}
-
 // run handles and applies one command (participanttest.Harness.Run),
 // checking that the event is a delivery or a bounce of the command.
-func (h *harness) run(c send) (events.Envelope, events.NotificationSentV1) {
+func (h *harness) run(c send) (events.Envelope, events.NotificationSentV2) {
 	h.T.Helper()
-	cmd, p := c.build(h.T.(*testing.T))
+	cmd, p := c.build(h.T)
 	ev := h.Run(cmd, p)
-	n := events.MustDecode[events.NotificationSentV1](ev)
+	n := participanttest.Payload[events.NotificationSentV2](h.T, cmd, ev)
 	answer := n.Outcome == events.OutcomeSucceeded && n.Reason == "" ||
 		n.Outcome == events.OutcomeRetryable && n.Reason == notification.ReasonBounced
 	if ev.Type != events.NotificationSent || !answer || len(n.Reply) != 0 || n.CommandID != cmd.ID ||
@@ -146,25 +138,17 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := notification.New(demo.Phones{})
 			p := events.CommandV1{Step: "SendNotification", Attempt: 1, Data: json.RawMessage(tt.data)}
 			if tt.mod != nil {
 				tt.mod(&p)
 			}
 			cmd := events.MustNew(events.CommandID("s", "SendNotification", false, 1), tt.typ, p, events.Trace{SagaID: "s"}, "alice", t0)
-			if _, ok, err := s.Handle(cmd, p, t0); !errors.Is(err, events.ErrMalformed) || ok {
-				t.Fatalf("ok=%v err=%v, want malformed", ok, err)
-			}
-			if !reflect.DeepEqual(s, notification.New(demo.Phones{})) {
-				t.Fatal("state changed")
-			}
+			newHarness(t).Refuses(cmd, p)
 		})
 	}
-	s := notification.New(demo.Phones{})
-	if err := s.Apply(events.MustNew("e", events.PaymentCharged, events.PaymentV1{}, events.Trace{}, "k", t0)); !errors.Is(err, events.ErrMalformed) {
-		t.Fatalf("Apply(foreign) = %v", err)
-	}
-	if s.Name() != events.ServiceNotification {
+	h := newHarness(t)
+	h.RefusesEvent(events.MustNew("e", events.PaymentCharged, events.PaymentV1{}, events.Trace{}, "k", t0))
+	if h.Svc.Name() != events.ServiceNotification {
 		t.Fatal("wrong name")
 	}
 }

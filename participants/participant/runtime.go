@@ -2,7 +2,6 @@ package participant
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/service"
 	"github.com/sagaflow/saga/tracing"
 )
 
@@ -26,7 +26,7 @@ type Config struct {
 	// instance per owned partition of the command topic: a service's
 	// commands and domain events share their key and partition count, so
 	// partition p of its log holds the whole state partition p needs.
-	New func() Service
+	New func() service.Service
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 	// Decorate, when set, wraps the publisher (tests use it to duplicate
@@ -52,12 +52,11 @@ type Runtime struct {
 	count int32
 }
 
-// partition is the service's state for one partition, and the replies it
-// gave to each command id it applied.
+// partition is the service's state for one partition, behind the Once
+// that remembers the reply to each command id it applied.
 type partition struct {
-	mu      sync.Mutex
-	svc     Service
-	handled map[string]events.Handled
+	mu   sync.Mutex
+	once *service.Once
 }
 
 // New returns a runtime for the service cfg.New makes; Run starts it.
@@ -118,7 +117,7 @@ func (r *Runtime) assigned(ctx context.Context, claims bus.Claims) error {
 	parts := map[int32]*partition{}
 	n := 0
 	for _, p := range claims.Partitions() {
-		part := &partition{svc: r.cfg.New(), handled: map[string]events.Handled{}}
+		part := &partition{once: service.NewOnce(r.cfg.New())}
 		err := bus.ReadPartition(ctx, r.cfg.Bus, r.cfg.Bus.Topic(events.DomainTopic(r.name)), p, 0, func(rec bus.Record) error {
 			if part.fold(r.cfg.Bus, rec, r.log) {
 				n++
@@ -148,28 +147,12 @@ func (part *partition) fold(cfg bus.Config, rec bus.Record, log zerolog.Logger) 
 		log.Error().Err(err).Int32("partition", rec.Partition).Int64("offset", rec.Offset).Msg("skipping unreadable domain event")
 		return false
 	}
-	h, err := handledOf(e)
+	folded, err := part.once.Apply(e)
 	if err != nil {
-		log.Error().Err(err).Msg("skipping domain event without its command")
-		return false
-	}
-	if _, dup := part.handled[h.CommandID]; dup {
-		return false // a retried append wrote it twice
-	}
-	if err := part.svc.Apply(e); err != nil {
 		log.Error().Err(err).Str("event", e.Type).Msg("skipping domain event that does not fold")
 		return false
 	}
-	part.handled[h.CommandID] = h
-	return true
-}
-
-func handledOf(e events.Envelope) (events.Handled, error) {
-	var h events.Handled
-	if err := json.Unmarshal(e.Payload, &h); err != nil {
-		return h, err
-	}
-	return h, h.Validate()
+	return folded // false: a retried append wrote it twice
 }
 
 // handle applies a command at most once: a command id seen before gets the
@@ -213,23 +196,20 @@ func (r *Runtime) handle(msg *message.Message) error {
 	part.mu.Lock()
 	defer part.mu.Unlock()
 	box := bus.OutboxFrom(msg.Context())
-	if h, ok := part.handled[cmd.ID]; ok {
-		log(r.log.Info()).Str("outcome", h.Outcome).Msg("command seen before; replying again")
-		cs.outcome(h)
-		return r.reply(box, cmd, h, sc)
-	}
-	ev, ok, err := part.svc.Handle(cmd, p, r.cfg.Now())
+	a, err := part.once.Handle(cmd, p, r.cfg.Now())
 	if err != nil {
 		return err
 	}
-	if !ok {
+	switch {
+	case a.Repeat:
+		log(r.log.Info()).Str("outcome", a.Reply.Outcome).Msg("command seen before; replying again")
+		cs.outcome(a.Reply)
+		return r.reply(box, cmd, a.Reply, sc)
+	case a.Dropped:
 		log(r.log.Warn()).Msg("command dropped by the service")
 		return nil
 	}
-	h, err := handledOf(ev)
-	if err != nil {
-		return fmt.Errorf("%s produced %s without its outcome: %w", r.name, ev.Type, err)
-	}
+	ev, h := a.Event, a.Reply
 	// The event goes to the partition of the command that caused it, so
 	// the owner of that partition finds it when it rebuilds the state.
 	ev.Key = cmd.Key
@@ -245,10 +225,9 @@ func (r *Runtime) handle(msg *message.Message) error {
 	} else if err := r.pub.Publish(topic, evMsg); err != nil {
 		return fmt.Errorf("append %s: %w", ev.Type, err)
 	}
-	if err := part.svc.Apply(ev); err != nil {
+	if _, err := part.once.Apply(ev); err != nil {
 		return fmt.Errorf("apply own %s: %w", ev.Type, err)
 	}
-	part.handled[cmd.ID] = h
 	log(r.log.Info()).Str("event", ev.Type).Str("outcome", h.Outcome).Str("reason", h.Reason).Msg("command handled")
 	cs.outcome(h)
 	return r.send(box, reply, sc)

@@ -1,26 +1,22 @@
-// Package participanttest drives a participant service in tests the way
-// the runtime does, without Kafka: build the command the orchestrator
-// would send, handle it, check the answer's identity and trace, apply it,
-// and check that folding the log from scratch gives the live state (the
-// service is event-sourced, so its state is nothing but its log).
+// Package participanttest is the test harness every participant service's
+// tests share. It drives a service the way the runtime does, behind the
+// runtime's service.Once, without Kafka: build the command the
+// orchestrator would send, handle it, check the answer's identity and
+// trace, apply it, and check that folding the log from scratch gives the
+// live state (the service is event-sourced, so its state is nothing but
+// its log). A repeated command id gets the original answer, as from the
+// runtime; malformed commands and foreign events must be refused without
+// a change.
 package participanttest
 
 import (
 	"encoding/json"
-	"reflect"
 	"testing"
 	"time"
 
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/service"
 )
-
-// Service is what a participant exposes to its runtime. It mirrors
-// participant.Service so that tests need not build the Kafka plumbing.
-type Service interface {
-	Name() string
-	Apply(e events.Envelope) error
-	Handle(cmd events.Envelope, payload events.CommandV1, now time.Time) (events.Envelope, bool, error)
-}
 
 // T0 is the time the commands are sent at.
 var T0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -75,77 +71,18 @@ func CheckAnswer(t testing.TB, cmd, ev events.Envelope) {
 	}
 }
 
-// Harness drives a service as the runtime does and keeps its log.
-type Harness[S Service] struct {
-	T   testing.TB
-	Svc S
-	Log []events.Envelope
-	// New makes the service as it starts, before any event.
-	New func() S
-	// Every is how often the log is refolded to compare with the live
-	// state (1: after every command); long runs check less often.
-	Every int
-	// Tick is how far apart the commands are handled.
-	Tick time.Duration
-}
-
-// New starts a harness on a fresh service made by newSvc.
-func New[S Service](t testing.TB, newSvc func() S) *Harness[S] {
-	return &Harness[S]{T: t, Svc: newSvc(), New: newSvc, Every: 1, Tick: time.Second}
-}
-
-// Fold rebuilds a service from scratch out of log.
-func (h *Harness[S]) Fold(log []events.Envelope) S {
-	h.T.Helper()
-	s := h.New()
-	for _, e := range log {
-		if err := s.Apply(e); err != nil {
-			h.T.Fatalf("fold %s: %v", e.Type, err)
-		}
-	}
-	return s
-}
-
-// Run handles cmd, which must be answered, and applies the answer; see Try.
-func (h *Harness[S]) Run(cmd events.Envelope, p events.CommandV1) events.Envelope {
-	h.T.Helper()
-	ev, ok := h.Try(cmd, p)
-	if !ok {
-		h.T.Fatalf("%s %s: dropped", cmd.Type, cmd.ID)
-	}
-	return ev
-}
-
-// Try handles cmd and applies its answer, if it has one, checking that
-// Handle changed nothing, that the answer passes CheckAnswer, and that
-// folding the log from scratch gives the live state. ok=false means the
-// service dropped the command: no event, and nothing changed.
-func (h *Harness[S]) Try(cmd events.Envelope, p events.CommandV1) (events.Envelope, bool) {
-	h.T.Helper()
-	ev, ok, err := h.Svc.Handle(cmd, p, T0.Add(time.Duration(len(h.Log))*h.Tick))
+// Payload checks ev as CheckAnswer does and that it answers cmd, and
+// returns its payload decoded through the registry as P, which must be
+// the type registered for ev's type.
+func Payload[P events.Validator](t testing.TB, cmd, ev events.Envelope) P {
+	t.Helper()
+	CheckAnswer(t, cmd, ev)
+	_, p, err := events.CheckAs[P](ev)
 	if err != nil {
-		h.T.Fatalf("%s %s: ok=%v err=%v", cmd.Type, cmd.ID, ok, err)
+		t.Fatalf("%s: %v", ev.Type, err)
 	}
-	strict := h.Every <= 1 || len(h.Log)%h.Every == 0
-	if !ok {
-		if ev.ID != "" || ev.Type != "" || ev.Payload != nil {
-			h.T.Fatalf("%s: a dropped command came with an event: %+v", cmd.Type, ev)
-		}
-		if strict && !reflect.DeepEqual(h.Svc, h.Fold(h.Log)) {
-			h.T.Fatalf("%s: dropping the command changed state", cmd.Type)
-		}
-		return ev, false
+	if h, err := service.HandledOf(ev); err != nil || h.CommandID != cmd.ID {
+		t.Fatalf("%s answers command %q, want %q (%v)", ev.Type, h.CommandID, cmd.ID, err)
 	}
-	if strict && !reflect.DeepEqual(h.Svc, h.Fold(h.Log)) {
-		h.T.Fatalf("%s: Handle changed state", cmd.Type)
-	}
-	CheckAnswer(h.T, cmd, ev)
-	if err := h.Svc.Apply(ev); err != nil {
-		h.T.Fatalf("apply %s: %v", ev.Type, err)
-	}
-	h.Log = append(h.Log, ev)
-	if strict && !reflect.DeepEqual(h.Svc, h.Fold(h.Log)) {
-		h.T.Fatalf("%s: folding the log does not rebuild the live state", cmd.Type)
-	}
-	return ev, true
+	return p
 }

@@ -7,30 +7,22 @@ import (
 )
 
 // Apply folds one of the service's own events into its state. It is a
-// deterministic fold: the same log always rebuilds the same state. An event
-// for a command already folded (a duplicate write) changes nothing, and
-// answers that repeat an earlier one move no money. Only a succeeded
-// PaymentCharged or PaymentRefunded moves money: a PaymentRefunded with
-// outcome retryable (a refund the processor rejected) only counts the
-// failed attempt and remembers its command id.
+// deterministic fold: the same log always rebuilds the same state. The
+// runtime folds one event per command id (service.Once), and answers that
+// repeat an earlier one for the same booking ref move no money. Only a
+// succeeded PaymentCharged or PaymentRefunded moves money: a
+// PaymentRefunded with outcome retryable (a refund the processor
+// rejected) only counts the failed attempt.
 func (s *Service) Apply(e events.Envelope) error {
 	switch e.Type {
 	case events.PaymentCharged, events.PaymentDeclined, events.PaymentRefunded:
 	default:
 		return events.Malformed("payment service has no event %q", e.Type)
 	}
-	e, err := events.Check(e)
+	e, p, err := events.CheckAs[events.PaymentV1](e)
 	if err != nil {
 		return err
 	}
-	p, err := events.Decode[events.PaymentV1](e)
-	if err != nil {
-		return err
-	}
-	if _, seen := s.handled[p.CommandID]; seen {
-		return nil
-	}
-	s.handled[p.CommandID] = e
 	pay, exists := s.payments[p.BookingRef]
 	switch e.Type {
 	case events.PaymentCharged:

@@ -9,8 +9,6 @@ import (
 	"github.com/sagaflow/saga/participants/payment"
 )
 
-var _ participanttest.Service = (*payment.Service)(nil)
-
 var t0 = participanttest.T0
 
 // cmdSpec names one command attempt of a saga.
@@ -38,12 +36,6 @@ func newHarness(t testing.TB) *harness {
 	return &harness{participanttest.New(t, func() *payment.Service { return payment.New(demo.Processor{}) })}
 }
 
-// fold rebuilds a service from scratch out of log.
-func fold(t testing.TB, log []events.Envelope) *payment.Service {
-	t.Helper()
-	return newHarness(t).Fold(log)
-}
-
 // run handles and applies one command that must be answered, checking
 // what try checks.
 func (h *harness) run(c cmdSpec) (events.Envelope, events.PaymentV1) {
@@ -68,8 +60,8 @@ func (h *harness) try(c cmdSpec) (events.Envelope, events.PaymentV1, bool) {
 	if ev.Key != c.data.BookingRef {
 		h.T.Fatalf("key = %q, want booking ref %q", ev.Key, c.data.BookingRef)
 	}
-	pay := events.MustDecode[events.PaymentV1](ev)
-	if pay.CommandID != cmd.ID || pay.BookingRef != c.data.BookingRef {
+	pay := participanttest.Payload[events.PaymentV1](h.T, cmd, ev)
+	if pay.BookingRef != c.data.BookingRef {
 		h.T.Fatalf("payload names the wrong command or ref: %+v", pay)
 	}
 	return ev, pay, true

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sagaflow/saga/events"
+	"github.com/sagaflow/saga/participants/service"
 )
 
 // Status is where a booking ref's payment stands.
@@ -50,17 +51,16 @@ type Processor interface {
 	RefundRejected(token string, attempt int) bool
 }
 
-// Service implements participant.Service for payments.
+// Service implements service.Service for payments.
 type Service struct {
 	proc     Processor
 	payments map[string]Payment
-	// handled maps a command id to the event that answered it, so the same
-	// command id always gets the very same event (and reply) back.
-	handled map[string]events.Envelope
 	// reservation checks a charge's amount against the booking service's
 	// receipt; nil charges what the command says.
 	reservation *reservationCheck
 }
+
+var _ service.Service = (*Service)(nil)
 
 // reservationCheck is shared by the services one Option makes, so that
 // two of them (a fold and the live one) compare equal.
@@ -81,7 +81,7 @@ func CheckReservations(check func(events.BookingData) error) Option {
 
 // New returns a Service with no payments that charges through proc.
 func New(proc Processor, opts ...Option) *Service {
-	s := &Service{proc: proc, payments: map[string]Payment{}, handled: map[string]events.Envelope{}}
+	s := &Service{proc: proc, payments: map[string]Payment{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -134,9 +134,6 @@ type refundReply struct {
 // the processor never answers is swallowed: ok=false, no event and no reply,
 // so the orchestrator's deadline passes.
 func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
-	if ev, ok := s.handled[cmd.ID]; ok {
-		return ev, true, nil
-	}
 	if cmd.Type != events.ChargePayment && cmd.Type != events.RefundPayment {
 		return events.Envelope{}, false, events.Malformed("payment service does not handle %q", cmd.Type)
 	}

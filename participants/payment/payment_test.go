@@ -259,7 +259,8 @@ func TestRefsAreIndependent(t *testing.T) {
 	}
 }
 
-// The same command id twice gets the very same event and moves no money.
+// The same command id twice gets the very same answer (the runtime's
+// service.Once) and moves no money.
 func TestSameCommandIDTwice(t *testing.T) {
 	h := newHarness(t)
 	c := cmdSpec{typ: events.ChargePayment, saga: "s1", data: events.BookingData{BookingRef: ref, PaymentToken: demo.TokenOK, AmountCents: 700}}
@@ -299,36 +300,27 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := payment.New(demo.Processor{})
 			cmd, p := build(t, cmdSpec{typ: tt.typ, saga: "s1", data: tt.data})
 			if tt.mod != nil {
 				tt.mod(&p)
 			}
-			ev, ok, err := s.Handle(cmd, p, t0)
-			if !errors.Is(err, events.ErrMalformed) || ok || ev.ID != "" {
-				t.Fatalf("got ok=%v err=%v, want a malformed error", ok, err)
-			}
-			if !reflect.DeepEqual(s, payment.New(demo.Processor{})) {
-				t.Fatal("a malformed command changed state")
-			}
+			newHarness(t).Refuses(cmd, p)
 		})
 	}
 }
 
 func TestApplyRejectsForeignEvents(t *testing.T) {
-	s := payment.New(demo.Processor{})
+	h := newHarness(t)
 	bad := []events.Envelope{
 		events.MustNew("e1", events.SeatsReserved, events.SeatsV1{Handled: events.Handled{CommandID: "c", Outcome: ok}, BookingRef: "BK", ShowID: "x"}, events.Trace{}, "k", t0),
 		{ID: "e2", Type: events.PaymentCharged, Version: 1, Payload: json.RawMessage(`{`)},
 		events.MustNew("e3", events.PaymentCharged, events.PaymentV1{Handled: events.Handled{CommandID: "c", Outcome: ok}}, events.Trace{}, "k", t0),
 	}
 	for _, e := range bad {
-		if err := s.Apply(e); !errors.Is(err, events.ErrMalformed) {
-			t.Errorf("Apply(%s) = %v, want malformed", e.ID, err)
-		}
+		h.RefusesEvent(e)
 	}
-	if !reflect.DeepEqual(s, payment.New(demo.Processor{})) || s.Name() != events.ServicePayment {
-		t.Fatal("a rejected event changed state")
+	if h.Svc.Name() != events.ServicePayment {
+		t.Fatal("wrong name")
 	}
 }
 

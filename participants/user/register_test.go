@@ -1,7 +1,6 @@
 package user_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -12,26 +11,19 @@ import (
 )
 
 // userCmd is a user command of step step for d, the n-th of its saga.
-func userCmd(t *testing.T, typ, step string, d events.UserData, n int) (events.Envelope, events.CommandV1) {
+func userCmd(t testing.TB, typ, step string, d events.UserData, n int) (events.Envelope, events.CommandV1) {
 	t.Helper()
 	sagaID := "saga-" + d.UserID + "-" + typ + "-" + string(rune('a'+n))
 	return participanttest.Command(t, participanttest.Cmd{Type: typ, Saga: sagaID, Step: step, Data: d,
 		Actor: "anonymous", Correlation: d.UserID, Key: d.UserID})
 }
 
-// run handles and applies a command, returning the event's outcome.
-func run(t *testing.T, s *user.Service, typ, step string, d events.UserData, n int) events.UserChangedV1 {
-	t.Helper()
-	cmd, p := userCmd(t, typ, step, d, n)
-	ev, ok, err := s.Handle(cmd, p, t0)
-	if err != nil || !ok {
-		t.Fatalf("%s: ok=%v err=%v", typ, ok, err)
-	}
-	participanttest.CheckAnswer(t, cmd, ev)
-	if err := s.Apply(ev); err != nil {
-		t.Fatal(err)
-	}
-	return events.MustDecode[events.UserChangedV1](ev)
+// run handles and applies a command (participanttest.Harness.Run),
+// returning the event's payload.
+func (h *harness) run(typ, step string, d events.UserData, n int) events.UserChangedV1 {
+	h.T.Helper()
+	cmd, p := userCmd(h.T, typ, step, d, n)
+	return participanttest.Payload[events.UserChangedV1](h.T, cmd, h.Run(cmd, p))
 }
 
 func TestUserCommands(t *testing.T) {
@@ -80,15 +72,15 @@ func TestUserCommands(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := user.New(demo.Catalog())
+			h := newHarness(t)
 			for i, c := range tt.cmds {
-				got := run(t, s, c.typ, c.step, c.d, i)
+				got := h.run(c.typ, c.step, c.d, i)
 				if got.Outcome != c.wantOutcome || !strings.Contains(got.Reason, c.wantReason) {
 					t.Errorf("%s %s: %s %q, want %s %q", c.typ, c.d.UserID, got.Outcome, got.Reason, c.wantOutcome, c.wantReason)
 				}
 			}
 			for id, want := range tt.verified {
-				if s.Verified(id) != want {
+				if h.Svc.Verified(id) != want {
 					t.Errorf("Verified(%s) = %v, want %v", id, !want, want)
 				}
 			}
@@ -99,8 +91,7 @@ func TestUserCommands(t *testing.T) {
 // TestUserStateFoldsFromTheLog: a service that folds the events another
 // produced knows the same users, so a restart loses nothing.
 func TestUserStateFoldsFromTheLog(t *testing.T) {
-	s := user.New(demo.Catalog())
-	var log []events.Envelope
+	h := newHarness(t)
 	for i, c := range []struct {
 		typ, step string
 		d         events.UserData
@@ -109,22 +100,9 @@ func TestUserStateFoldsFromTheLog(t *testing.T) {
 		{events.BlockUser, "BlockUser", events.UserData{UserID: "dave"}},
 		{events.BlockUser, "BlockUser", events.UserData{UserID: "alice"}},
 	} {
-		cmd, p := userCmd(t, c.typ, c.step, c.d, i)
-		ev, _, err := s.Handle(cmd, p, t0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Apply(ev); err != nil {
-			t.Fatal(err)
-		}
-		log = append(log, ev)
+		h.run(c.typ, c.step, c.d, i)
 	}
-	again := user.New(demo.Catalog())
-	for _, ev := range log {
-		if err := again.Apply(ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, again := h.Svc, h.Fold(h.Log)
 	for _, id := range []string{"dave", "alice", "bob"} {
 		if s.Verified(id) != again.Verified(id) {
 			t.Errorf("%s: verified %v before, %v after the fold", id, s.Verified(id), again.Verified(id))
@@ -136,12 +114,9 @@ func TestUserStateFoldsFromTheLog(t *testing.T) {
 }
 
 func TestMalformedUserCommands(t *testing.T) {
-	s := user.New(demo.Catalog())
+	h := newHarness(t)
 	for _, d := range []events.UserData{{UserID: ""}, {UserID: "Bad Id"}} {
-		cmd, p := userCmd(t, events.RegisterUser, "RegisterUser", d, 0)
-		if _, _, err := s.Handle(cmd, p, t0); !errors.Is(err, events.ErrMalformed) {
-			t.Errorf("RegisterUser %q: err %v, want malformed", d.UserID, err)
-		}
+		h.Refuses(userCmd(t, events.RegisterUser, "RegisterUser", d, 0))
 	}
 }
 
@@ -158,22 +133,15 @@ func TestRegistrationRetriedBySameSaga(t *testing.T) {
 		d    events.UserData
 	}{{"RegisterUser", dave}, {events.StepImportUser, mallory}} {
 		t.Run(tt.step, func(t *testing.T) {
-			s := user.New(demo.Catalog())
+			h := newHarness(t)
 			for attempt := 1; attempt <= 2; attempt++ {
 				cmd, p := participanttest.Command(t, participanttest.Cmd{Type: events.RegisterUser, Saga: "saga-1", Step: tt.step,
 					Attempt: attempt, Data: tt.d, Actor: "anonymous", Correlation: tt.d.UserID, Key: tt.d.UserID})
-				ev, ok, err := s.Handle(cmd, p, t0)
-				if err != nil || !ok {
-					t.Fatalf("attempt %d: ok=%v err=%v", attempt, ok, err)
-				}
-				if got := events.MustDecode[events.UserChangedV1](ev); got.Outcome != events.OutcomeSucceeded {
+				if got := participanttest.Payload[events.UserChangedV1](t, cmd, h.Run(cmd, p)); got.Outcome != events.OutcomeSucceeded {
 					t.Fatalf("attempt %d of the same saga: %s %q", attempt, got.Outcome, got.Reason)
 				}
-				if err := s.Apply(ev); err != nil {
-					t.Fatal(err)
-				}
 			}
-			if got := run(t, s, events.RegisterUser, tt.step, tt.d, 7); got.Outcome != events.OutcomeFailed || !strings.Contains(got.Reason, "taken") {
+			if got := h.run(events.RegisterUser, tt.step, tt.d, 7); got.Outcome != events.OutcomeFailed || !strings.Contains(got.Reason, "taken") {
 				t.Errorf("another saga's registration: %s %q, want taken", got.Outcome, got.Reason)
 			}
 		})

@@ -9,12 +9,12 @@
 package user
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/catalog"
+	"github.com/sagaflow/saga/participants/service"
 )
 
 // account is what the service knows of one user.
@@ -29,18 +29,17 @@ type account struct {
 	saga string
 }
 
-// Service implements participant.Service for users.
+// Service implements service.Service for users.
 type Service struct {
 	users map[string]*account
-	// handled maps a command id to the event that answered it, so the same
-	// command id always gets the very same event (and reply) back.
-	handled map[string]events.Envelope
 }
+
+var _ service.Service = (*Service)(nil)
 
 // New returns a Service that knows the users of cat and learns every
 // registration, removal and block since from its own log.
 func New(cat catalog.Catalog) *Service {
-	s := &Service{users: map[string]*account{}, handled: map[string]events.Envelope{}}
+	s := &Service{users: map[string]*account{}}
 	for id, u := range cat.Users() {
 		s.users[id] = &account{profile: Profile(u)}
 	}
@@ -66,9 +65,6 @@ var eventOf = map[string]string{
 
 // Handle decides the event answering cmd. It never changes state.
 func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
-	if ev, ok := s.handled[cmd.ID]; ok {
-		return ev, true, nil
-	}
 	if cmd.Type == events.VerifyUser {
 		return s.verify(cmd, p, now)
 	}
@@ -76,12 +72,9 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	if !ok {
 		return events.Envelope{}, false, events.Malformed("user service does not handle %q", cmd.Type)
 	}
-	if err := p.Validate(); err != nil {
-		return events.Envelope{}, false, events.Malformed("command: %v", err)
-	}
-	var d events.UserData
-	if err := json.Unmarshal(p.Data, &d); err != nil {
-		return events.Envelope{}, false, events.Malformed("command data: %v", err)
+	d, err := service.Data[events.UserData](p)
+	if err != nil {
+		return events.Envelope{}, false, err
 	}
 	if err := d.ValidateID(); err != nil {
 		return events.Envelope{}, false, events.Malformed("%s: %v", cmd.Type, err)
@@ -150,7 +143,7 @@ func (s *Service) verify(cmd events.Envelope, p events.CommandV1, now time.Time)
 
 // Apply folds one of the service's own events: a succeeded registration,
 // removal, block or unblock changes the user; a verification or a refused
-// command only records that its command was answered.
+// command changes nothing.
 func (s *Service) Apply(e events.Envelope) error {
 	switch e.Type {
 	case events.UserVerified, events.UserRejected:
@@ -159,18 +152,10 @@ func (s *Service) Apply(e events.Envelope) error {
 	default:
 		return events.Malformed("user service has no event %q", e.Type)
 	}
-	e, err := events.Check(e)
+	e, p, err := events.CheckAs[events.UserChangedV1](e)
 	if err != nil {
 		return err
 	}
-	p, err := events.Decode[events.UserChangedV1](e)
-	if err != nil {
-		return err
-	}
-	if _, seen := s.handled[p.CommandID]; seen {
-		return nil
-	}
-	s.handled[p.CommandID] = e
 	if p.Outcome != events.OutcomeSucceeded {
 		return nil
 	}
@@ -192,19 +177,11 @@ func (s *Service) Apply(e events.Envelope) error {
 	return nil
 }
 
+// applyChecked folds a verification: it changes nothing, but the event
+// must be one the service could have written.
 func (s *Service) applyChecked(e events.Envelope) error {
-	e, err := events.Check(e)
-	if err != nil {
-		return err
-	}
-	p, err := events.Decode[events.UserCheckedV1](e)
-	if err != nil {
-		return err
-	}
-	if _, seen := s.handled[p.CommandID]; !seen {
-		s.handled[p.CommandID] = e
-	}
-	return nil
+	_, _, err := events.CheckAs[events.UserCheckedV1](e)
+	return err
 }
 
 // Verified reports whether userID may book: known and not blocked.

@@ -2,18 +2,14 @@ package user_test
 
 import (
 	"encoding/json"
-	"errors"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/sagaflow/saga/demo"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/participants/participanttest"
 	"github.com/sagaflow/saga/participants/user"
 )
-
-var _ participanttest.Service = (*user.Service)(nil)
 
 var t0 = participanttest.T0
 
@@ -25,16 +21,23 @@ func build(t *testing.T, typ, userID string, n int) (events.Envelope, events.Com
 		Actor: userID, Correlation: "BK-1", Key: "saga-1"})
 }
 
-// handle runs a command like the runtime does and checks the answer's shape.
-func handle(t *testing.T, s *user.Service, cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, events.UserCheckedV1) {
+// harness drives the user service the way the runtime does.
+type harness struct {
+	*participanttest.Harness[*user.Service]
+}
+
+func newHarness(t testing.TB) *harness {
+	return &harness{participanttest.New(t, func() *user.Service { return user.New(demo.Catalog()) })}
+}
+
+// verify runs a VerifyUser command (participanttest.Harness.Run) and
+// checks the answer's shape.
+func (h *harness) verify(cmd events.Envelope, p events.CommandV1) (events.Envelope, events.UserCheckedV1) {
+	t := h.T
 	t.Helper()
-	ev, ok, err := s.Handle(cmd, p, now)
-	if err != nil || !ok {
-		t.Fatalf("ok=%v err=%v", ok, err)
-	}
-	participanttest.CheckAnswer(t, cmd, ev)
-	uc := events.MustDecode[events.UserCheckedV1](ev)
-	if ev.CorrelationID != "BK-1" || ev.Key != uc.UserID || uc.CommandID != cmd.ID {
+	ev := h.Run(cmd, p)
+	uc := participanttest.Payload[events.UserCheckedV1](t, cmd, ev)
+	if ev.CorrelationID != "BK-1" || ev.Key != uc.UserID {
 		t.Fatalf("identity/trace/key wrong: %+v %+v", ev, uc)
 	}
 	return ev, uc
@@ -51,19 +54,16 @@ func TestVerifyUser(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.user, func(t *testing.T) {
-			s := user.New(demo.Catalog())
+			h := newHarness(t)
 			cmd, p := build(t, events.VerifyUser, tt.user, 1)
-			ev, uc := handle(t, s, cmd, p, t0)
-			if !reflect.DeepEqual(s, user.New(demo.Catalog())) {
-				t.Fatal("Handle changed state")
+			ev, uc := h.verify(cmd, p)
+			if !reflect.DeepEqual(h.Svc, user.New(demo.Catalog())) {
+				t.Fatal("a verification changed state")
 			}
 			if ev.Type != tt.wantType || uc.Outcome != tt.wantOutcome || uc.Reason != tt.wantReason || uc.UserID != tt.user || uc.Reply != nil {
 				t.Fatalf("got %s %+v", ev.Type, uc)
 			}
-			if err := s.Apply(ev); err != nil {
-				t.Fatal(err)
-			}
-			if s.Verified(tt.user) != (tt.wantOutcome == events.OutcomeSucceeded) {
+			if h.Svc.Verified(tt.user) != (tt.wantOutcome == events.OutcomeSucceeded) {
 				t.Fatal("Verified disagrees with the answer")
 			}
 		})
@@ -73,38 +73,16 @@ func TestVerifyUser(t *testing.T) {
 // A redelivered command gets the very same event, even later; another
 // attempt gets the same decision; the log folds into the live state.
 func TestIdempotentAndFoldable(t *testing.T) {
-	s := user.New(demo.Catalog())
-	var log []events.Envelope
+	h := newHarness(t)
 	cmd, p := build(t, events.VerifyUser, "mallory", 1)
-	first, _ := handle(t, s, cmd, p, t0)
-	log = append(log, first)
-	if err := s.Apply(first); err != nil {
-		t.Fatal(err)
-	}
-	again, _ := handle(t, s, cmd, p, t0.Add(time.Hour))
-	if !reflect.DeepEqual(first, again) {
-		t.Fatal("redelivery got a different event")
-	}
-	if err := s.Apply(again); err != nil {
-		t.Fatal(err)
+	first := h.Run(cmd, p)
+	if again := h.Run(cmd, p); !reflect.DeepEqual(first, again) || len(h.Log) != 1 {
+		t.Fatalf("redelivery got %+v, log %d events", again, len(h.Log))
 	}
 	cmd2, p2 := build(t, events.VerifyUser, "mallory", 2)
-	second, uc := handle(t, s, cmd2, p2, t0)
-	if second.Type != events.UserRejected || uc.Reason != `user "mallory" is blocked` {
+	second := h.Run(cmd2, p2)
+	if uc := events.MustDecode[events.UserCheckedV1](second); second.Type != events.UserRejected || uc.Reason != `user "mallory" is blocked` {
 		t.Fatalf("attempt 2 got %s %q", second.Type, uc.Reason)
-	}
-	log = append(log, second)
-	if err := s.Apply(second); err != nil {
-		t.Fatal(err)
-	}
-	rebuilt := user.New(demo.Catalog())
-	for _, e := range log {
-		if err := rebuilt.Apply(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !reflect.DeepEqual(rebuilt, s) {
-		t.Fatal("folding the log does not rebuild the live state")
 	}
 }
 
@@ -123,22 +101,16 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := user.New(demo.Catalog())
 			cmd, p := build(t, tt.typ, tt.user, 1)
 			if tt.mod != nil {
 				tt.mod(&p)
 			}
-			if _, ok, err := s.Handle(cmd, p, t0); !errors.Is(err, events.ErrMalformed) || ok {
-				t.Fatalf("ok=%v err=%v, want malformed", ok, err)
-			}
+			newHarness(t).Refuses(cmd, p)
 		})
 	}
-	s := user.New(demo.Catalog())
-	foreign := events.MustNew("e", events.SeatsReserved, events.SeatsV1{}, events.Trace{}, "k", t0)
-	if err := s.Apply(foreign); !errors.Is(err, events.ErrMalformed) {
-		t.Fatalf("Apply(foreign) = %v", err)
-	}
-	if s.Name() != events.ServiceUser || !reflect.DeepEqual(s, user.New(demo.Catalog())) {
-		t.Fatal("state or name wrong")
+	h := newHarness(t)
+	h.RefusesEvent(events.MustNew("e", events.SeatsReserved, events.SeatsV1{}, events.Trace{}, "k", t0))
+	if h.Svc.Name() != events.ServiceUser {
+		t.Fatal("wrong name")
 	}
 }

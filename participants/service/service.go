@@ -1,17 +1,17 @@
-// Package participant runs one participant service against Kafka: it folds
-// the service's own domain log into its state at start, consumes the
-// service's command topic, applies each command at most once, appends the
-// resulting domain event, and replies to the orchestrator.
-package participant
+package service
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/sagaflow/saga/events"
 )
 
 // Service is the domain logic of one participant, free of I/O. The runtime
-// serialises calls, so implementations need no locks.
+// serialises calls, so implementations need no locks, and puts a Once in
+// front, so they need not remember command ids either: Handle never sees
+// a command id it answered before, and Apply never sees an event of a
+// command it folded before.
 type Service interface {
 	// Name is the service name: it owns "<name>.commands" and "<name>.events".
 	Name() string
@@ -24,4 +24,18 @@ type Service interface {
 	// Apply does, once the event is written. A service that drops a command
 	// on purpose (a simulated outage) returns ok=false.
 	Handle(cmd events.Envelope, payload events.CommandV1, now time.Time) (ev events.Envelope, ok bool, err error)
+}
+
+// Data reads the saga data a command carries as T, after checking the
+// command's shape. What cannot be read is malformed: no retry makes it
+// readable, so the runtime sends the command to the DLQ.
+func Data[T any](p events.CommandV1) (T, error) {
+	var d T
+	if err := p.Validate(); err != nil {
+		return d, events.Malformed("command: %v", err)
+	}
+	if err := json.Unmarshal(p.Data, &d); err != nil {
+		return d, events.Malformed("command data: %v", err)
+	}
+	return d, nil
 }
