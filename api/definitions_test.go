@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sagaflow/saga/api"
+	"github.com/sagaflow/saga/bus/bustest"
 )
 
 // liteYAML is book-ticket without its notification, and a field of its
@@ -139,6 +140,11 @@ steps:
 	}
 
 	// Booking on it: its own field is required, and then it completes.
+	// The demo shows are seeded through sagas: wait until show-1 is on sale.
+	bustest.Eventually(t, sagaTimeout, func() (bool, string) {
+		r := h.do(h.base, req{method: "GET", path: "/v1/shows/show-1"})
+		return r.status == http.StatusOK, string(r.body)
+	})
 	book := booking("show-1", 1, "tok_ok")
 	book["definition"] = "book-ticket-lite"
 	if r := h.do(h.base, req{method: "POST", path: "/v1/bookings", token: alice, body: book}); r.status != http.StatusBadRequest ||

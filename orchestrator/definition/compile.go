@@ -86,7 +86,7 @@ func (s Spec) Compile(known Services) (saga.Definition, error) {
 	if len(n.Steps) > MaxSteps {
 		bad("%d steps: at most %d", len(n.Steps), MaxSteps)
 	}
-	if size := len(n.Canonical()); size > MaxSpecBytes {
+	if size := len(n.Compact()); size > MaxSpecBytes {
 		bad("the definition is %d bytes as JSON: at most %d (every saga logs it when it starts)", size, MaxSpecBytes)
 	}
 	if !validName(n.Name) {
@@ -96,7 +96,7 @@ func (s Spec) Compile(known Services) (saga.Definition, error) {
 	if !ok {
 		bad("data %q is not a known data check (one of %v)", n.Data, DataCheckNames())
 	}
-	def := saga.Definition{Name: n.Name, Version: n.Version(), Spec: n.Canonical(), ValidateData: check, RefFromSagaID: n.RefFromSagaID,
+	def := saga.Definition{Name: n.Name, Version: n.Version(), Spec: n.Compact(), ValidateData: check, RefFromSagaID: n.RefFromSagaID,
 		SLO: time.Duration(n.SLO), CompensationRetry: n.CompensationRetry.policy()}
 	for i, st := range n.Steps {
 		at := fmt.Sprintf("step %d", i+1)

@@ -37,7 +37,7 @@ func TestCompileTheIssueExample(t *testing.T) {
 		d.CompensationRetry.MaxBackoff != 5*time.Minute {
 		t.Fatalf("timings %+v / %+v", d.Steps[0], d.CompensationRetry)
 	}
-	if len(d.Version) != 12 || d.Version != s.Version() || string(d.Spec) != string(s.Canonical()) {
+	if len(d.Version) != 12 || d.Version != s.Version() || string(d.Spec) != string(s.Compact()) {
 		t.Fatalf("version %q spec %s", d.Version, d.Spec)
 	}
 	if d.ValidateData([]byte(`{"user_id":"u","show_id":"s","seats":1,"payment_token":"t"}`)) != nil ||
@@ -219,7 +219,7 @@ func TestBounds(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("name: long\nsteps:\n")
 	for i := range definition.MaxSteps + 1 {
-		b.WriteString("  - {name: S" + strings.Repeat("x", 400) + string(rune('a'+i%26)) + strings.Repeat("y", i) + ", service: user, command: VerifyUser}\n")
+		b.WriteString("  - {name: S" + strings.Repeat("x", 600) + string(rune('a'+i%26)) + strings.Repeat("y", i) + ", service: user, command: VerifyUser}\n")
 	}
 	s, err := definition.Parse([]byte(b.String()))
 	if err != nil {
@@ -228,5 +228,30 @@ func TestBounds(t *testing.T) {
 	_, err = s.Compile(definition.BuiltinServices())
 	if err == nil || !strings.Contains(err.Error(), "steps: at most") || !strings.Contains(err.Error(), "bytes as JSON: at most") {
 		t.Fatalf("a definition past the bounds: %v", err)
+	}
+}
+
+// The compact form the log carries reads as the file does: its normal
+// form, and so its version, are the file's; and it is smaller.
+func TestCompactReadsTheSame(t *testing.T) {
+	for name, raw := range map[string]string{
+		"the issue's example": lite,
+		"a step of its own":   strings.Replace(lite, "key: show_id, pivot: true}", "key: show_id, pivot: true, timeout: 30s, retry: {max_attempts: 9}}", 1),
+		"all defaults":        "name: x\nsteps:\n  - {name: a, service: user, command: VerifyUser}\n",
+	} {
+		s, err := definition.Parse([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := definition.Parse(s.Compact())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.Version() != s.Version() || string(back.Canonical()) != string(s.Canonical()) {
+			t.Errorf("%s: compact %s reads as %s, want %s", name, s.Compact(), back.Canonical(), s.Canonical())
+		}
+		if len(s.Compact()) >= len(s.Canonical()) {
+			t.Errorf("%s: compact is %d bytes, normal %d", name, len(s.Compact()), len(s.Canonical()))
+		}
 	}
 }

@@ -148,6 +148,41 @@ func (s Spec) Canonical() []byte {
 	return b
 }
 
+// Compact is the normal spec as small as it reads the same: what its
+// defaults give is left out (a step's timeout and retry when they are the
+// definition's, the definition's when they are the product's). Every saga
+// that starts on a version logs it, so it is the form the log carries;
+// Normal of it is Normal of the spec, so it has the same version.
+func (s Spec) Compact() []byte {
+	n := s.Normal()
+	top := n
+	steps := make([]StepSpec, len(n.Steps))
+	for i, st := range n.Steps {
+		if st.Timeout == top.Timeout {
+			st.Timeout = 0
+		}
+		if *st.Retry == *top.Retry {
+			st.Retry = nil
+		}
+		steps[i] = st
+	}
+	n.Steps = steps
+	if n.Timeout == DefaultTimeout {
+		n.Timeout = 0
+	}
+	if *n.Retry == DefaultRetry {
+		n.Retry = nil
+	}
+	if *n.CompensationRetry == DefaultCompensationRetry {
+		n.CompensationRetry = nil
+	}
+	b, err := json.Marshal(n)
+	if err != nil {
+		panic("definition: a spec always encodes: " + err.Error())
+	}
+	return b
+}
+
 // Version is the content hash of the normal spec: the same definition
 // has the same version everywhere, and any change makes a new one.
 func (s Spec) Version() string {
