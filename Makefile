@@ -24,10 +24,11 @@ build:
 test:
 	$(GO) test -count=1 $(TESTPKGS)
 
-## conformance: the conformance kit against the four built-in services on the embedded broker, in process and through `saga participant check`, and against a participant it must fail
+## conformance: the conformance kit against the four built-in services on the embedded broker, in process and through `saga participant check`, against a participant it must fail, and against the Python hotel (examples/hotel, when SAGA_PYTHON has its requirements)
 conformance:
 	$(GO) test -count=1 -run 'TestBuiltinServicesPass|TestMisbehavingParticipantFails' ./conformance/
 	$(GO) test -count=1 -run 'TestParticipantCheck' ./cmd/saga/
+	$(GO) test -count=1 -run 'TestHotelPassesTheConformanceKit|TestHotelBesideSagaUp' ./examples/hotel/
 
 ## test-race: the suite under the race detector
 test-race:

@@ -14,14 +14,21 @@ correlation_id, causation_id, actor and occurred_at (absent ones empty), and the
 The signature for one reader key is HMAC-SHA256 of their SHA-256, its first 16 bytes, base64
 without padding,
 under the pair key HKDF-SHA256(X25519(your private key, the reader's public key), no salt,
-info "saga-record-mac-v1" NUL <your key id> NUL <reader key id>, 32 bytes).
+info "saga-record-mac-v1" NUL <writer key id> NUL <reader key id>, 32 bytes).
+A reader checks a record by deriving the same pair key from its own private key and the
+writer's public key (X25519 agrees either way round).
 Needs the `cryptography` package (pip install cryptography).
+
+Other programs import it: load_key, load_keyring, sign_record and verify_record are the
+scheme for a participant that signs what it writes and checks what it reads
+(examples/hotel/hotel.py).
 """
 import argparse
 import base64
 import hashlib
 import hmac
 import json
+import re
 import struct
 import sys
 from datetime import datetime, timezone
@@ -32,8 +39,27 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 SIGNED = ["id", "type", "version", "saga_id", "correlation_id", "causation_id", "actor", "occurred_at"]
 
+# The header naming the writer's key, and the prefix of each reader key's signature.
+HEADER_KEY_ID = "sig_kid"
+HEADER_SIGNATURE_PREFIX = "sig."
+
+# The codes a refused record's dead-letter reason starts with (events/errors.go).
+UNSIGNED = "unsigned"
+BAD_SIGNATURE = "bad_signature"
+SIGNER_NOT_ALLOWED = "signer_not_allowed"
+
+
+class Refused(Exception):
+    """A record whose signature does not show who wrote it: code is unsigned or bad_signature."""
+
+    def __init__(self, code, detail):
+        super().__init__(code + ": " + detail)
+        self.code = code
+        self.detail = detail
+
 
 def signed_bytes(topic, key, headers, payload):
+    """The bytes a signature covers, length-prefixed so no two records sign the same bytes."""
     out = b""
     for field in [b"saga-record-v1", topic.encode(), key.encode()] + [headers.get(h, "").encode() for h in SIGNED] + [payload]:
         out += struct.pack(">I", len(field)) + field
@@ -41,29 +67,107 @@ def signed_bytes(topic, key, headers, payload):
 
 
 def b64(s):
+    """Decodes base64 with or without its padding, as Go's JSON writes and the headers carry it."""
     return base64.b64decode(s + "=" * (-len(s) % 4))
 
 
-def sign(key_file, keyring_file, readers, topic, key, headers, payload):
-    with open(key_file) as f:
+def load_key(path):
+    """Reads a principal's private key file (kid, principal, private_key)."""
+    with open(path) as f:
         me = json.load(f)
-    with open(keyring_file) as f:
+    return {"kid": me["kid"], "principal": me["principal"],
+            "private": X25519PrivateKey.from_private_bytes(b64(me["private_key"]))}
+
+
+def parse_time(s):
+    """An RFC 3339 time as Go writes it (up to nanoseconds, Z or an offset); Python's
+    fromisoformat reads at most microseconds before 3.11, so the fraction is cut to six digits."""
+    s = re.sub(r"(\.\d{6})\d+", r"\1", s.replace("Z", "+00:00"))
+    return datetime.fromisoformat(s)
+
+
+def load_keyring(path):
+    """Reads the keyring: every part's public keys, by id, with the time each is retired (None: never)."""
+    with open(path) as f:
         ring = json.load(f)["keys"]
-    priv = X25519PrivateKey.from_private_bytes(b64(me["private_key"]))
-    msg = signed_bytes(topic, key, headers, payload)
-    now = datetime.now(timezone.utc)
-    out = {"sig_kid": me["kid"]}
+    out = {}
     for k in ring:
-        if k["principal"] not in readers:
-            continue
-        if k.get("not_after") and datetime.fromisoformat(k["not_after"].replace("Z", "+00:00")) < now:
-            continue
-        shared = priv.exchange(X25519PublicKey.from_public_bytes(b64(k["public_key"])))
-        info = b"saga-record-mac-v1\x00" + me["kid"].encode() + b"\x00" + k["kid"].encode()
-        pair = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(shared)
-        mac = hmac.new(pair, hashlib.sha256(msg).digest(), hashlib.sha256).digest()[:16]
-        out["sig." + k["kid"]] = base64.b64encode(mac).decode().rstrip("=")
+        end = k.get("not_after")
+        out[k["kid"]] = {"kid": k["kid"], "principal": k["principal"], "public": b64(k["public_key"]),
+                         "not_after": parse_time(end) if end else None}
     return out
+
+
+def retired(key, at):
+    """Whether a keyring key is past its end at time at: it signs nothing new then."""
+    return key["not_after"] is not None and key["not_after"] < at
+
+
+def pair_key(private, their_public, writer_kid, reader_kid):
+    """The key only the writer and this one reader can compute, for records the writer signs."""
+    shared = private.exchange(X25519PublicKey.from_public_bytes(their_public))
+    info = b"saga-record-mac-v1\x00" + writer_kid.encode() + b"\x00" + reader_kid.encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(shared)
+
+
+def mac(pair, digest):
+    """A signature: HMAC-SHA256 of the signed bytes' digest, 128 bits, base64 without padding."""
+    return base64.b64encode(hmac.new(pair, digest, hashlib.sha256).digest()[:16]).decode().rstrip("=")
+
+
+def sign_record(me, ring, readers, topic, key, headers, payload, now=None):
+    """The headers that sign a record written by me for every valid key of each reader principal.
+
+    A reader without a valid key is an error, as in Go: the record would be refused by it."""
+    now = now or datetime.now(timezone.utc)
+    digest = hashlib.sha256(signed_bytes(topic, key, headers, payload)).digest()
+    out = {HEADER_KEY_ID: me["kid"]}
+    for reader in readers:
+        found = False
+        for k in ring.values():
+            if k["principal"] != reader or retired(k, now):
+                continue
+            out[HEADER_SIGNATURE_PREFIX + k["kid"]] = mac(pair_key(me["private"], k["public"], me["kid"], k["kid"]), digest)
+            found = True
+        if not found:
+            raise ValueError("the keyring has no valid key of %s, who reads %s" % (reader, topic))
+    return out
+
+
+def verify_record(me, ring, topic, key, headers, payload, at=None):
+    """Checks a record's signature for me and returns the principal that signed it.
+
+    Raises Refused (unsigned or bad_signature) as the Go parts' sign.Verify refuses; whether
+    that principal may write the topic is the caller's rule."""
+    at = at or datetime.now(timezone.utc)
+    typ = headers.get("type", "")
+    kid = headers.get(HEADER_KEY_ID, "")
+    sig = headers.get(HEADER_SIGNATURE_PREFIX + me["kid"], "")
+    if not kid and not sig:
+        raise Refused(UNSIGNED, "%s on %s carries no signature" % (typ, topic))
+    writer = ring.get(kid)
+    if writer is None:
+        raise Refused(BAD_SIGNATURE, '%s on %s: bad signature: key "%s" is not trusted' % (typ, topic, kid))
+    if retired(writer, at):
+        raise Refused(BAD_SIGNATURE, "%s on %s: bad signature: key %s of %s was retired" % (typ, topic, kid, writer["principal"]))
+    if not sig:
+        raise Refused(BAD_SIGNATURE, "%s on %s: bad signature: %s signed it for other readers than %s (key %s)"
+                      % (typ, topic, writer["principal"], me["principal"], me["kid"]))
+    digest = hashlib.sha256(signed_bytes(topic, key, headers, payload)).digest()
+    want = mac(pair_key(me["private"], writer["public"], kid, me["kid"]), digest)
+    if not hmac.compare_digest(sig.encode(), want.encode()):
+        raise Refused(BAD_SIGNATURE, "%s on %s: bad signature: the record is not what key %s of %s signed"
+                      % (typ, topic, kid, writer["principal"]))
+    return writer["principal"]
+
+
+def sign(key_file, keyring_file, readers, topic, key, headers, payload):
+    """The command line's signing: readers without a valid key are left out, not refused."""
+    me = load_key(key_file)
+    ring = load_keyring(keyring_file)
+    now = datetime.now(timezone.utc)
+    present = [r for r in readers if any(k["principal"] == r and not retired(k, now) for k in ring.values())]
+    return sign_record(me, ring, present, topic, key, headers, payload, now)
 
 
 def main():
