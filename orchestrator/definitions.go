@@ -18,7 +18,14 @@ func (o *Orchestrator) syncDefinitions(ctx context.Context) (func(), error) {
 	skipped := func(r bus.Record, err error) {
 		o.log.Warn().Err(err).Int64("offset", r.Offset).Msg("skipped a definition record that does not check")
 	}
-	vs, end, err := catalogue.Register(ctx, o.cfg.Bus, o.cfg.Definitions, events.PrincipalOrchestrator, o.cfg.Now(), skipped)
+	var vs []catalogue.Version
+	var end int64
+	err := bus.RetryTransient(ctx, time.Minute, func(err error) {
+		o.log.Warn().Err(err).Msg("register the definitions: the broker is not answering; trying again")
+	}, func(ctx context.Context) (err error) {
+		vs, end, err = catalogue.Register(ctx, o.cfg.Bus, o.cfg.Definitions, events.PrincipalOrchestrator, o.cfg.Now(), skipped)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -266,18 +266,32 @@ func Parts(c Config) ([]Part, error) {
 	return parts, nil
 }
 
+// StartupWait bounds how long a part starting waits for a broker that does
+// not answer (one restarting, say) before it gives up.
+const StartupWait = time.Minute
+
 // Run provisions the topics and runs the configured parts until ctx ends
 // or one of them fails. Unless c.Bus names a partitioner, the parts use
 // the one the logs were written with (see Partitioner).
 func Run(ctx context.Context, c Config) error {
-	if err := Provision(ctx, c.Bus); err != nil {
+	// A part started while the broker restarts waits for it.
+	retry := func(what string) func(error) {
+		return func(err error) { c.Log.Warn().Err(err).Msg(what + ": the broker is not answering; trying again") }
+	}
+	if err := bus.RetryTransient(ctx, StartupWait, retry("provision the topics"), func(ctx context.Context) error {
+		return Provision(ctx, c.Bus)
+	}); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
 		}
 		return err
 	}
 	if c.Bus.Partitioner == "" {
-		rule, err := Partitioner(ctx, c.Bus)
+		var rule bus.Partitioner
+		err := bus.RetryTransient(ctx, StartupWait, retry("read the logs' partitioner"), func(ctx context.Context) (err error) {
+			rule, err = Partitioner(ctx, c.Bus)
+			return err
+		})
 		if err != nil {
 			return err
 		}
