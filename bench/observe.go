@@ -87,11 +87,12 @@ func (o *observer) follow(ctx context.Context, cfg bus.Config, from []int64) err
 }
 
 func (o *observer) record(m *sarama.ConsumerMessage, seen time.Time) {
-	var typ, sagaID string
+	var typ events.Type
+	var sagaID string
 	for _, h := range m.Headers {
 		switch string(h.Key) {
 		case events.HeaderType:
-			typ = string(h.Value)
+			typ = events.Type(h.Value)
 		case events.HeaderSagaID:
 			sagaID = string(h.Value)
 		}
@@ -107,10 +108,10 @@ func (o *observer) record(m *sarama.ConsumerMessage, seen time.Time) {
 		events.StepTimedOut, events.StepCompensated, events.CompensationFailed:
 		o.step(t, typ, m)
 	case events.SagaCompleted, events.SagaCompensated, events.SagaFailed:
-		t.ended, t.status = seen, typ
+		t.ended, t.status = seen, string(typ)
 		ms := float64(seen.Sub(t.sent)) / float64(time.Millisecond)
 		o.recent = append(o.recent, ms)
-		o.status[typ]++
+		o.status[string(typ)]++
 		if o.ended++; o.ended == o.expect {
 			close(o.done)
 		}
@@ -119,7 +120,7 @@ func (o *observer) record(m *sarama.ConsumerMessage, seen time.Time) {
 
 // step times a step attempt from its StepStarted (or CompensationStarted)
 // to the event that answers it.
-func (o *observer) step(t *tracked, typ string, m *sarama.ConsumerMessage) {
+func (o *observer) step(t *tracked, typ events.Type, m *sarama.ConsumerMessage) {
 	var p events.StepV1
 	if json.Unmarshal(m.Value, &p) != nil {
 		return

@@ -145,7 +145,7 @@ func MeasureRecovery(ctx context.Context, cfg bus.Config, exe string, opts Recov
 				if !ok {
 					return
 				}
-				if header(m, events.HeaderSagaID) == fresh && header(m, events.HeaderType) == events.SagaStarted {
+				if header(m, events.HeaderSagaID) == fresh && events.Type(header(m, events.HeaderType)) == events.SagaStarted {
 					decided <- seen{at: time.Now(), stamped: m.Timestamp}
 					return
 				}
@@ -215,7 +215,7 @@ wait:
 	started := map[string]bool{}
 	for p, from := range ends {
 		err := bus.ReadPartition(ctx, cfg, logTopic, int32(p), from, func(r bus.Record) error {
-			if r.Headers[events.HeaderType] == events.SagaStarted {
+			if events.Type(r.Headers[events.HeaderType]) == events.SagaStarted {
 				started[r.Headers[events.HeaderSagaID]] = true
 			}
 			return nil

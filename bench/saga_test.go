@@ -102,7 +102,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Outcomes[events.SagaCompleted] != 90 || rep.Outcomes[events.SagaCompensated] != 10 {
+	if rep.Outcomes[string(events.SagaCompleted)] != 90 || rep.Outcomes[string(events.SagaCompensated)] != 10 {
 		t.Errorf("outcomes %v, want 90 completed and 10 compensated", rep.Outcomes)
 	}
 	if rep.Records != 90*28+10*23 || rep.RecordsBy[events.TopicSagaLog] != 90*12+10*10 {
@@ -190,7 +190,7 @@ func TestRunWithTelemetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Outcomes[events.SagaCompleted] != 45 || rep.Records != 45*28+5*23 {
+	if rep.Outcomes[string(events.SagaCompleted)] != 45 || rep.Records != 45*28+5*23 {
 		t.Errorf("outcomes %v, %d records", rep.Outcomes, rep.Records)
 	}
 	tel := rep.Telemetry

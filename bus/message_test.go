@@ -26,7 +26,7 @@ func TestToMessage(t *testing.T) {
 		t.Fatalf("message UUID = %q, want %q", msg.UUID, e.ID)
 	}
 	want := map[string]string{
-		events.HeaderType:          events.StepReply,
+		events.HeaderType:          string(events.StepReply),
 		events.HeaderVersion:       "1",
 		events.HeaderOccurredAt:    "2025-03-14T15:09:26.535897932Z",
 		events.HeaderSagaID:        "saga-1",

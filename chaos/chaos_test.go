@@ -312,7 +312,7 @@ func TestChaos(t *testing.T) {
 	retriedKinds := map[string]int{}
 	for _, v := range sagas.List("") {
 		for _, e := range v.Events {
-			if e.Type == events.SagaResumed {
+			if e.Type == string(events.SagaResumed) {
 				retriedKinds[kindOf(bookings, v.SagaID)]++
 				break
 			}

@@ -41,7 +41,7 @@ func (d *dyingPublisher) Publish(topic string, msgs ...*message.Message) error {
 	default:
 	}
 	if topic == d.logTopic && len(msgs) > 1 && msgs[0].Metadata.Get(events.HeaderSagaID) == d.target &&
-		msgs[0].Metadata.Get(events.HeaderType) == events.SagaStarted {
+		events.Type(msgs[0].Metadata.Get(events.HeaderType)) == events.SagaStarted {
 		err := d.Publisher.Publish(topic, msgs[0])
 		d.once.Do(func() { close(d.dead) })
 		if err != nil {

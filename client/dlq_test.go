@@ -69,7 +69,7 @@ func TestDeadLettersAndRedrive(t *testing.T) {
 	cfg, c, pub := newTestClient(t)
 	ctx := context.Background()
 	origin := map[string]string{
-		events.HeaderType: events.StartSaga, events.HeaderVersion: "1", events.HeaderSagaID: "saga-1",
+		events.HeaderType: string(events.StartSaga), events.HeaderVersion: "1", events.HeaderSagaID: "saga-1",
 		events.HeaderCorrelationID: "BK-1", "custom": "kept",
 		client.HeaderReason:   "malformed message: saga.replies carries StartSaga, not StepReply",
 		"topic_poisoned":      "",
@@ -90,7 +90,7 @@ func TestDeadLettersAndRedrive(t *testing.T) {
 		t.Fatalf("%d letters, want 2: %+v", len(letters), letters)
 	}
 	d := letters[0]
-	if d.ID != "msg-1" || d.Type != events.StartSaga || d.Topic != events.TopicReplies || d.Partition != 3 || d.Offset != 17 ||
+	if d.ID != "msg-1" || d.Type != string(events.StartSaga) || d.Topic != events.TopicReplies || d.Partition != 3 || d.Offset != 17 ||
 		d.Key != "saga-1" || string(d.Payload) != `{"definition":"book-ticket"}` || d.Reason != origin[client.HeaderReason] ||
 		d.DeadAt.IsZero() || d.RedrivenFrom != "" {
 		t.Errorf("letter = %+v", d)
@@ -132,7 +132,7 @@ func TestDeadLettersAndRedrive(t *testing.T) {
 	if string(r.Key) != "saga-1" || string(r.Value) != `{"definition":"book-ticket"}` || r.Partition != got.Partition || r.Offset != got.Offset {
 		t.Errorf("redriven record %+v, want key, payload and place of %+v", r, got)
 	}
-	want := map[string]string{"id": "msg-1", events.HeaderType: events.StartSaga, events.HeaderVersion: "1",
+	want := map[string]string{"id": "msg-1", events.HeaderType: string(events.StartSaga), events.HeaderVersion: "1",
 		events.HeaderSagaID: "saga-1", events.HeaderCorrelationID: "BK-1", "custom": "kept",
 		client.HeaderRedrivenFromPartition: itoa(int64(d.DLQPartition)), client.HeaderRedrivenFromOffset: itoa(d.DLQOffset)}
 	if len(r.Headers) != len(want) {

@@ -24,7 +24,7 @@ type LogEntry struct {
 	Offset        int64           `json:"offset"`
 	Key           string          `json:"key"`
 	ID            string          `json:"id"`
-	Type          string          `json:"type"`
+	Type          events.Type     `json:"type"`
 	Version       int             `json:"version"`
 	SagaID        string          `json:"saga_id,omitempty"`
 	CorrelationID string          `json:"correlation_id,omitempty"`
@@ -43,7 +43,7 @@ type ReplayFilter struct {
 	// the booking, its cancellation, and every service's records of them.
 	BookingRef string
 	// Types keeps the records of these message types.
-	Types []string
+	Types []events.Type
 	// Since keeps the records that occurred at or after it; Until those
 	// that occurred before it. Zero means no bound.
 	Since, Until time.Time

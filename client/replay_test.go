@@ -117,7 +117,7 @@ func TestReplayFilters(t *testing.T) {
 	}
 	for _, r := range recs {
 		e, ok := byPos[r.pos()]
-		if !ok || e.ID != r.Headers[events.HeaderID] || e.Type != r.Headers[events.HeaderType] || e.Key != r.Key {
+		if !ok || e.ID != r.Headers[events.HeaderID] || string(e.Type) != r.Headers[events.HeaderType] || e.Key != r.Key {
 			t.Fatalf("%s: replayed as %+v, want %s %s", r.pos(), e, r.Headers[events.HeaderID], r.Headers[events.HeaderType])
 		}
 	}
@@ -149,11 +149,11 @@ func TestReplayFilters(t *testing.T) {
 			func(r fixtureRecord) bool { return r.Headers[events.HeaderSagaID] == sagaID }},
 		{"booking ref: the booking and its cancellation", client.ReplayFilter{BookingRef: cancelled},
 			func(r fixtureRecord) bool { return r.Headers[events.HeaderCorrelationID] == cancelled }},
-		{"one type", client.ReplayFilter{Types: []string{events.StepFailed}},
-			func(r fixtureRecord) bool { return r.Headers[events.HeaderType] == events.StepFailed }},
-		{"two types", client.ReplayFilter{Types: []string{events.NotificationSent, events.SagaCompensated}},
+		{"one type", client.ReplayFilter{Types: []events.Type{events.StepFailed}},
+			func(r fixtureRecord) bool { return events.Type(r.Headers[events.HeaderType]) == events.StepFailed }},
+		{"two types", client.ReplayFilter{Types: []events.Type{events.NotificationSent, events.SagaCompensated}},
 			func(r fixtureRecord) bool {
-				return r.Headers[events.HeaderType] == events.NotificationSent || r.Headers[events.HeaderType] == events.SagaCompensated
+				return events.Type(r.Headers[events.HeaderType]) == events.NotificationSent || events.Type(r.Headers[events.HeaderType]) == events.SagaCompensated
 			}},
 		{"since", client.ReplayFilter{Since: mid},
 			func(r fixtureRecord) bool { return !r.at(t).Before(mid) }},
@@ -177,11 +177,11 @@ func TestReplayFilters(t *testing.T) {
 			}},
 		{"offset past the end", client.ReplayFilter{Topics: []string{"saga.events"}, FromOffsets: map[int32]int64{0: 1 << 40, 1: 1 << 40, 2: 1 << 40, 3: 1 << 40}},
 			func(fixtureRecord) bool { return false }},
-		{"everything at once", client.ReplayFilter{BookingRef: cancelled, Types: []string{events.StepSucceeded, events.PaymentRefunded},
+		{"everything at once", client.ReplayFilter{BookingRef: cancelled, Types: []events.Type{events.StepSucceeded, events.PaymentRefunded},
 			Topics: []string{"saga.events", "payment.events"}, Since: recs[0].at(t)},
 			func(r fixtureRecord) bool {
 				typ := r.Headers[events.HeaderType]
-				return r.Headers[events.HeaderCorrelationID] == cancelled && (typ == events.StepSucceeded || typ == events.PaymentRefunded) &&
+				return r.Headers[events.HeaderCorrelationID] == cancelled && (typ == string(events.StepSucceeded) || typ == string(events.PaymentRefunded)) &&
 					(r.Topic == "saga.events" || r.Topic == "payment.events")
 			}},
 	}
@@ -275,7 +275,7 @@ func TestReplayFollow(t *testing.T) {
 	// A record written now arrives too: a version 1 notification, upcast.
 	var note fixtureRecord
 	for _, r := range recs {
-		if r.Headers[events.HeaderType] == events.NotificationSent {
+		if events.Type(r.Headers[events.HeaderType]) == events.NotificationSent {
 			note = r
 		}
 	}
@@ -284,7 +284,7 @@ func TestReplayFollow(t *testing.T) {
 		note.Headers[k] = v
 	}
 	note.Headers[events.HeaderID] = "follow-new-record"
-	note.Headers[events.HeaderType] = events.NotificationSent
+	note.Headers[events.HeaderType] = string(events.NotificationSent)
 	publishRecord(t, cfg, pub, note)
 	if e := next("the new record"); e.ID != "follow-new-record" || e.Version != 2 || !strings.Contains(string(e.Payload), `"channel":"email"`) {
 		t.Errorf("new record = %+v", e)
@@ -337,7 +337,7 @@ func TestReplayFilterValidate(t *testing.T) {
 	now := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 	ok := []client.ReplayFilter{
 		{},
-		{Topics: client.ReplayTopics(), Types: []string{events.StepFailed, events.StartSaga}},
+		{Topics: client.ReplayTopics(), Types: []events.Type{events.StepFailed, events.StartSaga}},
 		{Since: now, Until: now.Add(time.Second)},
 		{Since: now, Follow: true},
 		{Topics: []string{"payment.events"}, TopicOffsets: map[string]map[int32]int64{"payment.events": {0: 0, 3: 7}}},
@@ -354,7 +354,7 @@ func TestReplayFilterValidate(t *testing.T) {
 		wants []string
 	}{
 		{"unknown topic", client.ReplayFilter{Topics: []string{"saga.event"}}, []string{`unknown topic "saga.event"`, "saga.events"}},
-		{"unknown type", client.ReplayFilter{Types: []string{"StepFaild"}}, []string{`unknown type "StepFaild"`}},
+		{"unknown type", client.ReplayFilter{Types: []events.Type{"StepFaild"}}, []string{`unknown type "StepFaild"`}},
 		{"since not before until", client.ReplayFilter{Since: now, Until: now}, []string{"must be before until"}},
 		{"until with follow", client.ReplayFilter{Until: now, Follow: true}, []string{"until cannot be combined with follow"}},
 		{"negative offset", client.ReplayFilter{FromOffsets: map[int32]int64{0: -1}}, []string{"offset -1 of partition 0 must not be negative"}},
@@ -362,7 +362,7 @@ func TestReplayFilterValidate(t *testing.T) {
 		{"offsets of an unknown topic", client.ReplayFilter{TopicOffsets: map[string]map[int32]int64{"nope": {0: 1}}}, []string{`offsets for unknown topic "nope"`}},
 		{"offsets of a topic not read", client.ReplayFilter{Topics: []string{"saga.events"}, TopicOffsets: map[string]map[int32]int64{"payment.events": {0: 1}}},
 			[]string{"offsets for topic payment.events, which is not read (reading saga.events)"}},
-		{"everything wrong at once", client.ReplayFilter{Topics: []string{"x"}, Types: []string{"Y"}, Since: now, Until: now.Add(-time.Hour)},
+		{"everything wrong at once", client.ReplayFilter{Topics: []string{"x"}, Types: []events.Type{"Y"}, Since: now, Until: now.Add(-time.Hour)},
 			[]string{`unknown topic "x"`, `unknown type "Y"`, "must be before until"}},
 	}
 	for _, tt := range bad {
@@ -388,10 +388,10 @@ func TestReplayFilterMatch(t *testing.T) {
 		want bool
 	}{
 		{client.ReplayFilter{}, true},
-		{client.ReplayFilter{SagaID: "s1", BookingRef: "BK-1", Types: []string{"SagaStarted", events.StepFailed}}, true},
+		{client.ReplayFilter{SagaID: "s1", BookingRef: "BK-1", Types: []events.Type{"SagaStarted", events.StepFailed}}, true},
 		{client.ReplayFilter{SagaID: "s2"}, false},
 		{client.ReplayFilter{BookingRef: "BK-2"}, false},
-		{client.ReplayFilter{Types: []string{"SagaStarted"}}, false},
+		{client.ReplayFilter{Types: []events.Type{"SagaStarted"}}, false},
 		{client.ReplayFilter{Since: at}, true},                          // since is inclusive
 		{client.ReplayFilter{Since: at.Add(time.Nanosecond)}, false},    //
 		{client.ReplayFilter{Until: at}, false},                         // until is exclusive

@@ -32,11 +32,11 @@ func TestWaitReportsUnreadableRecordsOfItsSaga(t *testing.T) {
 
 	const saga = "0599a60d-1494-5901-ae2d-f0a6497e1e2a"
 	broken := message.NewMessage("evt-broken", []byte(`{"definition":`))
-	broken.Metadata.Set(events.HeaderType, events.SagaStarted)
+	broken.Metadata.Set(events.HeaderType, string(events.SagaStarted))
 	broken.Metadata.Set(events.HeaderVersion, "1")
 	broken.Metadata.Set(events.HeaderSagaID, saga)
 	other := message.NewMessage("evt-other", []byte(`not json`))
-	other.Metadata.Set(events.HeaderType, events.SagaStarted)
+	other.Metadata.Set(events.HeaderType, string(events.SagaStarted))
 	other.Metadata.Set(events.HeaderVersion, "1")
 	other.Metadata.Set(events.HeaderSagaID, "11111111-1111-5111-8111-111111111111")
 	if err := pub.Publish(cfg.Topic(events.TopicSagaLog), broken, other); err != nil {

@@ -130,8 +130,8 @@ func (k *kit) command(c *conversation, st Step, comp bool, attempt int) events.E
 		typ, secrets = st.Compensation, nil
 	}
 	raw, _ := json.Marshal(c.data)
-	p := events.CommandV1{Step: st.Command, Attempt: attempt, Compensation: comp, Data: events.WithoutSecrets(raw, secrets...)}
-	return events.MustNew(events.CommandID(c.id, st.Command, comp, attempt), typ, p,
+	p := events.CommandV1{Step: string(st.Command), Attempt: attempt, Compensation: comp, Data: events.WithoutSecrets(raw, secrets...)}
+	return events.MustNew(events.CommandID(c.id, string(st.Command), comp, attempt), typ, p,
 		events.Trace{SagaID: c.id, CorrelationID: c.ref, Actor: Actor}, keyOf(c, st), time.Now())
 }
 

@@ -20,13 +20,13 @@ func (k *kit) commands(ctx context.Context) []Result {
 	var out []Result
 	if err := k.prepare(ctx, c); err != nil {
 		for _, st := range k.cfg.Script.Steps {
-			out = append(out, result("command "+st.Command, err, ""))
+			out = append(out, result("command "+string(st.Command), err, ""))
 		}
 		return out
 	}
 	var done []Step
 	for _, st := range k.cfg.Script.Steps {
-		rule := "command " + st.Command
+		rule := "command " + string(st.Command)
 		if len(done) < len(out) {
 			out = append(out, Result{Rule: rule, Result: Skip, Detail: "an earlier command failed"})
 			continue
@@ -50,7 +50,7 @@ func (k *kit) commands(ctx context.Context) []Result {
 			continue
 		}
 		if i >= len(done) {
-			out = append(out, Result{Rule: "compensation " + st.Compensation, Result: Skip, Detail: st.Command + " failed: nothing to compensate"})
+			out = append(out, Result{Rule: "compensation " + string(st.Compensation), Result: Skip, Detail: string(st.Command) + " failed: nothing to compensate"})
 			continue
 		}
 		cmd, r, err := k.call(ctx, c, svc, st, true, 1)
@@ -61,7 +61,7 @@ func (k *kit) commands(ctx context.Context) []Result {
 		if err == nil {
 			n, err = k.effects(cmd)
 		}
-		out = append(out, result("compensation "+st.Compensation, err, fmt.Sprintf("succeeded after %s, %d domain event(s)", st.Command, n)))
+		out = append(out, result("compensation "+string(st.Compensation), err, fmt.Sprintf("succeeded after %s, %d domain event(s)", st.Command, n)))
 	}
 	return out
 }

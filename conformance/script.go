@@ -26,8 +26,8 @@ type Script struct {
 // Step is one command of the service and its compensation, and the saga
 // data field that keys it (empty: the saga id).
 type Step struct {
-	Command      string
-	Compensation string
+	Command      events.Type
+	Compensation events.Type
 	KeyField     string
 	// Secrets are the secret fields (events.SecretFields) the command
 	// needs; every other command goes without them, as the orchestrator

@@ -8,13 +8,13 @@ import (
 
 // Participant command types (topic <service>.commands).
 const (
-	VerifyUser       = "VerifyUser"
-	ReserveSeats     = "ReserveSeats"
-	ReleaseSeats     = "ReleaseSeats"
-	ConfirmBooking   = "ConfirmBooking"
-	ChargePayment    = "ChargePayment"
-	RefundPayment    = "RefundPayment"
-	SendNotification = "SendNotification"
+	VerifyUser       Type = "VerifyUser"
+	ReserveSeats     Type = "ReserveSeats"
+	ReleaseSeats     Type = "ReleaseSeats"
+	ConfirmBooking   Type = "ConfirmBooking"
+	ChargePayment    Type = "ChargePayment"
+	RefundPayment    Type = "RefundPayment"
+	SendNotification Type = "SendNotification"
 )
 
 // CommandV1 is the payload of every command: which saga step sent it and

@@ -27,8 +27,8 @@ type ServiceDecl struct {
 // CommandDecl is one command of a declared service and the command that
 // undoes it (empty for a command without effect).
 type CommandDecl struct {
-	Name         string `json:"name"`
-	Compensation string `json:"compensation,omitempty"`
+	Name         Type `json:"name"`
+	Compensation Type `json:"compensation,omitempty"`
 }
 
 // declaration is the process-wide set of services, immutable once built:
@@ -38,7 +38,7 @@ type declaration struct {
 	// services is the built-ins, then the declared ones.
 	services []string
 	// commands maps each declared command type to its service.
-	commands map[string]string
+	commands map[Type]string
 	// readers is every topic's checking readers (see ReadersOf).
 	readers map[string][]string
 }
@@ -78,13 +78,13 @@ func DeclaredService(name string) (ServiceDecl, bool) {
 }
 
 // ServiceOf returns the declared service that takes command type typ.
-func ServiceOf(typ string) (string, bool) {
+func ServiceOf(typ Type) (string, bool) {
 	s, ok := decl().commands[typ]
 	return s, ok
 }
 
 func build(decls []ServiceDecl) *declaration {
-	d := &declaration{declared: decls, services: BuiltinServices(), commands: map[string]string{}}
+	d := &declaration{declared: decls, services: BuiltinServices(), commands: map[Type]string{}}
 	for _, s := range decls {
 		d.services = append(d.services, s.Name)
 		for _, c := range s.Commands {
@@ -127,7 +127,7 @@ var reservedNames = []string{PrincipalOrchestrator, PrincipalClient, PrincipalOp
 func ValidateServices(decls []ServiceDecl) error {
 	var errs []error
 	names := map[string]bool{}
-	types := map[string]string{}
+	types := map[Type]string{}
 	for i, s := range decls {
 		at := fmt.Sprintf("services[%d]", i)
 		if s.Name != "" {
@@ -156,12 +156,15 @@ func ValidateServices(decls []ServiceDecl) error {
 			if c.Compensation != "" && c.Compensation == c.Name {
 				errs = append(errs, fmt.Errorf("%s: command %q is its own compensation", at, c.Name))
 			}
-			for _, t := range []struct{ what, name string }{{"command", c.Name}, {"compensation", c.Compensation}} {
+			for _, t := range []struct {
+				what string
+				name Type
+			}{{"command", c.Name}, {"compensation", c.Compensation}} {
 				switch {
 				case t.name == "" && t.what == "command":
 					errs = append(errs, fmt.Errorf("%s: commands[%d]: name is required", at, j))
 				case t.name == "":
-				case !typeName.MatchString(t.name):
+				case !typeName.MatchString(string(t.name)):
 					errs = append(errs, fmt.Errorf("%s: %s %q must be a letter and digits word starting with a capital, at most 64", at, t.what, t.name))
 				case builtinKnown(t.name):
 					errs = append(errs, fmt.Errorf("%s: %s %q is a message type of the product", at, t.what, t.name))

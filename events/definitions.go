@@ -12,7 +12,7 @@ import (
 const TopicDefinitions = "saga.definitions"
 
 // DefinitionPublished records a definition version on TopicDefinitions.
-const DefinitionPublished = "DefinitionPublished"
+const DefinitionPublished Type = "DefinitionPublished"
 
 // DefinitionPublishedV1 is a definition version: its file as canonical
 // JSON, and the version that is that file's hash.

@@ -8,16 +8,16 @@ import (
 
 // Participant domain event types (topic <service>.events, key entity id).
 const (
-	UserVerified     = "UserVerified"
-	UserRejected     = "UserRejected"
-	SeatsReserved    = "SeatsReserved"
-	SeatsRejected    = "SeatsRejected"
-	SeatsReleased    = "SeatsReleased"
-	BookingConfirmed = "BookingConfirmed"
-	PaymentCharged   = "PaymentCharged"
-	PaymentDeclined  = "PaymentDeclined"
-	PaymentRefunded  = "PaymentRefunded"
-	NotificationSent = "NotificationSent"
+	UserVerified     Type = "UserVerified"
+	UserRejected     Type = "UserRejected"
+	SeatsReserved    Type = "SeatsReserved"
+	SeatsRejected    Type = "SeatsRejected"
+	SeatsReleased    Type = "SeatsReleased"
+	BookingConfirmed Type = "BookingConfirmed"
+	PaymentCharged   Type = "PaymentCharged"
+	PaymentDeclined  Type = "PaymentDeclined"
+	PaymentRefunded  Type = "PaymentRefunded"
+	NotificationSent Type = "NotificationSent"
 )
 
 // Handled is part of every domain event: the command it answers and the

@@ -23,10 +23,16 @@ const (
 	MetaKey = "key"
 )
 
+// Type names a message type: a command, a reply, a saga event or a
+// domain event. It is the record's "type" header and the key of the type
+// registry; a distinct type so that it cannot be mistaken for a step, a
+// service or a topic name.
+type Type string
+
 // Envelope is one message: identity, tracing and the JSON payload.
 type Envelope struct {
 	ID      string
-	Type    string
+	Type    Type
 	Version int
 	// SagaID names the saga the message belongs to.
 	SagaID string
@@ -58,7 +64,7 @@ func TraceOf(e Envelope) Trace {
 
 // New builds an envelope for payload at the current schema version of typ.
 // The id is supplied by the caller so that it can be deterministic.
-func New(id, typ string, payload any, trace Trace, key string, at time.Time) (Envelope, error) {
+func New(id string, typ Type, payload any, trace Trace, key string, at time.Time) (Envelope, error) {
 	raw, err := json.Marshal(payload)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("encode %s: %w", typ, err)
@@ -78,7 +84,7 @@ func New(id, typ string, payload any, trace Trace, key string, at time.Time) (En
 }
 
 // MustNew is New for payloads that cannot fail to encode (plain structs).
-func MustNew(id, typ string, payload any, trace Trace, key string, at time.Time) Envelope {
+func MustNew(id string, typ Type, payload any, trace Trace, key string, at time.Time) Envelope {
 	e, err := New(id, typ, payload, trace, key, at)
 	if err != nil {
 		panic(err)
@@ -91,7 +97,7 @@ func MustNew(id, typ string, payload any, trace Trace, key string, at time.Time)
 // empty. FromHeaders reads them back; the Kafka plumbing in bus turns them
 // into record headers and key.
 func PutHeaders(h map[string]string, e Envelope) {
-	h[HeaderType] = e.Type
+	h[HeaderType] = string(e.Type)
 	h[HeaderVersion] = strconv.Itoa(e.Version)
 	h[HeaderOccurredAt] = e.OccurredAt.UTC().Format(time.RFC3339Nano)
 	setIf(h, HeaderSagaID, e.SagaID)
@@ -116,7 +122,7 @@ func FromHeaders(id string, h map[string]string, payload []byte) (Envelope, erro
 	}
 	e := Envelope{
 		ID:            id,
-		Type:          h[HeaderType],
+		Type:          Type(h[HeaderType]),
 		SagaID:        h[HeaderSagaID],
 		CorrelationID: h[HeaderCorrelationID],
 		CausationID:   h[HeaderCausationID],

@@ -68,7 +68,7 @@ func TestNewEncodeError(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := events.New("id", events.StepReply, payload, events.Trace{}, "", t0)
-			if err == nil || !strings.Contains(err.Error(), "encode "+events.StepReply) {
+			if err == nil || !strings.Contains(err.Error(), "encode "+string(events.StepReply)) {
 				t.Fatalf("New(%s) err = %v, want an encode error naming the type", name, err)
 			}
 			defer func() {
@@ -159,7 +159,7 @@ func TestPutHeaders(t *testing.T) {
 	e := events.MustNew("id-1", events.StepReply, sampleReply(), fullTrace(), "key-1", t0)
 	h := headersOf(e)
 	want := map[string]string{
-		events.HeaderType:          events.StepReply,
+		events.HeaderType:          string(events.StepReply),
 		events.HeaderVersion:       "1",
 		events.HeaderOccurredAt:    "2025-03-14T15:09:26.535897932Z",
 		events.HeaderSagaID:        "saga-1",
@@ -202,7 +202,7 @@ func TestZeroOccurredAtRoundTrip(t *testing.T) {
 func validHeaders() map[string]string {
 	return map[string]string{
 		events.HeaderID:            "hdr-id",
-		events.HeaderType:          events.StepReply,
+		events.HeaderType:          string(events.StepReply),
 		events.HeaderVersion:       "1",
 		events.HeaderOccurredAt:    "2025-03-14T15:09:26.535897932Z",
 		events.HeaderSagaID:        "saga-1",

@@ -38,7 +38,7 @@ func kindOf[T Validator](current int, upcasters map[int]Upcaster) kind {
 
 // kinds is the type registry: a fixed table, written once here, so every
 // message type and its versions are named in one place.
-var kinds = map[string]kind{
+var kinds = map[Type]kind{
 	StartSaga:  kindOf[StartSagaV1](1, nil),
 	StepReply:  kindOf[StepReplyV1](1, nil),
 	ResumeSaga: kindOf[ResumeSagaV1](1, nil),
@@ -96,7 +96,7 @@ var declaredCommand = kindOf[CommandV1](1, nil)
 
 // kindFor looks typ up in the registry, then among the commands of the
 // declared services.
-func kindFor(typ string) (kind, bool) {
+func kindFor(typ Type) (kind, bool) {
 	if k, ok := kinds[typ]; ok {
 		return k, true
 	}
@@ -107,13 +107,13 @@ func kindFor(typ string) (kind, bool) {
 }
 
 // builtinKnown reports whether typ is a type of the product itself.
-func builtinKnown(typ string) bool {
+func builtinKnown(typ Type) bool {
 	_, ok := kinds[typ]
 	return ok
 }
 
 // CurrentVersion is the schema version new messages of typ are written in.
-func CurrentVersion(typ string) int {
+func CurrentVersion(typ Type) int {
 	if k, ok := kindFor(typ); ok {
 		return k.current
 	}
@@ -121,7 +121,7 @@ func CurrentVersion(typ string) int {
 }
 
 // Known reports whether typ is a message type of the product.
-func Known(typ string) bool {
+func Known(typ Type) bool {
 	_, ok := kindFor(typ)
 	return ok
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // validPayloads holds a valid payload of every registered type.
-var validPayloads = map[string]string{
+var validPayloads = map[events.Type]string{
 	events.StartSaga:   `{"definition":"book-ticket","idempotency_key":"order-1","booking_ref":"BK-AAAAAAAA","data":{"user_id":"u1","show_id":"s1","seats":2,"payment_token":"tok"}}`,
 	events.StepReply:   `{"command_id":"c1","command":"ReserveSeats","outcome":"succeeded","data":{"amount_cents":5000}}`,
 	events.SagaStarted: `{"definition":"book-ticket","idempotency_key":"order-1","booking_ref":"BK-AAAAAAAA","data":{}}`,
@@ -63,7 +63,7 @@ var validPayloads = map[string]string{
 }
 
 // allTypes is every type constant of the package, registered or not.
-var allTypes = []string{
+var allTypes = []events.Type{
 	events.StartSaga, events.StepReply, events.ResumeSaga, events.SagaResumed, events.SagaStuck,
 	events.SagaStarted, events.StepStarted, events.StepSucceeded, events.StepFailed, events.StepTimedOut,
 	events.CompensationStarted, events.StepCompensated, events.CompensationFailed,
@@ -78,7 +78,7 @@ var allTypes = []string{
 	events.DefinitionPublished,
 }
 
-func env(typ string, version int, payload string) events.Envelope {
+func env(typ events.Type, version int, payload string) events.Envelope {
 	return events.Envelope{ID: "id-1", Type: typ, Version: version, SagaID: "saga-1", OccurredAt: t0, Payload: json.RawMessage(payload)}
 }
 
@@ -108,7 +108,7 @@ func TestRegistryCoversEveryType(t *testing.T) {
 }
 
 func TestKnownAndCurrentVersionOfUnknown(t *testing.T) {
-	for _, typ := range []string{"", "Nope", "stepreply", "StepReply ", " StepReply"} {
+	for _, typ := range []events.Type{"", "Nope", "stepreply", "StepReply ", " StepReply"} {
 		if events.Known(typ) {
 			t.Errorf("Known(%q) = true", typ)
 		}
@@ -120,7 +120,7 @@ func TestKnownAndCurrentVersionOfUnknown(t *testing.T) {
 
 func TestCheckValidPayloads(t *testing.T) {
 	for typ, p := range validPayloads {
-		t.Run(typ, func(t *testing.T) {
+		t.Run(string(typ), func(t *testing.T) {
 			in := env(typ, events.CurrentVersion(typ), p)
 			out, err := events.Check(in)
 			if err != nil {
@@ -134,9 +134,9 @@ func TestCheckValidPayloads(t *testing.T) {
 }
 
 func TestCheckUnknownType(t *testing.T) {
-	for _, typ := range []string{"", "Nope", "stepReply"} {
+	for _, typ := range []events.Type{"", "Nope", "stepReply"} {
 		_, err := events.Check(env(typ, 1, `{}`))
-		wantMalformed(t, err, "unknown type", `"`+typ+`"`)
+		wantMalformed(t, err, "unknown type", `"`+string(typ)+`"`)
 	}
 }
 
@@ -145,7 +145,7 @@ func TestCheckNewerVersion(t *testing.T) {
 		cur := events.CurrentVersion(typ)
 		for _, v := range []int{cur + 1, cur + 100} {
 			_, err := events.Check(env(typ, v, validPayloads[typ]))
-			wantMalformed(t, err, typ, "newer", "version")
+			wantMalformed(t, err, string(typ), "newer", "version")
 		}
 	}
 }
@@ -162,7 +162,7 @@ func TestCheckVersionBelowOne(t *testing.T) {
 func TestCheckInvalidPayloads(t *testing.T) {
 	tests := []struct {
 		name    string
-		typ     string
+		typ     events.Type
 		payload string
 		wants   []string
 	}{
@@ -258,7 +258,7 @@ func TestCheckInvalidPayloads(t *testing.T) {
 // Every type rejects an empty object unless its payload has no required
 // field, so no type silently accepts anything.
 func TestCheckEmptyObject(t *testing.T) {
-	mayBeEmpty := map[string]bool{events.SagaCompleted: true, events.SagaCompensated: true, events.SagaFailed: true,
+	mayBeEmpty := map[events.Type]bool{events.SagaCompleted: true, events.SagaCompensated: true, events.SagaFailed: true,
 		events.SagaResumed: true, events.ResumeSaga: true}
 	for _, typ := range events.RegisteredTypes() {
 		_, err := events.Check(env(typ, 1, `{}`))
@@ -326,7 +326,7 @@ func TestMustDecodePanics(t *testing.T) {
 		if r == nil {
 			t.Fatal("MustDecode of an invalid payload did not panic")
 		}
-		if s, _ := r.(string); !strings.Contains(s, "decode own "+events.StepReply) {
+		if s, _ := r.(string); !strings.Contains(s, "decode own "+string(events.StepReply)) {
 			t.Fatalf("panic %v does not name the type", r)
 		}
 	}()
@@ -355,7 +355,7 @@ func TestNewCheckDecodeRoundTrip(t *testing.T) {
 	roundTrip(t, events.NotificationSent, events.NotificationSentV1{Handled: h, BookingRef: "b", UserID: "u", Step: "s", Message: "m"})
 }
 
-func roundTrip[T events.Validator](t *testing.T, typ string, p T) {
+func roundTrip[T events.Validator](t *testing.T, typ events.Type, p T) {
 	t.Helper()
 	e := events.MustNew("id", typ, p, fullTrace(), "k", t0)
 	got, err := reread(e)

@@ -10,32 +10,32 @@ import (
 
 // Saga log event types (topic saga.events, key saga id).
 const (
-	SagaStarted         = "SagaStarted"
-	StepStarted         = "StepStarted"
-	StepSucceeded       = "StepSucceeded"
-	StepFailed          = "StepFailed"
-	StepTimedOut        = "StepTimedOut"
-	CompensationStarted = "CompensationStarted"
-	StepCompensated     = "StepCompensated"
-	CompensationFailed  = "CompensationFailed"
-	SagaCompleted       = "SagaCompleted"
-	SagaCompensated     = "SagaCompensated"
-	SagaFailed          = "SagaFailed"
+	SagaStarted         Type = "SagaStarted"
+	StepStarted         Type = "StepStarted"
+	StepSucceeded       Type = "StepSucceeded"
+	StepFailed          Type = "StepFailed"
+	StepTimedOut        Type = "StepTimedOut"
+	CompensationStarted Type = "CompensationStarted"
+	StepCompensated     Type = "StepCompensated"
+	CompensationFailed  Type = "CompensationFailed"
+	SagaCompleted       Type = "SagaCompleted"
+	SagaCompensated     Type = "SagaCompensated"
+	SagaFailed          Type = "SagaFailed"
 	// SagaResumed records an operator's retry of a failed saga: its
 	// compensation starts again.
-	SagaResumed = "SagaResumed"
+	SagaResumed Type = "SagaResumed"
 	// SagaStuck records the watchdog's finding that a saga needs an
 	// operator: it ran past its SLO, or it was parked as failed. It is
 	// reported once until an operator resumes the saga, and it is in the
 	// log so that the history and every replay show it.
-	SagaStuck = "SagaStuck"
+	SagaStuck Type = "SagaStuck"
 )
 
 // Request and reply types.
 const (
-	StartSaga  = "StartSaga"
-	StepReply  = "StepReply"
-	ResumeSaga = "ResumeSaga"
+	StartSaga  Type = "StartSaga"
+	StepReply  Type = "StepReply"
+	ResumeSaga Type = "ResumeSaga"
 )
 
 // ResumeSagaV1 asks the orchestrator to retry a failed saga once an
@@ -124,7 +124,7 @@ func (p StepV1) Validate() error {
 type StepStartedV1 struct {
 	StepV1
 	CommandID string    `json:"command_id"`
-	Command   string    `json:"command"`
+	Command   Type      `json:"command"`
 	Deadline  time.Time `json:"deadline"`
 }
 
@@ -225,7 +225,7 @@ const (
 // StepReplyV1 is a participant's answer to one command.
 type StepReplyV1 struct {
 	CommandID string          `json:"command_id"`
-	Command   string          `json:"command"`
+	Command   Type            `json:"command"`
 	Outcome   string          `json:"outcome"`
 	Reason    string          `json:"reason,omitempty"`
 	Data      json.RawMessage `json:"data,omitempty"`

@@ -10,8 +10,8 @@ import (
 // booking service (which owns seats) to list it. The show id keys both, so
 // a show's listing and its reservations are ordered on one partition.
 const (
-	AddShow   = "AddShow"
-	ShowAdded = "ShowAdded"
+	AddShow   Type = "AddShow"
+	ShowAdded Type = "ShowAdded"
 )
 
 // ShowData describes a show and its venue: the data of an add-show saga.

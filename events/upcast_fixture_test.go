@@ -61,7 +61,7 @@ const (
 // version 1 the fixture records: for NotificationSent, v1 had no channel.
 // A type whose current version passes 1 needs an entry here before the
 // fixture can be written again.
-var v1Payloads = map[string]func(json.RawMessage) (json.RawMessage, error){
+var v1Payloads = map[events.Type]func(json.RawMessage) (json.RawMessage, error){
 	events.NotificationSent: func(raw json.RawMessage) (json.RawMessage, error) {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &obj); err != nil {
@@ -125,7 +125,7 @@ func (s *simulator) append(topic string, e events.Envelope) {
 		e.Payload, e.Version = raw, 1
 	}
 	h := map[string]string{
-		events.HeaderID: e.ID, events.HeaderType: e.Type, events.HeaderVersion: strconv.Itoa(e.Version),
+		events.HeaderID: e.ID, events.HeaderType: string(e.Type), events.HeaderVersion: strconv.Itoa(e.Version),
 		events.HeaderOccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano),
 	}
 	for k, v := range map[string]string{events.HeaderSagaID: e.SagaID, events.HeaderCorrelationID: e.CorrelationID,
@@ -356,7 +356,7 @@ func TestV1FixtureShape(t *testing.T) {
 		logs[events.DomainTopic(s)] = true
 	}
 	next := map[string]int64{}
-	types := map[string]int{}
+	types := map[events.Type]int{}
 	for _, r := range recs {
 		if !logs[r.Topic] {
 			t.Errorf("record of %s, which is not a log of record", r.Topic)
@@ -372,12 +372,12 @@ func TestV1FixtureShape(t *testing.T) {
 			t.Errorf("%s: offset %d, want %d", tp, r.Offset, next[tp])
 		}
 		next[tp] = r.Offset + 1
-		types[r.Headers[events.HeaderType]]++
-		if r.Headers[events.HeaderType] == events.NotificationSent && bytes.Contains(r.Payload, []byte(`"channel"`)) {
+		types[events.Type(r.Headers[events.HeaderType])]++
+		if events.Type(r.Headers[events.HeaderType]) == events.NotificationSent && bytes.Contains(r.Payload, []byte(`"channel"`)) {
 			t.Errorf("%s@%d: a version 1 NotificationSent with a channel: %s", r.Topic, r.Offset, r.Payload)
 		}
 	}
-	for _, typ := range []string{events.SagaStarted, events.SagaCompleted, events.SagaCompensated, events.StepFailed,
+	for _, typ := range []events.Type{events.SagaStarted, events.SagaCompleted, events.SagaCompensated, events.StepFailed,
 		events.StepCompensated, events.SeatsReserved, events.SeatsReleased, events.BookingConfirmed,
 		events.PaymentCharged, events.PaymentDeclined, events.PaymentRefunded, events.NotificationSent, events.UserVerified} {
 		if types[typ] == 0 {
@@ -491,7 +491,7 @@ func TestV1FixtureReplaysIntoReadModels(t *testing.T) {
 		if got := steps(v); got != c.steps {
 			t.Errorf("%s: steps\n got %s\nwant %s", c.name, got, c.steps)
 		}
-		if v.Events[0].Type != events.SagaStarted || len(v.Events) < 5 {
+		if v.Events[0].Type != string(events.SagaStarted) || len(v.Events) < 5 {
 			t.Errorf("%s: timeline %+v", c.name, v.Events)
 		}
 	}

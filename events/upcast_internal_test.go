@@ -14,11 +14,11 @@ import (
 // chain, a gap, a failing upcaster) is covered whatever the shipped types.
 // These tests must not call t.Parallel: they write the package-level map.
 
-const testType = "test.Upcast"
+const testType Type = "test.Upcast"
 
 // withKind installs k as typ for the rest of the test and removes it (or
 // puts back what was there) when the test ends.
-func withKind(t *testing.T, typ string, k kind) {
+func withKind(t *testing.T, typ Type, k kind) {
 	t.Helper()
 	old, had := kinds[typ]
 	kinds[typ] = k

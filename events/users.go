@@ -12,15 +12,15 @@ import (
 // (user.events) and keyed by the user id, so a user's registration, its
 // blocks and every VerifyUser of it are ordered on one partition.
 const (
-	RegisterUser = "RegisterUser"
-	RemoveUser   = "RemoveUser"
-	BlockUser    = "BlockUser"
-	UnblockUser  = "UnblockUser"
+	RegisterUser Type = "RegisterUser"
+	RemoveUser   Type = "RemoveUser"
+	BlockUser    Type = "BlockUser"
+	UnblockUser  Type = "UnblockUser"
 
-	UserRegistered = "UserRegistered"
-	UserRemoved    = "UserRemoved"
-	UserBlocked    = "UserBlocked"
-	UserUnblocked  = "UserUnblocked"
+	UserRegistered Type = "UserRegistered"
+	UserRemoved    Type = "UserRemoved"
+	UserBlocked    Type = "UserBlocked"
+	UserUnblocked  Type = "UserUnblocked"
 )
 
 // Steps of the user definitions a participant tells apart.

@@ -371,14 +371,14 @@ func (o *Orchestrator) logEvent(s saga.State, e events.Envelope) {
 		ev = o.log.Warn()
 	}
 	ev.Str("saga_id", s.SagaID).Str("correlation_id", s.BookingRef).Str("trace_id", o.traces.traceID(s.SagaID)).Str("actor", s.Actor).
-		Str("definition", s.Definition).Str("status", string(s.Status)).RawJSON("payload", e.Payload).Msg(e.Type)
+		Str("definition", s.Definition).Str("status", string(s.Status)).RawJSON("payload", e.Payload).Msg(string(e.Type))
 }
 
 // send publishes commands; what cannot be sent now waits in the outbox.
 func (o *Orchestrator) send(s saga.State, cmds []saga.Outgoing) {
 	for i, c := range cmds {
 		if err := o.pub.Publish(o.cfg.Bus.Topic(c.Topic), o.toMessage(c.Envelope)); err != nil {
-			o.log.Warn().Err(err).Str("saga_id", s.SagaID).Str("correlation_id", s.BookingRef).Str("command", c.Envelope.Type).Msg("command not sent; will retry")
+			o.log.Warn().Err(err).Str("saga_id", s.SagaID).Str("correlation_id", s.BookingRef).Str("command", string(c.Envelope.Type)).Msg("command not sent; will retry")
 			o.outboxMu.Lock()
 			o.outbox = append(o.outbox, cmds[i:]...)
 			o.outboxMu.Unlock()

@@ -166,7 +166,7 @@ func (t *traces) stamp(msg *message.Message, e events.Envelope) {
 	tracing.Put(msg.Metadata, tracing.Child(st.sc, id))
 }
 
-func sagaLogType(typ string) bool {
+func sagaLogType(typ events.Type) bool {
 	switch typ {
 	case events.SagaStarted, events.StepStarted, events.StepSucceeded, events.StepFailed, events.StepTimedOut,
 		events.CompensationStarted, events.StepCompensated, events.CompensationFailed,
@@ -203,7 +203,7 @@ func (t *traces) export(st sagaTrace, before, after saga.State, e events.Envelop
 		return
 	}
 	comp := e.Type == events.StepCompensated || e.Type == events.CompensationFailed
-	name, command := "step "+p.Step, ""
+	name, command := "step "+p.Step, events.Type("")
 	if comp {
 		name = "compensate " + p.Step
 	}
@@ -227,7 +227,7 @@ func (t *traces) export(st sagaTrace, before, after saga.State, e events.Envelop
 	span := tracing.Ended{Trace: st.sc, Parent: tracing.SagaSpanID(after.SagaID), ID: tracing.StepSpanID(cmdID), Name: name,
 		Kind: trace.SpanKindProducer, Start: start, End: e.OccurredAt,
 		Attrs: append(base, attribute.String("saga.step", p.Step), attribute.Int("saga.attempt", p.Attempt),
-			attribute.String("saga.command", command), attribute.String("saga.command_id", cmdID), attribute.String("saga.event", e.Type))}
+			attribute.String("saga.command", string(command)), attribute.String("saga.command_id", cmdID), attribute.String("saga.event", string(e.Type)))}
 	if e.Type != events.StepSucceeded && e.Type != events.StepCompensated {
 		span.Err = p.Reason
 	}

@@ -19,7 +19,7 @@ const (
 	reqSpan  = "00f067aa0ba902b7"
 )
 
-func envelope(sagaID, typ, id string) events.Envelope {
+func envelope(sagaID string, typ events.Type, id string) events.Envelope {
 	return events.Envelope{ID: id, Type: typ, Version: 1, SagaID: sagaID, OccurredAt: time.Now()}
 }
 

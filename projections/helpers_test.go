@@ -107,7 +107,7 @@ func (r *sagaRun) reply(outcome, reason, data string) *sagaRun {
 	r.t.Helper()
 	st := r.inFlight()
 	def, _ := machine.Definition(r.s.Definition)
-	cmd := ""
+	var cmd events.Type
 	for _, step := range def.Steps {
 		if step.Name == st.Name {
 			cmd = step.Command

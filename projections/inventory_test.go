@@ -17,7 +17,7 @@ import (
 )
 
 // seatsEvent builds a booking log event as the booking service writes it.
-func seatsEvent(typ, show, ref string, seats int, outcome, cmdID string) events.Envelope {
+func seatsEvent(typ events.Type, show, ref string, seats int, outcome, cmdID string) events.Envelope {
 	p := events.SeatsV1{Handled: events.Handled{CommandID: cmdID, Outcome: outcome}, BookingRef: ref, ShowID: show, UserID: "alice", Seats: seats}
 	if outcome != events.OutcomeSucceeded {
 		p.Reason = "refused"
@@ -32,11 +32,11 @@ func seatsEvent(typ, show, ref string, seats int, outcome, cmdID string) events.
 	return e
 }
 
-func ok(typ, show, ref string, seats int, cmd string) events.Envelope {
+func ok(typ events.Type, show, ref string, seats int, cmd string) events.Envelope {
 	return seatsEvent(typ, show, ref, seats, events.OutcomeSucceeded, cmd)
 }
 
-func failed(typ, show, ref string, seats int, cmd string) events.Envelope {
+func failed(typ events.Type, show, ref string, seats int, cmd string) events.Envelope {
 	return seatsEvent(typ, show, ref, seats, events.OutcomeFailed, cmd)
 }
 
@@ -193,7 +193,7 @@ type modelRes struct {
 	confirmed bool
 }
 
-func (m *model) add(typ, show, ref string, seats int, outcome string) {
+func (m *model) add(typ events.Type, show, ref string, seats int, outcome string) {
 	if outcome != events.OutcomeSucceeded {
 		return
 	}
@@ -237,7 +237,7 @@ func TestInventoryMatchesModelOnRandomSequences(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2025, 3))
 	shows := []string{"show-1", "show-small", "show-x"}
 	refs := []string{"BK-1", "BK-2", "BK-3", "BK-4", "BK-5"}
-	types := []string{events.SeatsReserved, events.SeatsRejected, events.SeatsReleased, events.BookingConfirmed}
+	types := []events.Type{events.SeatsReserved, events.SeatsRejected, events.SeatsReleased, events.BookingConfirmed}
 	catalogue := demo.Shows()
 	for seq := range 300 {
 		inv := projections.NewInventory(catalogue)
@@ -284,7 +284,7 @@ func TestInventoryMatchesModelOnRandomSequences(t *testing.T) {
 func TestInventoryAgreesWithBookingService(t *testing.T) {
 	rng := rand.New(rand.NewPCG(42, 42))
 	shows := []string{"show-1", "show-small"}
-	cmds := []string{events.ReserveSeats, events.ReleaseSeats, events.ConfirmBooking}
+	cmds := []events.Type{events.ReserveSeats, events.ReleaseSeats, events.ConfirmBooking}
 	for seq := range 200 {
 		svc := booking.New(demo.Catalog())
 		inv := newInventory()
@@ -304,7 +304,7 @@ func TestInventoryAgreesWithBookingService(t *testing.T) {
 				}
 				data, _ := json.Marshal(events.BookingData{BookingRef: ref, UserID: "alice", ShowID: refShow[ref], Seats: 1 + rng.IntN(3)})
 				typ := cmds[rng.IntN(len(cmds))]
-				cmd = events.MustNew(fmt.Sprintf("cmd-%d-%d", seq, i), typ, events.CommandV1{Step: typ, Attempt: 1, Data: data},
+				cmd = events.MustNew(fmt.Sprintf("cmd-%d-%d", seq, i), typ, events.CommandV1{Step: string(typ), Attempt: 1, Data: data},
 					events.Trace{CorrelationID: ref}, refShow[ref], t0.Add(time.Duration(i)*time.Second))
 				sent = append(sent, cmd)
 			}

@@ -18,7 +18,7 @@ import (
 var rcSeq int
 
 // rcEvent builds a checked event of a service's log.
-func rcEvent(t *testing.T, typ string, payload any, ref, key string) events.Envelope {
+func rcEvent(t *testing.T, typ events.Type, payload any, ref, key string) events.Envelope {
 	t.Helper()
 	rcSeq++
 	e, err := events.New(fmt.Sprintf("rec-%d", rcSeq), typ, payload, events.Trace{CorrelationID: ref}, key, t0)
@@ -36,20 +36,20 @@ func rcHandled(outcome string) events.Handled {
 	return events.Handled{CommandID: fmt.Sprintf("cmd-%d", rcSeq), Outcome: outcome}
 }
 
-func rcSeats(t *testing.T, typ, ref, show string, seats int) events.Envelope {
+func rcSeats(t *testing.T, typ events.Type, ref, show string, seats int) events.Envelope {
 	return rcSeatsOutcome(t, typ, ref, show, seats, events.OutcomeSucceeded)
 }
 
-func rcSeatsOutcome(t *testing.T, typ, ref, show string, seats int, outcome string) events.Envelope {
+func rcSeatsOutcome(t *testing.T, typ events.Type, ref, show string, seats int, outcome string) events.Envelope {
 	p := events.SeatsV1{Handled: rcHandled(outcome), BookingRef: ref, ShowID: show, UserID: "alice", Seats: seats, AmountCents: int64(seats) * 2500}
 	return rcEvent(t, typ, p, ref, show)
 }
 
-func rcPay(t *testing.T, typ, ref, chargeID string, cents int64) events.Envelope {
+func rcPay(t *testing.T, typ events.Type, ref, chargeID string, cents int64) events.Envelope {
 	return rcPayOutcome(t, typ, ref, chargeID, cents, events.OutcomeSucceeded)
 }
 
-func rcPayOutcome(t *testing.T, typ, ref, chargeID string, cents int64, outcome string) events.Envelope {
+func rcPayOutcome(t *testing.T, typ events.Type, ref, chargeID string, cents int64, outcome string) events.Envelope {
 	p := events.PaymentV1{Handled: rcHandled(outcome), BookingRef: ref, UserID: "alice", ChargeID: chargeID, AmountCents: cents}
 	return rcEvent(t, typ, p, ref, ref)
 }

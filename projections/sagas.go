@@ -104,7 +104,7 @@ func (p *Sagas) Add(e events.Envelope) {
 		Step string `json:"step"`
 	}
 	_ = json.Unmarshal(e.Payload, &step)
-	p.events[e.SagaID] = append(p.events[e.SagaID], EventView{Seq: s.Seq, Type: e.Type, Step: step.Step, At: e.OccurredAt})
+	p.events[e.SagaID] = append(p.events[e.SagaID], EventView{Seq: s.Seq, Type: string(e.Type), Step: step.Step, At: e.OccurredAt})
 }
 
 // State returns the folded state of a saga.

@@ -550,7 +550,7 @@ func TestSagaViewsAreSnapshots(t *testing.T) {
 	w := find(t, p, r.id())
 	w.Events[0].Type = "Edited"
 	w.Steps[0].Status = "edited"
-	if again := find(t, p, r.id()); again.Events[0].Type != events.SagaStarted || again.Steps[0].Status != "succeeded" {
+	if again := find(t, p, r.id()); again.Events[0].Type != string(events.SagaStarted) || again.Steps[0].Status != "succeeded" {
 		t.Errorf("editing a view changed the projection")
 	}
 }

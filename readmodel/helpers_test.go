@@ -140,7 +140,7 @@ func (s *sim) garbage() {
 		msg.Metadata.Set(events.HeaderVersion, "1")
 	default: // a known type with a payload that does not validate
 		msg = message.NewMessage(fmt.Sprintf("junk-%d-%d", s.seed, s.n), []byte(`{"booking_ref":""}`))
-		msg.Metadata.Set(events.HeaderType, events.SeatsReserved)
+		msg.Metadata.Set(events.HeaderType, string(events.SeatsReserved))
 		msg.Metadata.Set(events.HeaderVersion, "1")
 	}
 	s.n++
@@ -304,7 +304,7 @@ func (s *sim) deliver(ss *simSaga) {
 	s.decide(ss, saga.Reply{Envelope: env, Payload: r})
 }
 
-func commandOf(svc, cmd string) bool {
+func commandOf(svc string, cmd events.Type) bool {
 	switch cmd {
 	case events.VerifyUser:
 		return svc == events.ServiceUser
@@ -444,7 +444,7 @@ func fold(cfg bus.Config, recs []bus.Record) *model {
 			if r.Topic == cfg.Topic(events.DomainTopic(svc)) && e.CorrelationID != "" && !m.seen[e.ID] {
 				m.seen[e.ID] = true
 				m.service[e.CorrelationID] = append(m.service[e.CorrelationID],
-					readmodel.ServiceEvent{ID: e.ID, Service: svc, Type: e.Type, Step: stepOfPayload(e), At: e.OccurredAt})
+					readmodel.ServiceEvent{ID: e.ID, Service: svc, Type: string(e.Type), Step: stepOfPayload(e), At: e.OccurredAt})
 			}
 		}
 		switch r.Topic {

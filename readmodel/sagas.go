@@ -119,7 +119,7 @@ func (b *batch) foldSaga(ev *event, load func(id string) (*sagaEntry, error)) (e
 	if !ent.dirty {
 		c.order = append(c.order, id)
 	}
-	ent.state, ent.dirty, ent.lastType = r.next, true, ev.env.Type
+	ent.state, ent.dirty, ent.lastType = r.next, true, string(ev.env.Type)
 	if r.step != "" {
 		ent.lastStep = r.step
 	}
@@ -265,7 +265,7 @@ func (b *batch) foldSagas(evs []*event, load func(string) (*sagaEntry, error)) (
 			return nil, err
 		}
 		if r.applied {
-			rows = append(rows, sagaEvent{ent.state, ev.env.Type, r})
+			rows = append(rows, sagaEvent{ent.state, string(ev.env.Type), r})
 		}
 		if err := b.applied(); err != nil {
 			return nil, err

@@ -25,7 +25,7 @@ import (
 
 // hotel is a declared service's participant, in Go here for the test:
 // one room per booking reference, a release leaves a tombstone.
-type hotel struct{ rooms map[string]string }
+type hotel struct{ rooms map[string]events.Type }
 
 func (h *hotel) Name() string { return "hotel" }
 
@@ -51,7 +51,7 @@ func (h *hotel) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (
 		events.Handled
 		Ref string `json:"booking_ref"`
 	}{Handled: events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded}, Ref: d.Ref}
-	typ := "RoomReleased"
+	typ := events.Type("RoomReleased")
 	switch cmd.Type {
 	case "ReserveRoom":
 		typ = "RoomReserved"
@@ -90,7 +90,7 @@ func TestDeclaredServiceInASaga(t *testing.T) {
 		t.Fatal(err)
 	}
 	as := func(p string) bus.Config { c := cfg; c.Signer = keys[p]; return c }
-	step := func(name, svc, cmd, comp, key string) saga.Step {
+	step := func(name, svc string, cmd, comp events.Type, key string) saga.Step {
 		return saga.Step{Name: name, Service: svc, Command: cmd, Compensation: comp, KeyField: key,
 			Timeout: 30 * time.Second, Retry: saga.RetryPolicy{MaxAttempts: 1}}
 	}
@@ -113,7 +113,7 @@ func TestDeclaredServiceInASaga(t *testing.T) {
 		t.Fatal(err)
 	}
 	rooms, err := participant.New(participant.Config{Bus: as("hotel"), Log: log,
-		New: func() service.Service { return &hotel{rooms: map[string]string{}} }})
+		New: func() service.Service { return &hotel{rooms: map[string]events.Type{}} }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,10 @@ func TestDeclaredServiceInASaga(t *testing.T) {
 		}
 	})
 
-	for _, c := range []struct{ user, want string }{{"alice", events.SagaCompleted}, {"mallory", events.SagaCompensated}} {
+	for _, c := range []struct {
+		user string
+		want events.Type
+	}{{"alice", events.SagaCompleted}, {"mallory", events.SagaCompensated}} {
 		key := "stay-" + c.user
 		sagaID := events.SagaIDFor(key)
 		ref := events.BookingRefFor(sagaID)
@@ -172,11 +175,11 @@ func TestDeclaredServiceInASaga(t *testing.T) {
 var errFound = errors.New("found")
 
 // sagaEnd waits for the saga's end and returns its event type.
-func sagaEnd(ctx context.Context, t *testing.T, cfg bus.Config, sagaID string) string {
+func sagaEnd(ctx context.Context, t *testing.T, cfg bus.Config, sagaID string) events.Type {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	var end string
+	var end events.Type
 	err := bus.Follow(ctx, cfg, cfg.Topic(events.TopicSagaLog), func(r bus.Record) error {
 		e, err := bus.CheckRecord(r)
 		if err == nil && e.SagaID == sagaID && (e.Type == events.SagaCompleted || e.Type == events.SagaCompensated || e.Type == events.SagaFailed) {

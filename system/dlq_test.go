@@ -101,16 +101,16 @@ func TestDeadLettersCarryTheirOriginAndRedrive(t *testing.T) {
 	command := `{"step":"ReserveSeats","attempt":1,"data":{"booking_ref":"BK-X","user_id":"alice","show_id":"show-1","seats":1}}`
 	bad := map[string]poison{
 		"dlq-json": {events.TopicRequests, "k-json", rawMessage("dlq-json", "k-json", "{not json",
-			events.HeaderType, events.StartSaga, events.HeaderVersion, "1", events.HeaderSagaID, "s-json"), "not valid JSON"},
+			events.HeaderType, string(events.StartSaga), events.HeaderVersion, "1", events.HeaderSagaID, "s-json"), "not valid JSON"},
 		"dlq-type": {events.TopicReplies, "k-type", rawMessage("dlq-type", "k-type", `{}`,
 			events.HeaderType, "NoSuchType", events.HeaderVersion, "1", events.HeaderSagaID, "s-type"), `unknown type "NoSuchType"`},
 		"dlq-version": {events.CommandTopic(events.ServiceBooking), "show-1", rawMessage("dlq-version", "show-1", command,
-			events.HeaderType, events.ReserveSeats, events.HeaderVersion, "99", events.HeaderSagaID, "s-version"), "version 99 is newer"},
+			events.HeaderType, string(events.ReserveSeats), events.HeaderVersion, "99", events.HeaderSagaID, "s-version"), "version 99 is newer"},
 		"dlq-saga-id": {events.CommandTopic(events.ServicePayment), "BK-X", rawMessage("dlq-saga-id", "BK-X", command,
-			events.HeaderType, events.ChargePayment, events.HeaderVersion, "1"), "without saga_id"},
+			events.HeaderType, string(events.ChargePayment), events.HeaderVersion, "1"), "without saga_id"},
 		"dlq-wrong-topic": {events.TopicReplies, sagaID, bus.ToMessage(start), "carries StartSaga, not StepReply"},
 		"dlq-big": {events.TopicRequests, "k-big", rawMessage("dlq-big", "k-big", `{"definition":"book-ticket","pad":"`+strings.Repeat("x", 600<<10)+`"}`,
-			events.HeaderType, events.StartSaga, events.HeaderVersion, "1", events.HeaderSagaID, "s-big"), "over the limit"},
+			events.HeaderType, string(events.StartSaga), events.HeaderVersion, "1", events.HeaderSagaID, "s-big"), "over the limit"},
 	}
 	var ids []string
 	for id, b := range bad {
@@ -173,7 +173,7 @@ func TestDeadLettersCarryTheirOriginAndRedrive(t *testing.T) {
 		t.Fatalf("no record at %s/%d@%d", events.TopicReplies, r.Partition, r.Offset)
 	}
 	if string(back.Key) != sagaID || back.Headers[bus.HeaderID] != "dlq-wrong-topic" || string(back.Value) != string(start.Payload) ||
-		back.Headers[events.HeaderType] != events.StartSaga || back.Headers[client.HeaderReason] != "" || back.Headers[bus.MetaOffset] != "" {
+		events.Type(back.Headers[events.HeaderType]) != events.StartSaga || back.Headers[client.HeaderReason] != "" || back.Headers[bus.MetaOffset] != "" {
 		t.Errorf("redriven record: key %q headers %v payload %s", back.Key, back.Headers, back.Value)
 	}
 	again := lettersByID(t, h, 2, "dlq-wrong-topic")["dlq-wrong-topic"]

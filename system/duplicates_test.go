@@ -168,7 +168,7 @@ func TestDuplicatedAndReorderedMessages(t *testing.T) {
 	}
 	charges := map[string]string{}
 	err = bus.ReadAll(context.Background(), h.cfg, h.cfg.Topic(events.DomainTopic(events.ServicePayment)), func(r bus.Record) error {
-		if r.Headers[events.HeaderType] != events.PaymentCharged {
+		if events.Type(r.Headers[events.HeaderType]) != events.PaymentCharged {
 			return nil
 		}
 		var p events.PaymentV1

@@ -68,9 +68,9 @@ func (h *harness) refusedAs(want map[string]string) {
 	})
 }
 
-func reply(t *testing.T, sagaID, ref, cmdID, cmd, outcome string) events.Envelope {
+func reply(t *testing.T, sagaID, ref, cmdID string, cmd events.Type, outcome string) events.Envelope {
 	t.Helper()
-	e, err := events.New(events.DerivedID(cmdID, "forged-"+cmd+outcome), events.StepReply,
+	e, err := events.New(events.DerivedID(cmdID, "forged-"+string(cmd)+outcome), events.StepReply,
 		events.StepReplyV1{CommandID: cmdID, Command: cmd, Outcome: outcome, Data: json.RawMessage(`{"charge_id":"ch-forged","amount_cents":1}`)},
 		events.Trace{SagaID: sagaID, CorrelationID: ref, Actor: "mallory"}, sagaID, time.Now())
 	if err != nil {
@@ -99,7 +99,7 @@ func TestForgedRecordsChangeNothing(t *testing.T) {
 	evil, _ := sign.NewKey(h.keys[events.ServicePayment].ID, events.ServicePayment) // the payment key's id, another key
 	stranger, _ := sign.NewKey("payment-stranger", events.ServicePayment)
 	want := map[string]string{}
-	succeeded := func(cmdID, cmd string) events.Envelope {
+	succeeded := func(cmdID string, cmd events.Type) events.Envelope {
 		return reply(t, bob.SagaID, bob.BookingRef, cmdID, cmd, events.OutcomeSucceeded)
 	}
 	e := succeeded(charge, events.ChargePayment)
@@ -164,7 +164,7 @@ func TestForgedRecordsChangeNothing(t *testing.T) {
 	// alice's genuine charge, its amount raised, sent with its signature.
 	var genuine bus.Record
 	err = bus.ReadAll(ctx, h.cfg, h.cfg.Topic(events.CommandTopic(events.ServicePayment)), func(r bus.Record) error {
-		if r.Headers[events.HeaderType] == events.ChargePayment && r.Headers[events.HeaderSagaID] == alice.SagaID {
+		if events.Type(r.Headers[events.HeaderType]) == events.ChargePayment && r.Headers[events.HeaderSagaID] == alice.SagaID {
 			genuine = r
 		}
 		return nil
@@ -192,7 +192,7 @@ func TestForgedRecordsChangeNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(payments)
-	if w := []string{events.PaymentCharged + " " + alice.BookingRef, events.PaymentDeclined + " " + bob.BookingRef}; !slices.Equal(payments, w) {
+	if w := []string{string(events.PaymentCharged) + " " + alice.BookingRef, string(events.PaymentDeclined) + " " + bob.BookingRef}; !slices.Equal(payments, w) {
 		t.Errorf("the payment log holds %v, want %v", payments, w)
 	}
 	for _, id := range []string{req.SagaID, ghost} {

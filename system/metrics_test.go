@@ -55,7 +55,7 @@ func TestMetricsCountWhatTheSystemDid(t *testing.T) {
 		h.wait(h.book("alice", "show-1", 1, token))
 	}
 	poison := message.NewMessage("metrics-bad-1", []byte("{not json"))
-	poison.Metadata.Set(events.HeaderType, events.StartSaga)
+	poison.Metadata.Set(events.HeaderType, string(events.StartSaga))
 	poison.Metadata.Set(events.HeaderVersion, "1")
 	h.publish(events.TopicRequests, poison)
 

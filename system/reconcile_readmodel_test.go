@@ -65,7 +65,7 @@ func TestReconcileFromTheReadModelMatchesTheLogs(t *testing.T) {
 	}
 
 	// What a payment service gone wrong would write to its own log.
-	plant := func(id, typ, ref string, p events.PaymentV1) {
+	plant := func(id string, typ events.Type, ref string, p events.PaymentV1) {
 		e, err := events.New(id, typ, p, events.Trace{CorrelationID: ref, Actor: "mallory"}, ref, time.Now())
 		if err != nil {
 			t.Fatal(err)

@@ -153,7 +153,7 @@ func TestReconcileAfterAForgedRefundAndACancellation(t *testing.T) {
 	bustest.Eventually(t, sagaTimeout, func() (bool, string) {
 		n := 0
 		err := bus.ReadAll(ctx, h.cfg, h.cfg.Topic(events.DomainTopic(events.ServicePayment)), func(r bus.Record) error {
-			if r.Headers[events.HeaderType] == events.PaymentRefunded {
+			if events.Type(r.Headers[events.HeaderType]) == events.PaymentRefunded {
 				n++
 			}
 			return nil

@@ -32,10 +32,10 @@ func (h *harness) eventually(sagaID, what string, ok func(projections.SagaView, 
 	}
 }
 
-func countType(v projections.SagaView, typ string) int {
+func countType(v projections.SagaView, typ events.Type) int {
 	n := 0
 	for _, e := range v.Events {
-		if e.Type == typ {
+		if e.Type == string(typ) {
 			n++
 		}
 	}
@@ -93,7 +93,7 @@ func TestFailedSagaIsStuckUntilRetried(t *testing.T) {
 	v := h.eventually(rec.SagaID, "failed and reported", func(v projections.SagaView, sagas *projections.Sagas) bool {
 		return v.Status == "failed" && v.Stuck != nil && listed(sagas, projections.StatusStuck, rec.SagaID)
 	})
-	if v.Stuck.Reason != events.StuckFailed || countType(v, events.SagaStuck) != 1 || v.Events[len(v.Events)-1].Type != events.SagaStuck {
+	if v.Stuck.Reason != events.StuckFailed || countType(v, events.SagaStuck) != 1 || v.Events[len(v.Events)-1].Type != string(events.SagaStuck) {
 		t.Fatalf("failed saga: stuck %+v, events %+v", v.Stuck, v.Events)
 	}
 	if _, err := h.c.Retry(context.Background(), rec.BookingRef, "", "refunds fixed"); err != nil {

@@ -347,12 +347,12 @@ func TestMalformedMessagesGoToDeadLetters(t *testing.T) {
 		topic string
 		msg   *message.Message
 	}{events.TopicRequests, bus.ToMessage(wrongRef)})
-	bad[0].msg.Metadata.Set(events.HeaderType, events.StartSaga)
+	bad[0].msg.Metadata.Set(events.HeaderType, string(events.StartSaga))
 	bad[0].msg.Metadata.Set(events.HeaderVersion, "1")
 	bad[1].msg.Metadata.Set(events.HeaderType, "NoSuchType")
 	bad[1].msg.Metadata.Set(events.HeaderVersion, "1")
 	bad[1].msg.Metadata.Set(events.HeaderSagaID, "s-1")
-	bad[2].msg.Metadata.Set(events.HeaderType, events.ReserveSeats)
+	bad[2].msg.Metadata.Set(events.HeaderType, string(events.ReserveSeats))
 	bad[2].msg.Metadata.Set(events.HeaderVersion, "1") // no saga id
 	for _, b := range bad {
 		h.publish(b.topic, b.msg)

@@ -70,7 +70,7 @@ func drawGraph(d saga.Definition, v projections.SagaView) graph {
 		}
 		b.Label = stepLabel(b.Status)
 		if st.Compensation != "" {
-			c := &compBox{X: x, Y: compY, Command: st.Compensation, Status: "not run"}
+			c := &compBox{X: x, Y: compY, Command: string(st.Compensation), Status: "not run"}
 			if ok && (sv.Status == "compensating" || sv.Status == "compensated") {
 				c.Status, c.Attempts = sv.Status, sv.CompensationTries
 			}

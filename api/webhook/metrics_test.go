@@ -49,7 +49,7 @@ func TestSenderCountsDeliveries(t *testing.T) {
 	t.Cleanup(func() { _ = pub.Close() })
 	const id = "44444444-4444-5444-8444-444444444444"
 	for i, e := range []struct {
-		typ     string
+		typ     events.Type
 		payload any
 	}{
 		{events.SagaStarted, events.SagaStartedV1{Definition: "book-ticket", IdempotencyKey: id, BookingRef: "BK-METRIC", Data: json.RawMessage(`{}`)}},

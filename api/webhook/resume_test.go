@@ -59,7 +59,7 @@ func TestSenderResumesWhereItWas(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = pub.Close() })
 	seq := 0
-	write := func(sagaID, ref, typ string, payload any) {
+	write := func(sagaID, ref string, typ events.Type, payload any) {
 		t.Helper()
 		seq++
 		e := events.MustNew(events.SagaEventID(sagaID, seq), typ, payload,

@@ -56,7 +56,7 @@ func TestDLQCommands(t *testing.T) {
 
 	// A dead letter as the poison middleware writes it.
 	msg := message.NewMessage("msg-1", []byte(`{"definition":"book-ticket"}`))
-	for k, v := range map[string]string{events.HeaderType: events.StartSaga, events.HeaderVersion: "1", events.MetaKey: "saga-1",
+	for k, v := range map[string]string{events.HeaderType: string(events.StartSaga), events.HeaderVersion: "1", events.MetaKey: "saga-1",
 		"reason_poisoned": "malformed message: saga.replies carries StartSaga, not StepReply",
 		bus.MetaTopic:     events.TopicReplies, bus.MetaPartition: "3", bus.MetaOffset: "17"} {
 		msg.Metadata.Set(k, v)

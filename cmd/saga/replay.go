@@ -13,12 +13,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sagaflow/saga/client"
+	"github.com/sagaflow/saga/events"
 )
 
 // replayFlags are the raw values of the flags that need parsing.
 type replayFlags struct {
 	since, until string
 	fromOffsets  []string
+	types        []string
 }
 
 func newReplay(g *globals) *cobra.Command {
@@ -81,7 +83,7 @@ func newReplay(g *globals) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&f.SagaID, "saga", "", "only the records of this saga (id)")
 	fl.StringVar(&f.BookingRef, "booking-ref", "", "only the records of this booking reference (the correlation id): the booking, its cancellation and every service's records of them")
-	fl.StringSliceVar(&f.Types, "type", nil, "only these message types, comma separated or repeated (e.g. StepFailed,SagaCompensated)")
+	fl.StringSliceVar(&raw.types, "type", nil, "only these message types, comma separated or repeated (e.g. StepFailed,SagaCompensated)")
 	fl.StringVar(&raw.since, "since", "", "only records that occurred at or after this time: RFC 3339, or a duration meaning that long ago (1h)")
 	fl.StringVar(&raw.until, "until", "", "only records that occurred before this time: RFC 3339, or a duration meaning that long ago (10m)")
 	fl.StringSliceVar(&f.Topics, "topic", nil, "only these topics, comma separated or repeated (default: saga.events and every service's events)")
@@ -95,6 +97,9 @@ func newReplay(g *globals) *cobra.Command {
 func (r replayFlags) apply(f *client.ReplayFilter, now time.Time) error {
 	var errs []error
 	var err error
+	for _, t := range r.types {
+		f.Types = append(f.Types, events.Type(t))
+	}
 	if f.Since, err = parseWhen(r.since, now); err != nil {
 		errs = append(errs, fmt.Errorf("--since: %w", err))
 	}

@@ -237,12 +237,12 @@ func TestReplayCLI(t *testing.T) {
 	t.Run("type, piped to jq", func(t *testing.T) {
 		r := saga("replay", "-o", "json", "--type", "StepFailed")
 		lines := jsonLines(t, r)
-		want := count(func(r fixtureRecord) bool { return r.Headers[events.HeaderType] == events.StepFailed })
+		want := count(func(r fixtureRecord) bool { return events.Type(r.Headers[events.HeaderType]) == events.StepFailed })
 		if len(lines) != want || want == 0 {
 			t.Fatalf("%d lines, want %d:\n%s", len(lines), want, r.stdout)
 		}
 		for _, l := range lines {
-			if l["type"] != events.StepFailed || l["topic"] != "saga.events" {
+			if l["type"] != string(events.StepFailed) || l["topic"] != "saga.events" {
 				t.Errorf("line %v", l)
 			}
 		}
@@ -252,8 +252,8 @@ func TestReplayCLI(t *testing.T) {
 				t.Errorf("jq -c .type = %q, want %d lines", types, want)
 			}
 			for _, typ := range types {
-				if typ != `"`+events.StepFailed+`"` {
-					t.Errorf("jq -c .type printed %q, want %q", typ, `"`+events.StepFailed+`"`)
+				if typ != `"`+string(events.StepFailed)+`"` {
+					t.Errorf("jq -c .type printed %q, want %q", typ, `"`+string(events.StepFailed)+`"`)
 				}
 			}
 		}
@@ -265,7 +265,7 @@ func TestReplayCLI(t *testing.T) {
 			t.Fatalf("%d lines, want the fixture's %d", len(lines), len(recs))
 		}
 		for _, l := range lines {
-			if l["type"] == events.NotificationSent {
+			if l["type"] == string(events.NotificationSent) {
 				p, _ := l["payload"].(map[string]any)
 				if l["version"] != 2.0 || p["channel"] != "email" {
 					t.Errorf("NotificationSent printed as %v", l)
@@ -338,7 +338,7 @@ func TestReplayCLI(t *testing.T) {
 					msg.Metadata.Set(k, v)
 				}
 			}
-			msg.Metadata.Set(events.HeaderType, events.SagaFailed)
+			msg.Metadata.Set(events.HeaderType, string(events.SagaFailed))
 			msg.Metadata.Set(bus.MetaKey, recs[0].Key)
 			if err := pub.Publish(cfg.Topic(events.TopicSagaLog), msg); err != nil {
 				t.Errorf("publish: %v", err)
@@ -348,7 +348,7 @@ func TestReplayCLI(t *testing.T) {
 		}()
 		r := cli(t, ctx, append(append([]string{}, conn...), "replay", "-o", "json", "-f", "--topic", "saga.events", "--type", "SagaFailed,SagaCompensated")...)
 		lines := jsonLines(t, r)
-		want := count(func(r fixtureRecord) bool { return r.Headers[events.HeaderType] == events.SagaCompensated }) + 1
+		want := count(func(r fixtureRecord) bool { return events.Type(r.Headers[events.HeaderType]) == events.SagaCompensated }) + 1
 		late := 0
 		for _, l := range lines {
 			if l["id"] == "followed-late" {

@@ -13,7 +13,7 @@ import (
 
 // Services says which services exist and which commands each handles:
 // a definition may name no other.
-type Services map[string][]string
+type Services map[string][]events.Type
 
 // Bounds of a definition: every saga that starts on it logs it whole.
 const (
@@ -52,7 +52,7 @@ func FromLog(raw json.RawMessage) (saga.Definition, error) {
 func KnownServices() Services {
 	out := BuiltinServices()
 	for _, d := range events.Declared() {
-		var cmds []string
+		var cmds []events.Type
 		for _, c := range d.Commands {
 			cmds = append(cmds, c.Name)
 			if c.Compensation != "" {
@@ -65,7 +65,7 @@ func KnownServices() Services {
 }
 
 // With returns the services and one more, declared in configuration.
-func (s Services) With(name string, commands ...string) Services {
+func (s Services) With(name string, commands ...events.Type) Services {
 	out := Services{}
 	for k, v := range s {
 		out[k] = v
@@ -114,10 +114,10 @@ func (s Spec) Compile(known Services) (saga.Definition, error) {
 		}
 		if st.Command == "" {
 			bad("%s: a command is required", at)
-		} else if isService && !slices.Contains(cmds, st.Command) {
+		} else if isService && !slices.Contains(cmds, events.Type(st.Command)) {
 			bad("%s: service %q has no command %q", at, st.Service, st.Command)
 		}
-		if st.Compensation != "" && isService && !slices.Contains(cmds, st.Compensation) {
+		if st.Compensation != "" && isService && !slices.Contains(cmds, events.Type(st.Compensation)) {
 			bad("%s: service %q has no command %q to compensate with", at, st.Service, st.Compensation)
 		}
 		if st.Key != "" && !slices.Contains(fields, st.Key) {
@@ -133,8 +133,8 @@ func (s Spec) Compile(known Services) (saga.Definition, error) {
 				bad("%s: %s goes to the %s service alone, not to %q", at, sec, owner, st.Service)
 			}
 		}
-		def.Steps = append(def.Steps, saga.Step{Name: st.Name, Service: st.Service, Command: st.Command,
-			Compensation: st.Compensation, KeyField: st.Key, Timeout: time.Duration(st.Timeout),
+		def.Steps = append(def.Steps, saga.Step{Name: st.Name, Service: st.Service, Command: events.Type(st.Command),
+			Compensation: events.Type(st.Compensation), KeyField: st.Key, Timeout: time.Duration(st.Timeout),
 			Retry: st.Retry.policy(), Pivot: st.Pivot, Secrets: st.Secrets, SLO: time.Duration(st.SLO)})
 	}
 	// The state machine's own rules: names, a pivot at most, nothing to

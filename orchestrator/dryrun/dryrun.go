@@ -182,7 +182,7 @@ func summary(es []events.Envelope) []string {
 		}
 		_ = json.Unmarshal(e.Payload, &p)
 		b := strings.Builder{}
-		b.WriteString(e.Type)
+		b.WriteString(string(e.Type))
 		if p.Step != "" {
 			fmt.Fprintf(&b, " %s#%d", p.Step, p.Attempt)
 		}

@@ -36,8 +36,10 @@ func TestAllShipsValidDefinitions(t *testing.T) {
 
 // step is the part of a saga.Step the architecture fixes.
 type step struct {
-	name, service, command, compensation, key string
-	pivot                                     bool
+	name, service         string
+	command, compensation events.Type
+	key                   string
+	pivot                 bool
 }
 
 func shape(d saga.Definition) []step {
@@ -170,7 +172,7 @@ func TestDefinitionsRun(t *testing.T) {
 						t.Fatal(err)
 					}
 					if c, isCmd := m.Command(s, e); isCmd {
-						sent = append(sent, c.Topic+" "+c.Envelope.Type+" "+c.Envelope.Key)
+						sent = append(sent, c.Topic+" "+string(c.Envelope.Type)+" "+c.Envelope.Key)
 						r := events.StepReplyV1{CommandID: c.Envelope.ID, Command: c.Envelope.Type, Outcome: events.OutcomeSucceeded}
 						in = saga.Reply{Envelope: events.MustNew(events.DerivedID(c.Envelope.ID, "reply"), events.StepReply, r, events.TraceOf(c.Envelope), s.SagaID, t0), Payload: r}
 					}

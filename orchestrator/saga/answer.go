@@ -23,7 +23,7 @@ func (m Machine) answers(s State, r Reply) error {
 		}
 		phases := [...]struct {
 			undo     bool
-			command  string
+			command  events.Type
 			attempts int
 		}{{false, step.Command, st.Attempt}, {true, step.Compensation, st.CompAttempt}}
 		for _, ph := range phases {

@@ -175,7 +175,7 @@ func (d *decision) def() Definition {
 	return def
 }
 
-func (d *decision) emit(typ string, payload any) {
+func (d *decision) emit(typ events.Type, payload any) {
 	if d.err != nil {
 		return
 	}

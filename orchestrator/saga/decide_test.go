@@ -140,10 +140,12 @@ func TestCommands(t *testing.T) {
 		ok(`{"charge_id":"ch_1"}`), fail("show cancelled"), ok(`{"refund_id":"rf_1"}`), ok(""))
 	ref := d.s.BookingRef
 	type want struct {
-		topic, key, typ, step string
-		attempt               int
-		comp                  bool
-		fields                map[string]any
+		topic, key string
+		typ        events.Type
+		step       string
+		attempt    int
+		comp       bool
+		fields     map[string]any
 	}
 	wants := []want{
 		{"user.commands", "u-1", events.VerifyUser, "VerifyUser", 1, false, map[string]any{"user_id": "u-1", "booking_ref": ref, "seats": 2.0, "payment_token": nil}},
@@ -420,7 +422,7 @@ func TestInFlight(t *testing.T) {
 	if got := machine.InFlight(saga.State{}, t0); len(got) != 0 {
 		t.Errorf("InFlight(State{}) = %v", got)
 	}
-	check := func(what string, wantType string, comp bool) {
+	check := func(what string, wantType events.Type, comp bool) {
 		t.Helper()
 		got := machine.InFlight(d.s, d.now.Add(time.Minute))
 		if wantType == "" {

@@ -18,7 +18,7 @@ func TestDeclaredServiceStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = events.Declare(nil) })
-	step := func(name, svc, cmd, comp, key string) saga.Step {
+	step := func(name, svc string, cmd, comp events.Type, key string) saga.Step {
 		return saga.Step{Name: name, Service: svc, Command: cmd, Compensation: comp, KeyField: key,
 			Timeout: time.Second, Retry: saga.RetryPolicy{MaxAttempts: 1}}
 	}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sagaflow/saga/events"
 )
 
 // RetryPolicy says how often and how patiently an action is retried after a
@@ -53,10 +55,10 @@ func fnv32(s string) uint32 {
 type Step struct {
 	Name    string
 	Service string
-	Command string
+	Command events.Type
 	// Compensation is the command that undoes Command; empty for steps
 	// without effect (a read) and for steps after the pivot.
-	Compensation string
+	Compensation events.Type
 	// KeyField names the saga data field whose value keys the command, for
 	// participants that must serialise per entity (the show of a booking).
 	// Empty means the saga id.

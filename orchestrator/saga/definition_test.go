@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/saga"
 )
 
@@ -60,7 +61,7 @@ func TestRetryDelay(t *testing.T) {
 }
 
 func validStep(name string) saga.Step {
-	return saga.Step{Name: name, Service: "svc", Command: "Do" + name, Compensation: "Undo" + name, Timeout: time.Second,
+	return saga.Step{Name: name, Service: "svc", Command: events.Type("Do" + name), Compensation: events.Type("Undo" + name), Timeout: time.Second,
 		Retry: saga.RetryPolicy{MaxAttempts: 1}}
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // sagaEventTypes is every type of the saga log.
-var sagaEventTypes = []string{
+var sagaEventTypes = []events.Type{
 	events.SagaStarted, events.StepStarted, events.StepSucceeded, events.StepFailed, events.StepTimedOut,
 	events.CompensationStarted, events.StepCompensated, events.CompensationFailed,
 	events.SagaCompleted, events.SagaCompensated, events.SagaFailed,

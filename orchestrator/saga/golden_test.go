@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden saga histories in te
 // record is one line of a golden history: a saga log event as the log
 // stores it. Ids, key and causation are derived on replay.
 type record struct {
-	Type          string          `json:"type"`
+	Type          events.Type     `json:"type"`
 	Version       int             `json:"version"`
 	SagaID        string          `json:"saga_id"`
 	CorrelationID string          `json:"correlation_id"`

@@ -223,7 +223,7 @@ func (d *driver) replyTo(outcome, reason, data string) saga.Reply {
 	d.t.Helper()
 	st := d.inFlight()
 	def, _ := d.m.Pinned(d.s)
-	cmd := ""
+	var cmd events.Type
 	for _, step := range def.Steps {
 		if step.Name == st.Name {
 			cmd = step.Command
@@ -236,7 +236,7 @@ func (d *driver) replyTo(outcome, reason, data string) saga.Reply {
 }
 
 // replyFor builds a reply to command id, checked like the runtime checks it.
-func replyFor(s saga.State, cmdID, cmd, outcome, reason, data string, at time.Time) saga.Reply {
+func replyFor(s saga.State, cmdID string, cmd events.Type, outcome, reason, data string, at time.Time) saga.Reply {
 	p := events.StepReplyV1{CommandID: cmdID, Command: cmd, Outcome: outcome, Reason: reason}
 	if data != "" {
 		p.Data = json.RawMessage(data)
@@ -265,13 +265,13 @@ func fold(t testing.TB, m saga.Machine, log []events.Envelope) saga.State {
 
 // stepInfo is the part every step event payload shares.
 type stepInfo struct {
-	Step     string    `json:"step"`
-	Attempt  int       `json:"attempt"`
-	RetryAt  time.Time `json:"retry_at"`
-	Deadline time.Time `json:"deadline"`
-	Command  string    `json:"command"`
-	ID       string    `json:"command_id"`
-	Reason   string    `json:"reason"`
+	Step     string      `json:"step"`
+	Attempt  int         `json:"attempt"`
+	RetryAt  time.Time   `json:"retry_at"`
+	Deadline time.Time   `json:"deadline"`
+	Command  events.Type `json:"command"`
+	ID       string      `json:"command_id"`
+	Reason   string      `json:"reason"`
 }
 
 func infoOf(e events.Envelope) stepInfo {
@@ -286,7 +286,7 @@ func summary(es []events.Envelope) []string {
 	for _, e := range es {
 		switch e.Type {
 		case events.SagaStarted, events.SagaCompleted, events.SagaCompensated, events.SagaFailed:
-			out = append(out, e.Type)
+			out = append(out, string(e.Type))
 		case events.SagaStuck:
 			p := events.MustDecode[events.SagaStuckV1](e)
 			out = append(out, strings.TrimSpace(fmt.Sprintf("%s %s %s", e.Type, p.Reason, p.Step)))

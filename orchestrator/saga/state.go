@@ -235,7 +235,7 @@ func (m Machine) apply(s State, e events.Envelope, payload any) (State, error) {
 		}
 	case events.SagaCompleted, events.SagaCompensated, events.SagaFailed:
 		p := payload.(events.SagaEndedV1)
-		s.Status = map[string]Status{events.SagaCompleted: StatusCompleted,
+		s.Status = map[events.Type]Status{events.SagaCompleted: StatusCompleted,
 			events.SagaCompensated: StatusCompensated, events.SagaFailed: StatusFailed}[e.Type]
 		if p.Reason != "" {
 			s.Reason = p.Reason

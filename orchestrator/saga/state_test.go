@@ -113,10 +113,10 @@ func TestApplyDoesNotMutate(t *testing.T) {
 func TestApplyRejectsEventsThatDoNotFit(t *testing.T) {
 	d := run(t, start(flows.BookTicket, bookData))
 	sagaID := d.s.SagaID
-	ev := func(typ string, payload any) events.Envelope {
+	ev := func(typ events.Type, payload any) events.Envelope {
 		return events.MustNew(events.SagaEventID(sagaID, d.s.Seq+1), typ, payload, events.Trace{SagaID: sagaID}, sagaID, t0)
 	}
-	raw := func(typ, payload string) events.Envelope {
+	raw := func(typ events.Type, payload string) events.Envelope {
 		e := ev(typ, struct{}{})
 		e.Payload = json.RawMessage(payload)
 		return e

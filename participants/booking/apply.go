@@ -27,7 +27,7 @@ func (s *Service) Apply(e events.Envelope) error {
 
 // fold changes reservations and inventory for one event. Answers that
 // repeat an earlier one (a retry, a second release) change nothing.
-func (s *Service) fold(typ string, p events.SeatsV1) error {
+func (s *Service) fold(typ events.Type, p events.SeatsV1) error {
 	r, exists := s.reservations[p.BookingRef]
 	switch typ {
 	case events.SeatsReserved:

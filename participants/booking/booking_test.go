@@ -12,13 +12,13 @@ import (
 
 // step is one command of a scenario and the answer it must get.
 type step struct {
-	typ     string
+	typ     events.Type
 	ref     string
 	show    string
 	seats   int
 	attempt int
 
-	wantType    string
+	wantType    events.Type
 	wantOutcome string
 	wantReason  string
 	wantSeats   int
@@ -41,7 +41,7 @@ func confirm(ref, show string) step {
 	return step{typ: events.ConfirmBooking, ref: ref, show: show, seats: 1}
 }
 func (s step) try(n int) step { s.attempt = n; return s }
-func (s step) is(typ, outcome string) step {
+func (s step) is(typ events.Type, outcome string) step {
 	s.wantType, s.wantOutcome = typ, outcome
 	return s
 }
@@ -194,7 +194,7 @@ func TestMalformed(t *testing.T) {
 	with := func(f func(*events.BookingData)) events.BookingData { d := good; f(&d); return d }
 	tests := []struct {
 		name string
-		typ  string
+		typ  events.Type
 		data events.BookingData
 		mod  func(*events.CommandV1)
 	}{

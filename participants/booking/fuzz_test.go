@@ -20,7 +20,7 @@ func FuzzHandle(f *testing.F) {
 			f.Add(uint8(typ), []byte(seed))
 		}
 	}
-	types := []string{events.ReserveSeats, events.ReleaseSeats, events.ConfirmBooking, events.VerifyUser}
+	types := []events.Type{events.ReserveSeats, events.ReleaseSeats, events.ConfirmBooking, events.VerifyUser}
 	f.Fuzz(func(t *testing.T, typ uint8, data []byte) {
 		h := newHarness(t)
 		h.run(cmdSpec{typ: events.ReserveSeats, saga: "s0", data: events.BookingData{BookingRef: "BK-0", ShowID: "show-1", Seats: 1}})

@@ -10,7 +10,7 @@ import (
 // Handle decides the event answering cmd. It never changes state: Apply
 // does, once the event is written.
 func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time) (events.Envelope, bool, error) {
-	var decide func(events.BookingData) (string, events.SeatsV1)
+	var decide func(events.BookingData) (events.Type, events.SeatsV1)
 	switch cmd.Type {
 	case events.AddShow:
 		return s.addShow(cmd, p, now)
@@ -43,7 +43,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 // check rejects data the service cannot act on: every command needs the
 // booking ref and show (the show is the record key), a reservation needs a
 // seat count, and a ref may not move to another show.
-func (s *Service) check(typ string, d events.BookingData) error {
+func (s *Service) check(typ events.Type, d events.BookingData) error {
 	if d.BookingRef == "" {
 		return events.Malformed("%s: booking_ref is required", typ)
 	}
@@ -62,7 +62,7 @@ func (s *Service) check(typ string, d events.BookingData) error {
 // reserve holds seats once per booking ref. A retry of a held reservation
 // gets the original answer; a released ref (tombstone) is refused; a ref
 // refused earlier is judged afresh.
-func (s *Service) reserve(d events.BookingData) (string, events.SeatsV1) {
+func (s *Service) reserve(d events.BookingData) (events.Type, events.SeatsV1) {
 	r, ok := s.reservations[d.BookingRef]
 	switch {
 	case ok && r.Status.holds():
@@ -87,7 +87,7 @@ func (s *Service) reserve(d events.BookingData) (string, events.SeatsV1) {
 
 // release frees the ref's seats. Releasing nothing succeeds (a compensation
 // of nothing is done) and leaves a tombstone; releasing twice frees once.
-func (s *Service) release(d events.BookingData) (string, events.SeatsV1) {
+func (s *Service) release(d events.BookingData) (events.Type, events.SeatsV1) {
 	ok := events.Handled{Outcome: events.OutcomeSucceeded}
 	if r, found := s.reservations[d.BookingRef]; found && (r.Status.holds() || r.Status == Released) {
 		return events.SeatsReleased, held(r, ok)
@@ -96,7 +96,7 @@ func (s *Service) release(d events.BookingData) (string, events.SeatsV1) {
 }
 
 // confirm turns a held reservation into a sale; confirming again succeeds.
-func (s *Service) confirm(d events.BookingData) (string, events.SeatsV1) {
+func (s *Service) confirm(d events.BookingData) (events.Type, events.SeatsV1) {
 	r, ok := s.reservations[d.BookingRef]
 	switch {
 	case !ok:

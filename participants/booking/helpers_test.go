@@ -13,7 +13,7 @@ var t0 = participanttest.T0
 
 // cmdSpec names one command attempt of a saga.
 type cmdSpec struct {
-	typ     string
+	typ     events.Type
 	saga    string
 	step    string
 	attempt int

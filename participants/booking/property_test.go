@@ -16,7 +16,7 @@ import (
 // into the same state from the log alone.
 func TestCapacityNeverExceeded(t *testing.T) {
 	shows := []string{"show-small", "show-1"}
-	kinds := []string{events.ReserveSeats, events.ReserveSeats, events.ReleaseSeats, events.ConfirmBooking}
+	kinds := []events.Type{events.ReserveSeats, events.ReserveSeats, events.ReleaseSeats, events.ConfirmBooking}
 	for seed := uint64(1); seed <= 20; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 42))
@@ -41,7 +41,7 @@ func TestCapacityNeverExceeded(t *testing.T) {
 			h.CheckFold()
 			seen := map[string]int{}
 			for _, e := range h.Log {
-				seen[e.Type+"/"+events.MustDecode[events.SeatsV1](e).Outcome]++
+				seen[string(e.Type)+"/"+events.MustDecode[events.SeatsV1](e).Outcome]++
 			}
 			for _, k := range []string{"SeatsReserved/succeeded", "SeatsRejected/failed", "SeatsReleased/succeeded",
 				"BookingConfirmed/succeeded", "BookingConfirmed/failed"} {

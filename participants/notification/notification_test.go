@@ -122,7 +122,7 @@ func TestRedeliveryGetsSameEvent(t *testing.T) {
 func TestMalformed(t *testing.T) {
 	tests := []struct {
 		name string
-		typ  string
+		typ  events.Type
 		data string
 		mod  func(*events.CommandV1)
 	}{

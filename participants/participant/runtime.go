@@ -149,7 +149,7 @@ func (part *partition) fold(cfg bus.Config, rec bus.Record, log zerolog.Logger) 
 	}
 	folded, err := part.once.Apply(e)
 	if err != nil {
-		log.Error().Err(err).Str("event", e.Type).Msg("skipping domain event that does not fold")
+		log.Error().Err(err).Str("event", string(e.Type)).Msg("skipping domain event that does not fold")
 		return false
 	}
 	return folded // false: a retried append wrote it twice
@@ -190,7 +190,7 @@ func (r *Runtime) handle(msg *message.Message) error {
 	// built for every command.
 	log := func(ev *zerolog.Event) *zerolog.Event {
 		return ev.Str("saga_id", cmd.SagaID).Str("correlation_id", cmd.CorrelationID).Str("actor", cmd.Actor).
-			Str("command", cmd.Type).Str("command_id", cmd.ID).Int("attempt", p.Attempt).Str("trace_id", tid)
+			Str("command", string(cmd.Type)).Str("command_id", cmd.ID).Int("attempt", p.Attempt).Str("trace_id", tid)
 	}
 
 	part.mu.Lock()
@@ -228,7 +228,7 @@ func (r *Runtime) handle(msg *message.Message) error {
 	if _, err := part.once.Apply(ev); err != nil {
 		return fmt.Errorf("apply own %s: %w", ev.Type, err)
 	}
-	log(r.log.Info()).Str("event", ev.Type).Str("outcome", h.Outcome).Str("reason", h.Reason).Msg("command handled")
+	log(r.log.Info()).Str("event", string(ev.Type)).Str("outcome", h.Outcome).Str("reason", h.Reason).Msg("command handled")
 	cs.outcome(h)
 	return r.send(box, reply, sc)
 }

@@ -202,7 +202,7 @@ func TestRepeatedCommandAcrossRestart(t *testing.T) {
 func TestRetriedAppendFoldsOnce(t *testing.T) {
 	c := converse(t, events.ServiceUser)
 	newSvc := func() service.Service { return user.New(demo.Catalog()) }
-	command := func(typ, saga string) events.Envelope {
+	command := func(typ events.Type, saga string) events.Envelope {
 		cmd, _ := participanttest.Command(t, participanttest.Cmd{Type: typ, Saga: saga, Data: events.UserData{UserID: "bob"},
 			Actor: "operator", Correlation: "bob", Key: "bob"})
 		return cmd

@@ -27,9 +27,9 @@ func (r *Runtime) span(msg *message.Message, cmd events.Envelope, p events.Comma
 		return sc, nil
 	}
 	ctx := trace.ContextWithRemoteSpanContext(msg.Context(), sc)
-	_, sp := r.cfg.Tracer.Start(ctx, "handle "+cmd.Type, trace.WithSpanKind(trace.SpanKindConsumer),
+	_, sp := r.cfg.Tracer.Start(ctx, "handle "+string(cmd.Type), trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("saga.id", cmd.SagaID), attribute.String("saga.booking_ref", cmd.CorrelationID),
-			attribute.String("saga.command", cmd.Type), attribute.String("saga.command_id", cmd.ID), attribute.Int("saga.attempt", p.Attempt)))
+			attribute.String("saga.command", string(cmd.Type)), attribute.String("saga.command_id", cmd.ID), attribute.Int("saga.attempt", p.Attempt)))
 	return sp.SpanContext(), &commandSpan{sp: sp}
 }
 

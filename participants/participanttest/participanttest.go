@@ -23,7 +23,8 @@ var T0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // Cmd names one command attempt of a saga step.
 type Cmd struct {
-	Type, Saga, Step string
+	Type       events.Type
+	Saga, Step string
 	// Attempt is 1 when zero; Step is Type when empty.
 	Attempt int
 	Comp    bool
@@ -42,7 +43,7 @@ func Command(t testing.TB, c Cmd) (events.Envelope, events.CommandV1) {
 		t.Fatal(err)
 	}
 	if c.Step == "" {
-		c.Step = c.Type
+		c.Step = string(c.Type)
 	}
 	if c.Attempt == 0 {
 		c.Attempt = 1

@@ -144,7 +144,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 	if d.BookingRef == "" {
 		return events.Envelope{}, false, events.Malformed("%s: booking_ref is required", cmd.Type)
 	}
-	var typ string
+	var typ events.Type
 	var out events.PaymentV1
 	if cmd.Type == events.ChargePayment {
 		if d.AmountCents <= 0 {
@@ -185,7 +185,7 @@ func (s *Service) checkReservation(d events.BookingData) error {
 // the command is dropped. What the service already knows of the ref is
 // answered before the processor is asked, so a late charge of a
 // tombstoned ref is still refused on the record.
-func (s *Service) charge(d events.BookingData) (typ string, out events.PaymentV1, answered bool) {
+func (s *Service) charge(d events.BookingData) (typ events.Type, out events.PaymentV1, answered bool) {
 	switch pay := s.payments[d.BookingRef]; pay.Status {
 	case Charged:
 		return events.PaymentCharged, charged(pay.ChargeID, pay.ChargedCents, pay.Token), true
@@ -210,7 +210,7 @@ func (s *Service) charge(d events.BookingData) (typ string, out events.PaymentV1
 // the processor rejects a charge's refunds
 // (Processor.RefundRejected), the attempt is answered
 // retryable with nothing refunded and the charge stays as it is.
-func (s *Service) refund(d events.BookingData, attempt int) (string, events.PaymentV1) {
+func (s *Service) refund(d events.BookingData, attempt int) (events.Type, events.PaymentV1) {
 	pay := s.payments[d.BookingRef]
 	if pay.Status == Charged && s.proc.RefundRejected(pay.Token, attempt) {
 		return events.PaymentRefunded, events.PaymentV1{

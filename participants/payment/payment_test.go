@@ -21,14 +21,14 @@ const (
 
 // step is one command of a scenario and the answer it must get.
 type step struct {
-	typ     string
+	typ     events.Type
 	token   string
 	amount  int64
 	attempt int
 	saga    string // "" is saga-1
 
 	dropped     bool // the service swallows the command
-	wantType    string
+	wantType    events.Type
 	wantOutcome string
 	wantReason  string
 	wantAmount  int64
@@ -46,7 +46,7 @@ func charge(token string, amount int64) step {
 func refund() step                 { return step{typ: events.RefundPayment} }
 func (s step) try(n int) step      { s.attempt = n; return s }
 func (s step) in(saga string) step { s.saga = saga; return s }
-func (s step) is(typ, outcome, reason string) step {
+func (s step) is(typ events.Type, outcome, reason string) step {
 	s.wantType, s.wantOutcome, s.wantReason = typ, outcome, reason
 	return s
 }
@@ -282,7 +282,7 @@ func TestMalformed(t *testing.T) {
 	with := func(f func(*events.BookingData)) events.BookingData { d := good; f(&d); return d }
 	tests := []struct {
 		name string
-		typ  string
+		typ  events.Type
 		data events.BookingData
 		mod  func(*events.CommandV1)
 	}{
@@ -340,7 +340,7 @@ func TestChargesWaitOnTheReservation(t *testing.T) {
 		name    string
 		amount  int64
 		receipt *events.Receipt
-		want    string
+		want    events.Type
 	}{
 		{"no receipt", 5000, nil, events.PaymentDeclined},
 		{"another amount", 999_999_900, receipt, events.PaymentDeclined},

@@ -36,7 +36,7 @@ func (g *guestList) Handle(cmd events.Envelope, p events.CommandV1, now time.Tim
 	}
 	out := events.SeatsV1{Handled: events.Handled{CommandID: cmd.ID, Outcome: events.OutcomeSucceeded},
 		BookingRef: d.BookingRef, ShowID: d.ShowID, Seats: d.Seats}
-	var typ string
+	var typ events.Type
 	switch cmd.Type {
 	case events.ReserveSeats:
 		typ = events.SeatsReserved
@@ -78,15 +78,17 @@ func (g *guestList) Apply(e events.Envelope) error {
 // have written is refused.
 func TestGuestList(t *testing.T) {
 	h := participanttest.New(t, newGuestList)
-	cmd := func(typ, saga, ref string, comp bool) (events.Envelope, events.CommandV1) {
+	cmd := func(typ events.Type, saga, ref string, comp bool) (events.Envelope, events.CommandV1) {
 		return participanttest.Command(t, participanttest.Cmd{Type: typ, Saga: saga, Comp: comp, Actor: "alice", Correlation: ref, Key: "show-1",
 			Data: events.BookingData{BookingRef: ref, UserID: "alice", ShowID: "show-1", Seats: 1}})
 	}
 	tests := []struct {
-		name, typ, saga, ref string
-		comp                 bool
-		want                 string
-		log                  int
+		name      string
+		typ       events.Type
+		saga, ref string
+		comp      bool
+		want      events.Type
+		log       int
 	}{
 		{"a reservation lists the guest", events.ReserveSeats, "s1", "BK-1", false, events.SeatsReserved, 1},
 		{"the same command again writes nothing", events.ReserveSeats, "s1", "BK-1", false, events.SeatsReserved, 1},

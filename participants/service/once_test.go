@@ -28,7 +28,7 @@ func (c counting) Charge(token string) (bool, string, bool) {
 // restart, the service rebuilt from its log (with every event written
 // twice, as a retried append does) before the command.
 type step struct {
-	typ     string
+	typ     events.Type
 	comp    bool
 	restart bool
 	// want is the reply's outcome; repeat, that it is the reply of the
@@ -39,7 +39,7 @@ type step struct {
 
 // command makes the steps of one command type (a compensation when
 // comp), each answered want, as a repeat or not.
-func command(typ string, comp bool) func(want string, repeat bool) step {
+func command(typ events.Type, comp bool) func(want string, repeat bool) step {
 	return func(want string, repeat bool) step { return step{typ: typ, comp: comp, want: want, repeat: repeat} }
 }
 
@@ -55,7 +55,7 @@ func drive[S service.Service](t *testing.T, newSvc func() S, data events.Booking
 	svc := newSvc()
 	once := service.NewOnce(svc)
 	var log []events.Envelope
-	first := map[string]events.Handled{}
+	first := map[events.Type]events.Handled{}
 	for i, s := range steps {
 		if s.restart {
 			svc = newSvc()

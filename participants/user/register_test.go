@@ -11,16 +11,16 @@ import (
 )
 
 // userCmd is a user command of step step for d, the n-th of its saga.
-func userCmd(t testing.TB, typ, step string, d events.UserData, n int) (events.Envelope, events.CommandV1) {
+func userCmd(t testing.TB, typ events.Type, step string, d events.UserData, n int) (events.Envelope, events.CommandV1) {
 	t.Helper()
-	sagaID := "saga-" + d.UserID + "-" + typ + "-" + string(rune('a'+n))
+	sagaID := "saga-" + d.UserID + "-" + string(typ) + "-" + string(rune('a'+n))
 	return participanttest.Command(t, participanttest.Cmd{Type: typ, Saga: sagaID, Step: step, Data: d,
 		Actor: "anonymous", Correlation: d.UserID, Key: d.UserID})
 }
 
 // run handles and applies a command (participanttest.Harness.Run),
 // returning the event's payload.
-func (h *harness) run(typ, step string, d events.UserData, n int) events.UserChangedV1 {
+func (h *harness) run(typ events.Type, step string, d events.UserData, n int) events.UserChangedV1 {
 	h.T.Helper()
 	cmd, p := userCmd(h.T, typ, step, d, n)
 	return participanttest.Payload[events.UserChangedV1](h.T, cmd, h.Run(cmd, p))
@@ -31,7 +31,8 @@ func TestUserCommands(t *testing.T) {
 	alice := user.Profile(demo.Users()["alice"])
 	mallory := user.Profile(demo.Users()["mallory"])
 	type cmd struct {
-		typ, step   string
+		typ         events.Type
+		step        string
 		d           events.UserData
 		wantOutcome string
 		wantReason  string
@@ -93,8 +94,9 @@ func TestUserCommands(t *testing.T) {
 func TestUserStateFoldsFromTheLog(t *testing.T) {
 	h := newHarness(t)
 	for i, c := range []struct {
-		typ, step string
-		d         events.UserData
+		typ  events.Type
+		step string
+		d    events.UserData
 	}{
 		{events.RegisterUser, "RegisterUser", events.UserData{UserID: "dave", Name: "Dave", Phone: "+15555550199"}},
 		{events.BlockUser, "BlockUser", events.UserData{UserID: "dave"}},

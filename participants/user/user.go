@@ -56,7 +56,7 @@ func Profile(u catalog.User) events.UserData {
 func (s *Service) Name() string { return events.ServiceUser }
 
 // eventOf names the event answering each user command.
-var eventOf = map[string]string{
+var eventOf = map[events.Type]events.Type{
 	events.RegisterUser: events.UserRegistered,
 	events.RemoveUser:   events.UserRemoved,
 	events.BlockUser:    events.UserBlocked,
@@ -97,7 +97,7 @@ func (s *Service) Handle(cmd events.Envelope, p events.CommandV1, now time.Time)
 // refusal is why a user command cannot be done, or "" when it can.
 // Removing a user who is not there succeeds: the compensation of a sign-up
 // whose registration failed has nothing to undo.
-func (s *Service) refusal(typ, step, sagaID string, d events.UserData) string {
+func (s *Service) refusal(typ events.Type, step, sagaID string, d events.UserData) string {
 	a, known := s.users[d.UserID]
 	switch typ {
 	case events.RegisterUser:

@@ -14,7 +14,7 @@ import (
 var t0 = participanttest.T0
 
 // build makes a command the orchestrator would send for attempt n.
-func build(t *testing.T, typ, userID string, n int) (events.Envelope, events.CommandV1) {
+func build(t *testing.T, typ events.Type, userID string, n int) (events.Envelope, events.CommandV1) {
 	t.Helper()
 	return participanttest.Command(t, participanttest.Cmd{Type: typ, Saga: "saga-1", Attempt: n,
 		Data:  events.BookingData{BookingRef: "BK-1", UserID: userID, ShowID: "show-1", Seats: 1},
@@ -45,7 +45,9 @@ func (h *harness) verify(cmd events.Envelope, p events.CommandV1) (events.Envelo
 
 func TestVerifyUser(t *testing.T) {
 	tests := []struct {
-		user, wantType, wantOutcome, wantReason string
+		user                    string
+		wantType                events.Type
+		wantOutcome, wantReason string
 	}{
 		{"alice", events.UserVerified, events.OutcomeSucceeded, ""},
 		{"bob", events.UserVerified, events.OutcomeSucceeded, ""},
@@ -89,7 +91,7 @@ func TestIdempotentAndFoldable(t *testing.T) {
 func TestMalformed(t *testing.T) {
 	tests := []struct {
 		name string
-		typ  string
+		typ  events.Type
 		user string
 		mod  func(*events.CommandV1)
 	}{
