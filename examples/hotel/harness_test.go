@@ -159,7 +159,7 @@ func (w *world) kill() {
 }
 
 // command is a command the orchestrator would send the hotel for a saga.
-func command(typ, sagaID, ref string, attempt int, data map[string]any) events.Envelope {
+func command(typ events.Type, sagaID, ref string, attempt int, data map[string]any) events.Envelope {
 	step := "ReserveRoom"
 	if data == nil {
 		data = map[string]any{"booking_ref": ref, "user_id": "alice", "nights": 2}
