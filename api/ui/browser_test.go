@@ -240,6 +240,11 @@ func browse(t *testing.T, h *harness) {
 	shot("reconcile")
 	waitFor("/ui/projections", "the projections", func(b string) bool { return strings.Contains(b, "show-1") && strings.Contains(b, "sagas") })
 	shot("projections")
+	// Definitions: every version, its steps, the current one marked.
+	waitFor("/ui/definitions", "the definitions", func(b string) bool {
+		return strings.Contains(b, "book-ticket") && strings.Contains(b, "ChargePayment")
+	})
+	shot("definitions")
 
 	// The overview moves live: its tiles are updated over SSE while
 	// bookings are posted.
