@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -20,41 +19,7 @@ import (
 
 // Definition is a published version as the API shows it: the fields of
 // `saga definitions list -o json`, and the file itself when one is shown.
-type Definition struct {
-	Name        string           `json:"name"`
-	Version     string           `json:"version"`
-	Current     bool             `json:"current"`
-	Steps       []DefinitionStep `json:"steps"`
-	Actor       string           `json:"actor,omitempty"`
-	PublishedAt *time.Time       `json:"published_at,omitempty"`
-	// Published says whether a POST wrote a new version.
-	Published *bool            `json:"published,omitempty"`
-	Spec      *definition.Spec `json:"spec,omitempty"`
-}
-
-// DefinitionStep is a step in a listing.
-type DefinitionStep struct {
-	Name         string `json:"name"`
-	Service      string `json:"service"`
-	Command      string `json:"command"`
-	Compensation string `json:"compensation,omitempty"`
-	Pivot        bool   `json:"pivot,omitempty"`
-}
-
-func definitionOf(name, version string, spec definition.Spec) Definition {
-	d := Definition{Name: name, Version: version, Steps: []DefinitionStep{}}
-	for _, s := range spec.Steps {
-		d.Steps = append(d.Steps, DefinitionStep{Name: s.Name, Service: s.Service, Command: s.Command, Compensation: s.Compensation, Pivot: s.Pivot})
-	}
-	return d
-}
-
-func listed(v catalogue.Version, current bool) Definition {
-	d := definitionOf(v.Name, v.Version, v.Spec)
-	at := v.At
-	d.Current, d.Actor, d.PublishedAt = current, v.Actor, &at
-	return d
-}
+type Definition = catalogue.Listing
 
 // catalogueNow is every published version, read within the publish
 // timeout: a broker that does not answer is a 503, not a hang.
@@ -90,7 +55,7 @@ func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request, _ Ident
 	for _, v := range vs {
 		isCurrent := current[v.Name].Offset == v.Offset
 		if all || isCurrent {
-			out = append(out, listed(v, isCurrent))
+			out = append(out, v.Listing(isCurrent))
 		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"definitions": out})
@@ -121,7 +86,7 @@ func (s *Server) getDefinition(w http.ResponseWriter, r *http.Request, _ Identit
 	if err != nil {
 		return err
 	}
-	d := listed(v, catalogue.Current(vs)[v.Name].Offset == v.Offset)
+	d := v.Listing(catalogue.Current(vs)[v.Name].Offset == v.Offset)
 	spec := v.Spec
 	d.Spec = &spec
 	return writeJSON(w, http.StatusOK, d)
@@ -202,7 +167,7 @@ func (s *Server) applyDefinition(w http.ResponseWriter, r *http.Request, id Iden
 	}); err != nil {
 		return err
 	}
-	d := definitionOf(def.Name, def.Version, spec)
+	d := catalogue.ListingOf(def.Name, def.Version, spec)
 	d.Current, d.Published = true, &published
 	if v, ok, err := s.defs.Version(r.Context(), def.Version); err == nil && ok {
 		at := v.At

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,7 +143,7 @@ func Register(ctx context.Context, cfg bus.Config, defs saga.Definitions, actor 
 		held[v.Version] = true
 	}
 	var missing []saga.Definition
-	for _, name := range sortedNames(defs) {
+	for _, name := range slices.Sorted(maps.Keys(defs)) {
 		if d := defs[name]; d.Version != "" && !held[d.Version] {
 			missing = append(missing, d)
 		}

@@ -84,34 +84,6 @@ func (g *globals) operatorBus() (bus.Config, error) {
 	return withKeys(cfg, keys, ring, events.PrincipalOperator), nil
 }
 
-// versionOut is a version as list and apply print it.
-type versionOut struct {
-	Name        string      `json:"name"`
-	Version     string      `json:"version"`
-	Current     bool        `json:"current"`
-	Steps       []stepOut   `json:"steps"`
-	Actor       string      `json:"actor,omitempty"`
-	PublishedAt *time.Time  `json:"published_at,omitempty"`
-	Published   *bool       `json:"published,omitempty"`
-	Spec        interface{} `json:"spec,omitempty"`
-}
-
-type stepOut struct {
-	Name         string `json:"name"`
-	Service      string `json:"service"`
-	Command      string `json:"command"`
-	Compensation string `json:"compensation,omitempty"`
-	Pivot        bool   `json:"pivot,omitempty"`
-}
-
-func outOf(name, version string, spec definition.Spec) versionOut {
-	o := versionOut{Name: name, Version: version, Steps: []stepOut{}}
-	for _, s := range spec.Steps {
-		o.Steps = append(o.Steps, stepOut{Name: s.Name, Service: s.Service, Command: s.Command, Compensation: s.Compensation, Pivot: s.Pivot})
-	}
-	return o
-}
-
 func newDefinitionsApply(g *globals) *cobra.Command {
 	var file, operator string
 	cmd := &cobra.Command{
@@ -145,7 +117,7 @@ func newDefinitionsApply(g *globals) *cobra.Command {
 				return err
 			}
 			if g.json() {
-				o := outOf(def.Name, def.Version, spec)
+				o := catalogue.ListingOf(def.Name, def.Version, spec)
 				o.Current, o.Published = true, &published
 				return printJSON(o)
 			}
@@ -192,16 +164,12 @@ func newDefinitionsList(g *globals) *cobra.Command {
 				return err
 			}
 			current := catalogue.Current(vs)
-			out := []versionOut{}
+			out := []catalogue.Listing{}
 			for _, v := range vs {
 				isCurrent := current[v.Name].Offset == v.Offset
-				if !all && !isCurrent {
-					continue
+				if all || isCurrent {
+					out = append(out, v.Listing(isCurrent))
 				}
-				o := outOf(v.Name, v.Version, v.Spec)
-				at := v.At
-				o.Current, o.Actor, o.PublishedAt = isCurrent, v.Actor, &at
-				out = append(out, o)
 			}
 			if g.json() {
 				return printJSON(out)
@@ -260,9 +228,8 @@ func newDefinitionsShow(g *globals) *cobra.Command {
 				return err
 			}
 			if g.json() {
-				o := outOf(v.Name, v.Version, v.Spec)
-				at := v.At
-				o.Current, o.Actor, o.PublishedAt, o.Spec = catalogue.Current(vs)[v.Name].Offset == v.Offset, v.Actor, &at, v.Spec
+				o := v.Listing(catalogue.Current(vs)[v.Name].Offset == v.Offset)
+				o.Spec = &v.Spec
 				return printJSON(o)
 			}
 			out, err := yaml.Marshal(v.Spec)

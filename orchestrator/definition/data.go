@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 
 	"github.com/sagaflow/saga/events"
 )
@@ -31,12 +31,7 @@ var dataChecks = map[string]struct {
 
 // DataCheckNames lists the data checks a definition may name.
 func DataCheckNames() []string {
-	out := make([]string, 0, len(dataChecks))
-	for k := range dataChecks {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(dataChecks))
 }
 
 // dataCheck returns the check of a request's data: the named one, else

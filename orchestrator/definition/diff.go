@@ -3,6 +3,7 @@ package definition
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -77,7 +78,7 @@ func fieldDiff(prefix string, a, b map[string]string) []string {
 		keys[k] = true
 	}
 	var out []string
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		av, aok := a[k]
 		bv, bok := b[k]
 		switch {
@@ -89,14 +90,5 @@ func fieldDiff(prefix string, a, b map[string]string) []string {
 			out = append(out, fmt.Sprintf("~ %s%s: %s -> %s", prefix, k, av, bv))
 		}
 	}
-	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
 	return out
 }

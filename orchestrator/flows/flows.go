@@ -6,9 +6,9 @@ package flows
 import (
 	"embed"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -85,10 +85,11 @@ var specs = sync.OnceValue(func() map[string]definition.Spec {
 // SpecWith is a shipped definition's file with other timings, for every
 // step: what a deployment that changes them runs, a version of its own.
 func SpecWith(name string, t Timings) (definition.Spec, bool) {
-	s, ok := Specs()[name]
+	s, ok := specs()[name]
 	if !ok {
 		return s, false
 	}
+	s.Steps = slices.Clone(s.Steps)
 	if t != DefaultTimings() {
 		s.Timeout = definition.Duration(t.StepTimeout)
 		s.Retry, s.CompensationRetry = retry(t.StepRetry), retry(t.CompensationRetry)
@@ -118,13 +119,8 @@ func All() saga.Definitions {
 
 // AllWith returns every shipped definition with the given timings.
 func AllWith(t Timings) (saga.Definitions, error) {
-	names := make([]string, 0)
-	for name := range Specs() {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	var defs []saga.Definition
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(specs())) {
 		s, _ := SpecWith(name, t)
 		d, err := s.Compile(definition.BuiltinServices())
 		if err != nil {

@@ -130,22 +130,19 @@ func (c *catalog) pinned(name, version string) (Definition, error) {
 // Add gives the machine more definition versions, in the order they were
 // published: each becomes the one its name's new sagas start on. Sagas
 // already started keep theirs. Safe while other goroutines decide.
-func (m Machine) Add(defs ...Definition) {
-	for {
-		old := m.cat.Load()
-		if m.cat.CompareAndSwap(old, old.with(defs, true)) {
-			return
-		}
-	}
-}
+func (m Machine) Add(defs ...Definition) { m.swap(defs, true) }
 
 // Know gives the machine definition versions to run the sagas pinned to
 // them by, without any becoming the one new sagas start on: those a
 // reader met in the log before it restarted, say.
-func (m Machine) Know(defs ...Definition) {
+func (m Machine) Know(defs ...Definition) { m.swap(defs, false) }
+
+// swap puts in a catalog with defs added, current or not, unless another
+// goroutine swapped first: then it adds them to that one.
+func (m Machine) swap(defs []Definition, current bool) {
 	for {
 		old := m.cat.Load()
-		if m.cat.CompareAndSwap(old, old.with(defs, false)) {
+		if m.cat.CompareAndSwap(old, old.with(defs, current)) {
 			return
 		}
 	}
