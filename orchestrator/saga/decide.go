@@ -139,7 +139,7 @@ func (m Machine) decide(s State, in Input, now time.Time) (*decision, error) {
 			return d, nil // only a failed saga waits for an operator
 		}
 		d.cause = in.Request.ID
-		d.resume(in.Reason)
+		d.resume(in.Request.Actor, in.Reason)
 	default:
 		return nil, fmt.Errorf("unknown input %T", in)
 	}
@@ -175,11 +175,15 @@ func (d *decision) def() Definition {
 	return def
 }
 
-func (d *decision) emit(typ events.Type, payload any) {
+func (d *decision) emit(typ events.Type, payload any) { d.emitAs(d.s.Actor, typ, payload) }
+
+// emitAs emits an event that someone other than the saga's owner caused,
+// such as an operator's resume, so its record names who acted.
+func (d *decision) emitAs(actor string, typ events.Type, payload any) {
 	if d.err != nil {
 		return
 	}
-	trace := events.Trace{SagaID: d.s.SagaID, CorrelationID: d.s.BookingRef, CausationID: d.cause, Actor: d.s.Actor}
+	trace := events.Trace{SagaID: d.s.SagaID, CorrelationID: d.s.BookingRef, CausationID: d.cause, Actor: actor}
 	e := events.MustNew(events.SagaEventID(d.s.SagaID, d.s.Seq+1), typ, payload, trace, d.s.SagaID, d.now)
 	// What Apply would find decoding the event: an invalid payload (from
 	// a request's data) is malformed.
@@ -297,12 +301,17 @@ func (d *decision) compensationFailed(i int, reason string) {
 
 // resume restarts the compensation whose retries ran out. Its attempts
 // keep counting, so the command ids stay new and the participant can tell
-// an operator's retry from the ones before.
-func (d *decision) resume(reason string) {
+// an operator's retry from the ones before. The SagaResumed record names
+// the operator who resumed it; the commands that follow act for the saga's
+// owner as before.
+func (d *decision) resume(actor, reason string) {
 	if reason == "" {
 		reason = "resumed by an operator"
 	}
-	d.emit(events.SagaResumed, events.SagaEndedV1{Reason: reason})
+	if actor == "" {
+		actor = d.s.Actor
+	}
+	d.emitAs(actor, events.SagaResumed, events.SagaEndedV1{Reason: reason})
 	for i, st := range d.s.Steps {
 		if st.Status == StepCompensating && st.CommandID == "" {
 			d.startCompensation(i, st.CompAttempt+1)

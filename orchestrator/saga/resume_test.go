@@ -29,6 +29,11 @@ func TestResumeFailedSaga(t *testing.T) {
 	if len(got) != 2 || !strings.HasPrefix(got[0], "SagaResumed") || got[1] != "CompensationStarted ChargePayment 6" {
 		t.Fatalf("resume emitted %v, want SagaResumed then CompensationStarted ChargePayment 6", got)
 	}
+	// The resume's record names the operator who acted; the refund it
+	// starts acts for the saga's owner, as the saga's other records do.
+	if by, owner := d.last[0].Actor, d.last[1].Actor; by != "operator" || owner != d.s.Actor || owner == "operator" {
+		t.Errorf("SagaResumed by %q and its CompensationStarted by %q, want operator and the owner %q", by, owner, d.s.Actor)
+	}
 	if d.s.Status != saga.StatusCompensating {
 		t.Fatalf("after resume the saga is %s, want compensating", d.s.Status)
 	}
