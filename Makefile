@@ -77,7 +77,7 @@ CHAOS_TEST        = $(GO) test -tags chaos -run TestChaos -count=1 -timeout 30m 
 CHAOS_KAFKA_PORT ?= 9392
 CHAOS_KAFKA_ENV   = KAFKA_STATE=$${TMPDIR:-/tmp}/sagaflow-kafka-chaos KAFKA_PORT=$(CHAOS_KAFKA_PORT) KAFKA_CONTROLLER_PORT=$$(($(CHAOS_KAFKA_PORT) + 20000))
 
-.PHONY: chaos chaos-short
+.PHONY: chaos chaos-short chaos-cluster
 
 ## chaos: the chaos test on the embedded broker, then on Apache Kafka (with java and mvn)
 chaos:
@@ -95,3 +95,11 @@ chaos:
 ## chaos-short: the chaos test with 200 bookings, for CI: on KAFKA_BROKERS when set (a scripts/kafka.sh cluster), else on the embedded broker
 chaos-short:
 	CHAOS_BOOKINGS=$${CHAOS_BOOKINGS:-200} $(CHAOS_TEST)
+
+## chaos-cluster: the chaos test on a three-node Apache Kafka (scripts/kafka.sh --nodes 3, ports of its own) whose brokers are SIGKILLed (the active controller too) and SIGSTOPped in turn while parts are killed; prints each fault's stall. CHAOS_BOOKINGS and CHAOS_RATE make it shorter
+CHAOS_CLUSTER_PORT ?= 9892
+CHAOS_CLUSTER_ENV   = KAFKA_STATE=$${TMPDIR:-/tmp}/sagaflow-kafka-cluster KAFKA_PORT=$(CHAOS_CLUSTER_PORT) KAFKA_CONTROLLER_PORT=$$(($(CHAOS_CLUSTER_PORT) + 20000))
+chaos-cluster:
+	@$(CHAOS_CLUSTER_ENV) bash scripts/kafka.sh up --nodes 3 || exit 1; \
+	$(CHAOS_CLUSTER_ENV) CHAOS_CLUSTER=1 KAFKA_BROKERS=127.0.0.1:$(CHAOS_CLUSTER_PORT),127.0.0.1:$$(($(CHAOS_CLUSTER_PORT) + 1)),127.0.0.1:$$(($(CHAOS_CLUSTER_PORT) + 2)) $(CHAOS_TEST); status=$$?; \
+	$(CHAOS_CLUSTER_ENV) bash scripts/kafka.sh down; exit $$status

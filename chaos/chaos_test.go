@@ -39,6 +39,9 @@ type settings struct {
 	duration  time.Duration
 	settle    time.Duration
 	seed      uint64
+	// cluster: the brokers are a scripts/kafka.sh cluster of three nodes,
+	// taken down one at a time (cluster_test.go) instead of restarted once.
+	cluster bool
 }
 
 func readSettings(t *testing.T) settings {
@@ -77,6 +80,10 @@ func readSettings(t *testing.T) settings {
 		}
 		s.seed = n
 	}
+	if s.cluster = os.Getenv("CHAOS_CLUSTER") == "1"; s.cluster && os.Getenv("CHAOS_RATE") == "" {
+		// Slower, so the load lasts through every broker fault.
+		s.rate = 5
+	}
 	if s.killEvery < 500*time.Millisecond {
 		t.Fatalf("CHAOS_KILL_EVERY=%s: at least 500ms", s.killEvery)
 	}
@@ -89,6 +96,7 @@ type brokerSide struct {
 	addr    string
 	proc    *proc // the embedded broker's process
 	restart func() error
+	cluster *cluster // a cluster run's brokers
 }
 
 // TestChaos is the chaos test: see the package documentation.
@@ -111,7 +119,7 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("go build ./cmd/saga: %v\n%s", err, out)
 	}
 
-	broker := startBroker(t, ctx, root, bin, runDir)
+	broker := startBroker(t, ctx, root, bin, runDir, s.cluster)
 	// Every part signs with its own key; all of them, and the load, share
 	// one key directory.
 	keyDir := filepath.Join(runDir, "keys")
@@ -126,10 +134,14 @@ func TestChaos(t *testing.T) {
 	// booking services share their partitions.
 	common := []string{"--brokers", broker.addr, "--namespace", ns, "--keys", keyDir, "--log-format", "json", "--log-level", "warn"}
 	var procs []*proc
-	for _, p := range []struct{ name, part string }{
+	parts := []struct{ name, part string }{
 		{"orchestrator-1", "orchestrator"}, {"orchestrator-2", "orchestrator"}, {"user", "user"},
 		{"booking-1", "booking"}, {"booking-2", "booking"}, {"payment", "payment"}, {"notification", "notification"},
-	} {
+	}
+	if s.cluster { // every part twice
+		parts = append(parts, []struct{ name, part string }{{"user-2", "user"}, {"payment-2", "payment"}, {"notification-2", "notification"}}...)
+	}
+	for _, p := range parts {
 		args := append([]string{"up", "--parts", p.part, "--step-timeout", "2s"}, common...)
 		pr := newProc(p.name, bin, runDir, args...)
 		pr.part = p.part
@@ -183,9 +195,15 @@ func TestChaos(t *testing.T) {
 	var brokerRestarts int
 	var brokerDown time.Duration
 	var chaosErr error
+	var faults []fault
 	chaosWG.Add(1)
 	go func() {
 		defer chaosWG.Done()
+		if broker.cluster != nil {
+			faults, chaosErr = clusterChaos(chaosCtx, broker.cluster, procs, rng, s.killEvery, t.Logf)
+			brokerRestarts = len(faults)
+			return
+		}
 		halfC := (<-chan struct{})(half)
 		for {
 			jitter := time.Duration(rng.Int64N(int64(s.killEvery))) - s.killEvery/2
@@ -218,6 +236,7 @@ func TestChaos(t *testing.T) {
 	posting := time.Now()
 	loadErr := l.run(phaseCtx, s.bookings, s.rate, half)
 	postTime := time.Since(posting)
+	loadEnd := time.Now()
 	if loadErr == nil && phaseCtx.Err() == nil {
 		select {
 		case <-phaseCtx.Done():
@@ -238,7 +257,7 @@ func TestChaos(t *testing.T) {
 	if phaseCtx.Err() != nil {
 		t.Logf("chaos: CHAOS_DURATION %s reached after %d of %d bookings", s.duration, len(bookings), s.bookings)
 	}
-	if brokerRestarts != 1 {
+	if broker.cluster == nil && brokerRestarts != 1 {
 		errorf("chaos: broker restarted %d times, want 1", brokerRestarts)
 	}
 	t.Logf("chaos: posted %d bookings, %d requests in %s; chaos over after %s", len(bookings), l.posts.Load(), postTime.Round(time.Millisecond), chaosTime.Round(time.Millisecond))
@@ -334,6 +353,16 @@ func TestChaos(t *testing.T) {
 
 	report := summary(s, broker, ns, l, bookings, cancelled, o, rec, procs, brokerRestarts, brokerDown, retried, retriedKinds,
 		exits, postTime, chaosTime, settleTime, time.Since(began))
+	if broker.cluster != nil {
+		if err := measureStalls(ctx, cfg, faults, loadEnd); err != nil {
+			errorf("stalls: %v", err)
+		}
+		table := faultTable(faults)
+		fmt.Print(table)
+		if n := l.failedPosts.Load(); n > 0 {
+			errorf("chaos: %d posts failed at the client and were posted again: a client must ride out a broker's loss", n)
+		}
+	}
 	fmt.Print(report)
 	t.Log(strings.TrimSpace(report[strings.LastIndex(strings.TrimSuffix(report, "\n"), "\n")+1:]))
 
@@ -488,12 +517,16 @@ func waitSettled(t *testing.T, ctx context.Context, cl *client.Client, bookings 
 
 // startBroker connects to KAFKA_BROKERS, or starts the embedded broker as
 // a process of its own on a fresh data directory.
-func startBroker(t *testing.T, ctx context.Context, root, bin, runDir string) *brokerSide {
+func startBroker(t *testing.T, ctx context.Context, root, bin, runDir string, clustered bool) *brokerSide {
 	t.Helper()
-	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
+	env := os.Getenv("KAFKA_BROKERS")
+	if clustered && env == "" {
+		t.Fatal("CHAOS_CLUSTER=1 needs KAFKA_BROKERS of a scripts/kafka.sh cluster (make chaos-cluster starts one)")
+	}
+	if env != "" {
 		b := &brokerSide{name: "kafka", addr: env}
 		restartCmd := os.Getenv("CHAOS_RESTART_CMD")
-		if restartCmd == "" {
+		if restartCmd == "" || clustered {
 			// The cluster of scripts/kafka.sh (its KAFKA_STATE, KAFKA_PORT
 			// from the environment) must be the one the test talks to, or
 			// the restart would hit another cluster.
@@ -503,6 +536,13 @@ func startBroker(t *testing.T, ctx context.Context, root, bin, runDir string) *b
 					"set KAFKA_STATE/KAFKA_PORT to its state, or CHAOS_RESTART_CMD to a command that restarts it", env, err, out)
 			}
 			restartCmd = "bash " + filepath.Join(root, "scripts/kafka.sh") + " restart"
+			if clustered {
+				c, err := newCluster(root, runDir, string(out))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.cluster, b.name = c, fmt.Sprintf("kafka-%d-nodes", c.nodes)
+			}
 		}
 		cfg := bus.Config{Brokers: strings.Split(env, ",")}
 		b.restart = func() error {

@@ -7,6 +7,11 @@
 #                                     again on the same state: same cluster,
 #                                     same topics and data, nothing formatted
 #   scripts/kafka.sh status           show nodes; exit 1 unless all run
+#   scripts/kafka.sh signal N SIG     send SIG (KILL, STOP, CONT, TERM) to node N
+#   scripts/kafka.sh start N          start node N again on its state (after
+#                                     a SIGKILL) and wait until it serves
+#   scripts/kafka.sh leader           print the node id of the active
+#                                     controller (the KRaft quorum's leader)
 #   scripts/kafka.sh libs             fetch the jars if missing; print their
 #                                     directory (and nothing else) on stdout
 #
@@ -221,6 +226,18 @@ transaction.state.log.num.partitions=10
 # Tests want consumer groups to form at once.
 group.initial.rebalance.delay.ms=0
 
+# Failover in seconds, not tens of seconds. A broker that stops
+# heartbeating (SIGKILL, SIGSTOP, a lost network) is fenced after
+# broker.session.timeout.ms (Kafka's default 9 s): only then do its
+# partitions get new leaders and leave the in-sync replicas that acks=all
+# waits for. A controller quorum without a leader elects one after the
+# fetch timeout (default 2 s). README, "Running on a Kafka cluster", says
+# what these cost.
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=2500
+controller.quorum.fetch.timeout.ms=1000
+controller.quorum.election.timeout.ms=500
+
 # Small machine: few threads.
 num.network.threads=2
 num.io.threads=4
@@ -417,6 +434,64 @@ cmd_status() {
   ((up == n))
 }
 
+# The fault commands of the cluster chaos test: one node at a time.
+node_arg() { # node-id
+  local n
+  n=$(state_nodes)
+  [[ "$1" =~ ^[1-9]$ ]] && (($1 <= n)) || die "no node '$1' in this $n-node cluster"
+}
+
+cmd_signal() { # node-id signal
+  local pid
+  [[ $# -eq 2 ]] || die "usage: signal N KILL|STOP|CONT|TERM"
+  node_arg "$1"
+  case $2 in KILL | STOP | CONT | TERM) ;; *) die "signal must be KILL, STOP, CONT or TERM, got '$2'" ;; esac
+  pid=$(node_pid "$1") || die "node $1 is not running"
+  kill "-$2" "$pid"
+  if [[ $2 == KILL ]]; then
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  fi
+}
+
+cmd_start() { # node-id
+  local id=${1:-} dir deadline
+  node_arg "$id"
+  node_pid "$id" >/dev/null && die "node $id is already running"
+  [[ -f "$LIBS/.complete" ]] || die "Kafka $KAFKA_VERSION jars missing in $LIBS"
+  dir=$(node_dir "$id")
+  deadline=$((SECONDS + STOP_TIMEOUT))
+  # The killed JVM's ports are freed by the kernel at once, but wait for them.
+  while port_open "$(broker_port "$id")" || port_open "$(controller_port "$id")"; do
+    ((SECONDS < deadline)) || die "ports of node $id are still in use"
+    sleep 0.2
+  done
+  [[ -f "$dir/kafka.log" ]] && mv -f "$dir/kafka.log" "$dir/kafka.log.1"
+  rm -f "$dir/kafka.pid"
+  start_node "$id"
+  deadline=$((SECONDS + START_TIMEOUT))
+  while ! port_open "$(broker_port "$id")" || ! grep -q 'Kafka Server started' "$dir/kafka.log" 2>/dev/null; do
+    if [[ -f "$dir/kafka.pid" ]] && ! node_pid "$id" >/dev/null; then fail_start "$id" "process exited during startup"; fi
+    ((SECONDS < deadline)) || fail_start "$id" "not ready after ${START_TIMEOUT}s"
+    sleep 0.2
+  done
+}
+
+# The quorum's leader, asked of the controllers themselves: in KRaft the
+# controller id a broker's metadata gives is not the active controller.
+cmd_leader() {
+  local n i ctl="" out
+  n=$(state_nodes)
+  ((n > 0)) || die "not running"
+  for ((i = 1; i <= n; i++)); do
+    node_pid "$i" >/dev/null && ctl+="${ctl:+,}$HOST:$(controller_port "$i")"
+  done
+  [[ -n "$ctl" ]] || die "no node is running"
+  out=$(java -Xmx128m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$STATE/tools-log4j2.properties" \
+    -cp "$LIBS/*" org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-controller "$ctl" describe --status) ||
+    die "could not describe the quorum"
+  awk -F: '/^LeaderId/ {gsub(/[ \t]/, "", $2); print $2}' <<<"$out"
+}
+
 # For tests that run their own broker from the jars (bus/secure_test.go):
 #   KAFKA_LIBS=$(scripts/kafka.sh libs) go test -run Secure ./bus/
 cmd_libs() {
@@ -431,5 +506,8 @@ case "${1:-}" in
   restart) shift; cmd_restart ;;
   status) shift; cmd_status ;;
   libs) shift; cmd_libs ;;
-  *) echo "usage: $0 up [--nodes N] | down | restart | status | libs" >&2; exit 2 ;;
+  signal) shift; cmd_signal "$@" ;;
+  start) shift; cmd_start "$@" ;;
+  leader) shift; cmd_leader ;;
+  *) echo "usage: $0 up [--nodes N] | down | restart | status | libs | signal N SIG | start N | leader" >&2; exit 2 ;;
 esac
