@@ -54,6 +54,10 @@ type Group struct {
 	// written: a caller that writes outside the handlers (a timer) holds
 	// it exclusively, so it never sees state a batch has not yet written.
 	Exclusive *sync.RWMutex
+	// OneRound writes a batch's log and what it sends in one round rather
+	// than the log first: for handlers that, redelivered after a crash,
+	// decide again exactly what they decided (see Outbox).
+	OneRound bool
 }
 
 // maxBatch bounds the messages of one partition handled before their
@@ -226,7 +230,7 @@ func (h *groupHandler) handleBatch(sess sarama.ConsumerGroupSession, handle mess
 	if out.empty() {
 		return true
 	}
-	return retryUntilDone(ctx, func() error { return out.flush(h.pub) }, func(err error) {
+	return retryUntilDone(ctx, func() error { return out.flush(h.pub, h.g.OneRound) }, func(err error) {
 		h.logger.Error("batch not written; will retry", err, watermill.LogFields{
 			"topic": batch[0].Topic, "partition": batch[0].Partition, "offset": batch[0].Offset, "messages": len(batch)})
 	})

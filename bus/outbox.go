@@ -13,10 +13,30 @@ import (
 
 // Outbox collects what the handlers of one batch of consumed messages
 // write, so the batch is written with a round trip per phase instead of
-// one per record. Phase 0 is written and acknowledged before phase 1 is
-// sent: a handler's log entries (its events) go in phase 0 and the
-// messages they cause (commands, replies) in phase 1, so nothing is ever
-// sent that its log does not hold.
+// one per record. A handler's log entries (its events) go in PhaseLog and
+// the messages they cause (commands, replies, forwarded records) in
+// PhaseSend.
+//
+// By default PhaseLog is written and acknowledged before PhaseSend is
+// sent, so nothing is ever sent that its log does not hold: two durable
+// writes, one after the other. A Group whose handlers are re-derivable
+// (Group.OneRound) has both phases written in one round instead, each
+// topic in parallel, which sarama groups into one produce request per
+// broker. A crash may then leave a message sent whose log entry is not
+// durable. That is safe when, and only when, the consumer decides again
+// exactly what it decided: the batch was not marked, so its messages are
+// redelivered in the same order; the state they are decided on is folded
+// from the same log (everything before the batch, which was written in
+// full before the batch was handled, plus the part of the batch that
+// reached the log: a prefix, as one idempotent producer writes a
+// partition in order); and the decision depends on nothing else (not the
+// clock, not another topic). Then each message is decided again as before,
+// with the same ids, and what was already sent is a duplicate its readers
+// drop. A participant qualifies (see participant.Runtime); the
+// orchestrator does not: its decisions depend on time (deadlines) and on
+// how its requests, replies and ticks interleave, so after a crash the
+// decision behind a command already sent can be made differently (see
+// docs/architecture.md, "Durable writes per step").
 type Outbox struct {
 	mu     sync.Mutex
 	phases [2]map[string][]*message.Message
@@ -57,31 +77,47 @@ func (o *Outbox) empty() bool {
 	return len(o.phases[0]) == 0 && len(o.phases[1]) == 0
 }
 
-// flush writes the phases in order; the topics of one phase in parallel.
-// Retrying a flush that failed part way writes some records again, which
-// readers recognise by their ids.
-func (o *Outbox) flush(pub message.Publisher) error {
+// flush writes the phases in order, or both in one round when together
+// (a topic of both phases gets its log entries first, in one write); the
+// topics of one round in parallel. Retrying a flush that failed part way
+// writes some records again, which readers recognise by their ids.
+func (o *Outbox) flush(pub message.Publisher, together bool) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for _, phase := range o.phases {
-		var wg sync.WaitGroup
-		errs := make([]error, 0, len(phase))
-		var mu sync.Mutex
-		for topic, msgs := range phase {
-			wg.Go(func() {
-				if err := pub.Publish(topic, msgs...); err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("write %d records to %s: %w", len(msgs), topic, err))
-					mu.Unlock()
-				}
-			})
+	rounds := o.phases[:]
+	if together {
+		both := map[string][]*message.Message{}
+		for _, phase := range o.phases {
+			for topic, msgs := range phase {
+				both[topic] = append(both[topic], msgs...)
+			}
 		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		rounds = []map[string][]*message.Message{both}
+	}
+	for _, round := range rounds {
+		if err := publishRound(pub, round); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// publishRound writes every topic of round in parallel and waits for all.
+func publishRound(pub message.Publisher, round map[string][]*message.Message) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for topic, msgs := range round {
+		wg.Go(func() {
+			if err := pub.Publish(topic, msgs...); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("write %d records to %s: %w", len(msgs), topic, err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // batchLinger is how long a BatchPublisher's records wait for company;

@@ -104,6 +104,8 @@ func (r *Runtime) Run(ctx context.Context) error {
 			r.mu.Unlock()
 		},
 		Options: bus.ConsumerOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
+		// A batch's domain events and replies go in one round (see handle).
+		OneRound: true,
 	}.Run(ctx, r.cfg.Bus, pub, wlog)
 }
 
@@ -156,9 +158,18 @@ func (part *partition) fold(cfg bus.Config, rec bus.Record, log zerolog.Logger) 
 }
 
 // handle applies a command at most once: a command id seen before gets the
-// original reply again and changes nothing. The domain event is written
-// before the reply (in a batch, the outbox writes the log phase first), so
-// a crash in between is repaired by redelivery.
+// original reply again and changes nothing.
+//
+// In a batch, the domain event and the reply are written in one round
+// (bus.Group.OneRound), so a crash may leave the reply sent and the event
+// not written. The command is then redelivered, as its offset was not
+// committed, and decided again to the same event and reply: Handle is a
+// pure function of the command and the partition's state; that state is
+// folded from the partition's log, which holds everything decided before
+// the batch and a prefix of the batch; every command of a key is applied
+// on its key's partition (reroute), in the partition's order; and the
+// clock only stamps the records. Only the replies' and events' timestamps
+// differ, and their ids do not.
 func (r *Runtime) handle(msg *message.Message) error {
 	cmd, err := bus.FromMessage(msg)
 	if err != nil {

@@ -2,12 +2,14 @@ package participant_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/sagaflow/saga/bus"
@@ -224,5 +226,74 @@ func TestRetriedAppendFoldsOnce(t *testing.T) {
 	c.send(command(events.VerifyUser, "s3"), "")
 	if got := c.replies(3)[2]; got.Outcome != events.OutcomeSucceeded {
 		t.Fatalf("bob after the restart: %s %q, want verified", got.Outcome, got.Reason)
+	}
+}
+
+// withholding is a publisher whose writes to one topic fail while hold is
+// set: a broker that takes a batch's replies and not its domain events.
+type withholding struct {
+	message.Publisher
+	topic string
+	hold  *atomic.Bool
+}
+
+func (w withholding) Publish(topic string, msgs ...*message.Message) error {
+	if topic == w.topic && w.hold.Load() {
+		return errors.New("partition unavailable")
+	}
+	return w.Publisher.Publish(topic, msgs...)
+}
+
+// TestReplySentBeforeItsEventSurvivesACrash writes a charge's reply while
+// its domain event cannot be written, and stops the runtime then: the
+// event and the reply go in one round, so the reply is out and the log is
+// empty. The runtime started again is given the command again, decides
+// the same charge, writes its event once and sends the same reply; a
+// later attempt finds the charge in the state.
+func TestReplySentBeforeItsEventSurvivesACrash(t *testing.T) {
+	c := converse(t, events.ServicePayment)
+	var charges atomic.Int32
+	newSvc := func() service.Service { return payment.New(counting{charges: &charges}) }
+	data := events.BookingData{BookingRef: "BK-1", UserID: "alice", AmountCents: 5000, PaymentToken: demo.TokenOK}
+	charge := func(attempt int) events.Envelope {
+		cmd, _ := participanttest.Command(t, participanttest.Cmd{Type: events.ChargePayment, Saga: "s1", Attempt: attempt,
+			Data: data, Actor: "alice", Correlation: data.BookingRef, Key: data.BookingRef})
+		return cmd
+	}
+	var hold atomic.Bool
+	hold.Store(true)
+	rt, err := participant.New(participant.Config{Bus: c.cfg, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel),
+		New: newSvc, Decorate: func(pub message.Publisher) (message.Publisher, error) {
+			return withholding{Publisher: pub, topic: c.cfg.Topic(events.DomainTopic(events.ServicePayment)), hold: &hold}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	first := charge(1)
+	c.send(first, "")
+	before := c.replies(1)[0]
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("runtime: %v", err)
+	}
+	if log := logged(t, c.cfg, events.ServicePayment); len(log) != 0 {
+		t.Fatalf("the log holds %d events, want none written", len(log))
+	}
+
+	stop := start(t, c.cfg, newSvc)
+	defer stop()
+	got := c.replies(2)
+	if !reflect.DeepEqual(got[1], before) || before.Outcome != events.OutcomeSucceeded {
+		t.Fatalf("reply after the restart %+v, want the first %+v", got[1], before)
+	}
+	c.send(charge(2), "")
+	if retry := c.replies(3)[2]; retry.Outcome != events.OutcomeSucceeded || !reflect.DeepEqual(retry.Data, before.Data) {
+		t.Errorf("a new attempt got %+v, want the original charge %s", retry, before.Data)
+	}
+	if n := perCommand(t, logged(t, c.cfg, events.ServicePayment)); n[first.ID] != 1 || len(n) != 2 {
+		t.Errorf("events per command id %v, want one for each of the two", n)
 	}
 }

@@ -14,7 +14,10 @@
 //     "<name>.commands" and "<name>.events". Handle decides, as one domain
 //     event whose payload embeds events.Handled with the command's id
 //     (its id events.DerivedID(cmd.ID, "event"), its trace
-//     events.TraceOf(cmd)), and never changes state; Apply folds an event
+//     events.TraceOf(cmd)), never changes state, and decides the same
+//     from the same state and command (no randomness; the clock only
+//     stamps the event), as a command whose event a crash lost is decided
+//     again after its reply was sent; Apply folds an event
 //     into the state, reading it with events.CheckAs. Read command data
 //     with events.CommandV1.Booking or Data; refuse what cannot be read
 //     with events.Malformed (the runtime sends it to the dead letters).

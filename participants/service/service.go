@@ -21,8 +21,12 @@ type Service interface {
 	Apply(e events.Envelope) error
 	// Handle decides what a command does, as exactly one domain event whose
 	// payload embeds events.Handled (the reply). It must not change state:
-	// Apply does, once the event is written. A service that drops a command
-	// on purpose (a simulated outage) returns ok=false.
+	// Apply does, once the event is written. It must decide the same event
+	// from the same state and command, whenever it is called: now only
+	// stamps the event. The runtime sends the reply in the same round as
+	// the event, and a command whose event a crash lost is decided again.
+	// A service that drops a command on purpose (a simulated outage)
+	// returns ok=false.
 	Handle(cmd events.Envelope, payload events.CommandV1, now time.Time) (ev events.Envelope, ok bool, err error)
 }
 
