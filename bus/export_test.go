@@ -7,3 +7,9 @@ import "github.com/ThreeDotsLabs/watermill/message"
 func FlushOutbox(o *Outbox, pub message.Publisher, together bool) error {
 	return o.flush(pub, together)
 }
+
+// RetryBackoff and ProducerRetries let the tests of package bus_test check
+// the retry budget of every client.
+var RetryBackoff = retryBackoff
+
+const ProducerRetries = producerRetries

@@ -62,3 +62,21 @@ func TestRetryTransient(t *testing.T) {
 		t.Fatalf("past the bound: %v after %d calls", err, calls)
 	}
 }
+
+func TestRetryBackoffIsQuickThenCapped(t *testing.T) {
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 500 * time.Millisecond, 500 * time.Millisecond}
+	for i, w := range want {
+		if got := bus.RetryBackoff(i + 1); got != w {
+			t.Errorf("retry %d: backoff %s, want %s", i+1, got, w)
+		}
+	}
+	total := time.Duration(0)
+	for n := 1; n <= bus.ProducerRetries; n++ {
+		total += bus.RetryBackoff(n)
+	}
+	// A produce rides out a broker's fencing (2.5 s on the local cluster,
+	// 9 s by Kafka's default broker.session.timeout.ms is beyond it).
+	if total < 5*time.Second || total > 10*time.Second {
+		t.Errorf("a produce retries for %s in all, want between 5 s and 10 s", total)
+	}
+}

@@ -16,7 +16,18 @@ const (
 	sessionTimeout   = 10 * time.Second
 	heartbeat        = 1 * time.Second
 	metadataBackoff  = 250 * time.Millisecond
+	producerRetries  = 20
 )
+
+// retryBackoff is the pause before retry n (from 1) of a produce or a
+// fetch: 100 ms doubling to at most 500 ms.
+func retryBackoff(n int) time.Duration {
+	d := 100 * time.Millisecond
+	for i := 1; i < n && d < 500*time.Millisecond; i++ {
+		d *= 2
+	}
+	return min(d, 500*time.Millisecond)
+}
 
 // SaramaConfig is the one sarama configuration every saga client uses
 // (publisher, subscriber, admin, log reader), so behaviour is the same on
@@ -68,10 +79,13 @@ func SaramaConfig(cfg Config) (*sarama.Config, error) {
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	// SyncProducer (and so the Watermill publisher) needs success reports.
 	c.Producer.Return.Successes = true
-	// Ride out a leader election (~seconds) before reporting failure.
-	c.Producer.Retry.Max = 10
-	// With Retry.Max this gives a couple of seconds of retrying.
-	c.Producer.Retry.Backoff = 250 * time.Millisecond
+	// Ride out a broker's loss before reporting failure: its partitions
+	// get new leaders once the controller fences it (seconds; 2.5 s on
+	// scripts/kafka.sh clusters), and each retry asks for fresh metadata.
+	c.Producer.Retry.Max = producerRetries
+	// Quick first retries, so a leader that moved is found at once, then
+	// capped: about 8 s of retrying in all.
+	c.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration { return retryBackoff(retries) }
 	// Broker-side wait for acks=all; must stay below Net.ReadTimeout.
 	c.Producer.Timeout = produceTimeout
 	// Keyed records go where cfg.Partitioner says; explicit so a sarama
@@ -85,6 +99,10 @@ func SaramaConfig(cfg Config) (*sarama.Config, error) {
 	c.Consumer.IsolationLevel = sarama.ReadCommitted
 	// Surface consumer errors instead of only logging them.
 	c.Consumer.Return.Errors = true
+	// A partition whose leader was lost is fetched again from its new
+	// leader after this pause (sarama's default is 2 s, which a broker's
+	// loss would add to every stall).
+	c.Consumer.Retry.BackoffFunc = retryBackoff
 
 	// A dead member (kill -9) is evicted after 10s and its partitions move.
 	c.Consumer.Group.Session.Timeout = sessionTimeout
