@@ -78,6 +78,7 @@ type (
 		groupsLogSize      int64
 		pidsLogSize        int64
 		needsGroupsCompact bool
+		gc                 groupCommit // SyncWrites' fsyncs, see group_commit.go
 
 		die  chan struct{}
 		dead atomic.Bool
@@ -472,9 +473,20 @@ outer:
 			handled bool
 		)
 
+		// Before waiting, sync what the last events wrote (if no
+		// sync runs) and release the responses that waited for it.
+		if c.startGroupCommit() {
+			return
+		}
+		writesBefore := c.gc.writes
+
 		select {
 		case <-c.die:
 			return
+
+		case <-c.gc.finishedC():
+			c.gc.finish()
+			continue
 
 		case <-c.pids.txTimer.C:
 			c.pids.handleTimeout()
@@ -778,8 +790,12 @@ outer:
 			continue
 		}
 
+		resp := clientResp{kresp: kresp, corr: creq.corr, err: err}
+		if c.gc.hold(creq.cc, creq.kreq, writesBefore, resp) {
+			continue
+		}
 		select {
-		case creq.cc.respCh <- clientResp{kresp: kresp, corr: creq.corr, err: err}:
+		case creq.cc.respCh <- resp:
 		case <-creq.cc.done:
 		case <-c.die:
 			return

@@ -288,7 +288,9 @@ func DataDir(dir string) Opt {
 // synced on segment roll and shutdown, matching real Kafka's default
 // (log.flush.interval.messages=MAX_VALUE). This is much faster but
 // in-flight batches can be lost on a crash. With SyncWrites, every
-// produce is durable immediately at the cost of throughput.
+// produce is durable before it is acknowledged, at the cost of
+// throughput: the writes that arrive together share one fsync per file,
+// and responses wait for the fsync that covers what came before them.
 func SyncWrites() Opt {
 	return opt{func(c *cfg) { c.syncWrites = true }}
 }

@@ -578,7 +578,7 @@ outer:
 	// If all segments were trimmed, close active handles
 	// so the next produce creates fresh files.
 	if len(pd.segments) == 0 {
-		pd.closeActiveFiles(false)
+		c.closeActiveFiles(pd, false)
 		pd.rolledAt = time.Now()
 	}
 	pd.rebuildMaxTimestampMeta()
@@ -619,8 +619,11 @@ func (pd *partData) legacyOffsetsBefore(ts int64, maxNum int32) []int64 {
 	return offsets
 }
 
-func (pd *partData) closeActiveFiles(doSync bool) {
+// closeActiveFiles closes the active segment's handles. Unsynced data in
+// them that a held response waits for is synced first (see settle).
+func (c *Cluster) closeActiveFiles(pd *partData, doSync bool) {
 	if pd.activeSegFile != nil {
+		c.settle(pd.activeSegFile)
 		if doSync {
 			pd.activeSegFile.Sync()
 		}
@@ -628,6 +631,7 @@ func (pd *partData) closeActiveFiles(doSync bool) {
 		pd.activeSegFile = nil
 	}
 	if pd.activeIdxFile != nil {
+		c.settle(pd.activeIdxFile)
 		if doSync {
 			pd.activeIdxFile.Sync()
 		}
@@ -638,8 +642,8 @@ func (pd *partData) closeActiveFiles(doSync bool) {
 
 // closeAllFiles closes active write handles and all cached read handles.
 // Used on shutdown and topic deletion.
-func (pd *partData) closeAllFiles(doSync bool) {
-	pd.closeActiveFiles(doSync)
+func (c *Cluster) closeAllFiles(pd *partData, doSync bool) {
+	c.closeActiveFiles(pd, doSync)
 	for i := range pd.segments {
 		if pd.segments[i].readFile != nil {
 			pd.segments[i].readFile.Close()

@@ -748,7 +748,7 @@ func (c *Cluster) savePartition(fsys fs, dir, topic string, part int32, pd *part
 		return err
 	}
 
-	pd.closeAllFiles(c.cfg.syncWrites)
+	c.closeAllFiles(pd, c.cfg.syncWrites)
 
 	// Build snapshot segment metadata from pd.segments.
 	// Segment files are already on disk (written by persistBatchToSegment
@@ -802,7 +802,7 @@ func (c *Cluster) savePartition(fsys fs, dir, topic string, part int32, pd *part
 func (c *Cluster) rebuildSegments(pd *partData, batches []*partBatch) {
 	pdir := partDir(c.storageDir, pd.t, pd.p)
 
-	pd.closeAllFiles(false)
+	c.closeAllFiles(pd, false)
 
 	// Delete old segment + index files
 	for _, seg := range pd.segments {
@@ -1846,7 +1846,7 @@ func (c *Cluster) persistBatchToSegment(pd *partData, b *partBatch) int64 {
 	active := &pd.segments[len(pd.segments)-1]
 	if active.size >= c.segmentBytes(pd.t) {
 		active.endOff = b.FirstOffset
-		pd.closeActiveFiles(c.cfg.syncWrites)
+		c.closeActiveFiles(pd, c.cfg.syncWrites)
 		pd.segments = append(pd.segments, segmentInfo{base: b.FirstOffset})
 		if err := c.openSegmentFiles(pd, pdir); err != nil {
 			c.cfg.logger.Logf(LogLevelWarn, "persist batch open %s-%d: %v", pd.t, pd.p, err)
@@ -1868,16 +1868,18 @@ func (c *Cluster) persistBatchToSegment(pd *partData, b *partBatch) int64 {
 	if segErr != nil {
 		c.cfg.logger.Logf(LogLevelWarn, "persist batch %s-%d: %v", pd.t, pd.p, segErr)
 		pd.activeSegFile.Truncate(active.size)
-		pd.closeActiveFiles(false)
+		c.closeActiveFiles(pd, false)
 		return -1
 	}
 
-	// With SyncWrites, fsync every batch for immediate durability.
-	// Without it, we rely on the OS page cache and sync only on
-	// segment roll and shutdown (like real Kafka's default).
+	// With SyncWrites, the batch is durable before anyone hears of
+	// it: run() syncs the files of all the writes that arrived
+	// together, then sends the responses (group_commit.go). Without
+	// it, we rely on the OS page cache and sync only on segment roll
+	// and shutdown (like real Kafka's default).
 	if c.cfg.syncWrites {
-		pd.activeSegFile.Sync()
-		pd.activeIdxFile.Sync()
+		c.gc.wrote(pd.activeSegFile)
+		c.gc.wrote(pd.activeIdxFile)
 	}
 
 	active.size += batchSize
@@ -2772,6 +2774,6 @@ func (c *Cluster) closeOpenFiles() {
 		c.pidsLogFile = nil
 	}
 	c.data.tps.each(func(_ string, _ int32, pd *partData) {
-		pd.closeAllFiles(c.cfg.syncWrites)
+		c.closeAllFiles(pd, c.cfg.syncWrites)
 	})
 }
