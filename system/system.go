@@ -155,6 +155,9 @@ type Config struct {
 	// SnapshotEvents is how many saga log events the orchestrator folds
 	// between snapshots of a partition; its default when zero.
 	SnapshotEvents int
+	// CompensationHorizon is how long the orchestrator retries a
+	// compensation that gets no reply (orchestrator.Config).
+	CompensationHorizon time.Duration
 }
 
 // busFor is the connection of one part.
@@ -224,7 +227,8 @@ func Parts(c Config) ([]Part, error) {
 		return nil, err
 	}
 	orch, err := orchestrator.New(orchestrator.Config{Bus: cfg, Log: log, Definitions: defs, Decorate: c.Decorate,
-		Tracer: c.Tracer.Part("orchestrator"), SnapshotEvents: c.SnapshotEvents})
+		Tracer: c.Tracer.Part("orchestrator"), SnapshotEvents: c.SnapshotEvents,
+		CompensationHorizon: c.CompensationHorizon})
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
+	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/system"
 )
 
@@ -27,6 +28,7 @@ func newUp(g *globals) *cobra.Command {
 	var metered metricsFlag
 	timings := flows.DefaultTimings()
 	var sloFlags []string
+	horizon := saga.DefaultCompensationHorizon
 	cmd := &cobra.Command{
 		Use: "up",
 		Example: `  saga up
@@ -102,7 +104,8 @@ func newUp(g *globals) *cobra.Command {
 					return nil
 				}
 				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings, SLOs: slos,
-					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys, PartBus: g.partBus, Tracer: tracer})
+					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys, PartBus: g.partBus, Tracer: tracer,
+					CompensationHorizon: horizonOrOff(horizon)})
 			})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")
@@ -115,6 +118,8 @@ func newUp(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&brokerAuth, "broker-auth", true, brokerAuthUsage)
 	topics.register(cmd)
 	cmd.Flags().DurationVar(&timings.StepTimeout, "step-timeout", timings.StepTimeout, "deadline of one attempt of a saga step")
+	cmd.Flags().DurationVar(&horizon, "compensation-horizon", horizon, "how long a compensation that gets no reply is retried, "+
+		"from its first attempt, before its saga is parked as failed (0: only the definition's attempts)")
 	cmd.Flags().StringArrayVar(&sloFlags, "slo", nil, "the stuck-saga watchdog's SLO of a definition or one of its steps, `NAME[.STEP]=DURATION` "+
 		"(repeatable; by default twice the timeouts and backoffs of every attempt)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to `FILE` when it stops (read it with go tool pprof)")
@@ -287,4 +292,13 @@ func parseSLOs(flags []string, timings flows.Timings) (map[string]time.Duration,
 		return nil, usagef("--slo: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return slos, nil
+}
+
+// horizonOrOff is the orchestrator's setting for a --compensation-horizon:
+// 0 on the command line turns the horizon off.
+func horizonOrOff(h time.Duration) time.Duration {
+	if h <= 0 {
+		return -1
+	}
+	return h
 }
