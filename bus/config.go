@@ -59,6 +59,11 @@ type Config struct {
 	// Metrics, when set, counts what this part's consumers dead-letter and
 	// reports their groups' lag (see metrics); nil records nothing.
 	Metrics *metrics.Metrics
+	// Retry is how long a client's read, follow or write retries transient
+	// Kafka errors (a broker restarting, leaders moving; see Transient)
+	// with backoff and fresh metadata before it fails; DefaultRetry when
+	// zero, no retry when negative.
+	Retry time.Duration
 }
 
 // setDefaults fills zero values; Config is passed by value so this only
