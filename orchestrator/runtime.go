@@ -120,6 +120,7 @@ type Orchestrator struct {
 	writing   map[int32]bool
 
 	traces *traces
+	pruner snapshotPruner
 
 	// definitionsEnd is the offset after the last definition version the
 	// machine was given; definitionsMu orders the follower and catch-ups;

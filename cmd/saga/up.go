@@ -105,7 +105,7 @@ func newUp(g *globals) *cobra.Command {
 				}
 				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings, SLOs: slos,
 					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys, PartBus: g.partBus, Tracer: tracer,
-					CompensationHorizon: horizonOrOff(horizon)})
+					CompensationHorizon: horizonOrOff(horizon), Topics: topics.options()})
 			})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")
@@ -151,7 +151,7 @@ func newBroker(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			if err := system.Provision(cmd.Context(), cfg); err != nil {
+			if err := system.ProvisionWith(cmd.Context(), cfg, topics.options()); err != nil {
 				return err
 			}
 			log := g.logger()
@@ -168,17 +168,26 @@ func newBroker(g *globals) *cobra.Command {
 
 // topicFlags size the topics a command creates when they are missing.
 type topicFlags struct {
-	partitions  int32
-	replication int16
+	partitions   int32
+	replication  int16
+	minInsync    int16
+	dlqRetention time.Duration
 }
 
 func (t *topicFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Int32Var(&t.partitions, "partitions", bus.DefaultPartitions, "partitions of each topic created at start (the saga topics must all have the same count)")
 	cmd.Flags().Int16Var(&t.replication, "replication-factor", 0, "replicas of each topic created at start (0: min(3, brokers))")
+	cmd.Flags().Int16Var(&t.minInsync, "min-insync-replicas", 0, "min.insync.replicas of each topic created at start (0: min(2, replicas-1)); existing topics that ask for fewer are warned of")
+	cmd.Flags().DurationVar(&t.dlqRetention, "dlq-retention", 0, "how long the dead-letter topic keeps a record, when it is created (0: forever)")
+}
+
+// options are the topics' settings of the system.
+func (t topicFlags) options() system.TopicOptions {
+	return system.TopicOptions{DLQRetention: t.dlqRetention}
 }
 
 func (t topicFlags) apply(cfg bus.Config) bus.Config {
-	cfg.Partitions, cfg.ReplicationFactor = t.partitions, t.replication
+	cfg.Partitions, cfg.ReplicationFactor, cfg.MinInsyncReplicas = t.partitions, t.replication, t.minInsync
 	return cfg
 }
 
