@@ -312,6 +312,7 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	c.warnInsync(ctx)
+	defer bus.WatchTopicSize(c.Bus, c.Bus.Topic(events.TopicDLQ))()
 	if c.Bus.Partitioner == "" {
 		var rule bus.Partitioner
 		err := bus.RetryTransient(ctx, StartupWait, retry("read the logs' partitioner"), func(ctx context.Context) (err error) {
