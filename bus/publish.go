@@ -18,8 +18,7 @@ type retryingPublisher struct {
 // RetryingPublisher wraps pub, made with cfg, so that a Publish that fails
 // with a transient error (Transient: a broker restarting, a leader
 // moving) is made again with backoff for cfg.RetryBound, the producer
-// refreshing its metadata between tries; an error that remains names the
-// topic and the broker's error. Messages are sent again whole, so they
+// refreshing its metadata between tries. Messages are sent again whole, so they
 // must be safe to repeat: requests are, being deduplicated by their ids
 // and idempotency keys.
 func RetryingPublisher(cfg Config, pub message.Publisher) message.Publisher {
@@ -30,17 +29,31 @@ func (p retryingPublisher) Publish(topic string, msgs ...*message.Message) error
 	err := RetryTransient(context.Background(), p.cfg.RetryBound(), nil, func(context.Context) error {
 		return p.Publisher.Publish(topic, msgs...)
 	})
-	if err != nil {
-		return WriteError(topic, err)
-	}
-	return nil
+	return err // named by NewPublisher's publisher
+}
+
+// namedPublisher names the topic and the broker's error of a failed
+// Publish (WriteError).
+type namedPublisher struct{ message.Publisher }
+
+func (p namedPublisher) Publish(topic string, msgs ...*message.Message) error {
+	return WriteError(topic, p.Publisher.Publish(topic, msgs...))
 }
 
 // WriteError is err, from a write to topic, with the topic and the
 // broker's name for the error it answered (NOT_LEADER_OR_FOLLOWER,
 // KAFKA_STORAGE_ERROR, ...), so that whoever reads it knows where and
-// why, and errors.Is still finds sarama's error.
+// why, and errors.Is still finds sarama's error. sarama reports a batch
+// that failed as "Failed to deliver N messages" alone: the first
+// record's cause is brought out.
 func WriteError(topic string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var batch sarama.ProducerErrors
+	if errors.As(err, &batch) && len(batch) > 0 {
+		return fmt.Errorf("%d of the records: %w", len(batch), WriteError(topic, batch[0].Err))
+	}
 	var kerr sarama.KError
 	if errors.As(err, &kerr) {
 		return fmt.Errorf("bus: write to %s: the broker answered %s: %w", topic, KafkaErrorName(kerr), err)
