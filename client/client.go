@@ -149,6 +149,9 @@ func (c *Client) checkShow(ctx context.Context, id string) error {
 		}
 		// Not there yet, or unknown: only then do the logs decide.
 	}
+	if ok, err := c.showOnSale(ctx, id); err != nil || ok {
+		return err
+	}
 	shows, err := c.Shows(ctx)
 	if err != nil {
 		return err
