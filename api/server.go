@@ -170,6 +170,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		c.Close()
 		return nil, err
 	}
+	// A broker restarting or a leader moving is retried within the
+	// publish timeout; past it the answer is 503 and the client retries.
+	retrying := cfg.Bus
+	if b := retrying.RetryBound(); b > 0 {
+		retrying.Retry = min(b, cfg.PublishTimeout)
+	}
+	pub = bus.RetryingPublisher(retrying, pub)
 	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), pub: pub, client: c, db: cfg.ReadModel,
 		limiter: newLimiter(cfg.RateLimit, cfg.Burst), signups: newLimiter(cfg.SignupRate, cfg.SignupBurst), recent: newRecentRequests(recentCapacity), now: time.Now,
 		ends: newEndWatch(cfg.ReadModel, cfg.Log), defs: cfg.Definitions, services: cfg.Services}

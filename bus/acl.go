@@ -23,6 +23,7 @@ const (
 	OpRead     = "READ"
 	OpWrite    = "WRITE"
 	OpDescribe = "DESCRIBE"
+	OpDelete   = "DELETE"
 
 	PermissionAllow = "ALLOW"
 	PatternLiteral  = "LITERAL"
@@ -89,6 +90,9 @@ func ACLsFor(cfg Config, users map[string]string) []ACL {
 		for _, t := range a.Writes {
 			allow(p, ResourceTopic, cfg.Topic(t), OpWrite)
 			allow(p, ResourceTopic, cfg.Topic(t), OpDescribe)
+		}
+		for _, t := range a.Deletes {
+			allow(p, ResourceTopic, cfg.Topic(t), OpDelete)
 		}
 		for _, g := range a.Groups {
 			allow(p, ResourceGroup, cfg.Group(g), OpRead)
@@ -282,7 +286,7 @@ var (
 	}
 	operations = map[sarama.AclOperation]string{
 		sarama.AclOperationAll: "ALL", sarama.AclOperationRead: OpRead, sarama.AclOperationWrite: OpWrite,
-		sarama.AclOperationCreate: "CREATE", sarama.AclOperationDelete: "DELETE", sarama.AclOperationAlter: "ALTER",
+		sarama.AclOperationCreate: "CREATE", sarama.AclOperationDelete: OpDelete, sarama.AclOperationAlter: "ALTER",
 		sarama.AclOperationDescribe: OpDescribe, sarama.AclOperationClusterAction: "CLUSTER_ACTION",
 		sarama.AclOperationDescribeConfigs: "DESCRIBE_CONFIGS", sarama.AclOperationAlterConfigs: "ALTER_CONFIGS",
 		sarama.AclOperationIdempotentWrite: "IDEMPOTENT_WRITE",

@@ -64,7 +64,7 @@ func TestACLsFor(t *testing.T) {
 				"TOPIC saga.events DESCRIBE", "TOPIC saga.events READ", "TOPIC saga.events WRITE",
 				"TOPIC saga.replies DESCRIBE", "TOPIC saga.replies READ", "TOPIC saga.replies WRITE",
 				"TOPIC saga.requests DESCRIBE", "TOPIC saga.requests READ", "TOPIC saga.requests WRITE",
-				"TOPIC saga.snapshots DESCRIBE", "TOPIC saga.snapshots READ", "TOPIC saga.snapshots WRITE",
+				"TOPIC saga.snapshots DELETE", "TOPIC saga.snapshots DESCRIBE", "TOPIC saga.snapshots READ", "TOPIC saga.snapshots WRITE",
 				"TOPIC user.commands DESCRIBE", "TOPIC user.commands WRITE",
 			},
 		},

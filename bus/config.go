@@ -38,6 +38,11 @@ type Config struct {
 	// ReplicationFactor for provisioned topics; 0 means
 	// min(3, brokers in the cluster metadata).
 	ReplicationFactor int16
+	// MinInsyncReplicas for provisioned topics: how many replicas must
+	// have a record before acks=all acknowledges it. 0 means
+	// min(2, replication-1) (MinInsyncFor), so one broker may be down and an
+	// acknowledged record is still on two when there are three.
+	MinInsyncReplicas int16
 	// DialTimeout bounds connecting to a broker, so an unreachable cluster
 	// fails in seconds instead of hanging. Default 5s.
 	DialTimeout time.Duration
@@ -59,6 +64,11 @@ type Config struct {
 	// Metrics, when set, counts what this part's consumers dead-letter and
 	// reports their groups' lag (see metrics); nil records nothing.
 	Metrics *metrics.Metrics
+	// Retry is how long a client's read, follow or write retries transient
+	// Kafka errors (a broker restarting, leaders moving; see Transient)
+	// with backoff and fresh metadata before it fails; DefaultRetry when
+	// zero, no retry when negative.
+	Retry time.Duration
 }
 
 // setDefaults fills zero values; Config is passed by value so this only
@@ -92,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.Partitions < 0 {
 		errs = append(errs, fmt.Errorf("bus: partitions must be >= 0 (0 = default %d), got %d", DefaultPartitions, c.Partitions))
+	}
+	if c.MinInsyncReplicas < 0 || (c.ReplicationFactor > 0 && c.MinInsyncReplicas > c.ReplicationFactor) {
+		errs = append(errs, fmt.Errorf("bus: min.insync.replicas must be between 0 (auto) and the replication factor, got %d", c.MinInsyncReplicas))
 	}
 	if c.ReplicationFactor < 0 {
 		errs = append(errs, fmt.Errorf("bus: replication factor must be >= 0 (0 = auto), got %d", c.ReplicationFactor))

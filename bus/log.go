@@ -157,7 +157,7 @@ func (l *Log) Write(recs []OutRecord) ([]int64, error) {
 		err = l.producer.SendMessages(msgs)
 	}
 	if err != nil {
-		return nil, err
+		return nil, WriteError(recs[0].Topic, err)
 	}
 	offs := make([]int64, len(msgs))
 	for i, m := range msgs {

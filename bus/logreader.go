@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -28,49 +29,69 @@ type Record struct {
 // partition 0 from its oldest record up to its high-water mark, then
 // partition 1, and so on. Records written meanwhile are not read, so the
 // call always ends. An error from fn stops the read and is returned.
+// Transient errors (a broker restarting, a leader moving) are retried for
+// cfg.RetryBound on a new connection, from the record after the last one
+// delivered: fn sees every record once.
 func ReadAll(ctx context.Context, cfg Config, topic string, fn func(Record) error) error {
-	return withConsumer(cfg, func(client sarama.Client, consumer sarama.Consumer) error {
-		parts, err := partitions(client, topic)
-		if err != nil {
+	var parts []int32
+	var next, ends []int64 // per partition: the next record to deliver, the end
+	fn = stopping(fn)
+	return resuming(ctx, cfg, "read "+topic, func(progress func()) error {
+		return withConsumer(cfg, func(client sarama.Client, consumer sarama.Consumer) error {
+			if parts == nil {
+				ps, err := partitions(client, topic)
+				if err != nil {
+					return err
+				}
+				// Snapshot every end first: the snapshot is one moment for
+				// the whole topic, not one per partition as we get to it.
+				n, e := make([]int64, len(ps)), make([]int64, len(ps))
+				for i, p := range ps {
+					if n[i], e[i], err = bounds(client, topic, p); err != nil {
+						return err
+					}
+				}
+				parts, next, ends = ps, n, e
+			}
+			progress()
+			return readRanges(ctx, consumer, topic, parts, next, ends, func(i int, r Record) error {
+				next[i] = r.Offset + 1
+				return fn(r)
+			})
+		})
+	})
+}
+
+// readRanges delivers [next[i], ends[i]) of every partition, in order.
+func readRanges(ctx context.Context, consumer sarama.Consumer, topic string, parts []int32, next, ends []int64, fn func(int, Record) error) error {
+	// Open every partition at once so their fetches overlap, then
+	// deliver them one after the other; the ones waiting their turn
+	// buffer at most sarama's ChannelBufferSize records each.
+	pcs := make([]sarama.PartitionConsumer, len(parts))
+	defer func() {
+		for _, pc := range pcs {
+			if pc != nil {
+				pc.AsyncClose()
+			}
+		}
+	}()
+	var err error
+	for i, p := range parts {
+		if pcs[i], err = openRange(consumer, topic, p, next[i], ends[i]); err != nil {
 			return err
 		}
-		// Snapshot every end first: the snapshot is one moment for the
-		// whole topic, not one per partition as we get to it.
-		ends := make([]int64, len(parts))
-		starts := make([]int64, len(parts))
-		for i, p := range parts {
-			if starts[i], ends[i], err = bounds(client, topic, p); err != nil {
-				return err
-			}
+	}
+	for i, p := range parts {
+		if pcs[i] == nil {
+			continue
 		}
-		// Open every partition at once so their fetches overlap, then
-		// deliver them one after the other; the ones waiting their turn
-		// buffer at most sarama's ChannelBufferSize records each.
-		pcs := make([]sarama.PartitionConsumer, len(parts))
-		defer func() {
-			for _, pc := range pcs {
-				if pc != nil {
-					pc.AsyncClose()
-				}
-			}
-		}()
-		for i, p := range parts {
-			if pcs[i], err = openRange(consumer, topic, p, starts[i], ends[i]); err != nil {
-				return err
-			}
+		if err := drainRange(ctx, pcs[i], topic, p, ends[i], func(r Record) error { return fn(i, r) }); err != nil {
+			return err
 		}
-		for i, p := range parts {
-			if pcs[i] == nil {
-				continue
-			}
-			if err := drainRange(ctx, pcs[i], topic, p, ends[i], fn); err != nil {
-				return err
-			}
-			pcs[i].AsyncClose()
-			pcs[i] = nil
-		}
-		return nil
-	})
+		pcs[i].AsyncClose()
+		pcs[i] = nil
+	}
+	return nil
 }
 
 // ReadPartition is ReadAll for one partition, starting at offset from
@@ -97,7 +118,27 @@ func Follow(ctx context.Context, cfg Config, topic string, fn func(Record) error
 // FollowFrom is Follow starting each partition at from[partition] (the
 // oldest record for a partition it does not name, or whose offset is no
 // longer held): a reader that keeps its own offsets resumes where it was.
+// Transient errors (a broker restarting, a fetch cut short) are retried
+// for cfg.RetryBound on a new connection, each partition resuming after
+// the last record delivered.
 func FollowFrom(ctx context.Context, cfg Config, topic string, from map[int32]int64, fn func(Record) error) error {
+	at := maps.Clone(from)
+	if at == nil {
+		at = map[int32]int64{}
+	}
+	fn = stopping(fn)
+	return resuming(ctx, cfg, "follow "+topic, func(progress func()) error {
+		return followOnce(ctx, cfg, topic, at, func(r Record) error {
+			at[r.Partition] = r.Offset + 1
+			progress()
+			return fn(r)
+		}, progress)
+	})
+}
+
+// followOnce is one connection of FollowFrom; it calls connected once it
+// follows every partition.
+func followOnce(ctx context.Context, cfg Config, topic string, from map[int32]int64, fn func(Record) error, connected func()) error {
 	return withConsumer(cfg, func(client sarama.Client, consumer sarama.Consumer) error {
 		parts, err := partitions(client, topic)
 		if err != nil {
@@ -128,6 +169,7 @@ func FollowFrom(ctx context.Context, cfg Config, topic string, from map[int32]in
 			pcs = append(pcs, pc)
 			go forward(pc, msgs, errs, stop)
 		}
+		connected()
 		for {
 			select {
 			case <-ctx.Done():

@@ -72,6 +72,9 @@ func Provision(ctx context.Context, cfg Config, specs []TopicSpec) error {
 	if err != nil {
 		return err
 	}
+	if cfg.MinInsyncReplicas > rf {
+		return fmt.Errorf("bus: min.insync.replicas %d is more than the %d replicas of a topic: no write could be acknowledged", cfg.MinInsyncReplicas, rf)
+	}
 	names := make([]string, 0, len(specs))
 	for _, s := range specs {
 		if err := ctx.Err(); err != nil {
@@ -86,7 +89,7 @@ func Provision(ctx context.Context, cfg Config, specs []TopicSpec) error {
 		err := admin.CreateTopic(name, &sarama.TopicDetail{
 			NumPartitions:     parts,
 			ReplicationFactor: rf,
-			ConfigEntries:     topicConfig(s, rf),
+			ConfigEntries:     topicConfig(s, rf, MinInsyncFor(cfg, rf)),
 		}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return fmt.Errorf("bus: create topic %s (%d partitions, replication %d): %w", name, parts, rf, err)
@@ -95,18 +98,26 @@ func Provision(ctx context.Context, cfg Config, specs []TopicSpec) error {
 	return waitTopicsVisible(ctx, admin, names)
 }
 
-// topicConfig is what a new topic is created with. With three replicas
-// or more, acks=all needs two in sync, so one broker may be down and an
-// acknowledged record is still on two; with fewer the broker's default
-// stays, or a single broker could not take a write.
-func topicConfig(s TopicSpec, rf int16) map[string]*string {
+// topicConfig is what a new topic is created with: its retention, and
+// minInsync when it is above the broker's default of 1 (a topic of one
+// replica cannot ask for more).
+func topicConfig(s TopicSpec, rf, minInsync int16) map[string]*string {
 	retention := s.retentionMs()
 	conf := map[string]*string{"retention.ms": &retention}
-	if rf >= 3 {
-		two := "2"
-		conf["min.insync.replicas"] = &two
+	if minInsync > 1 && minInsync <= rf {
+		v := strconv.Itoa(int(minInsync))
+		conf["min.insync.replicas"] = &v
 	}
 	return conf
+}
+
+// MinInsyncFor is the min.insync.replicas of a topic of rf replicas:
+// cfg.MinInsyncReplicas when set, else min(2, rf-1).
+func MinInsyncFor(cfg Config, rf int16) int16 {
+	if cfg.MinInsyncReplicas > 0 {
+		return cfg.MinInsyncReplicas
+	}
+	return max(1, min(2, rf-1))
 }
 
 func validateProvision(cfg Config, specs []TopicSpec) error {

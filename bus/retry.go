@@ -15,7 +15,7 @@ import (
 // metadata fix: a leader moving, a broker or controller starting.
 var transientKErrors = []sarama.KError{sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable,
 	sarama.ErrRequestTimedOut, sarama.ErrNotController, sarama.ErrNetworkException, sarama.ErrBrokerNotAvailable,
-	sarama.ErrReplicaNotAvailable, sarama.ErrNotEnoughReplicas, sarama.ErrConsumerCoordinatorNotAvailable,
+	sarama.ErrReplicaNotAvailable, sarama.ErrNotEnoughReplicas, sarama.ErrNotEnoughReplicasAfterAppend, sarama.ErrConsumerCoordinatorNotAvailable,
 	sarama.ErrNotCoordinatorForConsumer, sarama.ErrOffsetsLoadInProgress, sarama.ErrKafkaStorageError}
 
 // Transient reports whether err is one that waiting can fix: the broker

@@ -37,7 +37,7 @@ func NewPublisher(cfg Config, logger watermill.LoggerAdapter) (message.Publisher
 	if err != nil {
 		return nil, unreachable(cfg, fmt.Errorf("create publisher: %w", err))
 	}
-	return pub, nil
+	return namedPublisher{pub}, nil
 }
 
 // NewSubscriber returns a Watermill subscriber in consumer group

@@ -76,7 +76,8 @@ func New(ctx context.Context, cfg bus.Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, pub: pub, now: time.Now, cat: catalog.Empty{}, log: zerolog.Nop()}
+	// A broker restarting or a leader moving is waited out (Config.Retry).
+	c := &Client{cfg: cfg, pub: bus.RetryingPublisher(cfg, pub), now: time.Now, cat: catalog.Empty{}, log: zerolog.Nop()}
 	for _, o := range opts {
 		o(c)
 	}
@@ -147,6 +148,9 @@ func (c *Client) checkShow(ctx context.Context, id string) error {
 			}
 		}
 		// Not there yet, or unknown: only then do the logs decide.
+	}
+	if ok, err := c.showOnSale(ctx, id); err != nil || ok {
+		return err
 	}
 	shows, err := c.Shows(ctx)
 	if err != nil {

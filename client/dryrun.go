@@ -58,7 +58,9 @@ func (c *Client) DryRun(ctx context.Context, def saga.Definition, since time.Tim
 	if err != nil {
 		return nil, err
 	}
-	m := saga.NewMachine(saga.Definitions{def.Name: def})
+	// The orchestrator's default horizon: an unanswered compensation is
+	// retried as it would be live.
+	m := saga.NewMachine(saga.Definitions{def.Name: def}).WithCompensationHorizon(saga.DefaultCompensationHorizon)
 	find := func(id string) (saga.Reply, bool) { r, ok := replies[id]; return r, ok }
 	out := make([]dryrun.Report, 0, len(order))
 	for _, id := range order {

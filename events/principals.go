@@ -30,11 +30,13 @@ func (d *declaration) principals() []string {
 func IsService(name string) bool { return slices.Contains(decl().services, name) }
 
 // Access is what a principal does on Kafka: the topics it reads and
-// writes (unprefixed names) and the consumer groups it joins.
+// writes (unprefixed names), those whose old records it deletes, and the
+// consumer groups it joins.
 type Access struct {
-	Reads  []string
-	Writes []string
-	Groups []string
+	Reads   []string
+	Writes  []string
+	Deletes []string
+	Groups  []string
 }
 
 // AccessOf returns what principal p needs and nothing more; the zero
@@ -53,7 +55,9 @@ func (d *declaration) access(p string) Access {
 		return Access{
 			Reads:  []string{TopicRequests, TopicReplies, TopicSagaLog, TopicSagaSnapshots, TopicDefinitions},
 			Writes: writes,
-			Groups: []string{PrincipalOrchestrator},
+			// The snapshots a newer one supersedes.
+			Deletes: []string{TopicSagaSnapshots},
+			Groups:  []string{PrincipalOrchestrator},
 		}
 	case slices.Contains(d.services, p):
 		return Access{

@@ -48,7 +48,8 @@ type Metrics struct {
 	counters map[key]prometheus.Counter
 	steps    map[key]stepSeries
 
-	state *stateCollector
+	state   *stateCollector
+	dlqSize *dlqCollector
 }
 
 // key names one series of one vector: vec tells the vectors apart.
@@ -81,8 +82,9 @@ func New() *Metrics {
 		counters: map[key]prometheus.Counter{},
 		steps:    map[key]stepSeries{},
 		state:    newStateCollector(),
+		dlqSize:  newDLQCollector(),
 	}
-	m.reg.MustRegister(m.started, m.ended, m.stepDuration, m.stepAttempts, m.dlq, m.webhooks, m.state,
+	m.reg.MustRegister(m.started, m.ended, m.stepDuration, m.stepAttempts, m.dlq, m.webhooks, m.state, m.dlqSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

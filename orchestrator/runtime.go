@@ -55,6 +55,11 @@ type Config struct {
 	// Tracer, when set, exports a span per saga, step attempt and
 	// compensation (see traces); tracing is off when nil.
 	Tracer *tracing.Part
+	// CompensationHorizon is how long a compensation that gets no reply
+	// is retried, from its first attempt, before its saga is parked as
+	// failed; saga.DefaultCompensationHorizon when zero, the definitions'
+	// attempts alone when negative.
+	CompensationHorizon time.Duration
 }
 
 // maxChunkBytes leaves room for a chunk's headers under sarama's default
@@ -76,6 +81,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotInterval <= 0 {
 		c.SnapshotInterval = time.Minute
+	}
+	if c.CompensationHorizon == 0 {
+		c.CompensationHorizon = saga.DefaultCompensationHorizon
 	}
 	if c.SnapshotChunkBytes <= 0 {
 		c.SnapshotChunkBytes = 512 << 10
@@ -112,6 +120,7 @@ type Orchestrator struct {
 	writing   map[int32]bool
 
 	traces *traces
+	pruner snapshotPruner
 
 	// definitionsEnd is the offset after the last definition version the
 	// machine was given; definitionsMu orders the follower and catch-ups;
@@ -127,7 +136,7 @@ func New(cfg Config) (*Orchestrator, error) {
 	if err := cfg.Bus.Validate(); err != nil {
 		return nil, err
 	}
-	return &Orchestrator{cfg: cfg, machine: saga.NewMachine(cfg.Definitions), store: newStore(cfg.Bus.Partitioner),
+	return &Orchestrator{cfg: cfg, machine: saga.NewMachine(cfg.Definitions).WithCompensationHorizon(cfg.CompensationHorizon), store: newStore(cfg.Bus.Partitioner),
 		log: cfg.Log.With().Str("service", "orchestrator").Logger(), writing: map[int32]bool{},
 		traces: newTraces(cfg.Tracer, cfg.Definitions)}, nil
 }

@@ -38,12 +38,14 @@ type endedSaga struct {
 
 // snapshotMagic starts every encoded snapshot; the byte after it is the
 // format's version: 2 adds the watchdog's fields of a saga (Stuck,
-// StuckStep, StuckAt, ResumedAt), 3 the definition version it runs by.
-// Versions 1 and 2 are still read, so that the
-// snapshots written before an upgrade keep recoveries short.
+// StuckStep, StuckAt, ResumedAt), 3 the definition version it runs by,
+// 4 when each step's compensation first started (its horizon counts from
+// then). Older versions are still read, so that the snapshots written
+// before an upgrade keep recoveries short; a compensation recovered from
+// one counts its horizon from its next attempt.
 const (
 	snapshotMagic   = "SGSN"
-	snapshotVersion = 3
+	snapshotVersion = 4
 )
 
 // The encoding is a flat binary one, written and read by hand: snapshots
@@ -56,7 +58,7 @@ const (
 func encodeSnapshot(s *snapshot) []byte {
 	size := 64
 	for i := range s.Running {
-		size += 256 + len(s.Running[i].Data) + 96*len(s.Running[i].Steps)
+		size += 256 + len(s.Running[i].Data) + 112*len(s.Running[i].Steps)
 	}
 	size += len(s.Ended) * 40
 	b := make([]byte, 0, size)
@@ -119,6 +121,9 @@ func appendState(b []byte, s *saga.State) []byte {
 	b = appendTime(b, s.StuckAt)
 	b = appendTime(b, s.ResumedAt)
 	b = appendString(b, s.DefinitionVersion)
+	for i := range s.Steps {
+		b = appendTime(b, s.Steps[i].CompStartedAt)
+	}
 	return b
 }
 
@@ -259,6 +264,11 @@ func (d *decoder) state(s *saga.State) {
 	}
 	if d.version >= 3 {
 		s.DefinitionVersion = d.interned()
+	}
+	if d.version >= 4 {
+		for i := range s.Steps {
+			s.Steps[i].CompStartedAt = d.time()
+		}
 	}
 }
 

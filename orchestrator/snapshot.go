@@ -257,20 +257,32 @@ func checkSnapshot(s *snapshot, p, parts int32, h chunkHeaders) error {
 // writeSnapshot writes s as chunk records to partition s.Partition of the
 // snapshot topic; it returns the bytes and chunks written.
 func (o *Orchestrator) writeSnapshot(s *snapshot) (size, chunks int, err error) {
+	size, chunks, _, err = o.writeSnapshotAt(s)
+	return size, chunks, err
+}
+
+// writeSnapshotAt is writeSnapshot that also says the offset of the
+// snapshot's first chunk.
+func (o *Orchestrator) writeSnapshotAt(s *snapshot) (size, chunks int, first int64, err error) {
 	recs, payload := o.chunkRecords(s)
 	size, chunks = len(payload), len(recs)
 	last := recs[chunks-1]
+	first = -1
 	if chunks > 1 {
 		offs, err := o.kafka.Write(recs[:chunks-1])
 		if err != nil {
-			return size, chunks, err
+			return size, chunks, first, err
 		}
+		first = offs[0]
 		last.Headers = append(last.Headers, header(snapHeaderFirst, strconv.FormatInt(offs[0], 10)))
 	}
 	last.Headers = append(last.Headers, header(snapHeaderCRC, strconv.FormatUint(uint64(crc32.Checksum(payload, castagnoli)), 10)),
 		header(snapHeaderBytes, strconv.Itoa(size)))
-	_, err = o.kafka.Write([]bus.OutRecord{last})
-	return size, chunks, err
+	offs, err := o.kafka.Write([]bus.OutRecord{last})
+	if err == nil && first < 0 {
+		first = offs[0]
+	}
+	return size, chunks, first, err
 }
 
 // chunkRecords encodes s and cuts it into chunk records; the last one

@@ -492,18 +492,20 @@ func BenchmarkSnapshotCodec(b *testing.B) {
 func TestSnapshotOfEarlierFormatsLoads(t *testing.T) {
 	st := saga.State{SagaID: "a", Definition: "book-ticket", Status: saga.StatusRunning, Seq: 3, StartedAt: t0,
 		Steps: []saga.StepState{{Name: "VerifyUser", Status: saga.StepRunning, Attempt: 1, StartedAt: t0}}}
-	v3 := encodeSnapshot(&snapshot{Running: []saga.State{st}, Ended: []endedSaga{}})
-	if v3[len(snapshotMagic)] != 3 || !bytes.Equal(v3[len(v3)-6:], []byte{0, 0, 0, 0, 0, 0}) {
-		t.Fatalf("setup: format %d ending %v", v3[len(snapshotMagic)], v3[len(v3)-6:])
+	v4 := encodeSnapshot(&snapshot{Running: []saga.State{st}, Ended: []endedSaga{}})
+	if v4[len(snapshotMagic)] != 4 || !bytes.Equal(v4[len(v4)-7:], []byte{0, 0, 0, 0, 0, 0, 0}) {
+		t.Fatalf("setup: format %d ending %v", v4[len(snapshotMagic)], v4[len(v4)-7:])
 	}
-	body := v3[len(snapshotMagic)+1 : len(v3)-1] // without the ended sagas' count
-	// Format 2 is format 3 without the definition version (an empty
-	// string, a byte); format 1 is also without the four watchdog fields
-	// (two empty strings and two zero times, a byte each).
+	body := v4[len(snapshotMagic)+1 : len(v4)-1] // without the ended sagas' count
+	// Format 3 is format 4 without the steps' compensation start times (a
+	// zero time, a byte, for the one step); format 2 is also without the
+	// definition version (an empty string, a byte); format 1 is also
+	// without the four watchdog fields (two empty strings and two zero
+	// times, a byte each).
 	for _, c := range []struct {
 		format byte
 		cut    int
-	}{{2, 1}, {1, 5}} {
+	}{{3, 1}, {2, 2}, {1, 6}} {
 		old := append([]byte(snapshotMagic+string(rune(c.format))), body[:len(body)-c.cut]...)
 		old = append(old, 0)
 		got, err := decodeSnapshot(old)
@@ -511,7 +513,7 @@ func TestSnapshotOfEarlierFormatsLoads(t *testing.T) {
 			t.Fatalf("format %d: %v\n got %+v\nwant %+v", c.format, err, got, st)
 		}
 	}
-	if _, err := decodeSnapshot(append([]byte(snapshotMagic+"\x04"), v3[len(snapshotMagic)+1:]...)); err == nil {
+	if _, err := decodeSnapshot(append([]byte(snapshotMagic+"\x05"), v4[len(snapshotMagic)+1:]...)); err == nil {
 		t.Fatal("a snapshot of a later format loaded")
 	}
 }

@@ -48,8 +48,9 @@ func (o *Orchestrator) write(ps pendingSnapshot) {
 		}
 	}
 	var size, chunks int
+	var first int64
 	if err == nil {
-		size, chunks, err = o.writeSnapshot(s)
+		size, chunks, first, err = o.writeSnapshotAt(s)
 	}
 	if err != nil {
 		o.log.Warn().Err(err).Int32("partition", s.Partition).Int64("covers", s.Covers).Msg("snapshot not written; will retry")
@@ -57,6 +58,7 @@ func (o *Orchestrator) write(ps pendingSnapshot) {
 		return
 	}
 	o.store.snapshotWritten(ps.epoch, s.Partition, size)
+	o.prune(s.Partition, first)
 	o.log.Info().Int32("partition", s.Partition).Int64("covers", s.Covers).Int("running", len(s.Running)).
 		Int("ended", len(s.Ended)).Int("bytes", size).Int("chunks", chunks).Int("events_since_last", ps.changes).
 		Dur("locked", ps.capturedTook).Dur("took", time.Since(began)).Msg("snapshot written")

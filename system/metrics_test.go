@@ -83,6 +83,7 @@ func TestMetricsCountWhatTheSystemDid(t *testing.T) {
 		{"saga_sagas_ended_total", []string{def, "status=completed"}, completed},
 		{"saga_sagas_ended_total", []string{def, "status=compensated"}, compensated},
 		{"saga_sagas_running", []string{def}, 0},
+		{"saga_dlq_records", nil, 1}, // the poisoned request
 		{"saga_sagas_stuck", []string{def}, 0},
 		{"saga_step_attempts_total", []string{def, "step=VerifyUser", "outcome=succeeded"}, completed + compensated},
 		{"saga_step_attempts_total", []string{def, "step=ChargePayment", "outcome=succeeded"}, completed},

@@ -31,23 +31,27 @@ import (
 	"github.com/sagaflow/saga/tracing"
 )
 
-// DLQRetention is how long dead letters are kept for an operator to see.
-const DLQRetention = 30 * 24 * time.Hour
+// TopicOptions are the settings of the topics an operator may change.
+type TopicOptions struct {
+	// DLQRetention is how long dead letters are kept; forever when zero
+	// or negative, so that none is deleted before an operator has seen it.
+	DLQRetention time.Duration
+}
 
-// SnapshotRetention is how long the orchestrator's snapshots are kept.
-// Only each partition's latest is read, and it is taken again at least
-// daily; without one, recovery folds the whole saga log.
-const SnapshotRetention = 7 * 24 * time.Hour
+// Topics lists every topic of the product with the default options.
+func Topics() []bus.TopicSpec { return TopicsWith(TopicOptions{}) }
 
-// Topics lists every topic of the product: the logs of record are kept
-// forever; dead letters for DLQRetention, snapshots for SnapshotRetention.
-func Topics() []bus.TopicSpec {
+// TopicsWith lists every topic of the product: the logs of record are
+// kept forever, and so are the snapshots, whose superseded ones the
+// orchestrator deletes itself (a time retention could delete a
+// partition's only valid one); dead letters for o.DLQRetention.
+func TopicsWith(o TopicOptions) []bus.TopicSpec {
 	specs := []bus.TopicSpec{
 		{Name: events.TopicRequests},
 		{Name: events.TopicSagaLog},
 		{Name: events.TopicReplies},
-		{Name: events.TopicDLQ, Retention: DLQRetention},
-		{Name: events.TopicSagaSnapshots, Retention: SnapshotRetention},
+		{Name: events.TopicDLQ, Retention: o.DLQRetention},
+		{Name: events.TopicSagaSnapshots},
 		// One partition: the catalogue's order is the versions' order.
 		{Name: events.TopicDefinitions, Partitions: 1},
 	}
@@ -57,13 +61,28 @@ func Topics() []bus.TopicSpec {
 	return specs
 }
 
-// Provision creates the topics that are missing, and checks that the
-// topics read together are partitioned alike.
+// Provision creates the topics that are missing, with the default
+// options, and checks that the topics read together are partitioned alike.
 func Provision(ctx context.Context, cfg bus.Config) error {
-	if err := bus.Provision(ctx, cfg, Topics()); err != nil {
+	return ProvisionWith(ctx, cfg, TopicOptions{})
+}
+
+// ProvisionWith is Provision with the options o.
+func ProvisionWith(ctx context.Context, cfg bus.Config, o TopicOptions) error {
+	if err := bus.Provision(ctx, cfg, TopicsWith(o)); err != nil {
 		return err
 	}
 	return checkCopartitioned(ctx, cfg)
+}
+
+// InsyncWarnings are the product's topics that ask for fewer in-sync
+// replicas than they would be created with (bus.CheckMinInsync).
+func InsyncWarnings(ctx context.Context, cfg bus.Config) ([]string, error) {
+	var names []string
+	for _, s := range Topics() {
+		names = append(names, cfg.Topic(s.Name))
+	}
+	return bus.CheckMinInsync(ctx, cfg, names)
 }
 
 // checkCopartitioned refuses topics that were created by hand with
@@ -155,6 +174,11 @@ type Config struct {
 	// SnapshotEvents is how many saga log events the orchestrator folds
 	// between snapshots of a partition; its default when zero.
 	SnapshotEvents int
+	// Topics are the settings of the topics created at start.
+	Topics TopicOptions
+	// CompensationHorizon is how long the orchestrator retries a
+	// compensation that gets no reply (orchestrator.Config).
+	CompensationHorizon time.Duration
 }
 
 // busFor is the connection of one part.
@@ -224,7 +248,8 @@ func Parts(c Config) ([]Part, error) {
 		return nil, err
 	}
 	orch, err := orchestrator.New(orchestrator.Config{Bus: cfg, Log: log, Definitions: defs, Decorate: c.Decorate,
-		Tracer: c.Tracer.Part("orchestrator"), SnapshotEvents: c.SnapshotEvents})
+		Tracer: c.Tracer.Part("orchestrator"), SnapshotEvents: c.SnapshotEvents,
+		CompensationHorizon: c.CompensationHorizon})
 	if err != nil {
 		return nil, err
 	}
@@ -279,13 +304,15 @@ func Run(ctx context.Context, c Config) error {
 		return func(err error) { c.Log.Warn().Err(err).Msg(what + ": the broker is not answering; trying again") }
 	}
 	if err := bus.RetryTransient(ctx, StartupWait, retry("provision the topics"), func(ctx context.Context) error {
-		return Provision(ctx, c.Bus)
+		return ProvisionWith(ctx, c.Bus, c.Topics)
 	}); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
 		}
 		return err
 	}
+	c.warnInsync(ctx)
+	defer bus.WatchTopicSize(c.Bus, c.Bus.Topic(events.TopicDLQ))()
 	if c.Bus.Partitioner == "" {
 		var rule bus.Partitioner
 		err := bus.RetryTransient(ctx, StartupWait, retry("read the logs' partitioner"), func(ctx context.Context) (err error) {
@@ -393,4 +420,16 @@ func runProjections(ctx context.Context, c Config) error {
 	return readmodel.RunWith(ctx, cfg, db, readmodel.RunOptions{OnError: func(name string, err error) {
 		log.Warn().Err(err).Str("projection", name).Msg("projection stopped; will retry")
 	}})
+}
+
+// warnInsync logs the topics that acknowledge writes held by fewer
+// replicas than they would be created with: the operator decides.
+func (c Config) warnInsync(ctx context.Context) {
+	warnings, err := InsyncWarnings(ctx, c.Bus)
+	if err != nil {
+		c.Log.Warn().Err(err).Msg("could not check the topics' min.insync.replicas")
+	}
+	for _, w := range warnings {
+		c.Log.Warn().Msg(w)
+	}
 }

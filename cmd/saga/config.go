@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -22,6 +23,7 @@ const (
 	envConfig        = "SAGA_CONFIG"
 	envBrokers       = "KAFKA_BROKERS"
 	envClientID      = "KAFKA_CLIENT_ID"
+	envKafkaRetry    = "SAGA_KAFKA_RETRY"
 	envTLS           = "KAFKA_TLS"
 	envTLSCA         = "KAFKA_TLS_CA"
 	envTLSCert       = "KAFKA_TLS_CERT"
@@ -90,10 +92,27 @@ func (g *globals) resolveConnection() (bus.Config, error) {
 	if len(cfg.Brokers) == 0 {
 		cfg.Brokers = fc.Brokers
 	}
-	var tlsErr, credErr error
+	var tlsErr, credErr, retryErr error
 	cfg.TLS.Enabled, tlsErr = g.tlsEnabled(fc)
 	g.creds, credErr = loadCredentials(first(g.flag("sasl-credentials", g.saslCredentials), g.env(envSASLCredentials)))
-	return cfg, errors.Join(tlsErr, credErr)
+	cfg.Retry, retryErr = kafkaRetry(first(g.flag("kafka-retry", g.kafkaRetry), g.env(envKafkaRetry)))
+	return cfg, errors.Join(tlsErr, credErr, retryErr)
+}
+
+// kafkaRetry is bus.Config.Retry of a --kafka-retry: empty for the
+// default, 0 for none.
+func kafkaRetry(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("--kafka-retry must be a duration such as 30s, got %q", v)
+	}
+	if d == 0 {
+		return -1, nil
+	}
+	return d, nil
 }
 
 // tlsEnabled is --tls, else $KAFKA_TLS, else tls.enabled of the file. A

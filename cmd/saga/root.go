@@ -52,6 +52,7 @@ type globals struct {
 	logFormat  string
 	logLevel   string
 	clientID   string
+	kafkaRetry string
 	// namespace prefixes every topic and consumer group (hidden: for tests
 	// that share one cluster, e.g. the chaos test).
 	namespace string
@@ -108,6 +109,7 @@ func newRootWith(g *globals) *cobra.Command {
 	f.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	f.StringVar(&g.logFormat, "log-format", "console", "log format: console or json")
 	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&g.kafkaRetry, "kafka-retry", "", "how long a read, wait or post retries transient Kafka errors (a broker restarting, leaders moving) before it fails; 0 fails at once (default $"+envKafkaRetry+", else "+bus.DefaultRetry.String()+")")
 	f.StringVar(&g.clientID, "client-id", "", "Kafka client id (default $"+envClientID+", else the config file, else "+bus.DefaultClientID+")")
 	f.StringVar(&g.configFile, "config", "", "YAML file with connection settings: brokers, client_id, tls, sasl (default $"+envConfig+")")
 	f.BoolVar(&g.tls, "tls", false, "connect with TLS, checking certificates against the system's CAs (implied by --tls-ca, --tls-cert, --tls-key; default $"+envTLS+")")

@@ -16,6 +16,7 @@ import (
 	"github.com/sagaflow/saga/bus"
 	"github.com/sagaflow/saga/events"
 	"github.com/sagaflow/saga/orchestrator/flows"
+	"github.com/sagaflow/saga/orchestrator/saga"
 	"github.com/sagaflow/saga/system"
 )
 
@@ -27,6 +28,7 @@ func newUp(g *globals) *cobra.Command {
 	var metered metricsFlag
 	timings := flows.DefaultTimings()
 	var sloFlags []string
+	horizon := saga.DefaultCompensationHorizon
 	cmd := &cobra.Command{
 		Use: "up",
 		Example: `  saga up
@@ -102,7 +104,8 @@ func newUp(g *globals) *cobra.Command {
 					return nil
 				}
 				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings, SLOs: slos,
-					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys, PartBus: g.partBus, Tracer: tracer})
+					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys, PartBus: g.partBus, Tracer: tracer,
+					CompensationHorizon: horizonOrOff(horizon), Topics: topics.options()})
 			})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")
@@ -115,6 +118,8 @@ func newUp(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&brokerAuth, "broker-auth", true, brokerAuthUsage)
 	topics.register(cmd)
 	cmd.Flags().DurationVar(&timings.StepTimeout, "step-timeout", timings.StepTimeout, "deadline of one attempt of a saga step")
+	cmd.Flags().DurationVar(&horizon, "compensation-horizon", horizon, "how long a compensation that gets no reply is retried, "+
+		"from its first attempt, before its saga is parked as failed (0: only the definition's attempts)")
 	cmd.Flags().StringArrayVar(&sloFlags, "slo", nil, "the stuck-saga watchdog's SLO of a definition or one of its steps, `NAME[.STEP]=DURATION` "+
 		"(repeatable; by default twice the timeouts and backoffs of every attempt)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to `FILE` when it stops (read it with go tool pprof)")
@@ -146,7 +151,7 @@ func newBroker(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			if err := system.Provision(cmd.Context(), cfg); err != nil {
+			if err := system.ProvisionWith(cmd.Context(), cfg, topics.options()); err != nil {
 				return err
 			}
 			log := g.logger()
@@ -163,17 +168,26 @@ func newBroker(g *globals) *cobra.Command {
 
 // topicFlags size the topics a command creates when they are missing.
 type topicFlags struct {
-	partitions  int32
-	replication int16
+	partitions   int32
+	replication  int16
+	minInsync    int16
+	dlqRetention time.Duration
 }
 
 func (t *topicFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Int32Var(&t.partitions, "partitions", bus.DefaultPartitions, "partitions of each topic created at start (the saga topics must all have the same count)")
 	cmd.Flags().Int16Var(&t.replication, "replication-factor", 0, "replicas of each topic created at start (0: min(3, brokers))")
+	cmd.Flags().Int16Var(&t.minInsync, "min-insync-replicas", 0, "min.insync.replicas of each topic created at start (0: min(2, replicas-1)); existing topics that ask for fewer are warned of")
+	cmd.Flags().DurationVar(&t.dlqRetention, "dlq-retention", 0, "how long the dead-letter topic keeps a record, when it is created (0: forever)")
+}
+
+// options are the topics' settings of the system.
+func (t topicFlags) options() system.TopicOptions {
+	return system.TopicOptions{DLQRetention: t.dlqRetention}
 }
 
 func (t topicFlags) apply(cfg bus.Config) bus.Config {
-	cfg.Partitions, cfg.ReplicationFactor = t.partitions, t.replication
+	cfg.Partitions, cfg.ReplicationFactor, cfg.MinInsyncReplicas = t.partitions, t.replication, t.minInsync
 	return cfg
 }
 
@@ -287,4 +301,13 @@ func parseSLOs(flags []string, timings flows.Timings) (map[string]time.Duration,
 		return nil, usagef("--slo: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return slos, nil
+}
+
+// horizonOrOff is the orchestrator's setting for a --compensation-horizon:
+// 0 on the command line turns the horizon off.
+func horizonOrOff(h time.Duration) time.Duration {
+	if h <= 0 {
+		return -1
+	}
+	return h
 }

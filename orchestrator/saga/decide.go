@@ -18,6 +18,9 @@ type Machine struct {
 	// fixed, when set, is the catalog of one decision: it sees one
 	// catalog from start to end.
 	fixed *catalog
+	// horizon is how long compensations that get no reply are retried
+	// (WithCompensationHorizon); zero keeps to the definitions' attempts.
+	horizon time.Duration
 }
 
 func (m Machine) load() *catalog {
@@ -240,7 +243,7 @@ func (d *decision) reply(r events.StepReplyV1) {
 			d.emit(events.StepCompensated, events.StepSucceededV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.CompAttempt}, Result: r.Data})
 			return
 		}
-		d.compensationFailed(i, r.Reason)
+		d.compensationFailed(i, r.Reason, false)
 		return
 	}
 	switch {
@@ -284,17 +287,13 @@ func (d *decision) retryAt(i int, p RetryPolicy, attempt int) time.Time {
 	return d.now.Add(p.Delay(attempt, d.s.SagaID+d.s.Steps[i].Name))
 }
 
-func (d *decision) compensationFailed(i int, reason string) {
+func (d *decision) compensationFailed(i int, reason string, noReply bool) {
 	st := d.s.Steps[i]
-	p := d.def().CompensationRetry
-	var retry time.Time
-	// Each resume by an operator grants the policy's attempts again.
-	if (st.CompAttempt-1)%p.MaxAttempts+1 < p.MaxAttempts {
-		retry = d.now.Add(p.Delay(st.CompAttempt, d.s.SagaID+st.Name+"undo"))
-	}
+	retry := d.compensationRetryAt(i, noReply)
+	parked := d.parkedReason(i, reason)
 	d.emit(events.CompensationFailed, events.StepFailedV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.CompAttempt}, Reason: reason, RetryAt: retry})
 	if retry.IsZero() {
-		d.emit(events.SagaFailed, events.SagaEndedV1{Reason: fmt.Sprintf("compensation of %s failed after %d attempts: %s", st.Name, st.CompAttempt, reason)})
+		d.emit(events.SagaFailed, events.SagaEndedV1{Reason: parked})
 		d.watch() // parked: an operator must act
 	}
 }
@@ -335,7 +334,7 @@ func (d *decision) tick() {
 			d.emit(events.StepTimedOut, events.StepFailedV1{StepV1: events.StepV1{Step: st.Name, Attempt: st.Attempt},
 				Reason: fmt.Sprintf("no reply within %s", step.Timeout), RetryAt: retry})
 		case st.CommandID != "" && !d.now.Before(st.Deadline) && st.Status == StepCompensating:
-			d.compensationFailed(i, fmt.Sprintf("no reply within %s", step.Timeout))
+			d.compensationFailed(i, fmt.Sprintf("no reply within %s", step.Timeout), true)
 		case st.CommandID == "" && !st.RetryAt.IsZero() && !d.now.Before(st.RetryAt) && st.Status == StepRunning:
 			d.startStep(i, st.Attempt+1)
 		case st.CommandID == "" && !st.RetryAt.IsZero() && !d.now.Before(st.RetryAt) && st.Status == StepCompensating:

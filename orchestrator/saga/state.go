@@ -61,6 +61,10 @@ type StepState struct {
 	StartedAt time.Time
 	EndedAt   time.Time
 	Reason    string
+	// CompStartedAt is when the first attempt of the step's compensation
+	// started (since an operator's last resume): a compensation that
+	// gets no reply is retried until the machine's horizon past it.
+	CompStartedAt time.Time
 }
 
 // State is a saga folded from its log.
@@ -197,6 +201,9 @@ func (m Machine) apply(s State, e events.Envelope, payload any) (State, error) {
 			}
 		} else {
 			st.Status, st.CompAttempt = StepCompensating, p.Attempt
+			if st.CompStartedAt.IsZero() {
+				st.CompStartedAt = at
+			}
 		}
 	case events.StepSucceeded, events.StepCompensated:
 		p := payload.(events.StepSucceededV1)
@@ -256,9 +263,12 @@ func (m Machine) apply(s State, e events.Envelope, payload any) (State, error) {
 		// parked, not for the compensation that could not be done.
 		s.Status = StatusCompensating
 		s.Stuck, s.StuckStep, s.StuckAt, s.ResumedAt = "", "", time.Time{}, at
-		for _, st := range s.Steps {
+		for i, st := range s.Steps {
 			if st.Status == StepFailedStatus {
 				s.Reason = fmt.Sprintf("%s failed: %s", st.Name, st.Reason)
+			}
+			if st.Status == StepCompensating {
+				s.Steps[i].CompStartedAt = time.Time{} // a fresh horizon from the resumed attempt
 			}
 		}
 	case events.SagaStuck:
