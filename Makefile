@@ -6,7 +6,7 @@ PKGS    := ./...
 # (third_party/kfake/PATCHES.md), a package of the build list through go.mod's replace.
 TESTPKGS := $(PKGS) github.com/twmb/franz-go/pkg/kfake
 
-.PHONY: run build test test-race test-kafka lint golangci-lint contract bench clean conformance
+.PHONY: run build test test-race test-kafka lint golangci-lint contract bench bench-curve clean conformance
 
 # golangci-lint, pinned; make lint installs it into ./bin when missing.
 GOLANGCI_VERSION ?= v2.6.2
@@ -60,6 +60,10 @@ contract:
 ## bench: every figure of BENCHMARKS.md on this machine: Go benchmarks, then saga bench, recovery and memory on the embedded broker and on an Apache Kafka it starts (scripts/bench.sh; reports and charts in bench-results/)
 bench:
 	bash scripts/bench.sh
+
+## bench-curve: only the latency curve (p50/p95/p99 against offered load, `saga bench curve`), on the embedded broker and on an Apache Kafka it starts; tables printed, charts in bench-results/
+bench-curve:
+	BENCH_ONLY=curve bash scripts/bench.sh
 
 clean:
 	rm -rf bin .saga

@@ -10,7 +10,10 @@
 # (default 10000), BENCH_RATE (the fixed-rate run, default 500),
 # BENCH_RECOVERY_EVENTS (default 1000000), BENCH_RUNNING (sagas running at
 # once for recovery, default 10000), BENCH_MEMORY_RUNNING (default 100000),
-# BENCH_BROKERS=embedded|kafka|both (default both).
+# BENCH_BROKERS=embedded|kafka|both (default both), BENCH_CURVE_RATES (the
+# latency curve's offered rates, default 20,50,100,200,500,1000,max),
+# BENCH_CURVE_SECONDS (seconds a rate, default 10), BENCH_ONLY=curve (only
+# the latency curve on each broker: `make bench-curve`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,18 +24,38 @@ recovery_events=${BENCH_RECOVERY_EVENTS:-1000000}
 running=${BENCH_RUNNING:-10000}
 memory_running=${BENCH_MEMORY_RUNNING:-100000}
 brokers=${BENCH_BROKERS:-both}
+curve_rates=${BENCH_CURVE_RATES:-20,50,100,200,500,1000,max}
+curve_seconds=${BENCH_CURVE_SECONDS:-10}
+only=${BENCH_ONLY:-}
 mkdir -p "$out"
 
 echo "== $(date -u +%FT%TZ) on $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo
-echo "== Go benchmarks of the hot pure code (decode, fold, decide, encode)"
-go test -run '^$' -bench . -benchmem -benchtime 2000x ./orchestrator/saga/ ./events/ | tee "$out/go-bench.txt"
+if [ "$only" != curve ]; then
+	echo
+	echo "== Go benchmarks of the hot pure code (decode, fold, decide, encode)"
+	go test -run '^$' -bench . -benchmem -benchtime 2000x ./orchestrator/saga/ ./events/ | tee "$out/go-bench.txt"
+fi
 go build -o bin/saga ./cmd/saga
+
+# curve NAME [saga flags...]: latency against offered load on one broker, a
+# table on stdout and a chart.
+curve() {
+	local name=$1
+	shift
+	echo
+	echo "== $name: latency against offered load ($curve_rates sagas/s, ${curve_seconds}s each)"
+	bin/saga bench curve "$@" --rates "$curve_rates" --seconds-per-rate "$curve_seconds" \
+		--chart "$out/curve-$name.png" --report "$out/curve-$name.json"
+}
 
 # suite NAME [saga flags...]: every measurement on one broker.
 suite() {
 	local name=$1
 	shift
+	if [ "$only" = curve ]; then
+		curve "$name" "$@"
+		return
+	fi
 	echo
 	echo "== $name: $sagas book-ticket sagas as fast as they go"
 	# A long warm-up: a freshly started Kafka JVM gets faster for a while.
@@ -49,6 +72,7 @@ suite() {
 	echo
 	echo "== $name: memory with $memory_running sagas running"
 	bin/saga bench memory "$@" --running "$memory_running" --report "$out/$name-memory.json"
+	curve "$name" "$@"
 }
 
 if [ "$brokers" != kafka ]; then

@@ -122,7 +122,7 @@ same broker, and rebuilds the read models from the run's logs.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(newBenchRecovery(g), newBenchMemory(g))
+	cmd.AddCommand(newBenchRecovery(g), newBenchMemory(g), newBenchCurve(g))
 	cmd.PersistentFlags().StringVar(&report, "report", "", "also write the JSON report to this file")
 	f := cmd.Flags()
 	f.IntVar(&spec.Sagas, "sagas", 10000, "book-ticket sagas to measure")
