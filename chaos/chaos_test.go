@@ -354,7 +354,7 @@ func TestChaos(t *testing.T) {
 	report := summary(s, broker, ns, l, bookings, cancelled, o, rec, procs, brokerRestarts, brokerDown, retried, retriedKinds,
 		exits, postTime, chaosTime, settleTime, time.Since(began))
 	if broker.cluster != nil {
-		if err := measureStalls(ctx, cfg, faults, loadEnd); err != nil {
+		if err := measureStalls(ctx, cfg, faults, loadEnd, func(id string) string { return kindOf(bookings, id) }); err != nil {
 			errorf("stalls: %v", err)
 		}
 		table := faultTable(faults)

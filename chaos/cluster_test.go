@@ -177,47 +177,77 @@ func clusterChaos(ctx context.Context, c *cluster, procs []*proc, rng *rand.Rand
 	}
 }
 
-// measureStalls sets each fault's stall: the longest time, from the
-// fault's start until faultWindow after the broker was back, in which a
-// partition of the saga log that had records on both sides of the gap got
-// none. Load runs all along, so a partition is idle only when it stalls.
-// A fault whose window ends after loadEnd is not measured: an idle log
-// would read as a stall.
-func measureStalls(ctx context.Context, cfg bus.Config, faults []fault, loadEnd time.Time) error {
-	times := map[int32][]time.Time{}
+// measureStalls sets each fault's stall: how much longer than usual the
+// sagas in flight while the broker was down took to end. "Usual" is the median time
+// of the sagas of the same kind of booking that started and ended with no
+// fault under way; kinds that wait on purpose (a payment that never
+// answers, refunds that fail until an operator retries) are left out. A
+// fault whose window ends after loadEnd is not measured: no saga is in
+// flight then.
+func measureStalls(ctx context.Context, cfg bus.Config, faults []fault, loadEnd time.Time, kindOf func(sagaID string) string) error {
+	type span struct{ start, end time.Time }
+	spans := map[string]*span{}
 	var mu sync.Mutex
 	err := bus.ReadAll(ctx, cfg, cfg.Topic(events.TopicSagaLog), func(rec bus.Record) error {
+		e, err := events.FromHeaders("", rec.Headers, rec.Value)
+		if err != nil {
+			return nil //nolint:nilerr // the checker counts unreadable records
+		}
 		mu.Lock()
-		times[rec.Partition] = append(times[rec.Partition], rec.Timestamp)
-		mu.Unlock()
+		defer mu.Unlock()
+		sp := spans[e.SagaID]
+		if sp == nil {
+			sp = &span{}
+			spans[e.SagaID] = sp
+		}
+		switch e.Type {
+		case events.SagaStarted:
+			sp.start = e.OccurredAt
+		case events.SagaCompleted, events.SagaCompensated, events.SagaFailed:
+			sp.end = e.OccurredAt
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for p := range times {
-		slices.SortFunc(times[p], func(a, b time.Time) int { return a.Compare(b) })
+	waits := map[string]bool{kindTimeout: true, kindRefundFails: true, "cancel": true}
+	during := func(sp *span) bool {
+		for _, f := range faults {
+			if sp.start.Before(f.Back.Add(faultWindow)) && sp.end.After(f.At) {
+				return true
+			}
+		}
+		return false
+	}
+	usual := map[string][]time.Duration{}
+	for id, sp := range spans {
+		if k := kindOf(id); !sp.start.IsZero() && !sp.end.IsZero() && !waits[k] && !during(sp) {
+			usual[k] = append(usual[k], sp.end.Sub(sp.start))
+		}
+	}
+	median := map[string]time.Duration{}
+	for k, ds := range usual {
+		slices.Sort(ds)
+		median[k] = ds[len(ds)/2]
 	}
 	for i := range faults {
 		f := &faults[i]
-		from, to := f.At, f.Back.Add(faultWindow)
-		if to.After(loadEnd) {
+		if f.Back.Add(faultWindow).After(loadEnd) {
 			f.StallTopic = "not measured: after the load"
 			continue
 		}
-		for p, ts := range times {
-			for j := 1; j < len(ts); j++ {
-				a, b := ts[j-1], ts[j]
-				if b.Before(from) || a.After(to) {
-					continue
-				}
-				if a.Before(from) {
-					a = from
-				}
-				if gap := b.Sub(a); gap > f.Stall {
-					f.Stall, f.StallTopic = gap, fmt.Sprintf("%s/%d", events.TopicSagaLog, p)
-				}
+		for id, sp := range spans {
+			k := kindOf(id)
+			if waits[k] || sp.start.IsZero() || sp.end.IsZero() || !sp.start.Before(f.Back) || !sp.end.After(f.At) {
+				continue
 			}
+			if extra := sp.end.Sub(sp.start) - median[k]; extra > f.Stall {
+				f.Stall, f.StallTopic = extra, fmt.Sprintf("saga %s, %s, usually %s", id[:8], k, median[k].Round(time.Millisecond))
+			}
+		}
+		if f.StallTopic == "" {
+			f.StallTopic = "no saga in flight"
 		}
 	}
 	return nil
