@@ -28,6 +28,25 @@ type item struct {
 	src Source
 	env events.Envelope
 	err error
+	// started is the payload of a SagaStarted that checked, decoded once
+	// by the check: several projections read it, and it is the largest
+	// payload of the saga log (it carries the definition).
+	started *events.SagaStartedV1
+}
+
+// checkItem checks a record as read, decoding a SagaStarted's payload
+// once for every projection.
+func checkItem(cfg bus.Config, r bus.Record, src Source) item {
+	env, started, err := bus.CheckLoggedAs[events.SagaStartedV1](cfg, r, events.SagaStarted)
+	return item{rec: r, src: src, env: env, err: err, started: started}
+}
+
+// startedPayload is the payload of a SagaStarted event.
+func (it *item) startedPayload() (events.SagaStartedV1, error) {
+	if it.started != nil {
+		return *it.started, nil
+	}
+	return events.Decode[events.SagaStartedV1](it.env)
 }
 
 // queryer reads rows: the transaction a batch is folded in, or the
@@ -224,8 +243,7 @@ func prepare(cfg bus.Config, p *projection, recs []bus.Record) ([]item, error) {
 		if !ok {
 			return nil, fmt.Errorf("readmodel: projection %s does not read topic %q", p.name, r.Topic)
 		}
-		env, err := cfg.CheckLogged(r)
-		items[i] = item{rec: r, src: Source{lt, r.Partition}, env: env, err: err}
+		items[i] = checkItem(cfg, r, Source{lt, r.Partition})
 	}
 	return items, nil
 }

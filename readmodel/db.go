@@ -73,7 +73,11 @@ type DB struct {
 	wmu sync.Mutex
 	// wconn is the connection every write transaction of this process
 	// uses (under wmu), so that its page cache stays warm between them.
-	wconn        *sql.Conn
+	wconn *sql.Conn
+	// rebuilds counts the rebuilds under way (under wmu), tuned what
+	// wconn is set up for: see tune.
+	rebuilds     int
+	tuned        bool
 	batchSize    int
 	rebuildBatch int
 	now          func() time.Time
@@ -178,7 +182,10 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 				return err
 			}
 		}
-		db.wconn = c
+		db.wconn, db.tuned = c, false
+	}
+	if err := db.tune(ctx); err != nil {
+		return err
 	}
 	tx, err := db.wconn.BeginTx(ctx, nil)
 	if err != nil {

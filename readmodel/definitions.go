@@ -18,11 +18,11 @@ import (
 
 // keepDefinition stores the definition a SagaStarted event carries, in the
 // transaction of the batch that folds it.
-func (b *batch) keepDefinition(e events.Envelope) {
-	if e.Type != events.SagaStarted {
+func (b *batch) keepDefinition(ev *event) {
+	if ev.env.Type != events.SagaStarted {
 		return
 	}
-	p, err := events.Decode[events.SagaStartedV1](e)
+	p, err := ev.startedPayload()
 	if err != nil || p.DefinitionVersion == "" || len(p.DefinitionSpec) == 0 {
 		return
 	}

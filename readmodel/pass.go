@@ -184,16 +184,16 @@ func (ps *pass) read(ctx context.Context) <-chan struct{} {
 	go func() {
 		defer close(stopped)
 		err := ps.l.log.ReadRanges(ctx, ps.reads, func(i int, r bus.Record) error {
-			env, err := ps.l.cfg.CheckLogged(r)
+			it := checkItem(ps.l.cfg, r, ps.from[i])
 			// The envelope has what the folds read of the headers; the
 			// map is the next record's. A raw projection reads the
 			// headers themselves.
 			if keep[ps.from[i].Topic] {
-				r.Headers = maps.Clone(r.Headers)
+				it.rec.Headers = maps.Clone(r.Headers)
 			} else {
-				r.Headers = nil
+				it.rec.Headers = nil
 			}
-			return send(delivery{it: item{rec: r, src: ps.from[i], env: env, err: err}})
+			return send(delivery{it: it})
 		})
 		if ctx.Err() != nil {
 			return

@@ -42,6 +42,10 @@ type projection struct {
 	raw bool
 	// apply folds a batch of checked events into the tables of b.
 	apply func(b *batch, evs []*event) error
+	// sharesFolds marks the projections that fold the saga log with the
+	// state machine through the batch's memo: they are folded one after
+	// the other, the others beside them.
+	sharesFolds bool
 }
 
 // table is one table of a projection. columns is the body of CREATE TABLE;

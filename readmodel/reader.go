@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sagaflow/saga/bus"
@@ -73,47 +74,94 @@ func (l *kafkaLog) recordAt(ctx context.Context, s Source, offset int64) (bus.Re
 // fold fails is left out, from this batch on, with its error (t.err); the
 // others go on, as if each were driven alone. Stale offsets and an ended
 // ctx stop every target.
+//
+// Targets are folded concurrently, each with its own cache and
+// statements; those that fold the saga log with the state machine share
+// one goroutine and one memo, so that each record is folded once between
+// them.
 func (db *DB) foldBatch(ctx context.Context, ts []*target, items []item) ([]*folded, error) {
-	memo := newBatchMemo(len(items))
+	type outcome struct {
+		f   *folded
+		its []*item
+		err error
+	}
+	outs := make([]outcome, len(ts))
+	var wg sync.WaitGroup
+	for _, g := range foldGroups(ts) {
+		wg.Go(func() {
+			memo := newBatchMemo(0)
+			if t := ts[g[0]]; t.p.sharesFolds {
+				memo = newBatchMemo(len(items))
+				prefold(t, items, memo)
+			}
+			for _, i := range g {
+				t := ts[i]
+				its := make([]*item, 0, len(items))
+				for j := range items {
+					if t.reads(items[j].src.Topic) {
+						its = append(its, &items[j])
+					}
+				}
+				f, err := db.foldTarget(ctx, t, its, memo)
+				if err == nil {
+					err = ctx.Err()
+				}
+				outs[i] = outcome{f, its, err}
+			}
+		})
+	}
+	wg.Wait()
 	fs := make([]*folded, 0, len(ts))
 	var errs []error
-	for _, t := range ts {
+	for i, t := range ts {
 		if t.err != nil {
 			continue
 		}
-		its := make([]*item, 0, len(items))
-		for i := range items {
-			if t.reads(items[i].src.Topic) {
-				its = append(its, &items[i])
-			}
-		}
-		f, err := db.foldTarget(ctx, t, its, memo)
-		if err == nil {
-			err = ctx.Err()
-		}
-		if err != nil {
+		o := outs[i]
+		if o.err != nil {
 			t.cache.invalidate()
-			if errors.Is(err, ErrStale) || ctx.Err() != nil {
+			if errors.Is(o.err, ErrStale) || ctx.Err() != nil {
 				for _, t := range ts {
 					t.cache.invalidate()
 				}
-				return nil, err
+				return nil, o.err
 			}
-			t.err = err
-			errs = append(errs, err)
+			t.err = o.err
+			errs = append(errs, o.err)
 			continue
 		}
-		for _, it := range its {
+		for _, it := range o.its {
 			if it.rec.Offset >= t.start[it.src] {
 				t.read++
 			}
 		}
-		fs = append(fs, f)
+		fs = append(fs, o.f)
 	}
 	if len(fs) == 0 && len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return fs, nil
+}
+
+// foldGroups splits the targets still going (indexes into ts) into the
+// groups foldBatch folds concurrently: the state machine's folds of the
+// saga log together, every other target alone.
+func foldGroups(ts []*target) [][]int {
+	var machine []int
+	var out [][]int
+	for i, t := range ts {
+		switch {
+		case t.err != nil:
+		case t.p.sharesFolds:
+			machine = append(machine, i)
+		default:
+			out = append(out, []int{i})
+		}
+	}
+	if len(machine) > 0 {
+		out = append([][]int{machine}, out...)
+	}
+	return out
 }
 
 func (db *DB) foldTarget(ctx context.Context, t *target, items []*item, memo *batchMemo) (*folded, error) {

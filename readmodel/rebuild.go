@@ -45,6 +45,7 @@ func Rebuild(ctx context.Context, cfg bus.Config, db *DB, names ...string) ([]Re
 	if err != nil {
 		return nil, err
 	}
+	defer db.startRebuild(ctx)()
 	start := time.Now()
 	results := make([]RebuildResult, len(ps))
 	ts := make([]*target, len(ps))

@@ -89,7 +89,7 @@ func applyRevenue(b *batch, evs []*event) error {
 		case topicPayments:
 			err = revenuePayment(b, c, ev.env, get)
 		case topicSagaLog:
-			err = revenueShow(b, ev.env, show)
+			err = revenueShow(b, ev, show)
 		}
 		if err != nil {
 			return err
@@ -112,11 +112,12 @@ func applyRevenue(b *batch, evs []*event) error {
 	return nil
 }
 
-func revenueShow(b *batch, e events.Envelope, show string) error {
+func revenueShow(b *batch, ev *event, show string) error {
+	e := ev.env
 	if e.Type != events.SagaStarted || e.ID != events.SagaEventID(e.SagaID, 1) {
 		return nil
 	}
-	p, err := events.Decode[events.SagaStartedV1](e)
+	p, err := ev.startedPayload()
 	if err != nil {
 		// events.Check validated the payload: counted, it earns nothing.
 		return b.undecoded(err)

@@ -111,7 +111,7 @@ func (b *batch) foldSaga(ev *event, load func(id string) (*sagaEntry, error)) (e
 		b.memo.folds[k] = r
 	}
 	if r.applied {
-		b.keepDefinition(ev.env)
+		b.keepDefinition(ev)
 	}
 	if !r.applied {
 		return ent, r, nil
@@ -131,15 +131,21 @@ func (b *batch) stateJSON(s *saga.State) (string, error) {
 	if raw, ok := b.memo.states[s]; ok {
 		return raw, nil
 	}
-	// A read model is for people to read: the payment token is not theirs.
-	stored := *s
-	stored.Data = events.Redact(s.Data)
-	raw, err := json.Marshal(&stored)
+	raw, err := encodeState(s)
 	if err != nil {
 		return "", err
 	}
-	b.memo.states[s] = string(raw)
-	return string(raw), nil
+	b.memo.states[s] = raw
+	return raw, nil
+}
+
+// encodeState is the stored form of s: a read model is for people to
+// read, and the payment token is not theirs.
+func encodeState(s *saga.State) (string, error) {
+	stored := *s
+	stored.Data = events.Redact(s.Data)
+	raw, err := json.Marshal(&stored)
+	return string(raw), err
 }
 
 func decodeState(raw string) (*saga.State, error) {
@@ -194,7 +200,8 @@ var sagasProjection = &projection{
 			at      TEXT`,
 			key: "saga_id, seq"},
 	},
-	apply: applySagas,
+	apply:       applySagas,
+	sharesFolds: true,
 }
 
 func applySagas(b *batch, evs []*event) error {
@@ -311,7 +318,8 @@ var bookingsProjection = &projection{
 			key:     "saga_id, seq",
 			indexes: []string{"booking_ref, at"}},
 	},
-	apply: applyBookings,
+	apply:       applyBookings,
+	sharesFolds: true,
 }
 
 // StatusCancelled is a booking whose cancel-booking saga completed.
