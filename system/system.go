@@ -179,6 +179,9 @@ type Config struct {
 	// CompensationHorizon is how long the orchestrator retries a
 	// compensation that gets no reply (orchestrator.Config).
 	CompensationHorizon time.Duration
+	// OneRoundReplies has the services write their domain events and
+	// replies in one round (participant.Config.OneRound).
+	OneRoundReplies bool
 }
 
 // busFor is the connection of one part.
@@ -277,7 +280,7 @@ func Parts(c Config) ([]Part, error) {
 	}
 	for _, newService := range services {
 		rt, err := participant.New(participant.Config{Bus: buses[newService().Name()], Log: log, New: newService, Decorate: c.Decorate,
-			Tracer: c.Tracer.Part(newService().Name())})
+			Tracer: c.Tracer.Part(newService().Name()), OneRound: c.OneRoundReplies})
 		if err != nil {
 			return nil, err
 		}

@@ -43,7 +43,7 @@ func (h *harness) runWithholding(topic string, hold *atomic.Bool, parts ...strin
 		return withholding{Publisher: pub, topic: h.cfg.Topic(topic), hold: hold}, nil
 	}
 	go func() {
-		done <- system.Run(ctx, system.Config{Bus: h.cfg, Log: log, Parts: parts, Timings: testTimings, Keys: h.keys, Decorate: decorate})
+		done <- system.Run(ctx, system.Config{Bus: h.cfg, Log: log, Parts: parts, Timings: testTimings, Keys: h.keys, Decorate: decorate, OneRoundReplies: true})
 	}()
 	var once sync.Once
 	stop = func() {

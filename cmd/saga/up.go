@@ -29,6 +29,7 @@ func newUp(g *globals) *cobra.Command {
 	timings := flows.DefaultTimings()
 	var sloFlags []string
 	horizon := saga.DefaultCompensationHorizon
+	var oneRound bool
 	cmd := &cobra.Command{
 		Use: "up",
 		Example: `  saga up
@@ -105,7 +106,7 @@ func newUp(g *globals) *cobra.Command {
 				}
 				return system.Run(ctx, system.Config{Bus: cfg, Log: log, Parts: names, Timings: timings, SLOs: slos,
 					SeedShows: seeds(names), ReadModel: readModel(g, names), Keys: keys, PartBus: g.partBus, Tracer: tracer,
-					CompensationHorizon: horizonOrOff(horizon), Topics: topics.options()})
+					CompensationHorizon: horizonOrOff(horizon), Topics: topics.options(), OneRoundReplies: oneRound})
 			})
 			if ctx.Err() != nil {
 				log.Info().Msg("saga system stopped")
@@ -120,6 +121,8 @@ func newUp(g *globals) *cobra.Command {
 	cmd.Flags().DurationVar(&timings.StepTimeout, "step-timeout", timings.StepTimeout, "deadline of one attempt of a saga step")
 	cmd.Flags().DurationVar(&horizon, "compensation-horizon", horizon, "how long a compensation that gets no reply is retried, "+
 		"from its first attempt, before its saga is parked as failed (0: only the definition's attempts)")
+	cmd.Flags().BoolVar(&oneRound, "one-round-replies", false, "the services write a command's domain event and its reply in one produce round "+
+		"(a durable write less per step; a saga's end may then be seen before the service's event of it)")
 	cmd.Flags().StringArrayVar(&sloFlags, "slo", nil, "the stuck-saga watchdog's SLO of a definition or one of its steps, `NAME[.STEP]=DURATION` "+
 		"(repeatable; by default twice the timeouts and backoffs of every attempt)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of this process to `FILE` when it stops (read it with go tool pprof)")

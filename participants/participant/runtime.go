@@ -35,6 +35,14 @@ type Config struct {
 	// Tracer, when set, makes a span of each command handled, a child of
 	// the command's step attempt span; tracing is off when nil.
 	Tracer *tracing.Part
+	// OneRound writes a batch's domain events and replies in one produce
+	// round instead of the events first (see handle). It saves a durable
+	// write per command, but a reader that sees a saga end may then not
+	// see the service's event of it yet (a client that reads inventory
+	// after --wait, a reconcile at that moment), and after a crash in
+	// between not until the command is handled again; so it is off unless
+	// asked for (saga up --one-round-replies).
+	OneRound bool
 }
 
 // Runtime runs one participant service against Kafka. Several processes of
@@ -104,8 +112,8 @@ func (r *Runtime) Run(ctx context.Context) error {
 			r.mu.Unlock()
 		},
 		Options: bus.ConsumerOptions{DLQTopic: events.TopicDLQ, Poison: isPoison},
-		// A batch's domain events and replies go in one round (see handle).
-		OneRound: true,
+		// A batch's domain events and replies in one round, when asked (see handle).
+		OneRound: r.cfg.OneRound,
 	}.Run(ctx, r.cfg.Bus, pub, wlog)
 }
 

@@ -263,7 +263,7 @@ func TestReplySentBeforeItsEventSurvivesACrash(t *testing.T) {
 	var hold atomic.Bool
 	hold.Store(true)
 	rt, err := participant.New(participant.Config{Bus: c.cfg, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel),
-		New: newSvc, Decorate: func(pub message.Publisher) (message.Publisher, error) {
+		New: newSvc, OneRound: true, Decorate: func(pub message.Publisher) (message.Publisher, error) {
 			return withholding{Publisher: pub, topic: c.cfg.Topic(events.DomainTopic(events.ServicePayment)), hold: &hold}, nil
 		}})
 	if err != nil {
