@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -52,6 +53,11 @@ func readSizes(consumer sarama.Consumer, topic string, from, to []int64, limit i
 		}
 		limit := min(int64(limit), to[p]-off)
 		pc, err := consumer.ConsumePartition(topic, int32(p), off)
+		if errors.Is(err, sarama.ErrOffsetOutOfRange) {
+			// The orchestrator deletes superseded snapshots as it goes: the
+			// run's first ones may be gone already.
+			pc, err = consumer.ConsumePartition(topic, int32(p), sarama.OffsetOldest)
+		}
 		if err != nil {
 			return nil, err
 		}
