@@ -174,60 +174,7 @@ func renderChart(title string, samples []Sample) ([]byte, error) {
 	top.X.Tick.Marker = unlabelledTicks{}
 	mid.X.Tick.Marker = unlabelledTicks{}
 
-	img := vgimg.NewWith(
-		vgimg.UseWH(chartWidthPx*vg.Inch/chartDPI, chartHeightPx*vg.Inch/chartDPI),
-		vgimg.UseDPI(chartDPI),
-		vgimg.UseBackgroundColor(color.White),
-	)
-	dc := draw.New(img)
-
-	pad := vg.Points(8)
-	if title != "" {
-		ts := text.Style{
-			Color:   color.Black,
-			Font:    font.From(chartFont, 16),
-			XAlign:  draw.XCenter,
-			YAlign:  draw.YTop,
-			Handler: plot.DefaultTextHandler,
-		}
-		dc.FillText(ts, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y - pad}, title)
-		dc = draw.Crop(dc, 0, 0, 0, -(ts.Height(title) + pad))
-	}
-
-	// The legends stand in a column right of the panels, off the lines.
-	var legendW vg.Length
-	for _, p := range panels {
-		r := p.legend.Rectangle(dc)
-		legendW = max(legendW, r.Max.X-r.Min.X)
-	}
-	gap := vg.Points(10)
-
-	plots := make([][]*plot.Plot, len(panels))
-	for j, p := range panels {
-		plots[j] = []*plot.Plot{p.Plot}
-	}
-	tiles := draw.Tiles{
-		Rows: len(panels), Cols: 1,
-		PadY:   vg.Points(6),
-		PadTop: pad, PadBottom: pad, PadLeft: pad,
-		PadRight: legendW + gap + pad,
-	}
-	canvases := plot.Align(plots, tiles, dc)
-	for j, p := range panels {
-		c := canvases[j][0]
-		p.Draw(c)
-		data := p.DataCanvas(c)
-		lc := data
-		lc.Min.X = data.Max.X + gap
-		lc.Max.X = lc.Min.X + legendW
-		p.legend.Draw(lc)
-	}
-
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("encode png: %w", err)
-	}
-	return buf.Bytes(), nil
+	return renderPanels(title, panels)
 }
 
 // series is one line of a panel; a NaN y is a gap.
@@ -395,4 +342,63 @@ func (n note) Plot(c draw.Canvas, _ *plot.Plot) {
 		Handler: plot.DefaultTextHandler,
 	}
 	c.FillText(sty, c.Center(), string(n))
+}
+
+// renderPanels draws panels one above the other under title, each with
+// its legend in a column to the right, and encodes the chart as PNG.
+func renderPanels(title string, panels []*panel) ([]byte, error) {
+	img := vgimg.NewWith(
+		vgimg.UseWH(chartWidthPx*vg.Inch/chartDPI, chartHeightPx*vg.Inch/chartDPI),
+		vgimg.UseDPI(chartDPI),
+		vgimg.UseBackgroundColor(color.White),
+	)
+	dc := draw.New(img)
+
+	pad := vg.Points(8)
+	if title != "" {
+		ts := text.Style{
+			Color:   color.Black,
+			Font:    font.From(chartFont, 16),
+			XAlign:  draw.XCenter,
+			YAlign:  draw.YTop,
+			Handler: plot.DefaultTextHandler,
+		}
+		dc.FillText(ts, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y - pad}, title)
+		dc = draw.Crop(dc, 0, 0, 0, -(ts.Height(title) + pad))
+	}
+
+	// The legends stand in a column right of the panels, off the lines.
+	var legendW vg.Length
+	for _, p := range panels {
+		r := p.legend.Rectangle(dc)
+		legendW = max(legendW, r.Max.X-r.Min.X)
+	}
+	gap := vg.Points(10)
+
+	plots := make([][]*plot.Plot, len(panels))
+	for j, p := range panels {
+		plots[j] = []*plot.Plot{p.Plot}
+	}
+	tiles := draw.Tiles{
+		Rows: len(panels), Cols: 1,
+		PadY:   vg.Points(6),
+		PadTop: pad, PadBottom: pad, PadLeft: pad,
+		PadRight: legendW + gap + pad,
+	}
+	canvases := plot.Align(plots, tiles, dc)
+	for j, p := range panels {
+		c := canvases[j][0]
+		p.Draw(c)
+		data := p.DataCanvas(c)
+		lc := data
+		lc.Min.X = data.Max.X + gap
+		lc.Max.X = lc.Min.X + legendW
+		p.legend.Draw(lc)
+	}
+
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("encode png: %w", err)
+	}
+	return buf.Bytes(), nil
 }

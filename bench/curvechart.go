@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image/color"
@@ -10,12 +9,9 @@ import (
 	"strconv"
 
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // curveData is what a curve chart draws: one x position a point, in the
@@ -157,43 +153,7 @@ func renderCurve(title string, d curveData) ([]byte, error) {
 	top.X.Tick.Label.Color = color.Transparent
 	bottom.X.Label.Text = "offered sagas per second"
 
-	img := vgimg.NewWith(
-		vgimg.UseWH(chartWidthPx*vg.Inch/chartDPI, chartHeightPx*vg.Inch/chartDPI),
-		vgimg.UseDPI(chartDPI),
-		vgimg.UseBackgroundColor(color.White),
-	)
-	dc := draw.New(img)
-	pad := vg.Points(8)
-	if title != "" {
-		ts := text.Style{Color: color.Black, Font: font.From(chartFont, 16), XAlign: draw.XCenter, YAlign: draw.YTop,
-			Handler: plot.DefaultTextHandler}
-		dc.FillText(ts, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y - pad}, title)
-		dc = draw.Crop(dc, 0, 0, 0, -(ts.Height(title) + pad))
-	}
-	panels := []*panel{top, bottom}
-	var legendW vg.Length
-	for _, p := range panels {
-		r := p.legend.Rectangle(dc)
-		legendW = max(legendW, r.Max.X-r.Min.X)
-	}
-	gap := vg.Points(10)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(6), PadTop: pad, PadBottom: pad, PadLeft: pad,
-		PadRight: legendW + gap + pad}
-	canvases := plot.Align([][]*plot.Plot{{top.Plot}, {bottom.Plot}}, tiles, dc)
-	for j, p := range panels {
-		c := canvases[j][0]
-		p.Draw(c)
-		data := p.DataCanvas(c)
-		lc := data
-		lc.Min.X = data.Max.X + gap
-		lc.Max.X = lc.Min.X + legendW
-		p.legend.Draw(lc)
-	}
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("encode png: %w", err)
-	}
-	return buf.Bytes(), nil
+	return renderPanels(title, []*panel{top, bottom})
 }
 
 func nanZero(v float64) float64 {
