@@ -16,14 +16,9 @@ import (
 // older version, may acknowledge a write held by one broker alone.
 // Topics are cluster names (Config.Topic).
 func CheckMinInsync(ctx context.Context, cfg Config, topics []string) ([]string, error) {
-	cfg.setDefaults()
-	conf, err := SaramaConfig(cfg)
+	admin, err := openAdmin(cfg)
 	if err != nil {
 		return nil, err
-	}
-	admin, err := sarama.NewClusterAdmin(cfg.Brokers, conf)
-	if err != nil {
-		return nil, unreachable(cfg, err)
 	}
 	defer admin.Close()
 	metas, err := admin.DescribeTopics(topics)
