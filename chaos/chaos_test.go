@@ -289,7 +289,18 @@ func TestChaos(t *testing.T) {
 		table := faultTable(faults)
 		fmt.Print(table)
 		if n := l.failedPosts.Load(); n > 0 {
-			errorf("chaos: %d posts failed at the client and were posted again: a client must ride out a broker's loss", n)
+			l.failuresMu.Lock()
+			first := strings.Join(l.failures, "; ")
+			l.failuresMu.Unlock()
+			// CHAOS_CLIENT_FAILURES=report (CI's short form) prints them
+			// without failing the run.
+			report := fmt.Sprintf("chaos: %d posts failed at the client and were posted again, where a client must ride out a broker's loss: %s", n, first)
+			if os.Getenv("CHAOS_CLIENT_FAILURES") == "report" {
+				t.Log(report)
+				fmt.Println(report)
+			} else {
+				errorf("%s", report)
+			}
 		}
 	}
 	fmt.Print(report)

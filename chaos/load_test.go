@@ -74,6 +74,8 @@ type load struct {
 
 	posts        atomic.Int64 // requests acknowledged (bookings, duplicates, cancels)
 	failedPosts  atomic.Int64 // posts that failed and were posted again
+	failuresMu   sync.Mutex
+	failures     []string // the first few of those failures, when and why
 	duplicates   atomic.Int64 // duplicate posts acknowledged
 	cancelPosts  atomic.Int64 // cancel posts acknowledged
 	cancelRefuse atomic.Int64 // cancels refused: the booking was not completed (yet)
@@ -159,7 +161,11 @@ func (l *load) post(ctx context.Context, what string, do func(*client.Client) er
 				l.reset(c)
 			}
 		}
-		l.failedPosts.Add(1)
+		if l.failedPosts.Add(1) <= 5 {
+			l.failuresMu.Lock()
+			l.failures = append(l.failures, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), what, err))
+			l.failuresMu.Unlock()
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
