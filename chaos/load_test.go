@@ -75,7 +75,7 @@ type load struct {
 	posts        atomic.Int64 // requests acknowledged (bookings, duplicates, cancels)
 	failedPosts  atomic.Int64 // posts that failed and were posted again
 	failuresMu   sync.Mutex
-	failures     []string // the first few of those failures, when and why
+	failures     []string     // the first few of those failures, when and why
 	duplicates   atomic.Int64 // duplicate posts acknowledged
 	cancelPosts  atomic.Int64 // cancel posts acknowledged
 	cancelRefuse atomic.Int64 // cancels refused: the booking was not completed (yet)
