@@ -168,9 +168,9 @@ func (part *partition) fold(cfg bus.Config, rec bus.Record, log zerolog.Logger) 
 // handle applies a command at most once: a command id seen before gets the
 // original reply again and changes nothing.
 //
-// In a batch, the domain event and the reply are written in one round
-// (bus.Group.OneRound), so a crash may leave the reply sent and the event
-// not written. The command is then redelivered, as its offset was not
+// In a batch, the domain event is written before the reply; with
+// Config.OneRound both go in one round (bus.Group.OneRound), so a crash
+// may leave the reply sent and the event not written. The command is then redelivered, as its offset was not
 // committed, and decided again to the same event and reply: Handle is a
 // pure function of the command and the partition's state; that state is
 // folded from the partition's log, which holds everything decided before
